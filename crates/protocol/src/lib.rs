@@ -1,0 +1,15 @@
+//! Wire types and codecs of Binance's margin listenToken user data stream.
+//!
+//! No I/O lives here: the server encodes with these types and the client decodes with the same
+//! ones, so both sides agree byte for byte.
+
+pub mod account;
+pub mod decimal;
+pub mod error;
+pub mod events;
+pub mod time;
+pub mod ws;
+
+pub use account::{Account, Scope, Uid};
+pub use error::ApiError;
+pub use time::TimeUnit;

@@ -1,0 +1,261 @@
+//! Server configuration: built-in defaults, then a TOML file, then `USERSTREAM_*` variables.
+//!
+//! Every number has Binance's value as its default, so `userstream serve` with no arguments
+//! behaves like the real service. Nested settings map to variables with a double underscore:
+//! `ws.max_frame_bytes` is `USERSTREAM_WS__MAX_FRAME_BYTES`.
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Longest listen token validity Binance allows: 24 hours.
+pub const MAX_TOKEN_VALIDITY_MS: i64 = 86_400_000;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Public API: REST endpoints and the WebSocket API.
+    pub listen: SocketAddr,
+    /// Admin API: keys, accounts, event publishing, health, metrics. Keep it private.
+    pub admin_listen: SocketAddr,
+    /// Where the SQLite store lives.
+    pub data_dir: PathBuf,
+    /// When set, admin requests need `Authorization: Bearer <admin_token>`.
+    pub admin_token: Option<String>,
+    /// Margin pairs that exist (`exchangeInfo`, isolated accounts, `symbol` checks).
+    pub symbols: Vec<SymbolConfig>,
+    pub token: TokenConfig,
+    pub ws: WsConfig,
+    pub limits: LimitsConfig,
+}
+
+/// One tradable margin pair.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SymbolConfig {
+    pub symbol: String,
+    pub base: String,
+    pub quote: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TokenConfig {
+    /// Validity when the request names none, in milliseconds.
+    pub default_validity_ms: i64,
+    /// Longest validity a request may ask for, in milliseconds.
+    pub max_validity_ms: i64,
+    /// Token encryption keys as `kid:base64`. Empty: keys are generated and kept in the store.
+    /// Nodes of one cluster share these; the highest kid signs, every listed key verifies.
+    pub signing_keys: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WsConfig {
+    /// Active subscriptions one connection may hold.
+    pub max_active_subscriptions: usize,
+    /// Subscription ids one connection may use over its life.
+    pub max_lifetime_subscriptions: u32,
+    /// Largest frame or message a client may send; larger closes with 1009.
+    pub max_frame_bytes: usize,
+    /// Bytes of outgoing frames one connection may have queued before it is cut off as a
+    /// slow consumer.
+    pub outbox_bytes: usize,
+    /// Socket write buffer per connection (frames are coalesced into it).
+    pub write_buffer_bytes: usize,
+    /// Deliver the margin risk events (`MARGIN_LEVEL_STATUS_CHANGE`, `USER_LIABILITY_CHANGE`).
+    pub risk_events: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// WebSocket API REQUEST_WEIGHT per minute per IP, shared by that IP's connections.
+    pub request_weight_per_minute: u64,
+    /// Weight charged for opening a WebSocket connection.
+    pub connection_weight: u64,
+    /// SAPI weight per minute per UID (`X-SAPI-USED-UID-WEIGHT-1M`).
+    pub sapi_uid_weight_per_minute: u64,
+    /// Weight of `POST /sapi/v1/userListenToken`.
+    pub listen_token_weight: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9443)),
+            admin_listen: SocketAddr::from(([127, 0, 0, 1], 9444)),
+            data_dir: PathBuf::from("userstream-data"),
+            admin_token: None,
+            symbols: default_symbols(),
+            token: TokenConfig::default(),
+            ws: WsConfig::default(),
+            limits: LimitsConfig::default(),
+        }
+    }
+}
+
+impl Default for TokenConfig {
+    fn default() -> Self {
+        TokenConfig {
+            default_validity_ms: MAX_TOKEN_VALIDITY_MS,
+            max_validity_ms: MAX_TOKEN_VALIDITY_MS,
+            signing_keys: Vec::new(),
+        }
+    }
+}
+
+impl Default for WsConfig {
+    fn default() -> Self {
+        WsConfig {
+            max_active_subscriptions: 1_000,
+            max_lifetime_subscriptions: 65_535,
+            max_frame_bytes: 64 * 1024,
+            outbox_bytes: 1024 * 1024,
+            write_buffer_bytes: 4 * 1024,
+            risk_events: true,
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            request_weight_per_minute: 6_000,
+            connection_weight: 2,
+            sapi_uid_weight_per_minute: 180_000,
+            listen_token_weight: 1,
+        }
+    }
+}
+
+fn default_symbols() -> Vec<SymbolConfig> {
+    const PAIRS: &[(&str, &str)] = &[
+        ("BTC", "USDT"),
+        ("ETH", "USDT"),
+        ("BNB", "USDT"),
+        ("SOL", "USDT"),
+        ("XRP", "USDT"),
+        ("DOGE", "USDT"),
+        ("ADA", "USDT"),
+        ("TRX", "USDT"),
+        ("LTC", "USDT"),
+        ("BTC", "FDUSD"),
+        ("ETH", "BTC"),
+        ("BNB", "BTC"),
+        ("LTC", "BTC"),
+        ("BNB", "ETH"),
+    ];
+    PAIRS
+        .iter()
+        .map(|(base, quote)| SymbolConfig {
+            symbol: format!("{base}{quote}"),
+            base: (*base).to_owned(),
+            quote: (*quote).to_owned(),
+        })
+        .collect()
+}
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Defaults, overridden by the TOML file (if any), overridden by `USERSTREAM_*` variables.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(ConfigError::Invalid(format!(
+                    "config file {} does not exist",
+                    file.display()
+                )));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        figment = figment.merge(Env::prefixed("USERSTREAM_").split("__"));
+        let config: Config = figment.extract().map_err(Box::new)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks the settings that would otherwise fail later in confusing ways.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |msg: String| Err(ConfigError::Invalid(msg));
+        if !(1..=MAX_TOKEN_VALIDITY_MS).contains(&self.token.max_validity_ms) {
+            return invalid(format!(
+                "token.max_validity_ms must be 1..={MAX_TOKEN_VALIDITY_MS}"
+            ));
+        }
+        if !(1..=self.token.max_validity_ms).contains(&self.token.default_validity_ms) {
+            return invalid("token.default_validity_ms must be 1..=token.max_validity_ms".into());
+        }
+        for symbol in &self.symbols {
+            if !userstream_protocol::account::is_valid_symbol(&symbol.symbol) {
+                return invalid(format!(
+                    "symbol '{}' must be 1-20 upper-case letters or digits",
+                    symbol.symbol
+                ));
+            }
+        }
+        if self.ws.max_active_subscriptions == 0 || self.ws.max_lifetime_subscriptions == 0 {
+            return invalid("ws subscription limits must be positive".into());
+        }
+        if self.ws.max_frame_bytes < 1024 || self.ws.outbox_bytes < 1024 {
+            return invalid("ws.max_frame_bytes and ws.outbox_bytes must be at least 1024".into());
+        }
+        Ok(())
+    }
+
+    /// The configured pair named `symbol`, if it exists.
+    pub fn symbol(&self, symbol: &str) -> Option<&SymbolConfig> {
+        self.symbols.iter().find(|s| s.symbol == symbol)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_binance_values() {
+        let config = Config::default();
+        config.validate().unwrap();
+        assert_eq!(config.listen.port(), 9443);
+        assert_eq!(config.limits.request_weight_per_minute, 6000);
+        assert!(config.symbol("BNBUSDT").is_some());
+    }
+
+    #[test]
+    fn file_then_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "userstream.toml",
+                "listen = \"127.0.0.1:7000\"\n[ws]\nmax_frame_bytes = 2048\n[[symbols]]\nsymbol = \"AAABBB\"\nbase = \"AAA\"\nquote = \"BBB\"\n",
+            )?;
+            jail.set_env("USERSTREAM_WS__MAX_FRAME_BYTES", "4096");
+            let config = Config::load(Some(Path::new("userstream.toml"))).expect("loads");
+            assert_eq!(config.listen.port(), 7000);
+            assert_eq!(config.ws.max_frame_bytes, 4096);
+            assert_eq!(config.symbols.len(), 1);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_settings_are_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("bad.toml", "lisen = \"127.0.0.1:7000\"\n")?;
+            assert!(Config::load(Some(Path::new("bad.toml"))).is_err());
+            Ok(())
+        });
+    }
+}

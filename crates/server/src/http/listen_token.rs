@@ -1,0 +1,153 @@
+//! `POST /sapi/v1/userListenToken`: mint a listen token for a margin account.
+
+use super::{error_response, with_count_header};
+use crate::directory::is_api_key_shaped;
+use crate::rest_params::{Params, parse_bool, verify_signature};
+use crate::state::SharedState;
+use crate::token::TokenClaims;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use userstream_protocol::account::is_valid_symbol;
+use userstream_protocol::{Account, ApiError};
+
+const ALLOWED: &[&str] = &[
+    "symbol",
+    "isIsolated",
+    "validity",
+    "timestamp",
+    "recvWindow",
+    "signature",
+];
+pub(crate) const API_KEY_HEADER: &str = "x-mbx-apikey";
+const USED_WEIGHT_HEADER: &str = "x-sapi-used-uid-weight-1m";
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Issued {
+    token: String,
+    /// Milliseconds since the epoch.
+    expiration_time: i64,
+}
+
+pub async fn issue(
+    State(state): State<SharedState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let key = match authenticate(&state, &headers) {
+        Ok(key) => key,
+        Err(error) => return error_response(&state, &error),
+    };
+    let now_ms = state.clock.now_ms();
+    let charge =
+        state
+            .sapi_weight
+            .charge(&key.uid, state.config.limits.listen_token_weight, now_ms);
+    let respond =
+        |response: Response| with_count_header(response, USED_WEIGHT_HEADER, charge.count);
+    if charge.exceeded() {
+        return respond(error_response(
+            &state,
+            &ApiError::too_much_weight(charge.limit, "1m"),
+        ));
+    }
+    let result = Params::parse(query.as_deref(), &body, ALLOWED).and_then(|params| {
+        verify_signature(
+            query.as_deref(),
+            &body,
+            &params,
+            key.secret_key.as_bytes(),
+            now_ms,
+        )?;
+        let account = requested_account(&state, key.uid, &params)?;
+        let validity_ms = requested_validity(&state, &params)?;
+        Ok((account, validity_ms))
+    });
+    let (account, validity_ms) = match result {
+        Ok(ok) => ok,
+        Err(error) => return respond(error_response(&state, &error)),
+    };
+    let expires_at_us = state
+        .clock
+        .now_us()
+        .saturating_add(validity_ms.saturating_mul(1000));
+    let token = state.keyring.mint(&TokenClaims {
+        account,
+        api_key_id: key.id,
+        expires_at_us,
+    });
+    state.metrics.tokens_issued.increment(1);
+    respond(
+        Json(Issued {
+            token,
+            expiration_time: expires_at_us.div_euclid(1000),
+        })
+        .into_response(),
+    )
+}
+
+/// Resolves `X-MBX-APIKEY` to a live key.
+pub(crate) fn authenticate(
+    state: &SharedState,
+    headers: &HeaderMap,
+) -> Result<std::sync::Arc<crate::store::ApiKeyRecord>, ApiError> {
+    let header = headers
+        .get(API_KEY_HEADER)
+        .ok_or_else(ApiError::api_key_format)?;
+    let api_key = header.to_str().map_err(|_| ApiError::api_key_format())?;
+    if !is_api_key_shaped(api_key) {
+        return Err(ApiError::api_key_format());
+    }
+    match state.directory.key(api_key) {
+        Some(key) if key.revoked_at_ms.is_none() => Ok(key),
+        _ => Err(ApiError::rejected_api_key()),
+    }
+}
+
+/// Cross by default; isolated needs a listed symbol whose isolated account the user opened.
+fn requested_account(state: &SharedState, uid: u64, params: &Params) -> Result<Account, ApiError> {
+    let isolated = match params.get("isIsolated") {
+        None => false,
+        Some(text) => {
+            parse_bool(text).ok_or_else(|| ApiError::invalid_param_value("isIsolated"))?
+        }
+    };
+    if !isolated {
+        return Ok(Account::cross(uid));
+    }
+    let symbol = match params.get("symbol") {
+        Some(symbol) if !symbol.is_empty() => symbol.to_ascii_uppercase(),
+        _ => return Err(ApiError::mandatory_param("symbol")),
+    };
+    if !is_valid_symbol(&symbol) || state.config.symbol(&symbol).is_none() {
+        return Err(ApiError::invalid_symbol());
+    }
+    if !state.directory.has_isolated(uid, &symbol) {
+        return Err(ApiError::margin_account_missing());
+    }
+    Ok(Account::isolated(uid, symbol))
+}
+
+/// `validity` in ms: an integer in 1..=max, default from config.
+fn requested_validity(state: &SharedState, params: &Params) -> Result<i64, ApiError> {
+    let Some(text) = params.get("validity") else {
+        return Ok(state.config.token.default_validity_ms);
+    };
+    let invalid = || ApiError::invalid_param_value("validity");
+    let digits_only =
+        !text.is_empty() && text.len() <= 18 && text.bytes().all(|b| b.is_ascii_digit());
+    let validity: i64 = if digits_only {
+        text.parse().map_err(|_| invalid())?
+    } else {
+        return Err(invalid());
+    };
+    if validity <= 0 || validity > state.config.token.max_validity_ms {
+        return Err(invalid());
+    }
+    Ok(validity)
+}

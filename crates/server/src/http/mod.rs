@@ -1,0 +1,71 @@
+//! HTTP: the public REST endpoints (plus the WebSocket upgrade) and the admin API.
+
+mod admin;
+mod legacy;
+mod listen_token;
+mod market;
+
+use crate::state::SharedState;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use userstream_protocol::ApiError;
+
+/// Largest REST request body accepted on the public API.
+const PUBLIC_BODY_LIMIT: usize = 16 * 1024;
+/// Largest admin request body (event batches).
+const ADMIN_BODY_LIMIT: usize = 16 * 1024 * 1024;
+
+/// Routes of the public listener: Binance's REST paths and `/ws-api/v3`.
+pub fn public_router(state: SharedState) -> Router {
+    Router::new()
+        .route("/sapi/v1/userListenToken", post(listen_token::issue))
+        .route("/api/v3/ping", get(market::ping))
+        .route("/api/v3/time", get(market::time))
+        .route("/api/v3/exchangeInfo", get(market::exchange_info))
+        .route("/sapi/v1/margin/allPairs", get(market::cross_pairs))
+        .route(
+            "/sapi/v1/margin/isolated/allPairs",
+            get(market::isolated_pairs),
+        )
+        .route("/sapi/v1/userDataStream", legacy::routes())
+        .route("/sapi/v1/userDataStream/isolated", legacy::routes())
+        .route("/ws-api/v3", get(crate::ws::upgrade))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(PUBLIC_BODY_LIMIT))
+        .with_state(state)
+}
+
+/// Routes of the admin listener.
+pub fn admin_router(state: SharedState) -> Router {
+    admin::router(state).layer(DefaultBodyLimit::max(ADMIN_BODY_LIMIT))
+}
+
+async fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        axum::Json(serde_json::json!({"code": -1000, "msg": "Unknown endpoint."})),
+    )
+        .into_response()
+}
+
+/// Renders a Binance error as `{"code","msg"}` with its HTTP status, counting it in metrics.
+pub(crate) fn error_response(state: &SharedState, error: &ApiError) -> Response {
+    state.metrics.error(error.code);
+    let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST);
+    (status, axum::Json(error)).into_response()
+}
+
+/// Adds a header whose value is a number.
+pub(crate) fn with_count_header(
+    mut response: Response,
+    name: &'static str,
+    value: u64,
+) -> Response {
+    response
+        .headers_mut()
+        .insert(HeaderName::from_static(name), HeaderValue::from(value));
+    response
+}

@@ -1,0 +1,478 @@
+//! The hub: who is subscribed to which account, fan-out of events, and expiry.
+//!
+//! All subscription state lives here. Accounts are spread over shards, each behind its own lock,
+//! so publishing to one account never waits for another. Lock order, everywhere: an account's
+//! shard, then a session's subscription table, then the expiry queue. Frames are pushed into
+//! session outboxes while the shard lock is held, which is what makes ordering exact: a
+//! subscribe response always precedes that subscription's first event, and nothing follows its
+//! `eventStreamTerminated`.
+
+mod encoded;
+mod expiry;
+
+pub use encoded::EncodedEvent;
+pub use expiry::Deadline;
+
+use crate::clock::SharedClock;
+use crate::metrics::{EndReason, Metrics};
+use crate::outbox::{OutFrame, Outbox};
+use crate::token::TokenClaims;
+use bytes::Bytes;
+use expiry::ExpiryQueue;
+use parking_lot::Mutex;
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use tokio::sync::Notify;
+use userstream_protocol::events::{Event, EventStreamTerminated, ServerShutdown};
+use userstream_protocol::ws::SubscriptionInfo;
+use userstream_protocol::{Account, ApiError, TimeUnit};
+
+const SHARDS: usize = 64;
+
+/// Per-connection limits on subscriptions.
+#[derive(Debug, Clone, Copy)]
+pub struct SubscriptionLimits {
+    pub max_active: usize,
+    pub max_lifetime: u32,
+}
+
+/// What the hub knows of one connection.
+pub struct SessionHandle {
+    pub id: u64,
+    pub peer: SocketAddr,
+    pub connected_at_ms: i64,
+    pub time_unit: TimeUnit,
+    pub outbox: Outbox,
+    subscriptions: Mutex<SessionSubscriptions>,
+}
+
+/// A session's own view: subscription ids and what they point at.
+#[derive(Default)]
+struct SessionSubscriptions {
+    by_id: BTreeMap<u32, (Account, i64)>,
+    next_id: u32,
+}
+
+impl SessionHandle {
+    /// The session's active subscriptions, by id.
+    pub fn subscriptions(&self) -> Vec<SubscriptionInfo> {
+        self.subscriptions
+            .lock()
+            .by_id
+            .iter()
+            .map(
+                |(&subscription_id, &(_, expiration_time))| SubscriptionInfo {
+                    subscription_id,
+                    expiration_time,
+                },
+            )
+            .collect()
+    }
+
+    /// The session's active subscriptions with their accounts.
+    pub fn subscribed_accounts(&self) -> Vec<(u32, Account, i64)> {
+        self.subscriptions
+            .lock()
+            .by_id
+            .iter()
+            .map(|(&id, (account, at))| (id, account.clone(), *at))
+            .collect()
+    }
+
+    pub fn has_subscriptions(&self) -> bool {
+        !self.subscriptions.lock().by_id.is_empty()
+    }
+}
+
+struct Subscriber {
+    session: Arc<SessionHandle>,
+    subscription_id: u32,
+    expires_at_us: i64,
+    api_key_id: u64,
+}
+
+impl Subscriber {
+    fn deadline(&self) -> Deadline {
+        Deadline {
+            at_us: self.expires_at_us,
+            session_id: self.session.id,
+            subscription_id: self.subscription_id,
+        }
+    }
+}
+
+type Shard = HashMap<Account, Vec<Subscriber>>;
+
+pub struct Hub {
+    shards: Box<[Mutex<Shard>]>,
+    expiry: Mutex<ExpiryQueue>,
+    expiry_rearm: Notify,
+    sessions: Mutex<HashMap<u64, Weak<SessionHandle>>>,
+    next_session_id: AtomicU64,
+    clock: SharedClock,
+    metrics: Arc<Metrics>,
+    limits: SubscriptionLimits,
+    outbox_bytes: usize,
+    risk_events: bool,
+}
+
+impl Hub {
+    pub fn new(
+        clock: SharedClock,
+        metrics: Arc<Metrics>,
+        limits: SubscriptionLimits,
+        outbox_bytes: usize,
+        risk_events: bool,
+    ) -> Hub {
+        Hub {
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::new())).collect(),
+            expiry: Mutex::new(ExpiryQueue::default()),
+            expiry_rearm: Notify::new(),
+            sessions: Mutex::new(HashMap::new()),
+            next_session_id: AtomicU64::new(1),
+            clock,
+            metrics,
+            limits,
+            outbox_bytes,
+            risk_events,
+        }
+    }
+
+    fn shard(&self, account: &Account) -> &Mutex<Shard> {
+        let mut hasher = DefaultHasher::new();
+        account.hash(&mut hasher);
+        &self.shards[(hasher.finish() as usize) % SHARDS]
+    }
+
+    /// Registers a new connection.
+    pub fn open_session(&self, peer: SocketAddr, time_unit: TimeUnit) -> Arc<SessionHandle> {
+        let session = Arc::new(SessionHandle {
+            id: self.next_session_id.fetch_add(1, Ordering::Relaxed),
+            peer,
+            connected_at_ms: self.clock.now_ms(),
+            time_unit,
+            outbox: Outbox::new(self.outbox_bytes),
+            subscriptions: Mutex::new(SessionSubscriptions::default()),
+        });
+        self.sessions
+            .lock()
+            .insert(session.id, Arc::downgrade(&session));
+        self.metrics.connections_opened.increment(1);
+        self.metrics.connections_active.increment(1.0);
+        session
+    }
+
+    /// Forgets a connection and every subscription it held (no frames: the socket is gone).
+    pub fn close_session(&self, session: &Arc<SessionHandle>) {
+        let held = session.subscribed_accounts();
+        let mut ended = 0;
+        for (subscription_id, account, _) in held {
+            if self
+                .remove(&account, session.id, subscription_id, |_| true, None)
+                .is_some()
+            {
+                ended += 1;
+            }
+        }
+        self.metrics
+            .subscriptions_ended(EndReason::Disconnected, ended);
+        self.sessions.lock().remove(&session.id);
+        self.metrics.connections_active.decrement(1.0);
+    }
+
+    /// Live sessions.
+    pub fn sessions(&self) -> Vec<Arc<SessionHandle>> {
+        let mut sessions: Vec<_> = self
+            .sessions
+            .lock()
+            .values()
+            .filter_map(Weak::upgrade)
+            .collect();
+        sessions.sort_by_key(|session| session.id);
+        sessions
+    }
+
+    /// Subscribes `session` to the account a verified token names, or extends the subscription it
+    /// already has for that account (same id, new expiry). `respond` builds the response frame,
+    /// which is queued before any event of the subscription can be.
+    pub fn subscribe(
+        &self,
+        session: &Arc<SessionHandle>,
+        claims: &TokenClaims,
+        respond: impl FnOnce(SubscriptionInfo) -> OutFrame,
+    ) -> Result<SubscriptionInfo, ApiError> {
+        let account = &claims.account;
+        let mut shard = self.shard(account).lock();
+        let existing = shard
+            .get_mut(account)
+            .and_then(|subs| subs.iter_mut().find(|s| s.session.id == session.id));
+        if let Some(existing) = existing {
+            let old = existing.deadline();
+            existing.expires_at_us = claims.expires_at_us;
+            existing.api_key_id = claims.api_key_id;
+            let info = SubscriptionInfo {
+                subscription_id: existing.subscription_id,
+                expiration_time: claims.expires_at_us,
+            };
+            if let Some(entry) = session
+                .subscriptions
+                .lock()
+                .by_id
+                .get_mut(&info.subscription_id)
+            {
+                entry.1 = claims.expires_at_us;
+            }
+            let mut expiry = self.expiry.lock();
+            expiry.remove(&old);
+            let rearm = expiry.insert(existing.deadline(), account.clone());
+            drop(expiry);
+            session.outbox.push(respond(info));
+            drop(shard);
+            if rearm {
+                self.expiry_rearm.notify_one();
+            }
+            self.metrics.subscriptions_extended.increment(1);
+            return Ok(info);
+        }
+
+        let subscription_id = {
+            let mut own = session.subscriptions.lock();
+            if own.by_id.len() >= self.limits.max_active {
+                return Err(ApiError::too_many_subscriptions(self.limits.max_active));
+            }
+            if own.next_id >= self.limits.max_lifetime {
+                return Err(ApiError::max_subscription_id());
+            }
+            let id = own.next_id;
+            own.next_id += 1;
+            own.by_id
+                .insert(id, (account.clone(), claims.expires_at_us));
+            id
+        };
+        let subscriber = Subscriber {
+            session: Arc::clone(session),
+            subscription_id,
+            expires_at_us: claims.expires_at_us,
+            api_key_id: claims.api_key_id,
+        };
+        let rearm = self
+            .expiry
+            .lock()
+            .insert(subscriber.deadline(), account.clone());
+        shard.entry(account.clone()).or_default().push(subscriber);
+        let info = SubscriptionInfo {
+            subscription_id,
+            expiration_time: claims.expires_at_us,
+        };
+        session.outbox.push(respond(info));
+        drop(shard);
+        if rearm {
+            self.expiry_rearm.notify_one();
+        }
+        self.metrics.subscriptions_started.increment(1);
+        self.metrics.subscriptions_active.increment(1.0);
+        Ok(info)
+    }
+
+    /// Ends one subscription of `session` (or all of them), each with `eventStreamTerminated`.
+    /// Returns how many ended. An unknown id ends nothing.
+    pub fn unsubscribe(&self, session: &Arc<SessionHandle>, subscription_id: Option<u32>) -> usize {
+        let targets: Vec<(u32, Account)> = {
+            let own = session.subscriptions.lock();
+            match subscription_id {
+                Some(id) => own
+                    .by_id
+                    .get(&id)
+                    .map(|(account, _)| (id, account.clone()))
+                    .into_iter()
+                    .collect(),
+                None => own
+                    .by_id
+                    .iter()
+                    .map(|(&id, (account, _))| (id, account.clone()))
+                    .collect(),
+            }
+        };
+        let ended = targets
+            .into_iter()
+            .filter(|(id, account)| {
+                self.remove(
+                    account,
+                    session.id,
+                    *id,
+                    |_| true,
+                    Some(self.clock.now_us()),
+                )
+                .is_some()
+            })
+            .count();
+        self.metrics
+            .subscriptions_ended(EndReason::Unsubscribed, ended as u64);
+        ended
+    }
+
+    /// Ends every live subscription made with the API key `api_key_id` (the key was revoked).
+    pub fn revoke_key(&self, api_key_id: u64) -> usize {
+        let mut targets = Vec::new();
+        for shard in self.shards.iter() {
+            let shard = shard.lock();
+            for (account, subscribers) in shard.iter() {
+                for subscriber in subscribers.iter().filter(|s| s.api_key_id == api_key_id) {
+                    targets.push((
+                        account.clone(),
+                        subscriber.session.id,
+                        subscriber.subscription_id,
+                    ));
+                }
+            }
+        }
+        let now_us = self.clock.now_us();
+        let ended = targets
+            .into_iter()
+            .filter(|(account, session_id, id)| {
+                self.remove(
+                    account,
+                    *session_id,
+                    *id,
+                    |s| s.api_key_id == api_key_id,
+                    Some(now_us),
+                )
+                .is_some()
+            })
+            .count();
+        self.metrics
+            .subscriptions_ended(EndReason::Revoked, ended as u64);
+        ended
+    }
+
+    /// Removes one subscription if `still` holds for it. With `terminate_at_us`, the session
+    /// receives `eventStreamTerminated` stamped with that time.
+    fn remove(
+        &self,
+        account: &Account,
+        session_id: u64,
+        subscription_id: u32,
+        still: impl Fn(&Subscriber) -> bool,
+        terminate_at_us: Option<i64>,
+    ) -> Option<Arc<SessionHandle>> {
+        let mut shard = self.shard(account).lock();
+        let subscribers = shard.get_mut(account)?;
+        let index = subscribers.iter().position(|s| {
+            s.session.id == session_id && s.subscription_id == subscription_id && still(s)
+        })?;
+        let subscriber = subscribers.swap_remove(index);
+        if subscribers.is_empty() {
+            shard.remove(account);
+        }
+        subscriber
+            .session
+            .subscriptions
+            .lock()
+            .by_id
+            .remove(&subscription_id);
+        self.expiry.lock().remove(&subscriber.deadline());
+        if let Some(at_us) = terminate_at_us {
+            let event = Event::EventStreamTerminated(EventStreamTerminated {
+                event_time_us: at_us,
+            });
+            let body = Bytes::from(event.to_json(subscriber.session.time_unit));
+            subscriber.session.outbox.push(OutFrame::Event {
+                subscription_id,
+                body,
+            });
+        }
+        Some(subscriber.session)
+    }
+
+    /// Delivers one event to every subscription of `account`, on every connection. Returns the
+    /// number of subscriptions it was queued for.
+    pub fn publish(&self, account: &Account, event: &Event) -> usize {
+        self.metrics.events_published.increment(1);
+        if event.is_risk_event() && !self.risk_events {
+            return 0;
+        }
+        let encoded = EncodedEvent::new(event);
+        let shard = self.shard(account).lock();
+        let Some(subscribers) = shard.get(account) else {
+            return 0;
+        };
+        let mut delivered = 0;
+        for subscriber in subscribers {
+            let body = encoded.json(subscriber.session.time_unit);
+            let frame = OutFrame::Event {
+                subscription_id: subscriber.subscription_id,
+                body,
+            };
+            if subscriber.session.outbox.push(frame) {
+                delivered += 1;
+            }
+        }
+        drop(shard);
+        self.metrics.events_delivered.increment(delivered as u64);
+        delivered
+    }
+
+    /// Sends `serverShutdown` to every connection.
+    pub fn broadcast_shutdown(&self) -> usize {
+        let event = Event::ServerShutdown(ServerShutdown {
+            event_time_us: self.clock.now_us(),
+        });
+        let encoded = EncodedEvent::new(&event);
+        let sessions = self.sessions();
+        for session in &sessions {
+            session
+                .outbox
+                .push(OutFrame::ConnectionEvent(encoded.json(session.time_unit)));
+        }
+        sessions.len()
+    }
+
+    /// Number of pending expiry deadlines (one per active subscription).
+    pub fn pending_expiries(&self) -> usize {
+        self.expiry.lock().len()
+    }
+
+    /// Ends subscriptions at their expiration instant, forever. Run it as one task.
+    pub async fn run_expiry(self: Arc<Self>) {
+        loop {
+            let next = self.expiry.lock().next_at();
+            match next {
+                None => self.expiry_rearm.notified().await,
+                Some(at_us) => {
+                    tokio::select! {
+                        _ = self.clock.sleep_until(at_us) => {}
+                        _ = self.expiry_rearm.notified() => continue,
+                    }
+                }
+            }
+            self.expire_due();
+        }
+    }
+
+    /// Terminates every subscription whose deadline has passed.
+    pub fn expire_due(&self) -> usize {
+        let now_us = self.clock.now_us();
+        let due = self.expiry.lock().pop_due(now_us);
+        let ended = due
+            .into_iter()
+            .filter(|(deadline, account)| {
+                let at_us = deadline.at_us;
+                self.remove(
+                    account,
+                    deadline.session_id,
+                    deadline.subscription_id,
+                    |s| s.expires_at_us == at_us,
+                    Some(at_us),
+                )
+                .is_some()
+            })
+            .count();
+        self.metrics
+            .subscriptions_ended(EndReason::Expired, ended as u64);
+        ended
+    }
+}

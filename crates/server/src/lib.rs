@@ -1,0 +1,26 @@
+//! The userstream gateway as a library.
+//!
+//! It issues listen tokens over REST (`POST /sapi/v1/userListenToken`), serves Binance's
+//! WebSocket API (`/ws-api/v3`) on which clients subscribe with them, and fans out account events
+//! published through the admin API or a [`bus::Bus`]. Start one with [`Server::bind`] and
+//! [`Server::run`] (or [`Server::spawn`]).
+
+pub mod bus;
+pub mod clock;
+pub mod config;
+pub mod directory;
+mod http;
+pub mod hub;
+pub mod limits;
+pub mod metrics;
+pub mod outbox;
+pub mod rest_params;
+pub mod server;
+pub mod state;
+pub mod store;
+pub mod token;
+mod ws;
+
+pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
+pub use config::Config;
+pub use server::{RunningServer, Server, ServerError};

@@ -1,0 +1,105 @@
+//! Request weight accounting in fixed one-minute windows, as Binance counts it.
+//!
+//! One [`WeightWindows`] counts per IP for the WebSocket API (shared by all of an IP's
+//! connections) and another per UID for SAPI endpoints. Windows start on the minute.
+
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::hash::Hash;
+
+const WINDOW_MS: i64 = 60_000;
+/// Past this many tracked keys, stale windows are swept on the next charge.
+const SWEEP_AT: usize = 4_096;
+
+/// The outcome of charging weight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Charge {
+    /// Weight used in the current window, this request included.
+    pub count: u64,
+    /// The limit in force.
+    pub limit: u64,
+    /// Milliseconds until the window resets.
+    pub retry_after_ms: i64,
+}
+
+impl Charge {
+    /// True when this request took the window over its limit.
+    pub fn exceeded(&self) -> bool {
+        self.count > self.limit
+    }
+}
+
+pub struct WeightWindows<K> {
+    limit: u64,
+    windows: Mutex<HashMap<K, (i64, u64)>>,
+}
+
+impl<K: Eq + Hash + Clone> WeightWindows<K> {
+    pub fn new(limit_per_minute: u64) -> Self {
+        WeightWindows {
+            limit: limit_per_minute,
+            windows: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Adds `weight` to `key`'s current window. Rejected requests count too, as on Binance.
+    pub fn charge(&self, key: &K, weight: u64, now_ms: i64) -> Charge {
+        let window = now_ms.div_euclid(WINDOW_MS);
+        let mut windows = self.windows.lock();
+        if windows.len() >= SWEEP_AT && !windows.contains_key(key) {
+            windows.retain(|_, (start, _)| *start == window);
+        }
+        let entry = windows.entry(key.clone()).or_insert((window, 0));
+        if entry.0 != window {
+            *entry = (window, 0);
+        }
+        entry.1 = entry.1.saturating_add(weight);
+        Charge {
+            count: entry.1,
+            limit: self.limit,
+            retry_after_ms: (window + 1) * WINDOW_MS - now_ms,
+        }
+    }
+
+    /// Weight used by `key` in the current window.
+    pub fn used(&self, key: &K, now_ms: i64) -> u64 {
+        let window = now_ms.div_euclid(WINDOW_MS);
+        self.windows
+            .lock()
+            .get(key)
+            .filter(|(start, _)| *start == window)
+            .map_or(0, |(_, count)| *count)
+    }
+
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_per_key_and_resets_on_the_minute() {
+        let windows = WeightWindows::new(5);
+        assert_eq!(windows.charge(&"a", 2, 60_000).count, 2);
+        assert_eq!(windows.charge(&"b", 1, 60_001).count, 1);
+        let over = windows.charge(&"a", 4, 119_999);
+        assert!(over.exceeded());
+        assert_eq!(over.retry_after_ms, 1);
+        assert_eq!(windows.charge(&"a", 1, 120_000).count, 1);
+        assert_eq!(windows.used(&"a", 120_500), 1);
+        assert_eq!(windows.used(&"a", 180_000), 0);
+    }
+
+    #[test]
+    fn stale_windows_are_swept() {
+        let windows = WeightWindows::new(5);
+        for key in 0..SWEEP_AT {
+            windows.charge(&key, 1, 0);
+        }
+        windows.charge(&usize::MAX, 1, 60_000);
+        assert_eq!(windows.windows.lock().len(), 1);
+    }
+}

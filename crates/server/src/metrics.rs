@@ -1,0 +1,148 @@
+//! Prometheus metrics, one registry per server instance.
+//!
+//! Each [`Metrics`] owns its own recorder instead of installing a process-global one, so several
+//! servers (tests, embedded use) can live in one process without mixing their numbers.
+
+use metrics::{Counter, Gauge, Key, Label, Level, Metadata, Recorder};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+use parking_lot::Mutex;
+use std::collections::HashMap;
+
+const METADATA: Metadata<'static> =
+    Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
+
+/// Why a subscription ended (label of `userstream_subscriptions_ended_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EndReason {
+    Expired,
+    Unsubscribed,
+    Revoked,
+    Disconnected,
+}
+
+impl EndReason {
+    fn as_str(self) -> &'static str {
+        match self {
+            EndReason::Expired => "expired",
+            EndReason::Unsubscribed => "unsubscribed",
+            EndReason::Revoked => "revoked",
+            EndReason::Disconnected => "disconnected",
+        }
+    }
+}
+
+/// Every counter and gauge the gateway reports.
+pub struct Metrics {
+    recorder: PrometheusRecorder,
+    handle: PrometheusHandle,
+    pub connections_opened: Counter,
+    pub connections_active: Gauge,
+    pub subscriptions_started: Counter,
+    pub subscriptions_extended: Counter,
+    pub subscriptions_active: Gauge,
+    pub tokens_issued: Counter,
+    pub events_published: Counter,
+    pub events_delivered: Counter,
+    pub slow_consumer_disconnects: Counter,
+    errors: Mutex<HashMap<i32, Counter>>,
+    ended: Mutex<HashMap<EndReason, Counter>>,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let counter =
+            |name: &'static str| recorder.register_counter(&Key::from_static_name(name), &METADATA);
+        let gauge =
+            |name: &'static str| recorder.register_gauge(&Key::from_static_name(name), &METADATA);
+        Metrics {
+            connections_opened: counter("userstream_connections_opened_total"),
+            connections_active: gauge("userstream_connections_active"),
+            subscriptions_started: counter("userstream_subscriptions_started_total"),
+            subscriptions_extended: counter("userstream_subscriptions_extended_total"),
+            subscriptions_active: gauge("userstream_subscriptions_active"),
+            tokens_issued: counter("userstream_tokens_issued_total"),
+            events_published: counter("userstream_events_published_total"),
+            events_delivered: counter("userstream_events_delivered_total"),
+            slow_consumer_disconnects: counter("userstream_slow_consumer_disconnects_total"),
+            errors: Mutex::new(HashMap::new()),
+            ended: Mutex::new(HashMap::new()),
+            recorder,
+            handle,
+        }
+    }
+
+    /// Counts an error answered to a client, by Binance code.
+    pub fn error(&self, code: i32) {
+        self.errors
+            .lock()
+            .entry(code)
+            .or_insert_with(|| {
+                self.labelled_counter("userstream_errors_total", "code", code.to_string())
+            })
+            .increment(1);
+    }
+
+    /// Counts subscriptions that ended, by reason.
+    pub fn subscriptions_ended(&self, reason: EndReason, count: u64) {
+        if count == 0 {
+            return;
+        }
+        self.subscriptions_active.decrement(count as f64);
+        self.ended
+            .lock()
+            .entry(reason)
+            .or_insert_with(|| {
+                self.labelled_counter(
+                    "userstream_subscriptions_ended_total",
+                    "reason",
+                    reason.as_str().to_owned(),
+                )
+            })
+            .increment(count);
+    }
+
+    fn labelled_counter(&self, name: &'static str, label: &'static str, value: String) -> Counter {
+        let key = Key::from_parts(name, vec![Label::new(label, value)]);
+        self.recorder.register_counter(&key, &METADATA)
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        self.handle.render()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instances_are_independent() {
+        let one = Metrics::new();
+        let two = Metrics::new();
+        one.tokens_issued.increment(3);
+        one.error(-1209);
+        one.subscriptions_active.increment(2.0);
+        one.subscriptions_ended(EndReason::Expired, 1);
+        let text = one.render();
+        assert!(text.contains("userstream_tokens_issued_total 3"), "{text}");
+        assert!(
+            text.contains("userstream_errors_total{code=\"-1209\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("userstream_subscriptions_ended_total{reason=\"expired\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("userstream_subscriptions_active 1"), "{text}");
+        assert!(!two.render().contains("userstream_tokens_issued_total 3"));
+    }
+}

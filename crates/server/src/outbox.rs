@@ -1,0 +1,183 @@
+//! A connection's outgoing queue: bounded in bytes, filled by anyone, drained by its session.
+//!
+//! The hub pushes event frames while holding an account's lock, so a push never blocks and never
+//! allocates beyond the frame itself. When a client stops reading and the queue would grow past
+//! its byte cap, the outbox is marked overflowed: the session closes the connection, and nothing
+//! else slows down.
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use std::collections::VecDeque;
+use tokio::sync::Notify;
+use userstream_protocol::ws::{CONNECTION_EVENT_PREFIX, EVENT_FRAME_SUFFIX, event_frame_prefix};
+
+/// One frame waiting to be written.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OutFrame {
+    /// A complete JSON text frame (a response).
+    Text(Bytes),
+    /// An account event: the shared body is wrapped as `{"subscriptionId":N,"event":<body>}` only
+    /// when written, so one encoding serves every subscriber.
+    Event { subscription_id: u32, body: Bytes },
+    /// A connection event (`serverShutdown`): `{"event":<body>}`.
+    ConnectionEvent(Bytes),
+}
+
+impl OutFrame {
+    /// Bytes this frame will occupy on the wire (payload only).
+    pub fn wire_len(&self) -> usize {
+        match self {
+            OutFrame::Text(text) => text.len(),
+            OutFrame::Event { body, .. } => body.len() + 32,
+            OutFrame::ConnectionEvent(body) => body.len() + CONNECTION_EVENT_PREFIX.len() + 1,
+        }
+    }
+
+    /// The frame's text, assembled.
+    pub fn into_text(self) -> Bytes {
+        match self {
+            OutFrame::Text(text) => text,
+            OutFrame::Event {
+                subscription_id,
+                body,
+            } => {
+                let mut out = Vec::with_capacity(body.len() + 32);
+                event_frame_prefix(subscription_id, &mut out);
+                out.extend_from_slice(&body);
+                out.extend_from_slice(EVENT_FRAME_SUFFIX);
+                out.into()
+            }
+            OutFrame::ConnectionEvent(body) => {
+                let mut out = Vec::with_capacity(body.len() + CONNECTION_EVENT_PREFIX.len() + 1);
+                out.extend_from_slice(CONNECTION_EVENT_PREFIX);
+                out.extend_from_slice(&body);
+                out.extend_from_slice(EVENT_FRAME_SUFFIX);
+                out.into()
+            }
+        }
+    }
+}
+
+/// What [`Outbox::drain`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxState {
+    Open,
+    /// The byte cap was hit: the client is not keeping up and must be disconnected.
+    Overflowed,
+}
+
+#[derive(Default)]
+struct Queue {
+    frames: VecDeque<OutFrame>,
+    bytes: usize,
+    overflowed: bool,
+}
+
+pub struct Outbox {
+    queue: Mutex<Queue>,
+    ready: Notify,
+    capacity_bytes: usize,
+}
+
+impl Outbox {
+    pub fn new(capacity_bytes: usize) -> Self {
+        Outbox {
+            queue: Mutex::new(Queue::default()),
+            ready: Notify::new(),
+            capacity_bytes,
+        }
+    }
+
+    /// Queues a frame. `false` when the queue is over its cap (the frame is dropped and the
+    /// connection marked for closing) or already overflowed.
+    pub fn push(&self, frame: OutFrame) -> bool {
+        let mut queue = self.queue.lock();
+        if queue.overflowed {
+            return false;
+        }
+        let len = frame.wire_len();
+        if queue.bytes + len > self.capacity_bytes {
+            queue.overflowed = true;
+            queue.frames.clear();
+            queue.bytes = 0;
+            drop(queue);
+            self.ready.notify_one();
+            return false;
+        }
+        queue.bytes += len;
+        queue.frames.push_back(frame);
+        let first = queue.frames.len() == 1;
+        drop(queue);
+        if first {
+            self.ready.notify_one();
+        }
+        true
+    }
+
+    /// Moves every queued frame into `into`, oldest first.
+    pub fn drain(&self, into: &mut Vec<OutFrame>) -> OutboxState {
+        let mut queue = self.queue.lock();
+        into.extend(queue.frames.drain(..));
+        queue.bytes = 0;
+        if queue.overflowed {
+            OutboxState::Overflowed
+        } else {
+            OutboxState::Open
+        }
+    }
+
+    /// Bytes waiting to be written.
+    pub fn queued_bytes(&self) -> usize {
+        self.queue.lock().bytes
+    }
+
+    /// Completes when frames may be waiting (the permit survives if nobody was waiting yet).
+    pub async fn ready(&self) {
+        self.ready.notified().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_frames_are_spliced() {
+        let frame = OutFrame::Event {
+            subscription_id: 12,
+            body: Bytes::from_static(br#"{"e":"x"}"#),
+        };
+        assert_eq!(
+            &frame.into_text()[..],
+            br#"{"subscriptionId":12,"event":{"e":"x"}}"#
+        );
+        let frame =
+            OutFrame::ConnectionEvent(Bytes::from_static(br#"{"e":"serverShutdown","E":1}"#));
+        assert_eq!(
+            &frame.into_text()[..],
+            br#"{"event":{"e":"serverShutdown","E":1}}"#
+        );
+    }
+
+    #[test]
+    fn overflow_drops_everything_and_sticks() {
+        let outbox = Outbox::new(100);
+        assert!(outbox.push(OutFrame::Text(Bytes::from(vec![b'x'; 60]))));
+        assert_eq!(outbox.queued_bytes(), 60);
+        assert!(!outbox.push(OutFrame::Text(Bytes::from(vec![b'x'; 60]))));
+        assert!(!outbox.push(OutFrame::Text(Bytes::from_static(b"{}"))));
+        let mut frames = Vec::new();
+        assert_eq!(outbox.drain(&mut frames), OutboxState::Overflowed);
+        assert!(frames.is_empty());
+    }
+
+    #[tokio::test]
+    async fn push_wakes_the_drainer() {
+        let outbox = Outbox::new(1000);
+        assert!(outbox.push(OutFrame::Text(Bytes::from_static(b"{}"))));
+        outbox.ready().await;
+        let mut frames = Vec::new();
+        assert_eq!(outbox.drain(&mut frames), OutboxState::Open);
+        assert_eq!(frames.len(), 1);
+    }
+}

@@ -1,0 +1,230 @@
+//! Assembling and running the gateway: state, listeners, background tasks, shutdown.
+
+use crate::bus::{Bus, LocalBus};
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::directory::Directory;
+use crate::http;
+use crate::hub::{Hub, SubscriptionLimits};
+use crate::limits::WeightWindows;
+use crate::metrics::Metrics;
+use crate::state::{AppState, SharedState};
+use crate::store::{SqliteStore, Store, StoreError};
+use crate::token::{KeyRing, SigningKey, TokenError};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("token signing keys: {0}")]
+    Token(#[from] TokenError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("server I/O: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A gateway bound to its ports, ready to run.
+pub struct Server {
+    state: SharedState,
+    public: TcpListener,
+    admin: TcpListener,
+    stop: watch::Sender<bool>,
+}
+
+/// How long sessions get to deliver `serverShutdown` and close before the process exits.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+impl Server {
+    /// Opens the store, loads keys and accounts, and binds both listeners.
+    pub async fn bind(config: Config, clock: SharedClock) -> Result<Server, ServerError> {
+        config.validate()?;
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in(&config.data_dir)?);
+        let keyring = signing_keys(&config, store.as_ref()).await?;
+        let directory = Directory::load(Arc::clone(&store)).await?;
+        let metrics = Arc::new(Metrics::new());
+        let limits = SubscriptionLimits {
+            max_active: config.ws.max_active_subscriptions,
+            max_lifetime: config.ws.max_lifetime_subscriptions,
+        };
+        let hub = Arc::new(Hub::new(
+            Arc::clone(&clock),
+            Arc::clone(&metrics),
+            limits,
+            config.ws.outbox_bytes,
+            config.ws.risk_events,
+        ));
+        let bus: Arc<dyn Bus> = Arc::new(LocalBus::new(Arc::clone(&hub)));
+        let public =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| ServerError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
+        let admin = TcpListener::bind(config.admin_listen)
+            .await
+            .map_err(|source| ServerError::Bind {
+                addr: config.admin_listen,
+                source,
+            })?;
+        let (stop, shutdown) = watch::channel(false);
+        let state = Arc::new(AppState {
+            ws_weight: WeightWindows::new(config.limits.request_weight_per_minute),
+            sapi_weight: WeightWindows::new(config.limits.sapi_uid_weight_per_minute),
+            config,
+            clock,
+            directory,
+            keyring,
+            hub,
+            bus,
+            metrics,
+            shutdown,
+        });
+        Ok(Server {
+            state,
+            public,
+            admin,
+            stop,
+        })
+    }
+
+    /// Where the public API (REST + WebSocket API) listens.
+    pub fn public_addr(&self) -> SocketAddr {
+        self.public.local_addr().unwrap_or(self.state.config.listen)
+    }
+
+    /// Where the admin API listens.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin
+            .local_addr()
+            .unwrap_or(self.state.config.admin_listen)
+    }
+
+    pub fn state(&self) -> &SharedState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes; then sends `serverShutdown` to every connection, gives
+    /// them a moment to drain and close, and returns.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
+        let Server {
+            state,
+            public,
+            admin,
+            stop,
+        } = self;
+        let expiry = tokio::spawn(Arc::clone(&state.hub).run_expiry());
+        let mut stopping = state.shutdown.clone();
+        let public_app = http::public_router(Arc::clone(&state))
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let admin_app = http::admin_router(Arc::clone(&state)).into_make_service();
+        let mut admin_stopping = stopping.clone();
+        let public_server = axum::serve(public, public_app).with_graceful_shutdown(async move {
+            let _ = stopping.wait_for(|stop| *stop).await;
+        });
+        let admin_server = axum::serve(admin, admin_app).with_graceful_shutdown(async move {
+            let _ = admin_stopping.wait_for(|stop| *stop).await;
+        });
+        let public_task = tokio::spawn(public_server.into_future());
+        let admin_task = tokio::spawn(admin_server.into_future());
+        shutdown.await;
+        let sessions = state.hub.broadcast_shutdown();
+        tracing::info!(sessions, "shutting down: serverShutdown sent");
+        let _ = stop.send(true);
+        let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+            let _ = public_task.await;
+            let _ = admin_task.await;
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!("connections still open after the grace period; exiting anyway");
+        }
+        expiry.abort();
+        Ok(())
+    }
+
+    /// Runs the server on a background task; for tests and embedding.
+    pub fn spawn(self) -> RunningServer {
+        let (trigger, triggered) = tokio::sync::oneshot::channel::<()>();
+        let public_addr = self.public_addr();
+        let admin_addr = self.admin_addr();
+        let state = Arc::clone(&self.state);
+        let task = tokio::spawn(self.run(async move {
+            let _ = triggered.await;
+        }));
+        RunningServer {
+            public_addr,
+            admin_addr,
+            state,
+            trigger: Some(trigger),
+            task,
+        }
+    }
+}
+
+/// A server running on a background task.
+pub struct RunningServer {
+    pub public_addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    pub state: SharedState,
+    trigger: Option<tokio::sync::oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), ServerError>>,
+}
+
+impl RunningServer {
+    /// Shuts down gracefully and waits for the server to finish.
+    pub async fn shutdown(mut self) -> Result<(), ServerError> {
+        if let Some(trigger) = self.trigger.take() {
+            let _ = trigger.send(());
+        }
+        match (&mut self.task).await {
+            Ok(result) => result,
+            Err(join) => Err(ServerError::Io(std::io::Error::other(join))),
+        }
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        if self.trigger.is_some() {
+            self.task.abort();
+        }
+    }
+}
+
+/// The token key ring: from config when given, else from the store (made on first start).
+async fn signing_keys(config: &Config, store: &dyn Store) -> Result<KeyRing, ServerError> {
+    let configured = &config.token.signing_keys;
+    let texts = if configured.is_empty() {
+        store.load().await?.signing_keys
+    } else {
+        configured.clone()
+    };
+    let mut keys = texts
+        .iter()
+        .map(|text| SigningKey::parse_config_string(text))
+        .collect::<Result<Vec<_>, _>>()?;
+    if keys.is_empty() {
+        let key = SigningKey::generate(1);
+        store.add_signing_key(&key.to_config_string()).await?;
+        tracing::info!(kid = key.kid, "generated a token signing key");
+        keys.push(key);
+    }
+    Ok(KeyRing::new(keys)?)
+}

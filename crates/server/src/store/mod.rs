@@ -1,0 +1,80 @@
+//! Durable state: API keys, isolated margin accounts, token signing keys.
+//!
+//! The gateway reads the whole store once at start (see [`crate::directory`]) and afterwards only
+//! writes to it, so the hot paths never wait on storage. Two backends share this trait: SQLite
+//! (embedded default) and, for clusters, a replicated key-value store.
+
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+use async_trait::async_trait;
+use userstream_protocol::Uid;
+
+/// The first UID handed out when a key is created without one.
+pub const FIRST_UID: Uid = 10_000_001;
+
+/// An API key and its owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    /// Internal id, carried inside listen tokens.
+    pub id: u64,
+    pub api_key: String,
+    pub secret_key: String,
+    pub uid: Uid,
+    pub label: Option<String>,
+    pub created_at_ms: i64,
+    pub revoked_at_ms: Option<i64>,
+}
+
+/// A key about to be created; the store assigns its id and, when absent, its UID.
+#[derive(Debug, Clone)]
+pub struct NewApiKey {
+    pub api_key: String,
+    pub secret_key: String,
+    pub uid: Option<Uid>,
+    pub label: Option<String>,
+    pub created_at_ms: i64,
+}
+
+/// Everything the store holds, as read at start.
+#[derive(Debug, Clone, Default)]
+pub struct StoreSnapshot {
+    pub keys: Vec<ApiKeyRecord>,
+    /// Opened isolated margin accounts: (uid, symbol).
+    pub isolated: Vec<(Uid, String)>,
+    /// Token signing keys as `kid:base64` strings.
+    pub signing_keys: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store: {0}")]
+    Backend(String),
+    #[error("store: API key already exists")]
+    DuplicateKey,
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> Self {
+        StoreError::Backend(error.to_string())
+    }
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Reads everything.
+    async fn load(&self) -> Result<StoreSnapshot, StoreError>;
+    /// Saves a new key (and its user), returning it with its id and UID.
+    async fn insert_key(&self, key: NewApiKey) -> Result<ApiKeyRecord, StoreError>;
+    /// Marks a key revoked. `None` when no such key exists; a key revoked before keeps its time.
+    async fn revoke_key(
+        &self,
+        api_key: &str,
+        at_ms: i64,
+    ) -> Result<Option<ApiKeyRecord>, StoreError>;
+    /// Opens an isolated margin account; `false` when it was already open.
+    async fn open_isolated(&self, uid: Uid, symbol: &str) -> Result<bool, StoreError>;
+    /// Adds a token signing key (`kid:base64`).
+    async fn add_signing_key(&self, key: &str) -> Result<(), StoreError>;
+}

@@ -1,0 +1,34 @@
+//! `userDataStream.subscribe.listenToken`: start, or extend, the subscription to the account a
+//! listen token names.
+
+use super::{Call, Method, Reply};
+use serde_json::Value;
+use userstream_protocol::ApiError;
+
+pub const METHOD: Method = Method {
+    name: "userDataStream.subscribe.listenToken",
+    weight: 2,
+    call,
+};
+
+fn call(call: &mut Call<'_, '_>) -> Result<Reply, ApiError> {
+    let token = match call.take("listenToken") {
+        Some(Value::String(token)) if !token.is_empty() => token,
+        _ => return Err(ApiError::mandatory_param("listenToken")),
+    };
+    call.finish_params()?;
+    let state = call.context.state;
+    let claims = state
+        .keyring
+        .open(&token)
+        .map_err(|_| ApiError::invalid_listen_token())?;
+    let expired = claims.expires_at_us <= state.clock.now_us();
+    if expired || !state.directory.is_key_active(claims.api_key_id) {
+        return Err(ApiError::invalid_listen_token());
+    }
+    let session = call.context.session;
+    state
+        .hub
+        .subscribe(session, &claims, |info| call.success_frame(&info))?;
+    Ok(Reply::Queued)
+}

@@ -1,0 +1,110 @@
+//! One connection: read requests, write responses and events, until either side goes away.
+//!
+//! A single task per connection. Everything outgoing (responses included) goes through the
+//! session's outbox, so frames leave in exactly the order they were queued, and every batch of
+//! waiting frames is written with one flush.
+
+use super::ConnectionOptions;
+use super::methods::{self, MethodContext};
+use crate::outbox::{OutFrame, OutboxState};
+use crate::state::SharedState;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code};
+use futures_util::SinkExt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// How long a closing handshake may take before the socket is simply dropped.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub async fn run(
+    state: SharedState,
+    mut socket: WebSocket,
+    peer: SocketAddr,
+    options: ConnectionOptions,
+) {
+    let session = state.hub.open_session(peer, options.time_unit);
+    tracing::debug!(session = session.id, %peer, "connection opened");
+    let mut context = MethodContext {
+        state: &state,
+        session: &session,
+        ip: peer.ip(),
+        return_rate_limits: options.return_rate_limits,
+    };
+    let mut shutdown = state.shutdown.clone();
+    let mut frames = Vec::new();
+    let close = loop {
+        tokio::select! {
+            biased;
+            _ = session.outbox.ready() => {
+                match write_frames(&mut socket, &session.outbox, &mut frames).await {
+                    Ok(OutboxState::Open) => {}
+                    Ok(OutboxState::Overflowed) => {
+                        state.metrics.slow_consumer_disconnects.increment(1);
+                        tracing::info!(session = session.id, %peer, "slow consumer disconnected");
+                        break Some((close_code::POLICY, "Outgoing queue overflow: the client is not reading fast enough."));
+                    }
+                    Err(_) => break None,
+                }
+            }
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Text(text))) => methods::handle(&mut context, text.as_bytes()),
+                Some(Ok(Message::Binary(_))) => methods::reject_unparsable(&mut context),
+                // tungstenite queued the pong; send it now rather than with the next frame.
+                Some(Ok(Message::Ping(_))) => if socket.flush().await.is_err() { break None },
+                Some(Ok(Message::Pong(_))) => {}
+                Some(Ok(Message::Close(_))) | None => break None,
+                Some(Err(error)) => break read_error_close(error),
+            },
+            _ = async { let _ = shutdown.wait_for(|stopping| *stopping).await; } => {
+                // Deliver whatever is queued (serverShutdown included) before saying goodbye.
+                let _ = write_frames(&mut socket, &session.outbox, &mut frames).await;
+                break Some((close_code::AWAY, "Server shutting down."));
+            }
+        }
+    };
+    if let Some((code, reason)) = close {
+        let frame = CloseFrame {
+            code,
+            reason: Utf8Bytes::from_static(reason),
+        };
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.send(Message::Close(Some(frame)))).await;
+    }
+    state.hub.close_session(&session);
+    tracing::debug!(session = session.id, %peer, "connection closed");
+}
+
+/// Writes every queued frame, then flushes once.
+async fn write_frames(
+    socket: &mut WebSocket,
+    outbox: &crate::outbox::Outbox,
+    frames: &mut Vec<OutFrame>,
+) -> Result<OutboxState, axum::Error> {
+    let state = outbox.drain(frames);
+    if state == OutboxState::Overflowed {
+        frames.clear();
+        return Ok(state);
+    }
+    for frame in frames.drain(..) {
+        match Utf8Bytes::try_from(frame.into_text()) {
+            Ok(text) => socket.feed(Message::Text(text)).await?,
+            Err(_) => tracing::error!("dropped an outgoing frame that was not UTF-8"),
+        }
+    }
+    socket.flush().await?;
+    Ok(state)
+}
+
+/// A read error that deserves a close frame: a message over the size limit gets 1009.
+fn read_error_close(error: axum::Error) -> Option<(u16, &'static str)> {
+    let inner = error.into_inner();
+    match inner.downcast_ref::<tungstenite::Error>() {
+        Some(tungstenite::Error::Capacity(_)) => Some((close_code::SIZE, "Message too big.")),
+        Some(tungstenite::Error::Utf8(_)) => {
+            Some((close_code::INVALID, "Text frame is not valid UTF-8."))
+        }
+        Some(tungstenite::Error::Protocol(_)) => {
+            Some((close_code::PROTOCOL, "WebSocket protocol violation."))
+        }
+        _ => None,
+    }
+}
