@@ -7,7 +7,9 @@ use crate::http::error_response;
 use crate::rest_params::parse_bool;
 use crate::state::SharedState;
 use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::response::IntoResponse;
 use axum::response::Response;
 use std::net::SocketAddr;
 use userstream_protocol::{ApiError, TimeUnit};
@@ -53,11 +55,16 @@ pub async fn upgrade(
     State(state): State<SharedState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     RawQuery(query): RawQuery,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    // URL parameters are checked first, so a bad one is reported whatever else is wrong.
     let options = match connection_options(query.as_deref()) {
         Ok(options) => options,
         Err(error) => return error_response(&state, &error),
+    };
+    let upgrade = match upgrade {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return rejection.into_response(),
     };
     let weight = state.config.limits.connection_weight;
     state

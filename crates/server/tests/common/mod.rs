@@ -1,0 +1,328 @@
+//! A real gateway on ephemeral loopback ports, with a manual clock, and real HTTP and WebSocket
+//! clients to talk to it.
+#![allow(dead_code)]
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use userstream_server::{Config, ManualClock, RunningServer, Server};
+
+/// Upper bound for anything a test waits for; reached only when something is broken.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+pub struct TestServer {
+    pub server: RunningServer,
+    pub clock: ManualClock,
+    pub config: Config,
+    pub http: reqwest::Client,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// A freshly created API key.
+#[derive(Debug, Clone)]
+pub struct Key {
+    pub api_key: String,
+    pub secret: String,
+    pub uid: u64,
+}
+
+pub fn test_config(data_dir: PathBuf) -> Config {
+    let mut config = Config::default();
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.admin_listen = "127.0.0.1:0".parse().unwrap();
+    config.data_dir = data_dir;
+    config
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = test_config(dir.path().to_path_buf());
+        adjust(&mut config);
+        let mut server = Self::start_on(config, ManualClock::starting_now()).await;
+        server._dir = Some(dir);
+        server
+    }
+
+    /// Starts a server with this config and clock (the data dir is the caller's).
+    pub async fn start_on(config: Config, clock: ManualClock) -> TestServer {
+        let server = Server::bind(config.clone(), Arc::new(clock.clone()))
+            .await
+            .unwrap()
+            .spawn();
+        TestServer {
+            server,
+            clock,
+            config,
+            http: reqwest::Client::new(),
+            _dir: None,
+        }
+    }
+
+    /// Stops this server and starts another on the same data directory and clock.
+    pub async fn restart(mut self) -> TestServer {
+        let dir = self._dir.take();
+        let config = self.config.clone();
+        let clock = self.clock.clone();
+        self.server.shutdown().await.unwrap();
+        let mut next = Self::start_on(config, clock).await;
+        next._dir = dir;
+        next
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.server.public_addr)
+    }
+
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.server.admin_addr)
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        use userstream_server::Clock;
+        self.clock.now_ms()
+    }
+
+    pub fn advance_ms(&self, ms: u64) {
+        self.clock.advance(Duration::from_millis(ms));
+    }
+
+    pub async fn create_key(&self, isolated: &[&str]) -> Key {
+        let body = json!({ "isolatedSymbols": isolated });
+        let (status, answer) = self.admin_post("/admin/v1/keys", body).await;
+        assert_eq!(status, 200, "{answer}");
+        Key {
+            api_key: answer["apiKey"].as_str().unwrap().to_owned(),
+            secret: answer["secretKey"].as_str().unwrap().to_owned(),
+            uid: answer["uid"].as_u64().unwrap(),
+        }
+    }
+
+    pub async fn admin_post(&self, path: &str, body: Value) -> (u16, Value) {
+        let response = self
+            .http
+            .post(self.admin_url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+
+    /// `POST /sapi/v1/userListenToken` with `query` and no body.
+    pub async fn request_token(
+        &self,
+        api_key: Option<&str>,
+        query: &str,
+    ) -> (u16, Value, reqwest::header::HeaderMap) {
+        self.request_token_with_body(api_key, query, "").await
+    }
+
+    pub async fn request_token_with_body(
+        &self,
+        api_key: Option<&str>,
+        query: &str,
+        body: &str,
+    ) -> (u16, Value, reqwest::header::HeaderMap) {
+        let url = if query.is_empty() {
+            self.url("/sapi/v1/userListenToken")
+        } else {
+            self.url(&format!("/sapi/v1/userListenToken?{query}"))
+        };
+        let mut request = self.http.post(url);
+        if let Some(key) = api_key {
+            request = request.header("X-MBX-APIKEY", key);
+        }
+        if !body.is_empty() {
+            request = request
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .body(body.to_owned());
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        (status, response.json().await.unwrap(), headers)
+    }
+
+    /// A token for `key`'s cross account (or isolated `symbol`), with `validity_ms` if given.
+    pub async fn token(
+        &self,
+        key: &Key,
+        isolated: Option<&str>,
+        validity_ms: Option<i64>,
+    ) -> (String, i64) {
+        let mut query = Vec::new();
+        if let Some(symbol) = isolated {
+            query.push(format!("isIsolated=true&symbol={symbol}"));
+        }
+        if let Some(validity) = validity_ms {
+            query.push(format!("validity={validity}"));
+        }
+        let (status, answer, _) = self
+            .request_token(Some(&key.api_key), &query.join("&"))
+            .await;
+        assert_eq!(status, 200, "{answer}");
+        (
+            answer["token"].as_str().unwrap().to_owned(),
+            answer["expirationTime"].as_i64().unwrap(),
+        )
+    }
+
+    /// Publishes one event to a user's account; returns the subscriber count.
+    pub async fn publish(&self, uid: u64, isolated: Option<&str>, event: Value) -> u64 {
+        let mut body = json!({ "uid": uid, "event": event });
+        if let Some(symbol) = isolated {
+            body["isolatedSymbol"] = json!(symbol);
+        }
+        let (status, answer) = self.admin_post("/admin/v1/events", body).await;
+        assert_eq!(status, 200, "{answer}");
+        answer["subscribers"].as_u64().unwrap()
+    }
+
+    pub async fn ws(&self) -> WsClient {
+        self.ws_with("").await
+    }
+
+    /// Connects to `/ws-api/v3?{query}`.
+    pub async fn ws_with(&self, query: &str) -> WsClient {
+        let url = format!("ws://{}/ws-api/v3?{query}", self.server.public_addr);
+        let (stream, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
+            .await
+            .unwrap()
+            .unwrap();
+        WsClient {
+            stream,
+            events: VecDeque::new(),
+            next_id: 1000,
+        }
+    }
+
+    /// The Prometheus metrics text.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(self.admin_url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+}
+
+/// A balanceUpdate with a recognisable delta.
+pub fn balance_update(delta: &str) -> Value {
+    json!({"e": "balanceUpdate", "E": 1573200697110_i64, "a": "BTC", "d": delta, "T": 1573200697068_i64})
+}
+
+pub struct WsClient {
+    pub stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// Frames without an `id` (events) read while waiting for a response.
+    pub events: VecDeque<Value>,
+    next_id: u64,
+}
+
+impl WsClient {
+    pub async fn send_text(&mut self, text: &str) {
+        self.stream.send(Message::text(text)).await.unwrap();
+    }
+
+    /// The next message of any kind.
+    pub async fn next_message(&mut self) -> Option<Message> {
+        match tokio::time::timeout(WAIT, self.stream.next()).await {
+            Ok(Some(Ok(message))) => Some(message),
+            Ok(Some(Err(_))) | Ok(None) => None,
+            Err(_) => panic!("no message within {WAIT:?}"),
+        }
+    }
+
+    /// The next text frame, parsed (pings and pongs skipped).
+    pub async fn next_json(&mut self) -> Value {
+        loop {
+            match self.next_message().await {
+                Some(Message::Text(text)) => return serde_json::from_str(&text).unwrap(),
+                Some(Message::Ping(_)) | Some(Message::Pong(_)) => continue,
+                other => panic!("expected a text frame, got {other:?}"),
+            }
+        }
+    }
+
+    /// Sends a raw text frame and returns the next frame that has an `id` (events are kept).
+    pub async fn raw_call(&mut self, text: &str) -> Value {
+        self.send_text(text).await;
+        self.response().await
+    }
+
+    /// The next response frame, keeping events that arrive before it.
+    pub async fn response(&mut self) -> Value {
+        loop {
+            let frame = self.next_json().await;
+            if frame.get("id").is_some() {
+                return frame;
+            }
+            self.events.push_back(frame);
+        }
+    }
+
+    /// Sends `{"id":…,"method":…,"params":…}` and returns the response.
+    pub async fn call(&mut self, method: &str, params: Value) -> Value {
+        self.next_id += 1;
+        let id = self.next_id;
+        let request = json!({ "id": id, "method": method, "params": params });
+        let response = self.raw_call(&request.to_string()).await;
+        assert_eq!(
+            response["id"],
+            json!(id),
+            "response to another request: {response}"
+        );
+        response
+    }
+
+    /// Subscribes with a listen token and returns the result object (asserting success).
+    pub async fn subscribe(&mut self, token: &str) -> Value {
+        let response = self
+            .call(
+                "userDataStream.subscribe.listenToken",
+                json!({ "listenToken": token }),
+            )
+            .await;
+        assert_eq!(response["status"], 200, "{response}");
+        response["result"].clone()
+    }
+
+    /// The next event frame (`{"subscriptionId":…,"event":…}` or `{"event":…}`).
+    pub async fn next_event(&mut self) -> Value {
+        if let Some(event) = self.events.pop_front() {
+            return event;
+        }
+        let frame = self.next_json().await;
+        assert!(
+            frame.get("id").is_none(),
+            "expected an event, got a response: {frame}"
+        );
+        frame
+    }
+
+    /// Asserts nothing but the answer to a `ping` arrives: every frame the server queued before
+    /// the ping would come first, so this proves silence without waiting on a timer.
+    pub async fn expect_no_events(&mut self) {
+        let response = self.call("ping", json!({})).await;
+        assert_eq!(response["status"], 200);
+        assert!(
+            self.events.is_empty(),
+            "unexpected events: {:?}",
+            self.events
+        );
+    }
+}

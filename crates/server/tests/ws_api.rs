@@ -1,0 +1,221 @@
+//! The WebSocket API envelope: ids, methods, rate limits, bad input, handshake parameters.
+
+mod common;
+
+use common::TestServer;
+use futures_util::SinkExt;
+use serde_json::json;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+#[tokio::test]
+async fn ids_are_echoed_with_their_json_type() {
+    let server = TestServer::start().await;
+    let mut ws = server.ws().await;
+    let int = ws.raw_call(r#"{"id":42,"method":"ping"}"#).await;
+    assert_eq!(int["id"], json!(42));
+    let numeric_string = ws.raw_call(r#"{"id":"42","method":"ping"}"#).await;
+    assert_eq!(numeric_string["id"], json!("42"));
+    let uuid = ws
+        .raw_call(r#"{"id":"d3df8a21-98ea-4fe0-8f4e-0fcea5d418b7","method":"ping","params":{}}"#)
+        .await;
+    assert_eq!(uuid["id"], json!("d3df8a21-98ea-4fe0-8f4e-0fcea5d418b7"));
+    let null = ws.raw_call(r#"{"id":null,"method":"ping"}"#).await;
+    assert_eq!(null["id"], json!(null));
+    assert_eq!(null["status"], json!(200));
+    assert_eq!(null["result"], json!({}));
+}
+
+#[tokio::test]
+async fn methods_with_version_prefix_time_and_status() {
+    let server = TestServer::start().await;
+    let mut ws = server.ws().await;
+    let time = ws.raw_call(r#"{"id":1,"method":"v3/time"}"#).await;
+    assert_eq!(
+        time["result"]["serverTime"].as_i64().unwrap(),
+        server.now_ms()
+    );
+    let status = ws.call("session.status", json!({})).await;
+    assert_eq!(
+        status["result"],
+        json!({
+            "apiKey": null,
+            "authorizedSince": null,
+            "connectedSince": server.now_ms(),
+            "returnRateLimits": true,
+            "serverTime": server.now_ms(),
+            "userDataStream": false,
+        })
+    );
+    let subscriptions = ws.call("session.subscriptions", json!({})).await;
+    assert_eq!(subscriptions["result"], json!([]));
+}
+
+#[tokio::test]
+async fn rate_limits_count_weight_per_ip_and_can_be_switched_off() {
+    let server = TestServer::start().await;
+    let mut ws = server.ws().await;
+    // Opening the connection cost 2; ping costs 1.
+    let ping = ws.call("ping", json!({})).await;
+    assert_eq!(
+        ping["rateLimits"],
+        json!([{"rateLimitType":"REQUEST_WEIGHT","interval":"MINUTE","intervalNum":1,"limit":6000,"count":3}])
+    );
+    // A second connection from the same IP shares the count.
+    let mut other = server.ws().await;
+    let status = other.call("session.status", json!({})).await;
+    assert_eq!(status["rateLimits"][0]["count"], json!(7));
+    let quiet = ws.call("ping", json!({"returnRateLimits": false})).await;
+    assert!(quiet.get("rateLimits").is_none(), "{quiet}");
+
+    let mut silent = server.ws_with("returnRateLimits=false").await;
+    let ping = silent.call("ping", json!({})).await;
+    assert!(ping.get("rateLimits").is_none(), "{ping}");
+    let loud = silent.call("ping", json!({"returnRateLimits": true})).await;
+    assert_eq!(loud["rateLimits"][0]["count"], json!(12));
+    let status = silent.call("session.status", json!({})).await;
+    assert_eq!(status["result"]["returnRateLimits"], json!(false));
+}
+
+#[tokio::test]
+async fn bad_frames_get_errors_and_the_connection_lives_on() {
+    let server = TestServer::start().await;
+    let mut ws = server.ws().await;
+    let not_json = ws.raw_call("hello").await;
+    assert_eq!(not_json["id"], json!(null));
+    assert_eq!(not_json["status"], json!(400));
+    assert_eq!(
+        not_json["error"],
+        json!({"code": -1135, "msg": "Invalid JSON Request"})
+    );
+    assert!(not_json["rateLimits"].is_array());
+
+    ws.stream
+        .send(Message::binary(vec![1, 2, 3]))
+        .await
+        .unwrap();
+    let binary = ws.response().await;
+    assert_eq!(binary["error"]["code"], json!(-1135));
+
+    let missing_method = ws.raw_call(r#"{"id":5}"#).await;
+    assert_eq!(
+        (
+            missing_method["id"].clone(),
+            missing_method["error"]["code"].clone()
+        ),
+        (json!(5), json!(-1102))
+    );
+    let missing_id = ws.raw_call(r#"{"method":"ping"}"#).await;
+    assert_eq!(missing_id["error"]["code"], json!(-1102));
+    assert_eq!(
+        missing_id["error"]["msg"],
+        json!("Mandatory parameter 'id' was not sent, was empty/null, or malformed.")
+    );
+    let unknown = ws.raw_call(r#"{"id":"u","method":"order.place"}"#).await;
+    assert_eq!(
+        (unknown["status"].clone(), unknown["error"]["code"].clone()),
+        (json!(400), json!(-1013))
+    );
+    let extra = ws.call("ping", json!({"foo": 1})).await;
+    assert_eq!(extra["error"]["code"], json!(-1103));
+    let no_token = ws
+        .call("userDataStream.subscribe.listenToken", json!({}))
+        .await;
+    assert_eq!(no_token["error"]["code"], json!(-1102));
+    assert_eq!(
+        no_token["error"]["msg"],
+        json!("Mandatory parameter 'listenToken' was not sent, was empty/null, or malformed.")
+    );
+    let bad_id = ws
+        .call("userDataStream.unsubscribe", json!({"subscriptionId": "x"}))
+        .await;
+    assert_eq!(bad_id["error"]["code"], json!(-1100));
+
+    // Still healthy.
+    assert_eq!(ws.call("ping", json!({})).await["status"], json!(200));
+    let errors = server.metrics().await;
+    assert!(
+        errors.contains("userstream_errors_total{code=\"-1135\"} 2"),
+        "{errors}"
+    );
+}
+
+#[tokio::test]
+async fn oversized_frames_close_with_1009_and_spare_other_connections() {
+    let server = TestServer::start_with(|config| config.ws.max_frame_bytes = 2048).await;
+    let mut big = server.ws().await;
+    let mut bystander = server.ws().await;
+    let huge = format!(
+        r#"{{"id":1,"method":"ping","params":{{"x":"{}"}}}}"#,
+        "a".repeat(4096)
+    );
+    big.send_text(&huge).await;
+    loop {
+        match big.next_message().await {
+            Some(Message::Close(Some(frame))) => {
+                assert_eq!(frame.code, CloseCode::Size);
+                break;
+            }
+            Some(Message::Close(None)) | None => panic!("closed without 1009"),
+            Some(_) => continue,
+        }
+    }
+    assert_eq!(
+        bystander.call("ping", json!({})).await["status"],
+        json!(200)
+    );
+}
+
+#[tokio::test]
+async fn handshake_refuses_bad_time_unit_and_accepts_microseconds() {
+    let server = TestServer::start().await;
+    let response = server
+        .http
+        .get(server.url("/ws-api/v3?timeUnit=NANOSECOND"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["code"], json!(-1194));
+
+    let url = format!(
+        "ws://{}/ws-api/v3?timeUnit=SECOND",
+        server.server.public_addr
+    );
+    match tokio_tungstenite::connect_async(url).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 400);
+            let body: serde_json::Value =
+                serde_json::from_slice(response.body().as_deref().unwrap()).unwrap();
+            assert_eq!(body["code"], json!(-1194));
+        }
+        other => panic!("handshake should fail with HTTP 400, got {other:?}"),
+    }
+
+    let mut ws = server.ws_with("timeUnit=microsecond").await;
+    let time = ws.call("time", json!({})).await;
+    assert_eq!(
+        time["result"]["serverTime"].as_i64().unwrap(),
+        server.now_ms() * 1000
+    );
+}
+
+#[tokio::test]
+async fn client_pings_are_answered() {
+    let server = TestServer::start().await;
+    let mut ws = server.ws().await;
+    ws.stream
+        .send(Message::Ping(b"hi".to_vec().into()))
+        .await
+        .unwrap();
+    match ws.next_message().await {
+        Some(Message::Pong(payload)) => assert_eq!(&payload[..], b"hi"),
+        other => panic!("expected a pong, got {other:?}"),
+    }
+    ws.stream
+        .send(Message::Pong(b"unsolicited".to_vec().into()))
+        .await
+        .unwrap();
+    assert_eq!(ws.call("ping", json!({})).await["status"], json!(200));
+}
