@@ -1,0 +1,113 @@
+//! A client for the gateway's admin API (`/admin/v1/...`), one method per endpoint.
+//!
+//! The commands decide what to send; this module knows the paths, the bearer token and the
+//! body shapes, so a change of the admin API touches one file.
+
+use crate::cli::AdminArgs;
+use crate::http_client::{Refused, Remote};
+use anyhow::anyhow;
+use reqwest::StatusCode;
+use serde_json::{Map, Value, json};
+
+pub struct AdminClient {
+    remote: Remote,
+    /// `None` when no token was given (or an empty one): the header is then left out entirely,
+    /// since an empty bearer token can never be right.
+    token: Option<String>,
+}
+
+impl AdminClient {
+    pub fn new(args: &AdminArgs) -> anyhow::Result<AdminClient> {
+        Ok(AdminClient {
+            remote: Remote::new(&args.admin_url)?,
+            token: args.admin_token.clone().filter(|token| !token.is_empty()),
+        })
+    }
+
+    /// `POST /admin/v1/keys`: only the fields the user gave are sent, so the server's defaults
+    /// (a new uid, no label) apply to the rest.
+    pub async fn create_key(
+        &self,
+        uid: Option<u64>,
+        label: Option<&str>,
+        isolated_symbols: &[String],
+    ) -> anyhow::Result<Value> {
+        let mut body = Map::new();
+        if let Some(uid) = uid {
+            body.insert("uid".into(), json!(uid));
+        }
+        if let Some(label) = label {
+            body.insert("label".into(), json!(label));
+        }
+        if !isolated_symbols.is_empty() {
+            body.insert("isolatedSymbols".into(), json!(isolated_symbols));
+        }
+        let request = self
+            .remote
+            .client()
+            .post(self.remote.url(&["admin", "v1", "keys"]))
+            .json(&body);
+        self.send(request).await
+    }
+
+    /// `GET /admin/v1/keys`.
+    pub async fn list_keys(&self) -> anyhow::Result<Value> {
+        let request = self
+            .remote
+            .client()
+            .get(self.remote.url(&["admin", "v1", "keys"]));
+        self.send(request).await
+    }
+
+    /// `DELETE /admin/v1/keys/{apiKey}`.
+    pub async fn revoke_key(&self, api_key: &str) -> anyhow::Result<Value> {
+        let request = self
+            .remote
+            .client()
+            .delete(self.remote.url(&["admin", "v1", "keys", api_key]));
+        self.send(request).await
+    }
+
+    /// `POST /admin/v1/accounts/{uid}/isolated`.
+    pub async fn open_isolated(&self, uid: u64, symbol: &str) -> anyhow::Result<Value> {
+        let uid = uid.to_string();
+        let request = self
+            .remote
+            .client()
+            .post(self.remote.url(&["admin", "v1", "accounts", &uid, "isolated"]))
+            .json(&json!({ "symbol": symbol }));
+        self.send(request).await
+    }
+
+    /// `POST /admin/v1/events` with one item or an array of items, already shaped as
+    /// `{"uid","isolatedSymbol"?,"event"}`.
+    pub async fn publish(&self, items: &Value) -> anyhow::Result<Value> {
+        let request = self
+            .remote
+            .client()
+            .post(self.remote.url(&["admin", "v1", "events"]))
+            .json(items);
+        self.send(request).await
+    }
+
+    async fn send(&self, mut request: reqwest::RequestBuilder) -> anyhow::Result<Value> {
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        self.remote.send(request).await.map_err(|error| {
+            let unauthorized = error
+                .downcast_ref::<Refused>()
+                .is_some_and(|refused| refused.status == StatusCode::UNAUTHORIZED);
+            if !unauthorized {
+                return error;
+            }
+            // On the admin API a 401 always means the bearer token; say where it comes from.
+            let advice = if self.token.is_some() {
+                "the admin token given does not match the one the gateway was started with"
+            } else {
+                "the gateway requires an admin token: pass --admin-token or set USERSTREAM_ADMIN_TOKEN"
+            };
+            anyhow!("{error}\nhint: {advice}")
+        })
+    }
+}

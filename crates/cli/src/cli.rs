@@ -1,0 +1,217 @@
+//! The command line: every command, flag and help text, and nothing else.
+//!
+//! Kept apart from the code that acts on it so that `--help` can be read (and reviewed) in one
+//! place. Flags that name a secret hide their environment value from `--help`, which would
+//! otherwise print it.
+
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Where `userstream serve` puts its admin API unless told otherwise.
+pub const DEFAULT_ADMIN_URL: &str = "http://127.0.0.1:9444";
+/// Where `userstream serve` puts its public API unless told otherwise.
+pub const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:9443";
+
+/// An open implementation of Binance's margin listenToken user data stream.
+///
+/// `userstream serve` runs the gateway: it mints listen tokens over REST and streams account
+/// events over Binance's WebSocket API. The other commands drive a running gateway: create API
+/// keys, open isolated margin accounts, publish events and request listen tokens.
+#[derive(Debug, Parser)]
+#[command(name = "userstream", version, propagate_version = true)]
+#[command(after_help = "\
+A first session:
+  userstream serve --data-dir ./data                     # in one terminal
+  userstream keys create --uid 1                         # prints apiKey and secretKey
+  userstream token --api-key <apiKey>                    # prints a listen token
+  # subscribe on ws://127.0.0.1:9443/ws-api/v3 with that token, then:
+  userstream publish --uid 1 '{\"e\":\"balanceUpdate\",\"a\":\"BTC\",\"d\":\"1.0\",\"T\":1}'")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway: REST token endpoint, WebSocket API and admin API.
+    ///
+    /// Settings come from built-in defaults (Binance's values), then the TOML file given with
+    /// --config, then USERSTREAM_* environment variables (nested settings use a double
+    /// underscore: USERSTREAM_WS__MAX_FRAME_BYTES), then the flags below. Once both listeners are
+    /// bound, one line naming the real addresses is printed to stdout; logs go to stderr
+    /// (filter with RUST_LOG, default "info"). Ctrl-C or SIGTERM shuts down gracefully: every
+    /// WebSocket connection receives a serverShutdown event first.
+    Serve(ServeArgs),
+    /// Manage API keys (the X-MBX-APIKEY values clients use to request listen tokens).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Manage margin accounts.
+    #[command(subcommand)]
+    Accounts(AccountsCommand),
+    /// Publish account events to a user's subscribers, in Binance's event shape.
+    ///
+    /// EVENTS is one JSON event object, a JSON array of events, or NDJSON (one event per line),
+    /// e.g. '{"e":"balanceUpdate","E":1573200697110,"a":"BTC","d":"100.00000000","T":1573200697068}'.
+    /// A missing "E" is set to the server's current time. Prints the server's answer:
+    /// {"subscribers":N} for one event, {"published":K,"subscribers":N} for several.
+    Publish(PublishArgs),
+    /// Request a listen token (POST /sapi/v1/userListenToken), as a Binance client would.
+    ///
+    /// Prints {"token":"…","expirationTime":<ms>}. Subscribe with the token on the WebSocket API
+    /// (method userDataStream.subscribe.listenToken) to receive the account's events.
+    Token(TokenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address of the public API (REST and WebSocket API). Port 0 picks a free port.
+    /// [default: 127.0.0.1:9443, or `listen` in the config]
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Address of the admin API (keys, accounts, events, /healthz, /metrics). Keep it private.
+    /// [default: 127.0.0.1:9444, or `admin_listen` in the config]
+    #[arg(long, value_name = "ADDR")]
+    pub admin_listen: Option<SocketAddr>,
+    /// Directory of the SQLite store (keys, accounts, token signing keys); created if missing.
+    /// [default: ./userstream-data, or `data_dir` in the config]
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// TOML configuration file; every setting is optional.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Require `Authorization: Bearer <T>` on every admin request. Prefer the
+    /// USERSTREAM_ADMIN_TOKEN variable: command lines are visible to other local users.
+    #[arg(long, value_name = "T")]
+    pub admin_token: Option<String>,
+}
+
+/// How to reach a running gateway's admin API.
+#[derive(Debug, Clone, Args)]
+pub struct AdminArgs {
+    /// Base URL of the gateway's admin API.
+    #[arg(long, value_name = "URL", env = "USERSTREAM_ADMIN_URL", default_value = DEFAULT_ADMIN_URL)]
+    pub admin_url: String,
+    /// Admin bearer token, when the gateway was started with one.
+    #[arg(
+        long,
+        value_name = "T",
+        env = "USERSTREAM_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
+    pub admin_token: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create an API key and print it with its secret: {"apiKey","secretKey","uid",…}.
+    ///
+    /// The secret is shown only here; keep it to sign token requests (`token --secret`).
+    Create(CreateKeyArgs),
+    /// List every API key (secrets are never listed), revoked ones included.
+    List(ListKeysArgs),
+    /// Revoke an API key: its tokens stop working and its live subscriptions end at once with
+    /// an eventStreamTerminated event.
+    Revoke(RevokeKeyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CreateKeyArgs {
+    /// User id the key belongs to. Omit it to create a new user.
+    #[arg(long, value_name = "N")]
+    pub uid: Option<u64>,
+    /// Free-form note to recognise the key by in `keys list`.
+    #[arg(long, value_name = "L")]
+    pub label: Option<String>,
+    /// Also open the user's isolated margin account for this pair (e.g. BNBUSDT). Repeat the
+    /// flag, or separate pairs with commas, for several.
+    #[arg(long = "isolated", value_name = "SYM", value_delimiter = ',')]
+    pub isolated: Vec<String>,
+    #[command(flatten)]
+    pub admin: AdminArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ListKeysArgs {
+    #[command(flatten)]
+    pub admin: AdminArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RevokeKeyArgs {
+    /// The API key to revoke (the apiKey printed by `keys create`).
+    #[arg(value_name = "API_KEY")]
+    pub api_key: String,
+    #[command(flatten)]
+    pub admin: AdminArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountsCommand {
+    /// Open a user's isolated margin account for one pair, so that tokens for it can be issued
+    /// (`token --isolated SYM`). Opening an account that exists already is not an error.
+    OpenIsolated(OpenIsolatedArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct OpenIsolatedArgs {
+    /// User id.
+    #[arg(long, value_name = "N")]
+    pub uid: u64,
+    /// Margin pair, e.g. BNBUSDT; must be one of the gateway's configured symbols.
+    #[arg(long, value_name = "SYM")]
+    pub symbol: String,
+    #[command(flatten)]
+    pub admin: AdminArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// User whose account receives the events.
+    #[arg(long, value_name = "N")]
+    pub uid: u64,
+    /// Send to the user's isolated margin account for this pair instead of the cross margin
+    /// account.
+    #[arg(long, value_name = "SYM")]
+    pub isolated: Option<String>,
+    /// Read the events from this file instead of the command line; `-` reads standard input.
+    #[arg(long, value_name = "F", conflicts_with = "events")]
+    pub file: Option<PathBuf>,
+    /// The events as JSON: one object, an array, or one object per line.
+    #[arg(value_name = "EVENTS", required_unless_present = "file")]
+    pub events: Option<String>,
+    #[command(flatten)]
+    pub admin: AdminArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// API key, sent in the X-MBX-APIKEY header.
+    #[arg(long, value_name = "K", env = "USERSTREAM_API_KEY", hide_env_values = true)]
+    pub api_key: String,
+    /// The key's secret. When given, the request is signed (timestamp + HMAC-SHA256 signature)
+    /// as Binance's signed endpoints expect; the gateway also accepts unsigned requests.
+    #[arg(long, value_name = "S", env = "USERSTREAM_SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
+    /// Ask for a token of the isolated margin account of this pair (isIsolated=true&symbol=SYM)
+    /// instead of the cross margin account.
+    #[arg(long, value_name = "SYM")]
+    pub isolated: Option<String>,
+    /// Token validity in milliseconds (at most 86400000 = 24 h). [default: the gateway's, 24 h]
+    #[arg(long, value_name = "MS")]
+    pub validity: Option<u64>,
+    /// Base URL of the gateway's public API.
+    #[arg(long, value_name = "URL", env = "USERSTREAM_URL", default_value = DEFAULT_PUBLIC_URL)]
+    pub url: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}
