@@ -222,6 +222,8 @@ impl Config {
 }
 
 #[cfg(test)]
+// figment's Jail API returns its large error type; nothing to gain from boxing it in tests.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
 

@@ -373,7 +373,7 @@ async fn revoking_a_key_ends_its_live_subscriptions_and_tokens() {
         ),
         (json!(true), json!(2))
     );
-    let mut ended = vec![ws.next_event().await, ws.next_event().await];
+    let mut ended = [ws.next_event().await, ws.next_event().await];
     ended.sort_by_key(|frame| frame["subscriptionId"].as_u64());
     for (frame, id) in ended.iter().zip([0, 1]) {
         assert_eq!(frame["subscriptionId"], json!(id));

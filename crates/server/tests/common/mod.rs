@@ -33,11 +33,12 @@ pub struct Key {
 }
 
 pub fn test_config(data_dir: PathBuf) -> Config {
-    let mut config = Config::default();
-    config.listen = "127.0.0.1:0".parse().unwrap();
-    config.admin_listen = "127.0.0.1:0".parse().unwrap();
-    config.data_dir = data_dir;
-    config
+    Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        admin_listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir,
+        ..Config::default()
+    }
 }
 
 impl TestServer {
