@@ -401,4 +401,25 @@ mod tests {
             br#"{"subscriptionId":3,"event":{"e":"eventStreamTerminated","E":1}}"#
         );
     }
+
+    proptest::proptest! {
+        #[test]
+        fn hostile_frames_never_panic(frame in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            let _ = parse_request(&frame);
+        }
+
+        #[test]
+        fn any_string_id_within_limit_round_trips(id in "\\PC{0,40}") {
+            let request = serde_json::json!({"id": id, "method": "ping"}).to_string();
+            let parsed = parse_request(request.as_bytes());
+            if id.len() <= MAX_STRING_ID_LEN {
+                let parsed = parsed.unwrap();
+                proptest::prop_assert_eq!(parsed.id.as_text(), id.clone());
+                let echoed: Value = serde_json::from_str(parsed.id.as_json()).unwrap();
+                proptest::prop_assert_eq!(echoed, Value::String(id));
+            } else {
+                proptest::prop_assert!(parsed.is_err());
+            }
+        }
+    }
 }

@@ -30,37 +30,15 @@ async fn keys_are_created_listed_and_revoked_without_leaking_secrets() {
     let fresh: Value = response.json().await.unwrap();
     assert_ne!(fresh["uid"], json!(77));
 
-    let listed: Value = server
-        .http
-        .get(server.admin_url("/admin/v1/keys"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = server.admin_get("/admin/v1/keys").await;
     let listed = listed.as_array().unwrap();
     assert_eq!(listed.len(), 2);
     assert!(listed.iter().all(|key| key.get("secretKey").is_none()));
     assert_eq!(listed[0]["label"], json!("bot"));
 
-    let revoke = |key: String| {
-        server
-            .http
-            .delete(server.admin_url(&format!("/admin/v1/keys/{key}")))
-            .send()
-    };
-    assert_eq!(revoke(api_key.to_owned()).await.unwrap().status(), 200);
-    assert_eq!(revoke("nope".into()).await.unwrap().status(), 404);
-    let listed: Value = server
-        .http
-        .get(server.admin_url("/admin/v1/keys"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    assert_eq!(server.revoke(api_key).await.0, 200);
+    assert_eq!(server.revoke("nope").await.0, 404);
+    let listed = server.admin_get("/admin/v1/keys").await;
     assert_eq!(listed[0]["revoked"], json!(true));
 
     let (status, error) = server
@@ -241,15 +219,7 @@ async fn health_and_metrics() {
     ws.subscribe(&server.token(&key, None, None).await.0).await;
     server.publish(key.uid, None, balance_update("1")).await;
     ws.next_event().await;
-    let health: Value = server
-        .http
-        .get(server.admin_url("/healthz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = server.admin_get("/healthz").await;
     assert_eq!(
         health,
         json!({"status": "ok", "connections": 1, "subscriptions": 1})

@@ -87,13 +87,7 @@ async fn api_key_errors() {
         -2015,
         "Invalid API-key, IP, or permissions for action.",
     );
-    let response = server
-        .http
-        .delete(server.admin_url(&format!("/admin/v1/keys/{}", key.api_key)))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    assert_eq!(server.revoke(&key.api_key).await.0, 200);
     let (status, body, _) = server.request_token(Some(&key.api_key), "").await;
     assert_error(
         status,

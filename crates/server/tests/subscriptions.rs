@@ -358,14 +358,8 @@ async fn revoking_a_key_ends_its_live_subscriptions_and_tokens() {
         .subscribe(&server.token(&spare, None, None).await.0)
         .await;
 
-    let response = server
-        .http
-        .delete(server.admin_url(&format!("/admin/v1/keys/{}", key.api_key)))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let body: Value = response.json().await.unwrap();
+    let (status, body) = server.revoke(&key.api_key).await;
+    assert_eq!(status, 200);
     assert_eq!(
         (
             body["revoked"].clone(),

@@ -121,6 +121,24 @@ impl TestServer {
         (status, response.json().await.unwrap())
     }
 
+    pub async fn admin_get(&self, path: &str) -> Value {
+        self.http
+            .get(self.admin_url(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// `DELETE /admin/v1/keys/{api_key}`: status and answer.
+    pub async fn revoke(&self, api_key: &str) -> (u16, Value) {
+        let url = self.admin_url(&format!("/admin/v1/keys/{api_key}"));
+        let response = self.http.delete(url).send().await.unwrap();
+        (response.status().as_u16(), response.json().await.unwrap())
+    }
+
     /// `POST /sapi/v1/userListenToken` with `query` and no body.
     pub async fn request_token(
         &self,
