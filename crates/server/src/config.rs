@@ -159,6 +159,29 @@ fn default_symbols() -> Vec<SymbolConfig> {
         .collect()
 }
 
+/// Top-level settings that may come from the environment. Other `USERSTREAM_*` variables belong
+/// to the command-line tools (`USERSTREAM_API_KEY`, `USERSTREAM_URL`, …) and are left alone.
+const ENV_SETTINGS: &[&str] = &[
+    "listen",
+    "admin_listen",
+    "data_dir",
+    "admin_token",
+    "token",
+    "ws",
+    "limits",
+];
+
+fn settings_from_env() -> Env {
+    Env::prefixed("USERSTREAM_")
+        .filter(|key| {
+            let top = key.as_str().split("__").next().unwrap_or_default();
+            ENV_SETTINGS
+                .iter()
+                .any(|setting| top.eq_ignore_ascii_case(setting))
+        })
+        .split("__")
+}
+
 /// Why a configuration was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -181,7 +204,7 @@ impl Config {
             }
             figment = figment.merge(Toml::file(file));
         }
-        figment = figment.merge(Env::prefixed("USERSTREAM_").split("__"));
+        figment = figment.merge(settings_from_env());
         let config: Config = figment.extract().map_err(Box::new)?;
         config.validate()?;
         Ok(config)
@@ -244,9 +267,12 @@ mod tests {
                 "listen = \"127.0.0.1:7000\"\n[ws]\nmax_frame_bytes = 2048\n[[symbols]]\nsymbol = \"AAABBB\"\nbase = \"AAA\"\nquote = \"BBB\"\n",
             )?;
             jail.set_env("USERSTREAM_WS__MAX_FRAME_BYTES", "4096");
+            jail.set_env("USERSTREAM_API_KEY", "belongs to the CLI");
+            jail.set_env("USERSTREAM_ADMIN_LISTEN", "127.0.0.1:7001");
             let config = Config::load(Some(Path::new("userstream.toml"))).expect("loads");
             assert_eq!(config.listen.port(), 7000);
             assert_eq!(config.ws.max_frame_bytes, 4096);
+            assert_eq!(config.admin_listen.port(), 7001);
             assert_eq!(config.symbols.len(), 1);
             Ok(())
         });
