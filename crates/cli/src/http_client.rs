@@ -7,7 +7,6 @@
 use anyhow::{Context, anyhow, bail};
 use reqwest::{RequestBuilder, StatusCode, Url};
 use serde_json::Value;
-use std::error::Error as _;
 use std::time::Duration;
 
 /// Long enough for a slow machine, short enough that a black-holed address does not hang a

@@ -1,1 +1,55 @@
-fn main() {}
+//! `userstream`: the gateway (`serve`) and the commands that drive a running one.
+//!
+//! Every command prints its result to stdout as one line of JSON, and on failure prints
+//! `error: …` to stderr and exits with status 1 (2 for a malformed command line).
+
+mod admin_client;
+mod cli;
+mod commands;
+mod http_client;
+mod logging;
+mod output;
+mod serve;
+
+use clap::Parser;
+use cli::{Cli, Command};
+use std::future::Future;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => {
+            logging::init("info");
+            // Before the runtime exists: no other thread may be reading the environment.
+            serve::forget_client_variables();
+            serve::load_config(&args).and_then(|config| {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .enable_all()
+                    .build()?;
+                runtime.block_on(serve::run(config))
+            })
+        }
+        Command::Keys(command) => client(commands::keys::run(command)),
+        Command::Accounts(command) => client(commands::accounts::run(command)),
+        Command::Publish(args) => client(commands::publish::run(args)),
+        Command::Token(args) => client(commands::token::run(args)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs a client command on a single-threaded runtime: one request at a time needs no more.
+/// Only warnings are logged by default, so stderr stays quiet unless something is off.
+fn client(command: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    logging::init("warn");
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(command)
+}

@@ -23,6 +23,7 @@ pub struct Config {
     /// Where the SQLite store lives.
     pub data_dir: PathBuf,
     /// When set, admin requests need `Authorization: Bearer <admin_token>`.
+    #[serde(deserialize_with = "text_or_number", default)]
     pub admin_token: Option<String>,
     /// Margin pairs that exist (`exchangeInfo`, isolated accounts, `symbol` checks).
     pub symbols: Vec<SymbolConfig>,
@@ -50,6 +51,9 @@ pub struct TokenConfig {
     /// Token encryption keys as `kid:base64`. Empty: keys are generated and kept in the store.
     /// Nodes of one cluster share these; the highest kid signs, every listed key verifies.
     pub signing_keys: Vec<String>,
+    /// The kid that signs new tokens; default the highest. Roll a new key out to every node
+    /// first with the old kid still active, then switch, so no node meets a kid it lacks.
+    pub active_kid: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -104,6 +108,7 @@ impl Default for TokenConfig {
             default_validity_ms: MAX_TOKEN_VALIDITY_MS,
             max_validity_ms: MAX_TOKEN_VALIDITY_MS,
             signing_keys: Vec::new(),
+            active_kid: None,
         }
     }
 }
@@ -157,6 +162,29 @@ fn default_symbols() -> Vec<SymbolConfig> {
             quote: (*quote).to_owned(),
         })
         .collect()
+}
+
+/// Reads a setting that is text even when it looks like a number (environment values such as
+/// `USERSTREAM_ADMIN_TOKEN=123` arrive typed).
+fn text_or_number<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Text {
+        String(String),
+        Integer(i128),
+        Float(f64),
+        Bool(bool),
+    }
+    Ok(
+        Option::<Text>::deserialize(deserializer)?.map(|text| match text {
+            Text::String(text) => text,
+            Text::Integer(number) => number.to_string(),
+            Text::Float(number) => number.to_string(),
+            Text::Bool(flag) => flag.to_string(),
+        }),
+    )
 }
 
 /// Top-level settings that may come from the environment. Other `USERSTREAM_*` variables belong
@@ -229,6 +257,9 @@ impl Config {
                 ));
             }
         }
+        if self.admin_token.as_deref().is_some_and(str::is_empty) {
+            return invalid("admin_token must not be empty (leave it unset for no token)".into());
+        }
         if self.ws.max_active_subscriptions == 0 || self.ws.max_lifetime_subscriptions == 0 {
             return invalid("ws subscription limits must be positive".into());
         }
@@ -269,10 +300,12 @@ mod tests {
             jail.set_env("USERSTREAM_WS__MAX_FRAME_BYTES", "4096");
             jail.set_env("USERSTREAM_API_KEY", "belongs to the CLI");
             jail.set_env("USERSTREAM_ADMIN_LISTEN", "127.0.0.1:7001");
+            jail.set_env("USERSTREAM_ADMIN_TOKEN", "123");
             let config = Config::load(Some(Path::new("userstream.toml"))).expect("loads");
             assert_eq!(config.listen.port(), 7000);
             assert_eq!(config.ws.max_frame_bytes, 4096);
             assert_eq!(config.admin_listen.port(), 7001);
+            assert_eq!(config.admin_token.as_deref(), Some("123"));
             assert_eq!(config.symbols.len(), 1);
             Ok(())
         });

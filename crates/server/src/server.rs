@@ -144,16 +144,24 @@ impl Server {
         let public_task = tokio::spawn(public_server.into_future());
         let admin_task = tokio::spawn(admin_server.into_future());
         shutdown.await;
-        let sessions = state.hub.broadcast_shutdown();
-        tracing::info!(sessions, "shutting down: serverShutdown sent");
+        // Sessions see this, send serverShutdown and close with 1001; listeners stop accepting.
+        let sessions = state.hub.sessions().len();
+        tracing::info!(sessions, "shutting down");
         let _ = stop.send(true);
         let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+            // Upgraded WebSocket tasks are not tracked by the HTTP server: watch the hub.
+            while !state.hub.sessions().is_empty() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
             let _ = public_task.await;
             let _ = admin_task.await;
         })
         .await;
         if drained.is_err() {
-            tracing::warn!("connections still open after the grace period; exiting anyway");
+            tracing::warn!(
+                remaining = state.hub.sessions().len(),
+                "connections still open after the grace period; exiting anyway"
+            );
         }
         expiry.abort();
         Ok(())
@@ -226,5 +234,9 @@ async fn signing_keys(config: &Config, store: &dyn Store) -> Result<KeyRing, Ser
         tracing::info!(kid = key.kid, "generated a token signing key");
         keys.push(key);
     }
-    Ok(KeyRing::new(keys)?)
+    let ring = KeyRing::new(keys)?;
+    Ok(match config.token.active_kid {
+        Some(kid) => ring.with_active_kid(kid)?,
+        None => ring,
+    })
 }

@@ -150,14 +150,17 @@ fn fill_random(buf: &mut [u8]) {
     }
 }
 
-/// The signing keys a node knows: the highest kid signs, every key verifies, so a new key can be
-/// rolled out everywhere before it starts signing and an old one retired once its tokens expired.
+/// The signing keys a node knows: one key signs (the highest kid unless another is chosen with
+/// [`KeyRing::with_active_kid`]), every key verifies. So a new key can be rolled out everywhere as
+/// verify-only, then made active, and an old one retired once its tokens have expired.
 #[derive(Clone)]
 pub struct KeyRing {
     /// Sorted by kid, non-empty, no duplicate kids.
     keys: Vec<SigningKey>,
     /// `ciphers[i]` is `keys[i]` with its AES key schedule expanded once.
     ciphers: Vec<Aes256Gcm>,
+    /// Index of the signing key in `keys`.
+    active: usize,
 }
 
 impl KeyRing {
@@ -174,14 +177,28 @@ impl KeyRing {
             .iter()
             .map(|key| Aes256Gcm::new(&key.secret.into()))
             .collect();
-        Ok(KeyRing { keys, ciphers })
+        let active = keys.len() - 1;
+        Ok(KeyRing {
+            keys,
+            ciphers,
+            active,
+        })
+    }
+
+    /// Makes `kid` the signing key (it must be in the ring); the others keep verifying.
+    pub fn with_active_kid(mut self, kid: u32) -> Result<KeyRing, TokenError> {
+        self.active = self
+            .keys
+            .binary_search_by_key(&kid, |key| key.kid)
+            .map_err(|_| TokenError::UnknownKid(kid))?;
+        Ok(self)
     }
 
     pub fn active_kid(&self) -> u32 {
         self.keys[self.active_index()].kid
     }
 
-    /// All keys, sorted by kid (the active key last).
+    /// All keys, sorted by kid.
     pub fn keys(&self) -> &[SigningKey] {
         &self.keys
     }
@@ -239,9 +256,9 @@ impl KeyRing {
         decode_claims(&plaintext)
     }
 
-    /// Keys are sorted and the ring is non-empty by construction.
+    /// In range by construction: the ring is non-empty and `active` only ever indexes it.
     fn active_index(&self) -> usize {
-        self.keys.len() - 1
+        self.active
     }
 
     fn cipher(&self, kid: u32) -> Option<&Aes256Gcm> {
@@ -648,5 +665,25 @@ mod tests {
                 prop_assert!(ring.open(&text).is_err());
             }
         }
+    }
+
+    #[test]
+    fn a_lower_kid_can_stay_active_while_a_new_key_rolls_out() {
+        let ring = KeyRing::new(vec![SigningKey::generate(1), SigningKey::generate(2)])
+            .unwrap()
+            .with_active_kid(1)
+            .unwrap();
+        assert_eq!(ring.active_kid(), 1);
+        let old_only = KeyRing::new(vec![ring.keys()[0].clone()]).unwrap();
+        let claims = TokenClaims {
+            account: Account::cross(5),
+            api_key_id: 1,
+            expires_at_us: 10,
+        };
+        assert!(old_only.open(&ring.mint(&claims)).is_ok());
+        assert!(matches!(
+            ring.clone().with_active_kid(3),
+            Err(TokenError::UnknownKid(3))
+        ));
     }
 }

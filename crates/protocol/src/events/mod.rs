@@ -264,7 +264,7 @@ impl Event {
         *slot = us;
     }
 
-    /// MARGIN_LEVEL_STATUS_CHANGE / USER_LIABILITY_CHANGE: our extension, switchable per account.
+    /// MARGIN_LEVEL_STATUS_CHANGE / USER_LIABILITY_CHANGE: our extension, switched on or off for the whole server.
     pub fn is_risk_event(&self) -> bool {
         matches!(
             self,

@@ -416,19 +416,12 @@ impl Hub {
         delivered
     }
 
-    /// Sends `serverShutdown` to every connection.
-    pub fn broadcast_shutdown(&self) -> usize {
+    /// The `serverShutdown` frame for a session, stamped now.
+    pub fn shutdown_frame(&self, time_unit: TimeUnit) -> OutFrame {
         let event = Event::ServerShutdown(ServerShutdown {
             event_time_us: self.clock.now_us(),
         });
-        let encoded = EncodedEvent::new(&event);
-        let sessions = self.sessions();
-        for session in &sessions {
-            session
-                .outbox
-                .push(OutFrame::ConnectionEvent(encoded.json(session.time_unit)));
-        }
-        sessions.len()
+        OutFrame::ConnectionEvent(Bytes::from(event.to_json(time_unit)))
     }
 
     /// Number of pending expiry deadlines (one per active subscription).

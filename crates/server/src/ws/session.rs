@@ -56,7 +56,8 @@ pub async fn run(
                 Some(Err(error)) => break read_error_close(error),
             },
             _ = async { let _ = shutdown.wait_for(|stopping| *stopping).await; } => {
-                // Deliver whatever is queued (serverShutdown included) before saying goodbye.
+                // serverShutdown goes after whatever is already queued, then the close frame.
+                session.outbox.push(state.hub.shutdown_frame(session.time_unit));
                 let _ = write_frames(&mut socket, &session.outbox, &mut frames).await;
                 break Some((close_code::AWAY, "Server shutting down."));
             }

@@ -1,0 +1,6 @@
+//! One module per client command: turn parsed arguments into requests, print the answer.
+
+pub mod accounts;
+pub mod keys;
+pub mod publish;
+pub mod token;
