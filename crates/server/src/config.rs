@@ -72,6 +72,12 @@ pub struct WsConfig {
     pub write_buffer_bytes: usize,
     /// Deliver the margin risk events (`MARGIN_LEVEL_STATUS_CHANGE`, `USER_LIABILITY_CHANGE`).
     pub risk_events: bool,
+    /// The server pings every connection this often.
+    pub ping_interval_ms: u64,
+    /// A connection that has not answered a ping with a pong for this long is closed.
+    pub pong_timeout_ms: u64,
+    /// A connection is closed when it reaches this age.
+    pub max_connection_lifetime_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -122,6 +128,9 @@ impl Default for WsConfig {
             outbox_bytes: 1024 * 1024,
             write_buffer_bytes: 4 * 1024,
             risk_events: true,
+            ping_interval_ms: 20_000,
+            pong_timeout_ms: 60_000,
+            max_connection_lifetime_ms: 86_400_000,
         }
     }
 }
@@ -262,6 +271,12 @@ impl Config {
         }
         if self.ws.max_active_subscriptions == 0 || self.ws.max_lifetime_subscriptions == 0 {
             return invalid("ws subscription limits must be positive".into());
+        }
+        if self.ws.ping_interval_ms == 0
+            || self.ws.pong_timeout_ms == 0
+            || self.ws.max_connection_lifetime_ms == 0
+        {
+            return invalid("ws ping, pong and lifetime intervals must be positive".into());
         }
         if self.ws.max_frame_bytes < 1024 || self.ws.outbox_bytes < 1024 {
             return invalid("ws.max_frame_bytes and ws.outbox_bytes must be at least 1024".into());

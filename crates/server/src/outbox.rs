@@ -21,6 +21,10 @@ pub enum OutFrame {
     Event { subscription_id: u32, body: Bytes },
     /// A connection event (`serverShutdown`): `{"event":<body>}`.
     ConnectionEvent(Bytes),
+    /// A WebSocket ping (heartbeat).
+    Ping,
+    /// Close the connection with this code and reason after the frames before it.
+    Close { code: u16, reason: &'static str },
 }
 
 impl OutFrame {
@@ -30,12 +34,15 @@ impl OutFrame {
             OutFrame::Text(text) => text.len(),
             OutFrame::Event { body, .. } => body.len() + 32,
             OutFrame::ConnectionEvent(body) => body.len() + CONNECTION_EVENT_PREFIX.len() + 1,
+            OutFrame::Ping => 2,
+            OutFrame::Close { reason, .. } => reason.len() + 4,
         }
     }
 
-    /// The frame's text, assembled.
-    pub fn into_text(self) -> Bytes {
-        match self {
+    /// The frame's text, assembled; `None` for control frames.
+    pub fn into_text(self) -> Option<Bytes> {
+        Some(match self {
+            OutFrame::Ping | OutFrame::Close { .. } => return None,
             OutFrame::Text(text) => text,
             OutFrame::Event {
                 subscription_id,
@@ -54,7 +61,7 @@ impl OutFrame {
                 out.extend_from_slice(EVENT_FRAME_SUFFIX);
                 out.into()
             }
-        }
+        })
     }
 }
 
@@ -148,13 +155,13 @@ mod tests {
             body: Bytes::from_static(br#"{"e":"x"}"#),
         };
         assert_eq!(
-            &frame.into_text()[..],
+            &frame.into_text().unwrap()[..],
             br#"{"subscriptionId":12,"event":{"e":"x"}}"#
         );
         let frame =
             OutFrame::ConnectionEvent(Bytes::from_static(br#"{"e":"serverShutdown","E":1}"#));
         assert_eq!(
-            &frame.into_text()[..],
+            &frame.into_text().unwrap()[..],
             br#"{"event":{"e":"serverShutdown","E":1}}"#
         );
     }

@@ -130,6 +130,11 @@ impl Server {
             stop,
         } = self;
         let expiry = tokio::spawn(Arc::clone(&state.hub).run_expiry());
+        let heartbeat = tokio::spawn(crate::heartbeat::run(
+            Arc::clone(&state.hub),
+            Arc::clone(&state.clock),
+            crate::heartbeat::HeartbeatSettings::from_config(&state.config.ws),
+        ));
         let mut stopping = state.shutdown.clone();
         let public_app = http::public_router(Arc::clone(&state))
             .into_make_service_with_connect_info::<SocketAddr>();
@@ -164,6 +169,7 @@ impl Server {
             );
         }
         expiry.abort();
+        heartbeat.abort();
         Ok(())
     }
 

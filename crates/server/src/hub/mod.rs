@@ -14,6 +14,7 @@ pub use encoded::EncodedEvent;
 pub use expiry::Deadline;
 
 use crate::clock::SharedClock;
+use crate::heartbeat::Liveness;
 use crate::metrics::{EndReason, Metrics};
 use crate::outbox::{OutFrame, Outbox};
 use crate::token::TokenClaims;
@@ -44,9 +45,11 @@ pub struct SubscriptionLimits {
 pub struct SessionHandle {
     pub id: u64,
     pub peer: SocketAddr,
-    pub connected_at_ms: i64,
+    pub connected_at_us: i64,
     pub time_unit: TimeUnit,
     pub outbox: Outbox,
+    /// Heartbeat and lifetime state, kept by [`crate::heartbeat`].
+    pub liveness: Liveness,
     subscriptions: Mutex<SessionSubscriptions>,
 }
 
@@ -153,7 +156,8 @@ impl Hub {
         let session = Arc::new(SessionHandle {
             id: self.next_session_id.fetch_add(1, Ordering::Relaxed),
             peer,
-            connected_at_ms: self.clock.now_ms(),
+            connected_at_us: self.clock.now_us(),
+            liveness: Liveness::new(self.clock.now_us()),
             time_unit,
             outbox: Outbox::new(self.outbox_bytes),
             subscriptions: Mutex::new(SessionSubscriptions::default()),

@@ -37,8 +37,9 @@ pub async fn run(
             biased;
             _ = session.outbox.ready() => {
                 match write_frames(&mut socket, &session.outbox, &mut frames).await {
-                    Ok(OutboxState::Open) => {}
-                    Ok(OutboxState::Overflowed) => {
+                    Ok(Written::Open) => {}
+                    Ok(Written::Close(code, reason)) => break Some((code, reason)),
+                    Ok(Written::Overflowed) => {
                         state.metrics.slow_consumer_disconnects.increment(1);
                         tracing::info!(session = session.id, %peer, "slow consumer disconnected");
                         break Some((close_code::POLICY, "Outgoing queue overflow: the client is not reading fast enough."));
@@ -51,7 +52,7 @@ pub async fn run(
                 Some(Ok(Message::Binary(_))) => methods::reject_unparsable(&mut context),
                 // tungstenite queued the pong; send it now rather than with the next frame.
                 Some(Ok(Message::Ping(_))) => if socket.flush().await.is_err() { break None },
-                Some(Ok(Message::Pong(_))) => {}
+                Some(Ok(Message::Pong(_))) => session.liveness.pong(state.clock.now_us()),
                 Some(Ok(Message::Close(_))) | None => break None,
                 Some(Err(error)) => break read_error_close(error),
             },
@@ -74,25 +75,45 @@ pub async fn run(
     tracing::debug!(session = session.id, %peer, "connection closed");
 }
 
+/// What writing the queued frames came to.
+enum Written {
+    Open,
+    Overflowed,
+    /// A close was queued (heartbeat, lifetime): frames after it are dropped.
+    Close(u16, &'static str),
+}
+
 /// Writes every queued frame, then flushes once.
 async fn write_frames(
     socket: &mut WebSocket,
     outbox: &crate::outbox::Outbox,
     frames: &mut Vec<OutFrame>,
-) -> Result<OutboxState, axum::Error> {
-    let state = outbox.drain(frames);
-    if state == OutboxState::Overflowed {
+) -> Result<Written, axum::Error> {
+    if outbox.drain(frames) == OutboxState::Overflowed {
         frames.clear();
-        return Ok(state);
+        return Ok(Written::Overflowed);
     }
+    let mut outcome = Written::Open;
     for frame in frames.drain(..) {
-        match Utf8Bytes::try_from(frame.into_text()) {
-            Ok(text) => socket.feed(Message::Text(text)).await?,
-            Err(_) => tracing::error!("dropped an outgoing frame that was not UTF-8"),
-        }
+        let message = match frame {
+            OutFrame::Close { code, reason } => {
+                outcome = Written::Close(code, reason);
+                break;
+            }
+            OutFrame::Ping => Message::Ping(Default::default()),
+            other => match other.into_text().map(Utf8Bytes::try_from) {
+                Some(Ok(text)) => Message::Text(text),
+                _ => {
+                    tracing::error!("dropped an outgoing frame that was not UTF-8");
+                    continue;
+                }
+            },
+        };
+        socket.feed(message).await?;
     }
+    frames.clear();
     socket.flush().await?;
-    Ok(state)
+    Ok(outcome)
 }
 
 /// A read error that deserves a close frame: a message over the size limit gets 1009.

@@ -18,7 +18,7 @@ fn call(call: &mut Call<'_, '_>) -> Result<Reply, ApiError> {
     let status = SessionStatus {
         api_key: None,
         authorized_since: None,
-        connected_since: unit.from_micros(context.session.connected_at_ms * 1000),
+        connected_since: unit.from_micros(context.session.connected_at_us),
         return_rate_limits: context.return_rate_limits,
         server_time: unit.from_micros(context.state.clock.now_us()),
         user_data_stream: context.session.has_subscriptions(),
