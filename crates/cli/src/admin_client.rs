@@ -3,7 +3,7 @@
 //! The commands decide what to send; this module knows the paths, the bearer token and the
 //! body shapes, so a change of the admin API touches one file.
 
-use crate::cli::AdminArgs;
+use crate::cli::{AdminArgs, DEFAULT_ADMIN_URL, url_or_default};
 use crate::http_client::{Refused, Remote};
 use anyhow::anyhow;
 use reqwest::StatusCode;
@@ -19,7 +19,7 @@ pub struct AdminClient {
 impl AdminClient {
     pub fn new(args: &AdminArgs) -> anyhow::Result<AdminClient> {
         Ok(AdminClient {
-            remote: Remote::new(&args.admin_url)?,
+            remote: Remote::new(url_or_default(&args.admin_url, DEFAULT_ADMIN_URL))?,
             token: args.admin_token.clone().filter(|token| !token.is_empty()),
         })
     }
@@ -74,7 +74,10 @@ impl AdminClient {
         let request = self
             .remote
             .client()
-            .post(self.remote.url(&["admin", "v1", "accounts", &uid, "isolated"]))
+            .post(
+                self.remote
+                    .url(&["admin", "v1", "accounts", &uid, "isolated"]),
+            )
             .json(&json!({ "symbol": symbol }));
         self.send(request).await
     }

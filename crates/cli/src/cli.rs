@@ -187,11 +187,21 @@ pub struct PublishArgs {
 #[derive(Debug, Args)]
 pub struct TokenArgs {
     /// API key, sent in the X-MBX-APIKEY header.
-    #[arg(long, value_name = "K", env = "USERSTREAM_API_KEY", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "K",
+        env = "USERSTREAM_API_KEY",
+        hide_env_values = true
+    )]
     pub api_key: String,
     /// The key's secret. When given, the request is signed (timestamp + HMAC-SHA256 signature)
     /// as Binance's signed endpoints expect; the gateway also accepts unsigned requests.
-    #[arg(long, value_name = "S", env = "USERSTREAM_SECRET", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "S",
+        env = "USERSTREAM_SECRET",
+        hide_env_values = true
+    )]
     pub secret: Option<String>,
     /// Ask for a token of the isolated margin account of this pair (isIsolated=true&symbol=SYM)
     /// instead of the cross margin account.
@@ -205,6 +215,12 @@ pub struct TokenArgs {
     pub url: String,
 }
 
+/// The URL given, or `default` when it is empty: an exported-but-empty variable
+/// (`USERSTREAM_URL=`) means "not set", as it does for most tools, but clap would pass it on.
+pub fn url_or_default<'a>(url: &'a str, default: &'a str) -> &'a str {
+    if url.trim().is_empty() { default } else { url }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,5 +229,14 @@ mod tests {
     #[test]
     fn command_line_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn empty_urls_mean_the_default() {
+        assert_eq!(url_or_default("", DEFAULT_ADMIN_URL), DEFAULT_ADMIN_URL);
+        assert_eq!(
+            url_or_default("http://h:1", DEFAULT_ADMIN_URL),
+            "http://h:1"
+        );
     }
 }

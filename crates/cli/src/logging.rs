@@ -1,6 +1,7 @@
 //! Logs: human-readable lines on stderr, so stdout stays reserved for results and the
 //! listening line that scripts parse.
 
+use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
 /// Installs the subscriber; `RUST_LOG` filters (e.g. `RUST_LOG=userstream_server=debug`), and
@@ -16,5 +17,7 @@ pub fn init(default: &str) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, not in log files or pipes.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }

@@ -21,8 +21,6 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => {
             logging::init("info");
-            // Before the runtime exists: no other thread may be reading the environment.
-            serve::forget_client_variables();
             serve::load_config(&args).and_then(|config| {
                 let runtime = tokio::runtime::Builder::new_multi_thread()
                     .enable_all()
@@ -38,7 +36,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", describe(&error));
             ExitCode::FAILURE
         }
     }
@@ -52,4 +50,34 @@ fn client(command: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<(
         .enable_all()
         .build()?
         .block_on(command)
+}
+
+/// The error and its causes on one line, like `{:#}`, but without repeating a cause that a
+/// message already quotes: many library errors embed their source in their own text and also
+/// return it from `source()`, which `{:#}` would print twice.
+fn describe(error: &anyhow::Error) -> String {
+    let mut text = error.to_string();
+    for cause in error.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context;
+
+    #[test]
+    fn causes_are_not_repeated() {
+        let io = std::io::Error::other("disk on fire");
+        let repeated = anyhow::Error::new(io).context("cannot write: disk on fire");
+        assert_eq!(describe(&repeated), "cannot write: disk on fire");
+        let chained: anyhow::Result<()> = Err(anyhow::anyhow!("root")).context("outer");
+        assert_eq!(describe(&chained.unwrap_err()), "outer: root");
+    }
 }

@@ -6,38 +6,7 @@ use anyhow::Context;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 use userstream_server::{Config, Server, SystemClock};
-
-/// Variables that configure the client commands. They share the `USERSTREAM_` prefix with the
-/// server's settings, and the server refuses unknown settings, so a shell that exported one for
-/// `userstream token` would otherwise fail to start `userstream serve`.
-const CLIENT_VARIABLES: &[&str] = &[
-    "USERSTREAM_URL",
-    "USERSTREAM_ADMIN_URL",
-    "USERSTREAM_API_KEY",
-    "USERSTREAM_SECRET",
-];
-
-/// How long, after the server has stopped, sessions still get to write `serverShutdown` and
-/// their close frame. The server's own grace period covers the HTTP listeners, not the
-/// WebSocket sessions, which live on their own tasks and die with the runtime.
-const SESSION_DRAIN: Duration = Duration::from_secs(3);
-const SESSION_DRAIN_POLL: Duration = Duration::from_millis(10);
-
-/// Removes the client commands' variables from this process's environment.
-///
-/// Must run before any thread exists (that is, before the tokio runtime is built): changing the
-/// environment while another thread might read it is undefined behaviour on most platforms.
-pub fn forget_client_variables() {
-    for name in CLIENT_VARIABLES {
-        if std::env::var_os(name).is_some() {
-            // SAFETY: called from `main` before the runtime or any other thread is started, so
-            // no other thread can be reading the environment concurrently.
-            unsafe { std::env::remove_var(name) };
-        }
-    }
-}
 
 /// Defaults, then the TOML file, then `USERSTREAM_*` variables (all in [`Config::load`]), then
 /// the flags, which win because they are the most specific thing the user typed.
@@ -53,7 +22,9 @@ pub fn load_config(args: &ServeArgs) -> anyhow::Result<Config> {
         config.data_dir = data_dir.clone();
     }
     if let Some(admin_token) = &args.admin_token {
-        config.admin_token = Some(admin_token.clone()).filter(|token| !token.is_empty());
+        // An empty token is refused by `validate`, not read as "no token": `--admin-token
+        // "$UNSET_VARIABLE"` must not silently open the admin API.
+        config.admin_token = Some(admin_token.clone());
     }
     config.validate()?;
     Ok(config)
@@ -72,22 +43,31 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     let server = Server::bind(config, Arc::new(SystemClock)).await?;
     announce(server.public_addr(), server.admin_addr())?;
-    let state = Arc::clone(server.state());
-    server.run(signals.received()).await?;
-    // Let the WebSocket sessions deliver `serverShutdown` and close; they unregister from the
-    // hub when done.
-    let drained = tokio::time::timeout(SESSION_DRAIN, async {
-        while !state.hub.sessions().is_empty() {
-            tokio::time::sleep(SESSION_DRAIN_POLL).await;
-        }
-    })
-    .await;
-    if drained.is_err() {
-        tracing::warn!(
-            sessions = state.hub.sessions().len(),
-            "WebSocket sessions still open after the drain period; exiting anyway"
+    // The first signal starts the graceful shutdown; a second one (an impatient Ctrl-C) ends
+    // the process at once.
+    let (first, first_received) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let mut signals = signals;
+        let name = signals.next().await;
+        tracing::info!(
+            signal = name,
+            "shutting down (repeat the signal to exit at once)"
         );
-    }
+        let _ = first.send(());
+        let name = signals.next().await;
+        tracing::warn!(
+            signal = name,
+            "second signal: exiting without waiting for connections"
+        );
+        std::process::exit(1);
+    });
+    // Returns once every WebSocket session has sent `serverShutdown` and closed (or the
+    // server's grace period is over).
+    server
+        .run(async move {
+            let _ = first_received.await;
+        })
+        .await?;
     tracing::info!("userstream stopped");
     Ok(())
 }
@@ -135,28 +115,22 @@ impl Signals {
         }
     }
 
-    /// Completes at the first signal.
-    async fn received(self) {
+    /// Completes at the next signal and names it.
+    async fn next(&mut self) -> &'static str {
         #[cfg(unix)]
         {
-            let Signals {
-                mut interrupt,
-                mut terminate,
-            } = self;
-            let name = tokio::select! {
-                _ = interrupt.recv() => "SIGINT",
-                _ = terminate.recv() => "SIGTERM",
-            };
-            tracing::info!(signal = name, "shutting down");
+            tokio::select! {
+                _ = self.interrupt.recv() => "SIGINT",
+                _ = self.terminate.recv() => "SIGTERM",
+            }
         }
         #[cfg(not(unix))]
         {
-            let _ = self;
             if tokio::signal::ctrl_c().await.is_err() {
                 // Without a working Ctrl-C handler there is nothing to wait for but the end.
                 std::future::pending::<()>().await;
             }
-            tracing::info!("Ctrl-C: shutting down");
+            "Ctrl-C"
         }
     }
 }

@@ -222,8 +222,9 @@ fn settings_from_env() -> Env {
 /// Why a configuration was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    // The cause is in the message, not also a `source`, so printed chains don't repeat it.
     #[error("configuration: {0}")]
-    Load(#[from] Box<figment::Error>),
+    Load(Box<figment::Error>),
     #[error("configuration: {0}")]
     Invalid(String),
 }
@@ -242,7 +243,9 @@ impl Config {
             figment = figment.merge(Toml::file(file));
         }
         figment = figment.merge(settings_from_env());
-        let config: Config = figment.extract().map_err(Box::new)?;
+        let config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError::Load(Box::new(e)))?;
         config.validate()?;
         Ok(config)
     }

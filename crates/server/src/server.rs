@@ -25,15 +25,16 @@ pub enum ServerError {
     Config(#[from] crate::config::ConfigError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    // Causes are part of the messages, not also `source`s, so printed chains don't repeat them.
     #[error("token signing keys: {0}")]
-    Token(#[from] TokenError),
-    #[error("cannot listen on {addr}: {source}")]
+    Token(TokenError),
+    #[error("cannot listen on {addr}: {error}")]
     Bind {
         addr: SocketAddr,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("server I/O: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
 }
 
 /// A gateway bound to its ports, ready to run.
@@ -67,18 +68,17 @@ impl Server {
             config.ws.risk_events,
         ));
         let bus: Arc<dyn Bus> = Arc::new(LocalBus::new(Arc::clone(&hub)));
-        let public =
-            TcpListener::bind(config.listen)
-                .await
-                .map_err(|source| ServerError::Bind {
-                    addr: config.listen,
-                    source,
-                })?;
+        let public = TcpListener::bind(config.listen)
+            .await
+            .map_err(|error| ServerError::Bind {
+                addr: config.listen,
+                error,
+            })?;
         let admin = TcpListener::bind(config.admin_listen)
             .await
-            .map_err(|source| ServerError::Bind {
+            .map_err(|error| ServerError::Bind {
                 addr: config.admin_listen,
-                source,
+                error,
             })?;
         let (stop, shutdown) = watch::channel(false);
         let state = Arc::new(AppState {
@@ -233,16 +233,17 @@ async fn signing_keys(config: &Config, store: &dyn Store) -> Result<KeyRing, Ser
     let mut keys = texts
         .iter()
         .map(|text| SigningKey::parse_config_string(text))
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(ServerError::Token)?;
     if keys.is_empty() {
         let key = SigningKey::generate(1);
         store.add_signing_key(&key.to_config_string()).await?;
         tracing::info!(kid = key.kid, "generated a token signing key");
         keys.push(key);
     }
-    let ring = KeyRing::new(keys)?;
-    Ok(match config.token.active_kid {
-        Some(kid) => ring.with_active_kid(kid)?,
-        None => ring,
-    })
+    let ring = KeyRing::new(keys).map_err(ServerError::Token)?;
+    match config.token.active_kid {
+        Some(kid) => ring.with_active_kid(kid).map_err(ServerError::Token),
+        None => Ok(ring),
+    }
 }

@@ -115,7 +115,10 @@ mod tests {
 
     #[test]
     fn one_object_an_array_or_ndjson() {
-        assert_eq!(parse_events(r#"{"e":"a"}"#).unwrap(), vec![json!({"e":"a"})]);
+        assert_eq!(
+            parse_events(r#"{"e":"a"}"#).unwrap(),
+            vec![json!({"e":"a"})]
+        );
         assert_eq!(parse_events(r#"[{"e":"a"},{"e":"b"}]"#).unwrap().len(), 2);
         assert_eq!(
             parse_events("{\"e\":\"a\"}\n\n{\"e\":\"b\"}\n{\"e\":\"c\"}\n")
@@ -124,7 +127,9 @@ mod tests {
             3
         );
         assert_eq!(
-            parse_events("{\n  \"e\": \"a\"\n}\n{\n  \"e\": \"b\"\n}").unwrap().len(),
+            parse_events("{\n  \"e\": \"a\"\n}\n{\n  \"e\": \"b\"\n}")
+                .unwrap()
+                .len(),
             2
         );
     }
@@ -132,7 +137,10 @@ mod tests {
     #[test]
     fn bad_input_is_named() {
         let error = parse_events("{\"e\":\"a\"}\n{nope\n").unwrap_err();
-        assert!(format!("{error:#}").contains("event 2 is not valid JSON"), "{error:#}");
+        assert!(
+            format!("{error:#}").contains("event 2 is not valid JSON"),
+            "{error:#}"
+        );
         assert!(parse_events("").is_err());
         assert!(parse_events("  \n").is_err());
         assert!(parse_events("[]").is_err());

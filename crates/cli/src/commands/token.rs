@@ -4,7 +4,7 @@
 //! `timestamp` and then `signature`, the hex HMAC-SHA256 of everything before it, computed over
 //! the very bytes that are sent (the gateway checks the raw query, never a re-encoded one).
 
-use crate::cli::TokenArgs;
+use crate::cli::{DEFAULT_PUBLIC_URL, TokenArgs, url_or_default};
 use crate::http_client::Remote;
 use crate::output::print_json;
 use anyhow::Context;
@@ -16,7 +16,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 const API_KEY_HEADER: &str = "X-MBX-APIKEY";
 
 pub async fn run(args: TokenArgs) -> anyhow::Result<()> {
-    let remote = Remote::new(&args.url)?;
+    let remote = Remote::new(url_or_default(&args.url, DEFAULT_PUBLIC_URL))?;
     let symbol = args
         .isolated
         .as_deref()

@@ -1,0 +1,612 @@
+//! The real `userstream` binary, end to end: `serve` on ephemeral ports, the client commands
+//! against it, and a WebSocket client watching what subscribers receive.
+//!
+//! Every child process is killed when its handle drops, so a failing test leaves nothing behind.
+//! Waits are bounded by [`WAIT`], which only a broken build ever reaches.
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::net::TcpStream;
+use tokio::process::{Child, ChildStdout, Command};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// Upper bound for anything a test waits for.
+const WAIT: Duration = Duration::from_secs(20);
+
+const BALANCE_UPDATE: &str =
+    r#"{"e":"balanceUpdate","E":1573200697110,"a":"BTC","d":"100.00000000","T":1573200697068}"#;
+
+/// The binary with a clean environment: no `USERSTREAM_*` variable of the developer's shell
+/// leaks in, logs stay quiet, and the child dies with its handle.
+fn userstream() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_userstream"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("USERSTREAM_") {
+            command.env_remove(name);
+        }
+    }
+    command
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    command
+}
+
+/// What a finished command left behind.
+#[derive(Debug)]
+struct Ran {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+impl Ran {
+    /// The single JSON line a successful command prints.
+    fn json(&self) -> Value {
+        assert!(self.status.success(), "command failed: {self:?}");
+        assert_eq!(
+            self.stdout.lines().count(),
+            1,
+            "one line expected: {self:?}"
+        );
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("{e}: {self:?}"))
+    }
+
+    /// Asserts exit code 1, nothing on stdout, and `needles` on stderr.
+    fn failed_with(&self, needles: &[&str]) {
+        assert_eq!(self.status.code(), Some(1), "{self:?}");
+        assert!(self.stdout.is_empty(), "{self:?}");
+        for needle in needles {
+            assert!(self.stderr.contains(needle), "{needle:?} missing: {self:?}");
+        }
+    }
+}
+
+/// Runs a command to completion, feeding `stdin` if given.
+async fn run(mut command: Command, stdin: Option<&str>) -> Ran {
+    command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    if stdin.is_some() {
+        command.stdin(Stdio::piped());
+    }
+    let mut child = command.spawn().expect("spawn userstream");
+    if let Some(text) = stdin {
+        let mut pipe = child.stdin.take().expect("stdin pipe");
+        pipe.write_all(text.as_bytes()).await.expect("write stdin");
+        drop(pipe);
+    }
+    let output = tokio::time::timeout(WAIT, child.wait_with_output())
+        .await
+        .expect("command timed out")
+        .expect("command output");
+    Ran {
+        status: output.status,
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// A running `userstream serve` on ephemeral loopback ports.
+struct Gateway {
+    child: Child,
+    public: SocketAddr,
+    admin: SocketAddr,
+    /// Held so the server's stdout stays open.
+    _stdout: Lines<BufReader<ChildStdout>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Gateway {
+    async fn start() -> Gateway {
+        Gateway::start_with(&[], &[]).await
+    }
+
+    async fn start_with(args: &[&str], envs: &[(&str, &str)]) -> Gateway {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut command = userstream();
+        command
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(["--admin-listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path())
+            .args(args)
+            .envs(envs.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = command.spawn().expect("spawn userstream serve");
+        let stdout = child.stdout.take().expect("stdout pipe");
+        let mut lines = BufReader::new(stdout).lines();
+        let line = tokio::time::timeout(WAIT, lines.next_line())
+            .await
+            .expect("no listening line in time")
+            .expect("read stdout")
+            .expect("serve exited before listening");
+        let (public, admin) = parse_listening_line(&line);
+        Gateway {
+            child,
+            public,
+            admin,
+            _stdout: lines,
+            _dir: dir,
+        }
+    }
+
+    /// The binary, pointed at this gateway through the environment (as a user would set it).
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = userstream();
+        command
+            .env("USERSTREAM_ADMIN_URL", format!("http://{}", self.admin))
+            .env("USERSTREAM_URL", format!("http://{}", self.public))
+            .args(args);
+        command
+    }
+
+    async fn cli(&self, args: &[&str]) -> Ran {
+        run(self.command(args), None).await
+    }
+
+    async fn create_key(&self, args: &[&str]) -> (String, String, u64) {
+        let answer = self.cli(&[&["keys", "create"], args].concat()).await.json();
+        (
+            answer["apiKey"].as_str().expect("apiKey").to_owned(),
+            answer["secretKey"].as_str().expect("secretKey").to_owned(),
+            answer["uid"].as_u64().expect("uid"),
+        )
+    }
+
+    async fn token(&self, args: &[&str]) -> String {
+        let answer = self.cli(&[&["token"], args].concat()).await.json();
+        assert!(answer["expirationTime"].is_i64(), "{answer}");
+        answer["token"].as_str().expect("token").to_owned()
+    }
+
+    async fn ws(&self) -> Ws {
+        let url = format!("ws://{}/ws-api/v3", self.public);
+        let (stream, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
+            .await
+            .expect("WebSocket connect timed out")
+            .expect("WebSocket connect");
+        Ws { stream, next_id: 1 }
+    }
+
+    fn signal(&self, name: &str) {
+        let pid = self.child.id().expect("serve is running");
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{name}"), &pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+    }
+
+    async fn exit_status(mut self) -> ExitStatus {
+        tokio::time::timeout(WAIT, self.child.wait())
+            .await
+            .expect("serve did not exit in time")
+            .expect("wait for serve")
+    }
+}
+
+/// `userstream listening on http://P (WebSocket API ws://P/ws-api/v3), admin on http://A`.
+fn parse_listening_line(line: &str) -> (SocketAddr, SocketAddr) {
+    let parsed = line
+        .strip_prefix("userstream listening on http://")
+        .and_then(|rest| rest.split_once(" (WebSocket API ws://"))
+        .and_then(|(public, rest)| {
+            let (ws, admin) = rest.split_once("/ws-api/v3), admin on http://")?;
+            (ws == public).then_some((public.parse().ok()?, admin.parse().ok()?))
+        });
+    parsed.unwrap_or_else(|| panic!("unexpected listening line: {line:?}"))
+}
+
+struct Ws {
+    stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    next_id: u64,
+}
+
+impl Ws {
+    /// The next text frame as JSON; `None` once the server closed the connection.
+    async fn next(&mut self) -> Option<Value> {
+        loop {
+            let frame = tokio::time::timeout(WAIT, self.stream.next())
+                .await
+                .expect("no WebSocket frame in time");
+            match frame {
+                Some(Ok(Message::Text(text))) => {
+                    return Some(serde_json::from_str(&text).expect("JSON frame"));
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
+                Some(Ok(other)) => panic!("unexpected frame {other:?}"),
+            }
+        }
+    }
+
+    async fn event(&mut self) -> Value {
+        self.next().await.expect("connection closed")
+    }
+
+    /// Sends a request and returns its response (no events are expected in between).
+    async fn request(&mut self, method: &str, params: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        let request = json!({"id": id, "method": method, "params": params});
+        self.stream
+            .send(Message::text(request.to_string()))
+            .await
+            .expect("send request");
+        let response = self.event().await;
+        assert_eq!(response["id"], json!(id), "{response}");
+        response
+    }
+
+    /// Subscribes and returns the subscription id.
+    async fn subscribe(&mut self, token: &str) -> u64 {
+        let response = self
+            .request(
+                "userDataStream.subscribe.listenToken",
+                json!({ "listenToken": token }),
+            )
+            .await;
+        assert_eq!(response["status"], 200, "{response}");
+        response["result"]["subscriptionId"]
+            .as_u64()
+            .expect("subscriptionId")
+    }
+}
+
+#[tokio::test]
+async fn events_flow_from_publish_to_a_cross_subscriber_until_revocation() {
+    let gateway = Gateway::start().await;
+    let (api_key, secret, uid) = gateway.create_key(&["--uid", "42", "--label", "e2e"]).await;
+    assert_eq!(uid, 42);
+    let listed = gateway.cli(&["keys", "list"]).await.json();
+    assert_eq!(listed[0]["apiKey"], json!(api_key), "{listed}");
+    assert_eq!(listed[0]["label"], "e2e");
+    assert!(
+        !gateway
+            .cli(&["keys", "list"])
+            .await
+            .stdout
+            .contains(&secret),
+        "secrets are never listed"
+    );
+
+    let token = gateway.token(&["--api-key", &api_key]).await;
+    let mut ws = gateway.ws().await;
+    assert_eq!(ws.subscribe(&token).await, 0);
+
+    let answer = gateway
+        .cli(&["publish", "--uid", "42", BALANCE_UPDATE])
+        .await
+        .json();
+    assert_eq!(answer, json!({"subscribers": 1}));
+    let event: Value = serde_json::from_str(BALANCE_UPDATE).expect("event");
+    assert_eq!(
+        ws.event().await,
+        json!({"subscriptionId": 0, "event": event})
+    );
+
+    // A signed request for a fresh token extends the same subscription.
+    let signed = gateway
+        .token(&[
+            "--api-key",
+            &api_key,
+            "--secret",
+            &secret,
+            "--validity",
+            "60000",
+        ])
+        .await;
+    assert_eq!(ws.subscribe(&signed).await, 0);
+
+    let revoked = gateway.cli(&["keys", "revoke", &api_key]).await.json();
+    assert_eq!(revoked["revoked"], true, "{revoked}");
+    let terminated = ws.event().await;
+    assert_eq!(terminated["subscriptionId"], 0, "{terminated}");
+    assert_eq!(
+        terminated["event"]["e"], "eventStreamTerminated",
+        "{terminated}"
+    );
+
+    // The revoked key mints nothing more.
+    gateway
+        .cli(&["token", "--api-key", &api_key])
+        .await
+        .failed_with(&["server refused the request (HTTP 401)", "-2015"]);
+}
+
+#[tokio::test]
+async fn isolated_tokens_receive_only_isolated_events_published_in_batches() {
+    let gateway = Gateway::start().await;
+    let (api_key, secret, uid) = gateway.create_key(&["--isolated", "BNBUSDT"]).await;
+    let uid = uid.to_string();
+    let token = gateway
+        .token(&[
+            "--api-key",
+            &api_key,
+            "--secret",
+            &secret,
+            "--isolated",
+            "BNBUSDT",
+        ])
+        .await;
+    let unsigned = gateway
+        .token(&[
+            "--api-key",
+            &api_key,
+            "--isolated",
+            "bnbusdt",
+            "--validity",
+            "5000",
+        ])
+        .await;
+    let mut ws = gateway.ws().await;
+    assert_eq!(ws.subscribe(&token).await, 0);
+    assert_eq!(ws.subscribe(&unsigned).await, 0);
+
+    // The cross account has no subscriber here ...
+    let cross = gateway
+        .cli(&["publish", "--uid", &uid, BALANCE_UPDATE])
+        .await
+        .json();
+    assert_eq!(cross, json!({"subscribers": 0}));
+    // ... the isolated one does: NDJSON on stdin, one request.
+    let ndjson = "{\"e\":\"balanceUpdate\",\"a\":\"BNB\",\"d\":\"1\",\"T\":1}\n\n\
+                  {\"e\":\"balanceUpdate\",\"a\":\"BNB\",\"d\":\"2\",\"T\":2}\n";
+    let mut command = gateway.command(&["publish", "--uid", &uid, "--isolated", "bnbusdt"]);
+    command.args(["--file", "-"]);
+    let batch = run(command, Some(ndjson)).await.json();
+    assert_eq!(batch["published"], 2, "{batch}");
+    for delta in ["1", "2"] {
+        let frame = ws.event().await;
+        assert_eq!(frame["subscriptionId"], 0, "{frame}");
+        assert_eq!(frame["event"]["a"], "BNB", "{frame}");
+        assert_eq!(frame["event"]["d"], delta, "{frame}");
+    }
+}
+
+#[tokio::test]
+async fn opening_an_isolated_account_enables_its_tokens() {
+    let gateway = Gateway::start().await;
+    let (api_key, _, uid) = gateway.create_key(&[]).await;
+    let uid = uid.to_string();
+    let isolated = ["token", "--api-key", &api_key, "--isolated", "ETHUSDT"];
+    gateway
+        .cli(&isolated)
+        .await
+        .failed_with(&["HTTP 400", "-3003"]);
+    let opened = gateway
+        .cli(&[
+            "accounts",
+            "open-isolated",
+            "--uid",
+            &uid,
+            "--symbol",
+            "ethusdt",
+        ])
+        .await
+        .json();
+    assert_eq!(opened["symbol"], "ETHUSDT", "{opened}");
+    let token = gateway.token(&isolated[1..]).await;
+
+    let mut ws = gateway.ws().await;
+    assert_eq!(ws.subscribe(&token).await, 0);
+    let file = tempfile::NamedTempFile::new().expect("temp file");
+    let events = format!("[{BALANCE_UPDATE},{BALANCE_UPDATE}]");
+    std::fs::write(file.path(), events).expect("write events");
+    let path = file.path().to_str().expect("UTF-8 path");
+    let answer = gateway
+        .cli(&[
+            "publish",
+            "--uid",
+            &uid,
+            "--isolated",
+            "ETHUSDT",
+            "--file",
+            path,
+        ])
+        .await
+        .json();
+    assert_eq!(answer, json!({"published": 2, "subscribers": 2}));
+    assert_eq!(ws.event().await["event"]["a"], "BTC");
+    assert_eq!(ws.event().await["event"]["a"], "BTC");
+}
+
+#[tokio::test]
+async fn refusals_exit_1_and_quote_the_server() {
+    let gateway = Gateway::start().await;
+    let (api_key, _, uid) = gateway.create_key(&[]).await;
+    let uid = uid.to_string();
+    let refused = "server refused the request";
+    gateway
+        .cli(&["token", "--api-key", "nope"])
+        .await
+        .failed_with(&[refused, "(HTTP 401)", "-2014"]);
+    let unknown = "A".repeat(64);
+    gateway
+        .cli(&["token", "--api-key", &unknown])
+        .await
+        .failed_with(&[refused, "(HTTP 401)", "-2015"]);
+    gateway
+        .cli(&["token", "--api-key", &api_key, "--secret", "wrong"])
+        .await
+        .failed_with(&[refused, "(HTTP 400)", "-1022"]);
+    gateway
+        .cli(&["token", "--api-key", &api_key, "--validity", "86400001"])
+        .await
+        .failed_with(&[refused, "-1130"]);
+    gateway
+        .cli(&["keys", "revoke", &unknown])
+        .await
+        .failed_with(&[refused, "(HTTP 404)"]);
+    gateway
+        .cli(&["publish", "--uid", &uid, r#"{"e":"noSuchEvent"}"#])
+        .await
+        .failed_with(&[refused, "(HTTP 400)", "noSuchEvent"]);
+    // Caught before anything is sent.
+    gateway
+        .cli(&["publish", "--uid", &uid, "{\"e\":"])
+        .await
+        .failed_with(&["event 1 is not valid JSON"]);
+    gateway
+        .cli(&["publish", "--uid", &uid, "[]"])
+        .await
+        .failed_with(&["no events"]);
+    gateway
+        .cli(&["publish", "--uid", &uid, "--file", "/no/such/file"])
+        .await
+        .failed_with(&["cannot read the events from /no/such/file"]);
+}
+
+#[tokio::test]
+async fn the_admin_token_is_enforced() {
+    let gateway = Gateway::start_with(&["--admin-token", "sekret"], &[]).await;
+    gateway
+        .cli(&["keys", "list"])
+        .await
+        .failed_with(&["(HTTP 401)", "--admin-token"]);
+    gateway
+        .cli(&["keys", "list", "--admin-token", "wrong"])
+        .await
+        .failed_with(&["(HTTP 401)", "does not match"]);
+    let listed = gateway
+        .cli(&["keys", "list", "--admin-token", "sekret"])
+        .await
+        .json();
+    assert_eq!(listed, json!([]));
+    let mut command = gateway.command(&["keys", "create"]);
+    command.env("USERSTREAM_ADMIN_TOKEN", "sekret");
+    assert!(run(command, None).await.json()["apiKey"].is_string());
+}
+
+#[tokio::test]
+async fn a_server_that_is_not_running_is_named() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr").port()
+    };
+    let url = format!("http://127.0.0.1:{port}");
+    let hint = format!("cannot reach {url}: is 'userstream serve' running?");
+    run(
+        {
+            let mut command = userstream();
+            command.args(["keys", "list", "--admin-url", &url]);
+            command
+        },
+        None,
+    )
+    .await
+    .failed_with(&[&hint]);
+    run(
+        {
+            let mut command = userstream();
+            command.args(["token", "--api-key", "k", "--url", &url]);
+            command
+        },
+        None,
+    )
+    .await
+    .failed_with(&[&hint]);
+}
+
+#[tokio::test]
+async fn sigterm_sends_server_shutdown_and_exits_0() {
+    let gateway = Gateway::start().await;
+    let (api_key, _, _) = gateway.create_key(&[]).await;
+    let token = gateway.token(&["--api-key", &api_key]).await;
+    let mut ws = gateway.ws().await;
+    ws.subscribe(&token).await;
+
+    gateway.signal("TERM");
+    let shutdown = ws.event().await;
+    assert_eq!(shutdown["event"]["e"], "serverShutdown", "{shutdown}");
+    assert!(shutdown["event"]["E"].is_i64(), "{shutdown}");
+    assert!(shutdown.get("subscriptionId").is_none(), "{shutdown}");
+    assert_eq!(ws.next().await, None, "the server closes the connection");
+    assert!(gateway.exit_status().await.success());
+}
+
+#[tokio::test]
+async fn sigint_exits_0_too() {
+    let gateway = Gateway::start().await;
+    gateway.signal("INT");
+    assert!(gateway.exit_status().await.success());
+}
+
+#[tokio::test]
+async fn serve_failures_exit_1_with_the_reason() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr").to_string();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data_dir = dir.path().to_str().expect("UTF-8 path");
+    let serve = |args: &[&str]| {
+        let mut command = userstream();
+        command
+            .args([
+                "serve",
+                "--admin-listen",
+                "127.0.0.1:0",
+                "--data-dir",
+                data_dir,
+            ])
+            .args(args);
+        command
+    };
+    run(serve(&["--listen", &addr]), None)
+        .await
+        .failed_with(&[&format!("error: cannot listen on {addr}")]);
+    run(serve(&["--config", "/no/such/userstream.toml"]), None)
+        .await
+        .failed_with(&["does not exist"]);
+    // An empty token is a mistake (an unset variable), never a way to open the admin API.
+    run(
+        serve(&["--listen", "127.0.0.1:0", "--admin-token", ""]),
+        None,
+    )
+    .await
+    .failed_with(&["admin_token must not be empty"]);
+    let mut bad = serve(&["--listen", "127.0.0.1:0"]);
+    bad.env("USERSTREAM_TOKEN__MAX_VALIDITY_MS", "0");
+    run(bad, None).await.failed_with(&["token.max_validity_ms"]);
+}
+
+/// A shell that exported the client commands' variables can still start the server, although
+/// they share the `USERSTREAM_` prefix with its settings.
+#[tokio::test]
+async fn client_variables_do_not_upset_serve() {
+    let gateway = Gateway::start_with(
+        &[],
+        &[
+            ("USERSTREAM_URL", "http://127.0.0.1:1"),
+            ("USERSTREAM_ADMIN_URL", "http://127.0.0.1:1"),
+            ("USERSTREAM_API_KEY", "k"),
+            ("USERSTREAM_SECRET", "s"),
+        ],
+    )
+    .await;
+    assert_eq!(gateway.cli(&["keys", "list"]).await.json(), json!([]));
+}
+
+#[tokio::test]
+async fn help_names_every_command_and_hides_secrets() {
+    let mut command = userstream();
+    command.arg("--help");
+    let help = run(command, None).await;
+    assert!(help.status.success(), "{help:?}");
+    for name in ["serve", "keys", "accounts", "publish", "token"] {
+        assert!(help.stdout.contains(name), "{name} missing: {help:?}");
+    }
+    let mut command = userstream();
+    command
+        .args(["token", "--help"])
+        .env("USERSTREAM_SECRET", "topsecret")
+        .env("USERSTREAM_API_KEY", "topkey");
+    let help = run(command, None).await;
+    assert!(help.status.success(), "{help:?}");
+    assert!(help.stdout.contains("USERSTREAM_SECRET"), "{help:?}");
+    assert!(!help.stdout.contains("topsecret"), "{help:?}");
+    assert!(!help.stdout.contains("topkey"), "{help:?}");
+}
