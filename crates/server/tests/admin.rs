@@ -237,6 +237,25 @@ async fn health_and_metrics() {
 }
 
 #[tokio::test]
+async fn sessions_are_listed_with_their_subscriptions() {
+    let server = TestServer::start().await;
+    let key = server.create_key(&["BNBUSDT"]).await;
+    let mut ws = server.ws_with("timeUnit=MICROSECOND").await;
+    let (token, expiration_ms) = server.token(&key, Some("BNBUSDT"), None).await;
+    ws.subscribe(&token).await;
+    let sessions = server.admin_get("/admin/v1/sessions").await;
+    let session = &sessions[0];
+    assert_eq!(session["connectedSince"], json!(server.now_ms()));
+    assert_eq!(session["timeUnit"], json!("MICROSECOND"));
+    assert!(session["peer"].as_str().unwrap().starts_with("127.0.0.1:"));
+    assert_eq!(
+        session["subscriptions"],
+        json!([{"subscriptionId": 0, "uid": key.uid, "isolatedSymbol": "BNBUSDT", "expirationTime": expiration_ms * 1000}])
+    );
+    assert_eq!(session["queuedBytes"], json!(0));
+}
+
+#[tokio::test]
 async fn admin_token_is_required_when_configured() {
     let server = TestServer::start_with(|config| config.admin_token = Some("s3cret".into())).await;
     let url = server.admin_url("/admin/v1/keys");

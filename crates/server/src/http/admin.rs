@@ -25,6 +25,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/admin/v1/keys/{api_key}", delete(revoke_key))
         .route("/admin/v1/accounts/{uid}/isolated", post(open_isolated))
         .route("/admin/v1/events", post(publish))
+        .route("/admin/v1/sessions", get(list_sessions))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
@@ -274,6 +275,38 @@ fn split_batch(body: &[u8]) -> Result<(Vec<Value>, bool), AdminError> {
             Ok((items, false))
         }
     }
+}
+
+/// Live connections: who, since when, which subscriptions, how much is queued.
+async fn list_sessions(State(state): State<SharedState>) -> Json<Value> {
+    let sessions: Vec<Value> = state
+        .hub
+        .sessions()
+        .iter()
+        .map(|session| {
+            let subscriptions: Vec<Value> = session
+                .subscribed_accounts()
+                .into_iter()
+                .map(|(id, account, expires_at_us)| {
+                    json!({
+                        "subscriptionId": id,
+                        "uid": account.uid,
+                        "isolatedSymbol": account.scope.isolated_symbol(),
+                        "expirationTime": expires_at_us,
+                    })
+                })
+                .collect();
+            json!({
+                "id": session.id,
+                "peer": session.peer.to_string(),
+                "connectedSince": session.connected_at_us.div_euclid(1000),
+                "timeUnit": format!("{:?}", session.time_unit).to_uppercase(),
+                "subscriptions": subscriptions,
+                "queuedBytes": session.outbox.queued_bytes(),
+            })
+        })
+        .collect();
+    Json(Value::Array(sessions))
 }
 
 async fn healthz(State(state): State<SharedState>) -> Json<Value> {
