@@ -49,6 +49,18 @@ impl ApiError {
         )
     }
 
+    /// -1003: too many new connections from one IP.
+    pub fn too_many_connections(limit: u64, window_ms: i64) -> Self {
+        Self::new(
+            429,
+            codes::TOO_MANY_REQUESTS,
+            format!(
+                "Too many new connections; current limit is {limit} connections per {} seconds.",
+                window_ms / 1000
+            ),
+        )
+    }
+
     /// -1013: unknown WebSocket API method (our decision; Binance documents none).
     pub fn unknown_method() -> Self {
         Self::new(

@@ -91,6 +91,10 @@ pub struct LimitsConfig {
     pub sapi_uid_weight_per_minute: u64,
     /// Weight of `POST /sapi/v1/userListenToken`.
     pub listen_token_weight: u64,
+    /// New WebSocket connections per IP per `connection_window_ms`; more are refused with 429.
+    pub connections_per_window: u64,
+    /// The connection-rate window (Binance: 5 minutes).
+    pub connection_window_ms: i64,
 }
 
 impl Default for Config {
@@ -142,6 +146,8 @@ impl Default for LimitsConfig {
             connection_weight: 2,
             sapi_uid_weight_per_minute: 180_000,
             listen_token_weight: 1,
+            connections_per_window: 300,
+            connection_window_ms: 300_000,
         }
     }
 }
@@ -268,6 +274,9 @@ impl Config {
                     symbol.symbol
                 ));
             }
+        }
+        if self.limits.connection_window_ms <= 0 {
+            return invalid("limits.connection_window_ms must be positive".into());
         }
         if self.admin_token.as_deref().is_some_and(str::is_empty) {
             return invalid("admin_token must not be empty (leave it unset for no token)".into());

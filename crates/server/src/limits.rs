@@ -1,13 +1,15 @@
-//! Request weight accounting in fixed one-minute windows, as Binance counts it.
+//! Request weight accounting in fixed windows, as Binance counts it.
 //!
-//! One [`WeightWindows`] counts per IP for the WebSocket API (shared by all of an IP's
-//! connections) and another per UID for SAPI endpoints. Windows start on the minute.
+//! One [`WeightWindows`] counts REQUEST_WEIGHT per IP for the WebSocket API (shared by all of an
+//! IP's connections), one counts SAPI weight per UID, and one counts new connections per IP.
+//! Windows are aligned on multiples of their length (the minute, the 5 minutes).
 
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::hash::Hash;
 
-const WINDOW_MS: i64 = 60_000;
+/// One minute: the window of REQUEST_WEIGHT and SAPI weight.
+pub const MINUTE_MS: i64 = 60_000;
 /// Past this many tracked keys, stale windows are swept on the next charge.
 const SWEEP_AT: usize = 4_096;
 
@@ -31,20 +33,23 @@ impl Charge {
 
 pub struct WeightWindows<K> {
     limit: u64,
+    window_ms: i64,
     windows: Mutex<HashMap<K, (i64, u64)>>,
 }
 
 impl<K: Eq + Hash + Clone> WeightWindows<K> {
-    pub fn new(limit_per_minute: u64) -> Self {
+    /// `limit` per window of `window_ms` milliseconds.
+    pub fn new(limit: u64, window_ms: i64) -> Self {
         WeightWindows {
-            limit: limit_per_minute,
+            limit,
+            window_ms: window_ms.max(1),
             windows: Mutex::new(HashMap::new()),
         }
     }
 
     /// Adds `weight` to `key`'s current window. Rejected requests count too, as on Binance.
     pub fn charge(&self, key: &K, weight: u64, now_ms: i64) -> Charge {
-        let window = now_ms.div_euclid(WINDOW_MS);
+        let window = now_ms.div_euclid(self.window_ms);
         let mut windows = self.windows.lock();
         if windows.len() >= SWEEP_AT && !windows.contains_key(key) {
             windows.retain(|_, (start, _)| *start == window);
@@ -57,13 +62,13 @@ impl<K: Eq + Hash + Clone> WeightWindows<K> {
         Charge {
             count: entry.1,
             limit: self.limit,
-            retry_after_ms: (window + 1) * WINDOW_MS - now_ms,
+            retry_after_ms: (window + 1) * self.window_ms - now_ms,
         }
     }
 
     /// Weight used by `key` in the current window.
     pub fn used(&self, key: &K, now_ms: i64) -> u64 {
-        let window = now_ms.div_euclid(WINDOW_MS);
+        let window = now_ms.div_euclid(self.window_ms);
         self.windows
             .lock()
             .get(key)
@@ -82,7 +87,7 @@ mod tests {
 
     #[test]
     fn counts_per_key_and_resets_on_the_minute() {
-        let windows = WeightWindows::new(5);
+        let windows = WeightWindows::new(5, MINUTE_MS);
         assert_eq!(windows.charge(&"a", 2, 60_000).count, 2);
         assert_eq!(windows.charge(&"b", 1, 60_001).count, 1);
         let over = windows.charge(&"a", 4, 119_999);
@@ -95,7 +100,7 @@ mod tests {
 
     #[test]
     fn stale_windows_are_swept() {
-        let windows = WeightWindows::new(5);
+        let windows = WeightWindows::new(5, MINUTE_MS);
         for key in 0..SWEEP_AT {
             windows.charge(&key, 1, 0);
         }

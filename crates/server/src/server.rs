@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::directory::Directory;
 use crate::http;
 use crate::hub::{Hub, SubscriptionLimits};
-use crate::limits::WeightWindows;
+use crate::limits::{MINUTE_MS, WeightWindows};
 use crate::metrics::Metrics;
 use crate::state::{AppState, SharedState};
 use crate::store::{SqliteStore, Store, StoreError};
@@ -82,8 +82,12 @@ impl Server {
             })?;
         let (stop, shutdown) = watch::channel(false);
         let state = Arc::new(AppState {
-            ws_weight: WeightWindows::new(config.limits.request_weight_per_minute),
-            sapi_weight: WeightWindows::new(config.limits.sapi_uid_weight_per_minute),
+            ws_weight: WeightWindows::new(config.limits.request_weight_per_minute, MINUTE_MS),
+            ws_connections: WeightWindows::new(
+                config.limits.connections_per_window,
+                config.limits.connection_window_ms,
+            ),
+            sapi_weight: WeightWindows::new(config.limits.sapi_uid_weight_per_minute, MINUTE_MS),
             config,
             clock,
             directory,

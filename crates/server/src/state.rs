@@ -23,6 +23,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// WebSocket API REQUEST_WEIGHT per IP.
     pub ws_weight: WeightWindows<IpAddr>,
+    /// New WebSocket connections per IP.
+    pub ws_connections: WeightWindows<IpAddr>,
     /// SAPI weight per UID.
     pub sapi_weight: WeightWindows<Uid>,
     /// Flips to `true` when the server begins a graceful shutdown.

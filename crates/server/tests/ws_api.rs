@@ -219,3 +219,38 @@ async fn client_pings_are_answered() {
         .unwrap();
     assert_eq!(ws.call("ping", json!({})).await["status"], json!(200));
 }
+
+#[tokio::test]
+async fn new_connections_are_limited_per_ip() {
+    let server = TestServer::start_with(|config| config.limits.connections_per_window = 2).await;
+    let _first = server.ws_from("127.0.0.1").await.unwrap();
+    let _second = server.ws_from("127.0.0.1").await.unwrap();
+    assert_eq!(server.ws_from("127.0.0.1").await.err(), Some(429));
+    // Another address has its own budget, and the window resets after 5 minutes.
+    let mut other = server.ws_from("127.0.0.2").await.unwrap();
+    assert_eq!(other.call("ping", json!({})).await["status"], json!(200));
+    server.advance_ms(300_000);
+    assert!(server.ws_from("127.0.0.1").await.is_ok());
+}
+
+#[tokio::test]
+async fn request_weight_over_the_limit_answers_429_and_spares_other_ips() {
+    let server = TestServer::start_with(|config| {
+        config.limits.request_weight_per_minute = 6;
+        // This test moves the clock a minute on without answering pings.
+        config.ws.pong_timeout_ms = 3_600_000;
+    })
+    .await;
+    let mut heavy = server.ws_from("127.0.0.1").await.unwrap();
+    for _ in 0..4 {
+        assert_eq!(heavy.call("ping", json!({})).await["status"], json!(200));
+    }
+    let refused = heavy.call("ping", json!({})).await;
+    assert_eq!(refused["status"], json!(429));
+    assert_eq!(refused["error"]["code"], json!(-1003));
+    assert_eq!(refused["rateLimits"][0]["count"], json!(7));
+    let mut light = server.ws_from("127.0.0.3").await.unwrap();
+    assert_eq!(light.call("ping", json!({})).await["status"], json!(200));
+    server.advance_ms(60_000);
+    assert_eq!(heavy.call("ping", json!({})).await["status"], json!(200));
+}

@@ -66,10 +66,21 @@ pub async fn upgrade(
         Ok(upgrade) => upgrade,
         Err(rejection) => return rejection.into_response(),
     };
-    let weight = state.config.limits.connection_weight;
-    state
+    // Opening a connection counts against the IP's connection rate and its request weight;
+    // either one over its limit refuses the handshake with 429.
+    let limits = &state.config.limits;
+    let now_ms = state.clock.now_ms();
+    let connections = state.ws_connections.charge(&peer.ip(), 1, now_ms);
+    if connections.exceeded() {
+        let error = ApiError::too_many_connections(connections.limit, limits.connection_window_ms);
+        return error_response(&state, &error);
+    }
+    let weight = state
         .ws_weight
-        .charge(&peer.ip(), weight, state.clock.now_ms());
+        .charge(&peer.ip(), limits.connection_weight, now_ms);
+    if weight.exceeded() {
+        return error_response(&state, &ApiError::too_much_weight(weight.limit, "1m"));
+    }
     let ws = &state.config.ws;
     upgrade
         .max_message_size(ws.max_frame_bytes)

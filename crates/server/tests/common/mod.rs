@@ -227,6 +227,30 @@ impl TestServer {
         }
     }
 
+    /// Opens the WebSocket handshake from the source address `source` (any 127.0.0.x), returning
+    /// the client or the HTTP status of a refused handshake.
+    pub async fn ws_from(&self, source: &str) -> Result<WsClient, u16> {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
+        let stream = socket.connect(self.server.public_addr).await.unwrap();
+        let url = format!("ws://{}/ws-api/v3", self.server.public_addr);
+        let stream = MaybeTlsStream::Plain(stream);
+        match tokio::time::timeout(WAIT, tokio_tungstenite::client_async(url, stream))
+            .await
+            .unwrap()
+        {
+            Ok((stream, _)) => Ok(WsClient {
+                stream,
+                events: VecDeque::new(),
+                next_id: 1000,
+            }),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                Err(response.status().as_u16())
+            }
+            Err(other) => panic!("handshake failed: {other}"),
+        }
+    }
+
     /// The Prometheus metrics text.
     pub async fn metrics(&self) -> String {
         self.http
