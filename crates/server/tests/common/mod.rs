@@ -277,6 +277,14 @@ pub struct WsClient {
 }
 
 impl WsClient {
+    pub fn from_stream(stream: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Self {
+        WsClient {
+            stream,
+            events: VecDeque::new(),
+            next_id: 1000,
+        }
+    }
+
     pub async fn send_text(&mut self, text: &str) {
         self.stream.send(Message::text(text)).await.unwrap();
     }
