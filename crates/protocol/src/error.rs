@@ -61,6 +61,17 @@ impl ApiError {
         )
     }
 
+    /// -1003 with HTTP/status 418: the IP is banned until `until_ms`.
+    pub fn ip_banned(until_ms: i64) -> Self {
+        Self::new(
+            418,
+            codes::TOO_MANY_REQUESTS,
+            format!(
+                "Way too much request weight used; IP banned until {until_ms}. Please use WebSocket Streams for live updates to avoid bans."
+            ),
+        )
+    }
+
     /// -1013: unknown WebSocket API method (our decision; Binance documents none).
     pub fn unknown_method() -> Self {
         Self::new(

@@ -95,6 +95,10 @@ pub struct LimitsConfig {
     pub connections_per_window: u64,
     /// The connection-rate window (Binance: 5 minutes).
     pub connection_window_ms: i64,
+    /// An IP answered 429 this many times within a minute is banned (418).
+    pub ban_after_rejections: u64,
+    /// How long a ban lasts.
+    pub ban_ms: i64,
 }
 
 impl Default for Config {
@@ -148,6 +152,8 @@ impl Default for LimitsConfig {
             listen_token_weight: 1,
             connections_per_window: 300,
             connection_window_ms: 300_000,
+            ban_after_rejections: 10,
+            ban_ms: 120_000,
         }
     }
 }

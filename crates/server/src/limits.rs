@@ -81,6 +81,63 @@ impl<K: Eq + Hash + Clone> WeightWindows<K> {
     }
 }
 
+/// Automatic IP bans: a client that keeps sending after being told 429 is banned (418) for a while,
+/// as Binance does.
+pub struct Bans<K> {
+    rejections_before_ban: u64,
+    ban_ms: i64,
+    state: Mutex<HashMap<K, BanState>>,
+}
+
+#[derive(Default, Clone, Copy)]
+struct BanState {
+    /// The minute in which `rejections` were counted.
+    minute: i64,
+    rejections: u64,
+    until_ms: i64,
+}
+
+impl<K: Eq + Hash + Clone> Bans<K> {
+    /// Bans for `ban_ms` after `rejections_before_ban` 429s within one minute.
+    pub fn new(rejections_before_ban: u64, ban_ms: i64) -> Self {
+        Bans {
+            rejections_before_ban,
+            ban_ms,
+            state: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// When `key` is banned, the time the ban ends.
+    pub fn banned_until(&self, key: &K, now_ms: i64) -> Option<i64> {
+        self.state
+            .lock()
+            .get(key)
+            .map(|ban| ban.until_ms)
+            .filter(|until| *until > now_ms)
+    }
+
+    /// Records a 429 answered to `key`; returns the ban's end if this one triggered a ban.
+    pub fn rejected(&self, key: &K, now_ms: i64) -> Option<i64> {
+        let minute = now_ms.div_euclid(MINUTE_MS);
+        let mut state = self.state.lock();
+        if state.len() >= SWEEP_AT && !state.contains_key(key) {
+            state.retain(|_, ban| ban.minute == minute || ban.until_ms > now_ms);
+        }
+        let ban = state.entry(key.clone()).or_default();
+        if ban.minute != minute {
+            ban.minute = minute;
+            ban.rejections = 0;
+        }
+        ban.rejections += 1;
+        if ban.rejections >= self.rejections_before_ban {
+            ban.rejections = 0;
+            ban.until_ms = now_ms.saturating_add(self.ban_ms);
+            return Some(ban.until_ms);
+        }
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,5 +163,21 @@ mod tests {
         }
         windows.charge(&usize::MAX, 1, 60_000);
         assert_eq!(windows.windows.lock().len(), 1);
+    }
+
+    #[test]
+    fn repeated_rejections_ban_for_a_while() {
+        let bans = Bans::new(3, 120_000);
+        assert_eq!(bans.rejected(&"ip", 0), None);
+        assert_eq!(bans.rejected(&"ip", 1), None);
+        assert_eq!(bans.banned_until(&"ip", 2), None);
+        assert_eq!(bans.rejected(&"ip", 2), Some(120_002));
+        assert_eq!(bans.banned_until(&"ip", 3), Some(120_002));
+        assert_eq!(bans.banned_until(&"other", 3), None);
+        assert_eq!(bans.banned_until(&"ip", 120_002), None);
+        // Rejections in different minutes do not add up.
+        let bans = Bans::new(2, 1_000);
+        assert_eq!(bans.rejected(&"ip", 0), None);
+        assert_eq!(bans.rejected(&"ip", 60_000), None);
     }
 }

@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::directory::Directory;
 use crate::http;
 use crate::hub::{Hub, SubscriptionLimits};
-use crate::limits::{MINUTE_MS, WeightWindows};
+use crate::limits::{Bans, MINUTE_MS, WeightWindows};
 use crate::metrics::Metrics;
 use crate::state::{AppState, SharedState};
 use crate::store::{SqliteStore, Store, StoreError};
@@ -83,6 +83,7 @@ impl Server {
         let (stop, shutdown) = watch::channel(false);
         let state = Arc::new(AppState {
             ws_weight: WeightWindows::new(config.limits.request_weight_per_minute, MINUTE_MS),
+            bans: Bans::new(config.limits.ban_after_rejections, config.limits.ban_ms),
             ws_connections: WeightWindows::new(
                 config.limits.connections_per_window,
                 config.limits.connection_window_ms,

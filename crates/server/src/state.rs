@@ -5,7 +5,7 @@ use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::directory::Directory;
 use crate::hub::Hub;
-use crate::limits::WeightWindows;
+use crate::limits::{Bans, WeightWindows};
 use crate::metrics::Metrics;
 use crate::token::KeyRing;
 use std::net::IpAddr;
@@ -23,6 +23,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// WebSocket API REQUEST_WEIGHT per IP.
     pub ws_weight: WeightWindows<IpAddr>,
+    /// IPs banned for ignoring 429s.
+    pub bans: Bans<IpAddr>,
     /// New WebSocket connections per IP.
     pub ws_connections: WeightWindows<IpAddr>,
     /// SAPI weight per UID.

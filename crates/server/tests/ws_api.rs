@@ -254,3 +254,43 @@ async fn request_weight_over_the_limit_answers_429_and_spares_other_ips() {
     server.advance_ms(60_000);
     assert_eq!(heavy.call("ping", json!({})).await["status"], json!(200));
 }
+
+#[tokio::test]
+async fn ignoring_429s_gets_the_ip_banned_with_418() {
+    let server = TestServer::start_with(|config| {
+        config.limits.request_weight_per_minute = 4;
+        config.limits.ban_after_rejections = 3;
+        config.limits.ban_ms = 120_000;
+        config.ws.pong_timeout_ms = 3_600_000;
+    })
+    .await;
+    let mut abuser = server.ws_from("127.0.0.1").await.unwrap();
+    assert_eq!(abuser.call("ping", json!({})).await["status"], json!(200));
+    assert_eq!(abuser.call("ping", json!({})).await["status"], json!(200));
+    for _ in 0..2 {
+        let refused = abuser.call("ping", json!({})).await;
+        assert_eq!(refused["status"], json!(429));
+        let data = &refused["error"]["data"];
+        assert_eq!(data["serverTime"], json!(server.now_ms()));
+        assert!(data["retryAfter"].as_i64().unwrap() > server.now_ms());
+    }
+    let banned = abuser.call("ping", json!({})).await;
+    assert_eq!(banned["status"], json!(418));
+    assert_eq!(banned["error"]["code"], json!(-1003));
+    let until = server.now_ms() + 120_000;
+    assert_eq!(
+        banned["error"]["data"],
+        json!({"serverTime": server.now_ms(), "retryAfter": until})
+    );
+    // Still banned on the next request, and at the handshake; other IPs are fine.
+    assert_eq!(abuser.call("time", json!({})).await["status"], json!(418));
+    assert_eq!(server.ws_from("127.0.0.1").await.err(), Some(418));
+    let mut neighbour = server.ws_from("127.0.0.4").await.unwrap();
+    assert_eq!(
+        neighbour.call("ping", json!({})).await["status"],
+        json!(200)
+    );
+    // The ban lifts.
+    server.advance_ms(120_000);
+    assert_eq!(abuser.call("ping", json!({})).await["status"], json!(200));
+}

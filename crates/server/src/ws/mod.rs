@@ -70,8 +70,12 @@ pub async fn upgrade(
     // either one over its limit refuses the handshake with 429.
     let limits = &state.config.limits;
     let now_ms = state.clock.now_ms();
+    if let Some(until_ms) = state.bans.banned_until(&peer.ip(), now_ms) {
+        return error_response(&state, &ApiError::ip_banned(until_ms));
+    }
     let connections = state.ws_connections.charge(&peer.ip(), 1, now_ms);
     if connections.exceeded() {
+        state.bans.rejected(&peer.ip(), now_ms);
         let error = ApiError::too_many_connections(connections.limit, limits.connection_window_ms);
         return error_response(&state, &error);
     }
@@ -79,6 +83,7 @@ pub async fn upgrade(
         .ws_weight
         .charge(&peer.ip(), limits.connection_weight, now_ms);
     if weight.exceeded() {
+        state.bans.rejected(&peer.ip(), now_ms);
         return error_response(&state, &ApiError::too_much_weight(weight.limit, "1m"));
     }
     let ws = &state.config.ws;

@@ -18,8 +18,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use userstream_protocol::ApiError;
 use userstream_protocol::ws::{
-    RateLimitInterval, RateLimitStatus, RateLimitType, RequestId, parse_request, write_error,
-    write_success,
+    ErrorData, RateLimitInterval, RateLimitStatus, RateLimitType, RequestId, parse_request,
+    write_error, write_success,
 };
 
 /// The per-connection facts a method may use.
@@ -127,15 +127,42 @@ pub fn handle(context: &mut MethodContext<'_>, frame: &[u8]) {
             return_rate_limits,
         );
     };
-    let now_ms = context.state.clock.now_ms();
-    let charge = context
-        .state
-        .ws_weight
-        .charge(&context.ip, method.weight, now_ms);
+    let state = context.state;
+    let now_ms = state.clock.now_ms();
+    if let Some(until_ms) = state.bans.banned_until(&context.ip, now_ms) {
+        let data = ErrorData {
+            server_time: now_ms,
+            retry_after: until_ms,
+        };
+        return queue_error(
+            context,
+            &request.id,
+            &ApiError::ip_banned(until_ms),
+            Some(data),
+            None,
+        );
+    }
+    let charge = state.ws_weight.charge(&context.ip, method.weight, now_ms);
     let rate_limits = return_rate_limits.then(|| vec![request_weight(charge.limit, charge.count)]);
     if charge.exceeded() {
-        let error = ApiError::too_much_weight(charge.limit, "1m");
-        return queue_error(context, &request.id, &error, rate_limits.as_deref());
+        let (error, retry_after) = match state.bans.rejected(&context.ip, now_ms) {
+            Some(until_ms) => (ApiError::ip_banned(until_ms), until_ms),
+            None => (
+                ApiError::too_much_weight(charge.limit, "1m"),
+                now_ms + charge.retry_after_ms,
+            ),
+        };
+        let data = ErrorData {
+            server_time: now_ms,
+            retry_after,
+        };
+        return queue_error(
+            context,
+            &request.id,
+            &error,
+            Some(data),
+            rate_limits.as_deref(),
+        );
     }
     let mut call = Call {
         context,
@@ -152,7 +179,7 @@ pub fn handle(context: &mut MethodContext<'_>, frame: &[u8]) {
         Ok(Reply::Queued) => {}
         Err(error) => {
             let rate_limits = call.rate_limits.take();
-            queue_error(context, &request.id, &error, rate_limits.as_deref());
+            queue_error(context, &request.id, &error, None, rate_limits.as_deref());
         }
     }
 }
@@ -181,18 +208,19 @@ fn answer_error(
             weights.used(&context.ip, context.state.clock.now_ms()),
         )]
     });
-    queue_error(context, id, error, rate_limits.as_deref());
+    queue_error(context, id, error, None, rate_limits.as_deref());
 }
 
 fn queue_error(
     context: &MethodContext<'_>,
     id: &RequestId,
     error: &ApiError,
+    data: Option<ErrorData>,
     rate_limits: Option<&[RateLimitStatus]>,
 ) {
     context.state.metrics.error(error.code);
     let mut out = Vec::with_capacity(200);
-    write_error(&mut out, id, error, None, rate_limits);
+    write_error(&mut out, id, error, data, rate_limits);
     context.session.outbox.push(OutFrame::Text(out.into()));
 }
 
