@@ -294,3 +294,28 @@ async fn ignoring_429s_gets_the_ip_banned_with_418() {
     server.advance_ms(120_000);
     assert_eq!(abuser.call("ping", json!({})).await["status"], json!(200));
 }
+
+#[tokio::test]
+async fn invalid_utf8_text_closes_with_1007_and_spares_others() {
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    let server = TestServer::start().await;
+    let mut bad = server.ws().await;
+    let mut bystander = server.ws().await;
+    let frame = Frame::message(vec![0x7b, 0xff, 0xfe, 0x7d], OpCode::Data(Data::Text), true);
+    bad.stream.send(Message::Frame(frame)).await.unwrap();
+    loop {
+        match bad.next_message().await {
+            Some(Message::Close(Some(frame))) => {
+                assert_eq!(frame.code, CloseCode::Invalid);
+                break;
+            }
+            Some(Message::Close(None)) | None => panic!("closed without 1007"),
+            Some(_) => continue,
+        }
+    }
+    assert_eq!(
+        bystander.call("ping", json!({})).await["status"],
+        json!(200)
+    );
+}
