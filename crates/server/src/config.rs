@@ -78,6 +78,9 @@ pub struct WsConfig {
     pub pong_timeout_ms: u64,
     /// A connection is closed when it reaches this age.
     pub max_connection_lifetime_ms: u64,
+    /// A write that cannot complete in this long (the client's receive window stays shut) ends
+    /// the connection as a slow consumer.
+    pub write_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -139,6 +142,7 @@ impl Default for WsConfig {
             ping_interval_ms: 20_000,
             pong_timeout_ms: 60_000,
             max_connection_lifetime_ms: 86_400_000,
+            write_timeout_ms: 10_000,
         }
     }
 }
@@ -289,6 +293,9 @@ impl Config {
         }
         if self.ws.max_active_subscriptions == 0 || self.ws.max_lifetime_subscriptions == 0 {
             return invalid("ws subscription limits must be positive".into());
+        }
+        if self.ws.write_timeout_ms == 0 {
+            return invalid("ws.write_timeout_ms must be positive".into());
         }
         if self.ws.ping_interval_ms == 0
             || self.ws.pong_timeout_ms == 0

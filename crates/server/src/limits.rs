@@ -31,10 +31,34 @@ impl Charge {
     }
 }
 
+/// A map whose stale entries are swept at most once per window, so a crowd of keys never makes
+/// every call pay for a full scan.
+struct SweptMap<K, V> {
+    entries: HashMap<K, V>,
+    swept_in: i64,
+}
+
+impl<K: Eq + Hash, V> SweptMap<K, V> {
+    fn new() -> Self {
+        SweptMap {
+            entries: HashMap::new(),
+            swept_in: i64::MIN,
+        }
+    }
+
+    /// Drops entries `keep` rejects, if the map is large and was not swept in `window` yet.
+    fn sweep(&mut self, window: i64, keep: impl Fn(&V) -> bool) {
+        if self.entries.len() >= SWEEP_AT && self.swept_in != window {
+            self.swept_in = window;
+            self.entries.retain(|_, value| keep(value));
+        }
+    }
+}
+
 pub struct WeightWindows<K> {
     limit: u64,
     window_ms: i64,
-    windows: Mutex<HashMap<K, (i64, u64)>>,
+    windows: Mutex<SweptMap<K, (i64, u64)>>,
 }
 
 impl<K: Eq + Hash + Clone> WeightWindows<K> {
@@ -43,7 +67,7 @@ impl<K: Eq + Hash + Clone> WeightWindows<K> {
         WeightWindows {
             limit,
             window_ms: window_ms.max(1),
-            windows: Mutex::new(HashMap::new()),
+            windows: Mutex::new(SweptMap::new()),
         }
     }
 
@@ -51,10 +75,8 @@ impl<K: Eq + Hash + Clone> WeightWindows<K> {
     pub fn charge(&self, key: &K, weight: u64, now_ms: i64) -> Charge {
         let window = now_ms.div_euclid(self.window_ms);
         let mut windows = self.windows.lock();
-        if windows.len() >= SWEEP_AT && !windows.contains_key(key) {
-            windows.retain(|_, (start, _)| *start == window);
-        }
-        let entry = windows.entry(key.clone()).or_insert((window, 0));
+        windows.sweep(window, |(start, _)| *start == window);
+        let entry = windows.entries.entry(key.clone()).or_insert((window, 0));
         if entry.0 != window {
             *entry = (window, 0);
         }
@@ -71,6 +93,7 @@ impl<K: Eq + Hash + Clone> WeightWindows<K> {
         let window = now_ms.div_euclid(self.window_ms);
         self.windows
             .lock()
+            .entries
             .get(key)
             .filter(|(start, _)| *start == window)
             .map_or(0, |(_, count)| *count)
@@ -86,7 +109,7 @@ impl<K: Eq + Hash + Clone> WeightWindows<K> {
 pub struct Bans<K> {
     rejections_before_ban: u64,
     ban_ms: i64,
-    state: Mutex<HashMap<K, BanState>>,
+    state: Mutex<SweptMap<K, BanState>>,
 }
 
 #[derive(Default, Clone, Copy)]
@@ -103,7 +126,7 @@ impl<K: Eq + Hash + Clone> Bans<K> {
         Bans {
             rejections_before_ban,
             ban_ms,
-            state: Mutex::new(HashMap::new()),
+            state: Mutex::new(SweptMap::new()),
         }
     }
 
@@ -111,6 +134,7 @@ impl<K: Eq + Hash + Clone> Bans<K> {
     pub fn banned_until(&self, key: &K, now_ms: i64) -> Option<i64> {
         self.state
             .lock()
+            .entries
             .get(key)
             .map(|ban| ban.until_ms)
             .filter(|until| *until > now_ms)
@@ -120,10 +144,8 @@ impl<K: Eq + Hash + Clone> Bans<K> {
     pub fn rejected(&self, key: &K, now_ms: i64) -> Option<i64> {
         let minute = now_ms.div_euclid(MINUTE_MS);
         let mut state = self.state.lock();
-        if state.len() >= SWEEP_AT && !state.contains_key(key) {
-            state.retain(|_, ban| ban.minute == minute || ban.until_ms > now_ms);
-        }
-        let ban = state.entry(key.clone()).or_default();
+        state.sweep(minute, |ban| ban.minute == minute || ban.until_ms > now_ms);
+        let ban = state.entries.entry(key.clone()).or_default();
         if ban.minute != minute {
             ban.minute = minute;
             ban.rejections = 0;
@@ -162,7 +184,7 @@ mod tests {
             windows.charge(&key, 1, 0);
         }
         windows.charge(&usize::MAX, 1, 60_000);
-        assert_eq!(windows.windows.lock().len(), 1);
+        assert_eq!(windows.windows.lock().entries.len(), 1);
     }
 
     #[test]

@@ -80,3 +80,38 @@ async fn a_client_that_stops_reading_is_closed_and_others_keep_receiving() {
             .contains("userstream_slow_consumer_disconnects_total 1")
     );
 }
+
+#[tokio::test]
+async fn a_write_that_never_completes_ends_the_connection() {
+    // A queue big enough never to overflow here: only the write timeout can end it.
+    let server = TestServer::start_with(|config| {
+        config.ws.outbox_bytes = 256 * 1024 * 1024;
+        config.ws.write_timeout_ms = 200;
+    })
+    .await;
+    let key = server.create_key(&[]).await;
+    let (token, _) = server.token(&key, None, None).await;
+    let mut stalled = stingy_client(&server).await;
+    stalled.subscribe(&token).await;
+    let batch: Vec<Value> = (0..1000)
+        .map(|i| json!({"uid": key.uid, "event": common::balance_update(&i.to_string())}))
+        .collect();
+    // Fill the socket buffers, then wait (bounded) for the server to give up on the writer.
+    for _ in 0..400 {
+        let (status, answer) = server
+            .admin_post("/admin/v1/events", Value::Array(batch.clone()))
+            .await;
+        assert_eq!(status, 200, "{answer}");
+        if answer["subscribers"] == json!(0) {
+            assert!(
+                server
+                    .metrics()
+                    .await
+                    .contains("userstream_slow_consumer_disconnects_total 1")
+            );
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("a connection whose writes never complete was never closed");
+}

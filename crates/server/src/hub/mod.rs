@@ -201,16 +201,23 @@ impl Hub {
     }
 
     /// Subscribes `session` to the account a verified token names, or extends the subscription it
-    /// already has for that account (same id, new expiry). `respond` builds the response frame,
-    /// which is queued before any event of the subscription can be.
+    /// already has for that account (same id, new expiry). `key_active` says whether the API key
+    /// that minted the token is still live. `respond` builds the response frame, which is queued
+    /// before any event of the subscription can be.
     pub fn subscribe(
         &self,
         session: &Arc<SessionHandle>,
         claims: &TokenClaims,
+        key_active: impl Fn(u64) -> bool,
         respond: impl FnOnce(SubscriptionInfo) -> OutFrame,
     ) -> Result<SubscriptionInfo, ApiError> {
         let account = &claims.account;
         let mut shard = self.shard(account).lock();
+        // Checked under the shard lock: a revocation marks the key first and then scans the
+        // shards, so it either sees this subscription or this check sees the revocation.
+        if !key_active(claims.api_key_id) {
+            return Err(ApiError::invalid_listen_token());
+        }
         let existing = shard
             .get_mut(account)
             .and_then(|subs| subs.iter_mut().find(|s| s.session.id == session.id));

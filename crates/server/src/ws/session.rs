@@ -32,34 +32,53 @@ pub async fn run(
     };
     let mut shutdown = state.shutdown.clone();
     let mut frames = Vec::new();
+    let write_timeout = Duration::from_millis(state.config.ws.write_timeout_ms);
+    let slow_consumer = || {
+        state.metrics.slow_consumer_disconnects.increment(1);
+        tracing::info!(session = session.id, %peer, "slow consumer disconnected");
+    };
+    // Not `biased`: a busy outbox must not starve reads (pongs, renewals, pings).
     let close = loop {
         tokio::select! {
-            biased;
             _ = session.outbox.ready() => {
-                match write_frames(&mut socket, &session.outbox, &mut frames).await {
-                    Ok(Written::Open) => {}
-                    Ok(Written::Close(code, reason)) => break Some((code, reason)),
-                    Ok(Written::Overflowed) => {
-                        state.metrics.slow_consumer_disconnects.increment(1);
-                        tracing::info!(session = session.id, %peer, "slow consumer disconnected");
+                let written = tokio::time::timeout(write_timeout, write_frames(&mut socket, &session.outbox, &mut frames)).await;
+                match written {
+                    Ok(Ok(Written::Open)) => {}
+                    Ok(Ok(Written::Close(code, reason))) => break Some((code, reason)),
+                    Ok(Ok(Written::Overflowed)) => {
+                        slow_consumer();
                         break Some((close_code::POLICY, "Outgoing queue overflow: the client is not reading fast enough."));
                     }
-                    Err(_) => break None,
+                    Ok(Err(_)) => break None,
+                    // The client's receive window stayed shut: nothing more can be written.
+                    Err(_) => {
+                        slow_consumer();
+                        break None;
+                    }
                 }
             }
             incoming = socket.recv() => match incoming {
                 Some(Ok(Message::Text(text))) => methods::handle(&mut context, text.as_bytes()),
                 Some(Ok(Message::Binary(_))) => methods::reject_unparsable(&mut context),
                 // tungstenite queued the pong; send it now rather than with the next frame.
-                Some(Ok(Message::Ping(_))) => if socket.flush().await.is_err() { break None },
+                Some(Ok(Message::Ping(_))) => {
+                    if !matches!(tokio::time::timeout(write_timeout, socket.flush()).await, Ok(Ok(()))) {
+                        break None;
+                    }
+                }
                 Some(Ok(Message::Pong(_))) => session.liveness.pong(state.clock.now_us()),
-                Some(Ok(Message::Close(_))) | None => break None,
+                Some(Ok(Message::Close(_))) => {
+                    // Complete the closing handshake: tungstenite queued our reply.
+                    let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.flush()).await;
+                    break None;
+                }
+                None => break None,
                 Some(Err(error)) => break read_error_close(error),
             },
             _ = async { let _ = shutdown.wait_for(|stopping| *stopping).await; } => {
                 // serverShutdown goes after whatever is already queued, then the close frame.
                 session.outbox.push(state.hub.shutdown_frame(session.time_unit));
-                let _ = write_frames(&mut socket, &session.outbox, &mut frames).await;
+                let _ = tokio::time::timeout(CLOSE_TIMEOUT, write_frames(&mut socket, &session.outbox, &mut frames)).await;
                 break Some((close_code::AWAY, "Server shutting down."));
             }
         }

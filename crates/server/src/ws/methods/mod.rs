@@ -9,6 +9,7 @@ mod time;
 mod unsubscribe;
 
 use crate::hub::SessionHandle;
+use crate::limits::Charge;
 use crate::outbox::OutFrame;
 use crate::rest_params::parse_bool;
 use crate::state::AppState;
@@ -101,6 +102,10 @@ fn find(name: &str) -> Option<&'static Method> {
     METHODS.iter().find(|method| method.name == name)
 }
 
+/// Junk (unparsable frames, unknown methods) costs this much weight, so floods of it hit the
+/// limit and the ban like any other requests.
+const REJECTED_FRAME_WEIGHT: u64 = 1;
+
 /// Handles one text frame.
 pub fn handle(context: &mut MethodContext<'_>, frame: &[u8]) {
     let request = match parse_request(frame) {
@@ -120,50 +125,13 @@ pub fn handle(context: &mut MethodContext<'_>, frame: &[u8]) {
         }
     };
     let Some(method) = find(&request.method) else {
-        return answer_error(
-            context,
-            &request.id,
-            &ApiError::unknown_method(),
-            return_rate_limits,
-        );
+        let error = ApiError::unknown_method();
+        return answer_error(context, &request.id, &error, return_rate_limits);
     };
-    let state = context.state;
-    let now_ms = state.clock.now_ms();
-    if let Some(until_ms) = state.bans.banned_until(&context.ip, now_ms) {
-        let data = ErrorData {
-            server_time: now_ms,
-            retry_after: until_ms,
-        };
-        return queue_error(
-            context,
-            &request.id,
-            &ApiError::ip_banned(until_ms),
-            Some(data),
-            None,
-        );
-    }
-    let charge = state.ws_weight.charge(&context.ip, method.weight, now_ms);
-    let rate_limits = return_rate_limits.then(|| vec![request_weight(charge.limit, charge.count)]);
-    if charge.exceeded() {
-        let (error, retry_after) = match state.bans.rejected(&context.ip, now_ms) {
-            Some(until_ms) => (ApiError::ip_banned(until_ms), until_ms),
-            None => (
-                ApiError::too_much_weight(charge.limit, "1m"),
-                now_ms + charge.retry_after_ms,
-            ),
-        };
-        let data = ErrorData {
-            server_time: now_ms,
-            retry_after,
-        };
-        return queue_error(
-            context,
-            &request.id,
-            &error,
-            Some(data),
-            rate_limits.as_deref(),
-        );
-    }
+    let rate_limits = match admit(context, method.weight) {
+        Ok(charge) => return_rate_limits.then(|| vec![request_weight(charge.limit, charge.count)]),
+        Err(refusal) => return queue_refusal(context, &request.id, refusal, return_rate_limits),
+    };
     let mut call = Call {
         context,
         id: &request.id,
@@ -194,21 +162,79 @@ pub fn reject_unparsable(context: &mut MethodContext<'_>) {
     );
 }
 
-/// Answers a request that never reached a method (no weight charged; current usage reported).
+/// Answers a request that never reached a method. It still costs [`REJECTED_FRAME_WEIGHT`];
+/// over the limit, the limit's answer replaces the original error.
 fn answer_error(
     context: &MethodContext<'_>,
     id: &RequestId,
     error: &ApiError,
     return_rate_limits: bool,
 ) {
-    let weights = &context.state.ws_weight;
-    let rate_limits = return_rate_limits.then(|| {
-        vec![request_weight(
-            weights.limit(),
-            weights.used(&context.ip, context.state.clock.now_ms()),
-        )]
-    });
-    queue_error(context, id, error, None, rate_limits.as_deref());
+    match admit(context, REJECTED_FRAME_WEIGHT) {
+        Ok(charge) => {
+            let rate_limits =
+                return_rate_limits.then(|| vec![request_weight(charge.limit, charge.count)]);
+            queue_error(context, id, error, None, rate_limits.as_deref());
+        }
+        Err(refusal) => queue_refusal(context, id, refusal, return_rate_limits),
+    }
+}
+
+/// Why a request was not let through: banned, or over the weight limit.
+struct Refusal {
+    error: ApiError,
+    data: ErrorData,
+    /// The weight count, when the request was charged (not for banned IPs).
+    charge: Option<Charge>,
+}
+
+/// Charges `weight` to the connection's IP, unless it is banned. A request over the limit counts
+/// towards a ban, and may be the one that triggers it.
+fn admit(context: &MethodContext<'_>, weight: u64) -> Result<Charge, Refusal> {
+    let state = context.state;
+    let now_ms = state.clock.now_ms();
+    let refuse = |error, retry_after, charge| Refusal {
+        error,
+        data: ErrorData {
+            server_time: now_ms,
+            retry_after,
+        },
+        charge,
+    };
+    if let Some(until_ms) = state.bans.banned_until(&context.ip, now_ms) {
+        return Err(refuse(ApiError::ip_banned(until_ms), until_ms, None));
+    }
+    let charge = state.ws_weight.charge(&context.ip, weight, now_ms);
+    if !charge.exceeded() {
+        return Ok(charge);
+    }
+    Err(match state.bans.rejected(&context.ip, now_ms) {
+        Some(until_ms) => refuse(ApiError::ip_banned(until_ms), until_ms, Some(charge)),
+        None => refuse(
+            ApiError::too_much_weight(charge.limit, "1m"),
+            now_ms + charge.retry_after_ms,
+            Some(charge),
+        ),
+    })
+}
+
+fn queue_refusal(
+    context: &MethodContext<'_>,
+    id: &RequestId,
+    refusal: Refusal,
+    return_rate_limits: bool,
+) {
+    let rate_limits = refusal
+        .charge
+        .filter(|_| return_rate_limits)
+        .map(|charge| vec![request_weight(charge.limit, charge.count)]);
+    queue_error(
+        context,
+        id,
+        &refusal.error,
+        Some(refusal.data),
+        rate_limits.as_deref(),
+    );
 }
 
 fn queue_error(

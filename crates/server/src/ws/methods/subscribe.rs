@@ -22,13 +22,13 @@ fn call(call: &mut Call<'_, '_>) -> Result<Reply, ApiError> {
         .keyring
         .open(&token)
         .map_err(|_| ApiError::invalid_listen_token())?;
-    let expired = claims.expires_at_us <= state.clock.now_us();
-    if expired || !state.directory.is_key_active(claims.api_key_id) {
+    if claims.expires_at_us <= state.clock.now_us() {
         return Err(ApiError::invalid_listen_token());
     }
     let session = call.context.session;
-    state
-        .hub
-        .subscribe(session, &claims, |info| call.success_frame(&info))?;
+    let key_active = |id| state.directory.is_key_active(id);
+    state.hub.subscribe(session, &claims, key_active, |info| {
+        call.success_frame(&info)
+    })?;
     Ok(Reply::Queued)
 }
