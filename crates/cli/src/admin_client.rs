@@ -93,6 +93,16 @@ impl AdminClient {
         self.send(request).await
     }
 
+    /// `POST /admin/v1/faults`.
+    pub async fn inject_fault(&self, body: &Value) -> anyhow::Result<Value> {
+        let request = self
+            .remote
+            .client()
+            .post(self.remote.url(&["admin", "v1", "faults"]))
+            .json(body);
+        self.send(request).await
+    }
+
     async fn send(&self, mut request: reqwest::RequestBuilder) -> anyhow::Result<Value> {
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);

@@ -61,6 +61,76 @@ pub enum Command {
     /// Prints {"token":"…","expirationTime":<ms>}. Subscribe with the token on the WebSocket API
     /// (method userDataStream.subscribe.listenToken) to receive the account's events.
     Token(TokenArgs),
+    /// Inject a fault into a running gateway, to test how a client copes (POST /admin/v1/faults).
+    ///
+    /// Targets every connection, the connections subscribed to one account (--uid, with
+    /// --isolated for an isolated account), or one connection (--session, ids as listed by
+    /// GET /admin/v1/sessions). Prints {"sessions":N,"subscriptions":M}: what it touched.
+    Fault(FaultArgs),
+}
+
+/// The faults `userstream fault` can inject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FaultKind {
+    /// End the targeted subscriptions now with eventStreamTerminated.
+    Terminate,
+    /// Close the targeted connections' sockets without a close frame.
+    Drop,
+    /// Targeted connections go silent (no frames, no pongs) for --duration-ms.
+    Mute,
+    /// Send serverShutdown, then close the targeted connections (1001) after --duration-ms.
+    Shutdown,
+    /// The next --count token requests fail with --status / --code / --msg.
+    FailTokenRequests,
+    /// Hold back the targeted connections' outgoing frames by --duration-ms (0 stops it).
+    Delay,
+}
+
+impl FaultKind {
+    /// The `kind` value of the admin API.
+    pub fn api_name(self) -> &'static str {
+        match self {
+            FaultKind::Terminate => "terminate",
+            FaultKind::Drop => "drop",
+            FaultKind::Mute => "mute",
+            FaultKind::Shutdown => "shutdown",
+            FaultKind::FailTokenRequests => "failTokenRequests",
+            FaultKind::Delay => "delay",
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct FaultArgs {
+    /// What to break.
+    #[arg(value_enum)]
+    pub kind: FaultKind,
+    /// Target the connections subscribed to this user's account.
+    #[arg(long, value_name = "N")]
+    pub uid: Option<u64>,
+    /// With --uid: that user's isolated margin account for this pair instead of cross margin.
+    #[arg(long, value_name = "SYM", requires = "uid")]
+    pub isolated: Option<String>,
+    /// Target one connection by id.
+    #[arg(long, value_name = "ID", conflicts_with = "uid")]
+    pub session: Option<u64>,
+    /// Duration for mute, shutdown (grace period) and delay, in milliseconds.
+    #[arg(long, value_name = "MS")]
+    pub duration_ms: Option<u64>,
+    /// How many token requests fail (fail-token-requests).
+    #[arg(long, value_name = "N")]
+    pub count: Option<u32>,
+    /// HTTP status of the failing token requests [default: 500].
+    #[arg(long, value_name = "STATUS")]
+    pub status: Option<u16>,
+    /// Binance error code of the failing token requests [default: -1000].
+    #[arg(long, value_name = "CODE", allow_hyphen_values = true)]
+    pub code: Option<i32>,
+    /// Error message of the failing token requests.
+    #[arg(long, value_name = "TEXT")]
+    pub msg: Option<String>,
+    #[command(flatten)]
+    pub admin: AdminArgs,
 }
 
 #[derive(Debug, Args)]

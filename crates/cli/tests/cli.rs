@@ -596,7 +596,7 @@ async fn help_names_every_command_and_hides_secrets() {
     command.arg("--help");
     let help = run(command, None).await;
     assert!(help.status.success(), "{help:?}");
-    for name in ["serve", "keys", "accounts", "publish", "token"] {
+    for name in ["serve", "keys", "accounts", "publish", "token", "fault"] {
         assert!(help.stdout.contains(name), "{name} missing: {help:?}");
     }
     let mut command = userstream();
@@ -609,4 +609,46 @@ async fn help_names_every_command_and_hides_secrets() {
     assert!(help.stdout.contains("USERSTREAM_SECRET"), "{help:?}");
     assert!(!help.stdout.contains("topsecret"), "{help:?}");
     assert!(!help.stdout.contains("topkey"), "{help:?}");
+}
+
+#[tokio::test]
+async fn faults_terminate_streams_and_fail_token_requests() {
+    let gateway = Gateway::start().await;
+    let (api_key, _, uid) = gateway.create_key(&[]).await;
+    let token = gateway.token(&["--api-key", &api_key]).await;
+    let mut ws = gateway.ws().await;
+    assert_eq!(ws.subscribe(&token).await, 0);
+    let uid = uid.to_string();
+    let answer = gateway
+        .cli(&["fault", "terminate", "--uid", &uid])
+        .await
+        .json();
+    assert_eq!(answer, json!({"sessions": 1, "subscriptions": 1}));
+    let ended = ws.event().await;
+    assert_eq!(
+        ended["event"]["e"],
+        json!("eventStreamTerminated"),
+        "{ended}"
+    );
+
+    let answer = gateway
+        .cli(&[
+            "fault",
+            "fail-token-requests",
+            "--count",
+            "1",
+            "--status",
+            "503",
+            "--code",
+            "-1001",
+        ])
+        .await
+        .json();
+    assert_eq!(answer["sessions"], json!(0));
+    let refused = gateway.cli(&["token", "--api-key", &api_key]).await;
+    refused.failed_with(&["503", "-1001"]);
+    gateway.token(&["--api-key", &api_key]).await;
+
+    let bad = gateway.cli(&["fault", "mute"]).await;
+    bad.failed_with(&["durationMs"]);
 }

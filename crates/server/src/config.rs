@@ -25,6 +25,9 @@ pub struct Config {
     /// When set, admin requests need `Authorization: Bearer <admin_token>`.
     #[serde(deserialize_with = "text_or_number", default)]
     pub admin_token: Option<String>,
+    /// How long connections get, at shutdown, to receive `serverShutdown` and close before the
+    /// process exits anyway.
+    pub shutdown_grace_ms: u64,
     /// Margin pairs that exist (`exchangeInfo`, isolated accounts, `symbol` checks).
     pub symbols: Vec<SymbolConfig>,
     pub token: TokenConfig,
@@ -111,6 +114,7 @@ impl Default for Config {
             admin_listen: SocketAddr::from(([127, 0, 0, 1], 9444)),
             data_dir: PathBuf::from("userstream-data"),
             admin_token: None,
+            shutdown_grace_ms: 5_000,
             symbols: default_symbols(),
             token: TokenConfig::default(),
             ws: WsConfig::default(),
@@ -215,6 +219,7 @@ fn text_or_number<'de, D: serde::Deserializer<'de>>(
 /// Top-level settings that may come from the environment. Other `USERSTREAM_*` variables belong
 /// to the command-line tools (`USERSTREAM_API_KEY`, `USERSTREAM_URL`, …) and are left alone.
 const ENV_SETTINGS: &[&str] = &[
+    "shutdown_grace_ms",
     "listen",
     "admin_listen",
     "data_dir",

@@ -9,6 +9,7 @@ pub mod bus;
 pub mod clock;
 pub mod config;
 pub mod directory;
+pub mod faults;
 pub mod heartbeat;
 mod http;
 pub mod hub;

@@ -18,6 +18,8 @@ pub enum EndReason {
     Unsubscribed,
     Revoked,
     Disconnected,
+    /// Ended by an injected fault.
+    Terminated,
 }
 
 impl EndReason {
@@ -27,6 +29,7 @@ impl EndReason {
             EndReason::Unsubscribed => "unsubscribed",
             EndReason::Revoked => "revoked",
             EndReason::Disconnected => "disconnected",
+            EndReason::Terminated => "terminated",
         }
     }
 }
@@ -44,6 +47,7 @@ pub struct Metrics {
     pub events_published: Counter,
     pub events_delivered: Counter,
     pub slow_consumer_disconnects: Counter,
+    pub faults_injected: Counter,
     errors: Mutex<HashMap<i32, Counter>>,
     ended: Mutex<HashMap<EndReason, Counter>>,
 }
@@ -66,6 +70,7 @@ impl Metrics {
             events_published: counter("userstream_events_published_total"),
             events_delivered: counter("userstream_events_delivered_total"),
             slow_consumer_disconnects: counter("userstream_slow_consumer_disconnects_total"),
+            faults_injected: counter("userstream_faults_injected_total"),
             errors: Mutex::new(HashMap::new()),
             ended: Mutex::new(HashMap::new()),
             recorder,

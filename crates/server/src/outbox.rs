@@ -25,6 +25,10 @@ pub enum OutFrame {
     Ping,
     /// Close the connection with this code and reason after the frames before it.
     Close { code: u16, reason: &'static str },
+    /// Fault injection: drop the TCP connection without a close frame.
+    Drop,
+    /// Fault injection: neither read nor write (no pongs either) until this time.
+    Mute { until_us: i64 },
 }
 
 impl OutFrame {
@@ -34,7 +38,7 @@ impl OutFrame {
             OutFrame::Text(text) => text.len(),
             OutFrame::Event { body, .. } => body.len() + 32,
             OutFrame::ConnectionEvent(body) => body.len() + CONNECTION_EVENT_PREFIX.len() + 1,
-            OutFrame::Ping => 2,
+            OutFrame::Ping | OutFrame::Drop | OutFrame::Mute { .. } => 2,
             OutFrame::Close { reason, .. } => reason.len() + 4,
         }
     }
@@ -42,7 +46,9 @@ impl OutFrame {
     /// The frame's text, assembled; `None` for control frames.
     pub fn into_text(self) -> Option<Bytes> {
         Some(match self {
-            OutFrame::Ping | OutFrame::Close { .. } => return None,
+            OutFrame::Ping | OutFrame::Close { .. } | OutFrame::Drop | OutFrame::Mute { .. } => {
+                return None;
+            }
             OutFrame::Text(text) => text,
             OutFrame::Event {
                 subscription_id,
@@ -122,7 +128,7 @@ impl Outbox {
     }
 
     /// Moves every queued frame into `into`, oldest first.
-    pub fn drain(&self, into: &mut Vec<OutFrame>) -> OutboxState {
+    pub fn drain(&self, into: &mut impl Extend<OutFrame>) -> OutboxState {
         let mut queue = self.queue.lock();
         into.extend(queue.frames.drain(..));
         queue.bytes = 0;
@@ -136,6 +142,11 @@ impl Outbox {
     /// Bytes waiting to be written.
     pub fn queued_bytes(&self) -> usize {
         self.queue.lock().bytes
+    }
+
+    /// Makes the drainer look again (frames were left over from an interrupted write).
+    pub fn wake(&self) {
+        self.ready.notify_one();
     }
 
     /// Completes when frames may be waiting (the permit survives if nobody was waiting yet).

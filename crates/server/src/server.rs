@@ -45,9 +45,6 @@ pub struct Server {
     stop: watch::Sender<bool>,
 }
 
-/// How long sessions get to deliver `serverShutdown` and close before the process exits.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-
 impl Server {
     /// Opens the store, loads keys and accounts, and binds both listeners.
     pub async fn bind(config: Config, clock: SharedClock) -> Result<Server, ServerError> {
@@ -83,6 +80,7 @@ impl Server {
         let (stop, shutdown) = watch::channel(false);
         let state = Arc::new(AppState {
             ws_weight: WeightWindows::new(config.limits.request_weight_per_minute, MINUTE_MS),
+            token_failures: Default::default(),
             bans: Bans::new(config.limits.ban_after_rejections, config.limits.ban_ms),
             ws_connections: WeightWindows::new(
                 config.limits.connections_per_window,
@@ -158,7 +156,8 @@ impl Server {
         let sessions = state.hub.sessions().len();
         tracing::info!(sessions, "shutting down");
         let _ = stop.send(true);
-        let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        let grace = Duration::from_millis(state.config.shutdown_grace_ms);
+        let drained = tokio::time::timeout(grace, async {
             // Upgraded WebSocket tasks are not tracked by the HTTP server: watch the hub.
             while !state.hub.sessions().is_empty() {
                 tokio::time::sleep(Duration::from_millis(10)).await;

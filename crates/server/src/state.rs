@@ -29,6 +29,8 @@ pub struct AppState {
     pub ws_connections: WeightWindows<IpAddr>,
     /// SAPI weight per UID.
     pub sapi_weight: WeightWindows<Uid>,
+    /// Token requests made to fail by fault injection.
+    pub token_failures: crate::faults::TokenFailures,
     /// Flips to `true` when the server begins a graceful shutdown.
     pub shutdown: watch::Receiver<bool>,
 }

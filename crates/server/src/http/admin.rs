@@ -26,6 +26,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/admin/v1/accounts/{uid}/isolated", post(open_isolated))
         .route("/admin/v1/events", post(publish))
         .route("/admin/v1/sessions", get(list_sessions))
+        .route("/admin/v1/faults", post(inject_fault))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
@@ -275,6 +276,17 @@ fn split_batch(body: &[u8]) -> Result<(Vec<Value>, bool), AdminError> {
             Ok((items, false))
         }
     }
+}
+
+async fn inject_fault(
+    State(state): State<SharedState>,
+    body: Bytes,
+) -> Result<Json<Value>, AdminError> {
+    let request: crate::faults::FaultRequest = parse_body(&body)?;
+    let outcome = crate::faults::apply(&state, &request).map_err(bad_request)?;
+    Ok(Json(
+        json!({ "sessions": outcome.sessions, "subscriptions": outcome.subscriptions }),
+    ))
 }
 
 /// Live connections: who, since when, which subscriptions, how much is queued.

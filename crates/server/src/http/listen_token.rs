@@ -39,6 +39,9 @@ pub async fn issue(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if let Some(error) = state.token_failures.take() {
+        return error_response(&state, &error);
+    }
     let key = match authenticate(&state, &headers) {
         Ok(key) => key,
         Err(error) => return error_response(&state, &error),

@@ -14,6 +14,7 @@ pub use encoded::EncodedEvent;
 pub use expiry::Deadline;
 
 use crate::clock::SharedClock;
+use crate::faults::SessionFaults;
 use crate::heartbeat::Liveness;
 use crate::metrics::{EndReason, Metrics};
 use crate::outbox::{OutFrame, Outbox};
@@ -50,6 +51,8 @@ pub struct SessionHandle {
     pub outbox: Outbox,
     /// Heartbeat and lifetime state, kept by [`crate::heartbeat`].
     pub liveness: Liveness,
+    /// Faults injected into this connection (see [`crate::faults`]).
+    pub faults: SessionFaults,
     subscriptions: Mutex<SessionSubscriptions>,
 }
 
@@ -158,6 +161,7 @@ impl Hub {
             peer,
             connected_at_us: self.clock.now_us(),
             liveness: Liveness::new(self.clock.now_us()),
+            faults: SessionFaults::default(),
             time_unit,
             outbox: Outbox::new(self.outbox_bytes),
             subscriptions: Mutex::new(SessionSubscriptions::default()),
@@ -323,6 +327,28 @@ impl Hub {
             .count();
         self.metrics
             .subscriptions_ended(EndReason::Unsubscribed, ended as u64);
+        ended
+    }
+
+    /// Ends the subscriptions of `session` that `which` selects, each with `eventStreamTerminated`
+    /// (fault injection: "terminate now").
+    pub fn terminate(
+        &self,
+        session: &Arc<SessionHandle>,
+        which: impl Fn(&Account) -> bool,
+    ) -> usize {
+        let now_us = self.clock.now_us();
+        let ended = session
+            .subscribed_accounts()
+            .into_iter()
+            .filter(|(_, account, _)| which(account))
+            .filter(|(id, account, _)| {
+                self.remove(account, session.id, *id, |_| true, Some(now_us))
+                    .is_some()
+            })
+            .count();
+        self.metrics
+            .subscriptions_ended(EndReason::Terminated, ended as u64);
         ended
     }
 

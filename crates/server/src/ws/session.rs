@@ -10,6 +10,7 @@ use crate::outbox::{OutFrame, OutboxState};
 use crate::state::SharedState;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code};
 use futures_util::SinkExt;
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -31,7 +32,7 @@ pub async fn run(
         return_rate_limits: options.return_rate_limits,
     };
     let mut shutdown = state.shutdown.clone();
-    let mut frames = Vec::new();
+    let mut frames = VecDeque::new();
     let write_timeout = Duration::from_millis(state.config.ws.write_timeout_ms);
     let slow_consumer = || {
         state.metrics.slow_consumer_disconnects.increment(1);
@@ -41,10 +42,20 @@ pub async fn run(
     let close = loop {
         tokio::select! {
             _ = session.outbox.ready() => {
+                let delay_us = session.faults.delay_us();
+                if delay_us > 0 {
+                    state.clock.sleep_until(state.clock.now_us().saturating_add(delay_us)).await;
+                }
                 let written = tokio::time::timeout(write_timeout, write_frames(&mut socket, &session.outbox, &mut frames)).await;
                 match written {
                     Ok(Ok(Written::Open)) => {}
                     Ok(Ok(Written::Close(code, reason))) => break Some((code, reason)),
+                    Ok(Ok(Written::Drop)) => break None,
+                    Ok(Ok(Written::Mute(until_us))) => {
+                        state.clock.sleep_until(until_us).await;
+                        // Whatever waits behind the mute goes out now.
+                        session.outbox.wake();
+                    }
                     Ok(Ok(Written::Overflowed)) => {
                         slow_consumer();
                         break Some((close_code::POLICY, "Outgoing queue overflow: the client is not reading fast enough."));
@@ -100,23 +111,33 @@ enum Written {
     Overflowed,
     /// A close was queued (heartbeat, lifetime): frames after it are dropped.
     Close(u16, &'static str),
+    /// Fault injection: vanish without a close frame.
+    Drop,
+    /// Fault injection: go silent until this time; later frames stay queued.
+    Mute(i64),
 }
 
 /// Writes every queued frame, then flushes once.
 async fn write_frames(
     socket: &mut WebSocket,
     outbox: &crate::outbox::Outbox,
-    frames: &mut Vec<OutFrame>,
+    frames: &mut VecDeque<OutFrame>,
 ) -> Result<Written, axum::Error> {
     if outbox.drain(frames) == OutboxState::Overflowed {
         frames.clear();
         return Ok(Written::Overflowed);
     }
     let mut outcome = Written::Open;
-    for frame in frames.drain(..) {
+    while let Some(frame) = frames.pop_front() {
         let message = match frame {
             OutFrame::Close { code, reason } => {
                 outcome = Written::Close(code, reason);
+                frames.clear();
+                break;
+            }
+            OutFrame::Drop => return Ok(Written::Drop),
+            OutFrame::Mute { until_us } => {
+                outcome = Written::Mute(until_us);
                 break;
             }
             OutFrame::Ping => Message::Ping(Default::default()),
@@ -130,7 +151,6 @@ async fn write_frames(
         };
         socket.feed(message).await?;
     }
-    frames.clear();
     socket.flush().await?;
     Ok(outcome)
 }

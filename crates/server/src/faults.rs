@@ -1,0 +1,202 @@
+//! Fault injection: the failures a client must survive, on demand.
+//!
+//! Binance offers no way to make a stream fail on purpose; this does. Faults are applied through
+//! `POST /admin/v1/faults` (and `userstream fault`), never on their own, and each one is logged
+//! and counted. A fault targets every connection, the connections subscribed to one account, or
+//! one connection by id.
+
+use crate::hub::{Hub, SessionHandle};
+use crate::outbox::OutFrame;
+use crate::state::AppState;
+use parking_lot::Mutex;
+use serde::Deserialize;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use userstream_protocol::{Account, ApiError, Uid};
+
+/// Faults that live on a connection.
+#[derive(Default)]
+pub struct SessionFaults {
+    delay_us: AtomicI64,
+}
+
+impl SessionFaults {
+    /// How long each batch of outgoing frames is held back (0: not at all).
+    pub fn delay_us(&self) -> i64 {
+        self.delay_us.load(Ordering::Relaxed)
+    }
+}
+
+/// Token requests that must fail: how many more, and with what.
+#[derive(Default)]
+pub struct TokenFailures {
+    pending: Mutex<Option<(u32, ApiError)>>,
+}
+
+impl TokenFailures {
+    /// The error the next token request must get, if a failure is pending (uses one up).
+    pub fn take(&self) -> Option<ApiError> {
+        let mut pending = self.pending.lock();
+        let (left, error) = pending.as_mut()?;
+        let error = error.clone();
+        *left -= 1;
+        if *left == 0 {
+            *pending = None;
+        }
+        Some(error)
+    }
+}
+
+/// What to break.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum FaultKind {
+    /// End the targeted subscriptions now with `eventStreamTerminated`.
+    Terminate,
+    /// Close the targeted connections' TCP sockets without a close frame.
+    Drop,
+    /// Targeted connections send nothing and answer no pings for `durationMs`.
+    Mute,
+    /// Send `serverShutdown` to the targeted connections, close them (1001) after `durationMs`.
+    Shutdown,
+    /// The next `count` token requests fail with `status`/`code`/`msg`.
+    FailTokenRequests,
+    /// Hold back the targeted connections' outgoing frames by `durationMs` (0 clears).
+    Delay,
+}
+
+/// A `POST /admin/v1/faults` body.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FaultRequest {
+    pub kind: FaultKind,
+    /// Target the connections subscribed to this user's account…
+    pub uid: Option<Uid>,
+    /// …its isolated account for this symbol (cross when absent).
+    pub isolated_symbol: Option<String>,
+    /// Target one connection (ids as in `GET /admin/v1/sessions`).
+    pub session_id: Option<u64>,
+    pub duration_ms: Option<u64>,
+    pub count: Option<u32>,
+    pub status: Option<u16>,
+    pub code: Option<i32>,
+    pub msg: Option<String>,
+}
+
+/// What an applied fault touched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FaultOutcome {
+    pub sessions: usize,
+    pub subscriptions: usize,
+}
+
+/// Applies a fault. Errors are messages for a 400 answer.
+pub fn apply(state: &Arc<AppState>, request: &FaultRequest) -> Result<FaultOutcome, String> {
+    let account = match (request.uid, &request.isolated_symbol) {
+        (Some(uid), None) => Some(Account::cross(uid)),
+        (Some(uid), Some(symbol)) => Some(Account::isolated(uid, symbol.to_ascii_uppercase())),
+        (None, Some(_)) => return Err("isolatedSymbol needs uid".into()),
+        (None, None) => None,
+    };
+    if account.is_some() && request.session_id.is_some() {
+        return Err("give uid or sessionId, not both".into());
+    }
+    let duration_us = || {
+        request
+            .duration_ms
+            .map(|ms| {
+                i64::try_from(ms)
+                    .unwrap_or(i64::MAX / 1000)
+                    .saturating_mul(1000)
+            })
+            .ok_or_else(|| format!("{:?} needs durationMs", request.kind))
+    };
+    let hub = &state.hub;
+    let targets = targets(hub, account.as_ref(), request.session_id);
+    let now_us = state.clock.now_us();
+    let mut outcome = FaultOutcome {
+        sessions: targets.len(),
+        subscriptions: 0,
+    };
+    match request.kind {
+        FaultKind::Terminate => {
+            for session in &targets {
+                outcome.subscriptions +=
+                    hub.terminate(session, |a| account.as_ref().is_none_or(|want| want == a));
+            }
+        }
+        FaultKind::Drop => push_all(&targets, || OutFrame::Drop),
+        FaultKind::Mute => {
+            let until_us = now_us.saturating_add(duration_us()?);
+            push_all(&targets, || OutFrame::Mute { until_us });
+        }
+        FaultKind::Shutdown => {
+            let grace_us = duration_us()?;
+            for session in &targets {
+                session.outbox.push(hub.shutdown_frame(session.time_unit));
+            }
+            let clock = Arc::clone(&state.clock);
+            let doomed = targets.clone();
+            tokio::spawn(async move {
+                clock.sleep_until(now_us.saturating_add(grace_us)).await;
+                push_all(&doomed, || OutFrame::Close {
+                    code: 1001,
+                    reason: "Server shutting down.",
+                });
+            });
+        }
+        FaultKind::Delay => {
+            let delay_us = duration_us()?;
+            for session in &targets {
+                session.faults.delay_us.store(delay_us, Ordering::Relaxed);
+            }
+        }
+        FaultKind::FailTokenRequests => {
+            let count = request
+                .count
+                .filter(|c| *c > 0)
+                .ok_or("failTokenRequests needs count > 0")?;
+            let status = request.status.unwrap_or(500);
+            if !(400..=599).contains(&status) {
+                return Err("status must be 400..=599".into());
+            }
+            let code = request.code.unwrap_or(-1000);
+            let msg = request.msg.clone().unwrap_or_else(|| {
+                "An unknown error occurred while processing the request.".into()
+            });
+            *state.token_failures.pending.lock() = Some((count, ApiError::new(status, code, msg)));
+            outcome = FaultOutcome {
+                sessions: 0,
+                subscriptions: 0,
+            };
+        }
+    }
+    state.metrics.faults_injected.increment(1);
+    tracing::warn!(kind = ?request.kind, sessions = outcome.sessions, subscriptions = outcome.subscriptions, "fault injected");
+    Ok(outcome)
+}
+
+fn targets(
+    hub: &Hub,
+    account: Option<&Account>,
+    session_id: Option<u64>,
+) -> Vec<Arc<SessionHandle>> {
+    hub.sessions()
+        .into_iter()
+        .filter(|session| session_id.is_none_or(|id| session.id == id))
+        .filter(|session| {
+            account.is_none_or(|want| {
+                session
+                    .subscribed_accounts()
+                    .iter()
+                    .any(|(_, account, _)| account == want)
+            })
+        })
+        .collect()
+}
+
+fn push_all(sessions: &[Arc<SessionHandle>], frame: impl Fn() -> OutFrame) {
+    for session in sessions {
+        session.outbox.push(frame());
+    }
+}
