@@ -305,12 +305,7 @@ async fn shutdown_sends_server_shutdown_to_every_session() {
         json!({"event": {"e": "serverShutdown", "E": now_ms * 1000}})
     );
     for ws in [&mut first, &mut second] {
-        match ws.next_message().await {
-            Some(tokio_tungstenite::tungstenite::Message::Close(Some(frame))) => {
-                assert_eq!(u16::from(frame.code), 1001)
-            }
-            other => panic!("expected close 1001, got {other:?}"),
-        }
+        assert_eq!(ws.close_frame().await.0, 1001);
     }
     stopping.await.unwrap().unwrap();
 }

@@ -6,19 +6,6 @@ use common::{TestServer, WsClient};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
-/// Reads until the server's close frame and returns its code and reason.
-async fn close_of(ws: &mut WsClient) -> (u16, String) {
-    loop {
-        match ws.next_message().await {
-            Some(Message::Close(Some(frame))) => {
-                return (u16::from(frame.code), frame.reason.to_string());
-            }
-            Some(Message::Close(None)) | None => panic!("closed without a close frame"),
-            Some(_) => continue,
-        }
-    }
-}
-
 /// Reads frames until a ping arrives (the client library queues the pong, sent with the next write).
 async fn next_ping(ws: &mut WsClient) {
     loop {
@@ -56,7 +43,7 @@ async fn a_client_that_never_answers_is_closed_after_the_pong_timeout() {
         lively.call("ping", json!({})).await;
     }
     server.advance_ms(20_000);
-    let (code, reason) = close_of(&mut silent).await;
+    let (code, reason) = silent.close_frame().await;
     assert_eq!(code, 1008);
     assert!(reason.contains("Pong timeout"), "{reason}");
     next_ping(&mut lively).await;
@@ -75,7 +62,7 @@ async fn connections_close_at_their_lifetime_limit() {
     next_ping(&mut ws).await;
     assert_eq!(ws.call("ping", json!({})).await["status"], json!(200));
     server.advance_ms(1_000);
-    let (code, reason) = close_of(&mut ws).await;
+    let (code, reason) = ws.close_frame().await;
     assert_eq!(
         (code, reason.as_str()),
         (1000, "Connection lifetime limit reached.")

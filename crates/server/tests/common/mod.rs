@@ -298,6 +298,19 @@ impl WsClient {
         }
     }
 
+    /// Reads past any other frames to the server's close frame: its code and reason.
+    pub async fn close_frame(&mut self) -> (u16, String) {
+        loop {
+            match self.next_message().await {
+                Some(Message::Close(Some(frame))) => {
+                    return (u16::from(frame.code), frame.reason.to_string());
+                }
+                Some(Message::Close(None)) | None => panic!("closed without a close frame"),
+                Some(_) => continue,
+            }
+        }
+    }
+
     /// The next text frame, parsed (pings and pongs skipped).
     pub async fn next_json(&mut self) -> Value {
         loop {
