@@ -108,6 +108,10 @@ async fn publish_validates_and_names_the_problem() {
             json!({"uid": 1, "isolatedSymbol": "NOPE", "event": balance_update("1")}),
             "NOPE",
         ),
+        (
+            json!({"uid": 1, "isolatedSymbol": "BNBUSDT", "event": {"e": "MARGIN_LEVEL_STATUS_CHANGE", "E": 1, "l": "1.1", "s": "MARGIN_CALL"}}),
+            "cross margin",
+        ),
     ];
     for (body, needle) in cases {
         let (status, answer) = server.admin_post("/admin/v1/events", body.clone()).await;

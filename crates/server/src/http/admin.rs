@@ -236,6 +236,14 @@ async fn publish(State(state): State<SharedState>, body: Bytes) -> Result<Json<V
             }
         };
         let event = Event::parse_published(item.event, now_us).map_err(|e| place(e.to_string()))?;
+        // The margin risk events describe the cross margin account (our extension of the stream).
+        if event.is_risk_event() && account.scope.isolated_symbol().is_some() {
+            let msg = format!(
+                "{} belongs to cross margin accounts; omit isolatedSymbol",
+                event.event_type()
+            );
+            return Err(place(msg));
+        }
         batch.push(AccountEvent { account, event });
     }
     let published = batch.len();
