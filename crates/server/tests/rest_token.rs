@@ -367,6 +367,19 @@ async fn supporting_endpoints() {
     );
     assert_eq!(bnb["isMarginTradingAllowed"], json!(true));
     assert_eq!(info["rateLimits"][0]["limit"], json!(6000));
+    assert_eq!(
+        info["rateLimits"][1],
+        json!({"rateLimitType": "CONNECTIONS", "interval": "MINUTE", "intervalNum": 5, "limit": 300})
+    );
+    let wrong_method = server
+        .http
+        .get(server.url("/sapi/v1/userListenToken"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_method.status(), 405);
+    let body: Value = wrong_method.json().await.unwrap();
+    assert_eq!(body["code"], json!(-1000));
     let one: Value = get("/api/v3/exchangeInfo?symbol=ETHBTC")
         .await
         .unwrap()

@@ -47,6 +47,7 @@ pub async fn exchange_info(
         "serverTime": state.clock.now_ms(),
         "rateLimits": [
             {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": limits.request_weight_per_minute},
+            connections_limit(limits.connection_window_ms, limits.connections_per_window),
         ],
         "exchangeFilters": [],
         "symbols": symbols.iter().map(|s| json!({
@@ -59,6 +60,16 @@ pub async fn exchange_info(
         })).collect::<Vec<_>>(),
     }))
     .into_response()
+}
+
+/// The WebSocket connection-rate limit as an `exchangeInfo` entry (whole minutes when possible).
+fn connections_limit(window_ms: i64, limit: u64) -> Value {
+    let (interval, interval_num) = if window_ms % 60_000 == 0 {
+        ("MINUTE", window_ms / 60_000)
+    } else {
+        ("SECOND", (window_ms / 1000).max(1))
+    };
+    json!({"rateLimitType": "CONNECTIONS", "interval": interval, "intervalNum": interval_num, "limit": limit})
 }
 
 /// `GET /sapi/v1/margin/allPairs` (USER_DATA: signed).

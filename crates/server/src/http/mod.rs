@@ -34,6 +34,7 @@ pub fn public_router(state: SharedState) -> Router {
         .route("/sapi/v1/userDataStream/isolated", legacy::routes())
         .route("/ws-api/v3", get(crate::ws::upgrade))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(PUBLIC_BODY_LIMIT))
         .with_state(state)
 }
@@ -49,6 +50,11 @@ async fn not_found() -> Response {
         axum::Json(serde_json::json!({"code": -1000, "msg": "Unknown endpoint."})),
     )
         .into_response()
+}
+
+async fn method_not_allowed() -> Response {
+    let body = serde_json::json!({"code": -1000, "msg": "Method not allowed on this endpoint."});
+    (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response()
 }
 
 /// Renders a Binance error as `{"code","msg"}` with its HTTP status, counting it in metrics.
