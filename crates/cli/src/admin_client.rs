@@ -6,7 +6,8 @@
 use crate::cli::{AdminArgs, DEFAULT_ADMIN_URL, url_or_default};
 use crate::http_client::{Refused, Remote};
 use anyhow::anyhow;
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 pub struct AdminClient {
@@ -42,65 +43,51 @@ impl AdminClient {
         if !isolated_symbols.is_empty() {
             body.insert("isolatedSymbols".into(), json!(isolated_symbols));
         }
-        let request = self
-            .remote
-            .client()
-            .post(self.remote.url(&["admin", "v1", "keys"]))
-            .json(&body);
-        self.send(request).await
+        self.post(&["keys"], &body).await
     }
 
     /// `GET /admin/v1/keys`.
     pub async fn list_keys(&self) -> anyhow::Result<Value> {
-        let request = self
-            .remote
-            .client()
-            .get(self.remote.url(&["admin", "v1", "keys"]));
-        self.send(request).await
+        self.send(self.request(Method::GET, &["keys"])).await
     }
 
     /// `DELETE /admin/v1/keys/{apiKey}`.
     pub async fn revoke_key(&self, api_key: &str) -> anyhow::Result<Value> {
-        let request = self
-            .remote
-            .client()
-            .delete(self.remote.url(&["admin", "v1", "keys", api_key]));
-        self.send(request).await
+        self.send(self.request(Method::DELETE, &["keys", api_key]))
+            .await
     }
 
     /// `POST /admin/v1/accounts/{uid}/isolated`.
     pub async fn open_isolated(&self, uid: u64, symbol: &str) -> anyhow::Result<Value> {
         let uid = uid.to_string();
-        let request = self
-            .remote
-            .client()
-            .post(
-                self.remote
-                    .url(&["admin", "v1", "accounts", &uid, "isolated"]),
-            )
-            .json(&json!({ "symbol": symbol }));
-        self.send(request).await
+        self.post(
+            &["accounts", &uid, "isolated"],
+            &json!({ "symbol": symbol }),
+        )
+        .await
     }
 
     /// `POST /admin/v1/events` with one item or an array of items, already shaped as
     /// `{"uid","isolatedSymbol"?,"event"}`.
     pub async fn publish(&self, items: &Value) -> anyhow::Result<Value> {
-        let request = self
-            .remote
-            .client()
-            .post(self.remote.url(&["admin", "v1", "events"]))
-            .json(items);
-        self.send(request).await
+        self.post(&["events"], items).await
     }
 
     /// `POST /admin/v1/faults`.
-    pub async fn inject_fault(&self, body: &Value) -> anyhow::Result<Value> {
-        let request = self
-            .remote
+    pub async fn inject_fault(&self, request: &impl Serialize) -> anyhow::Result<Value> {
+        self.post(&["faults"], request).await
+    }
+
+    /// A request to `/admin/v1/{path…}` (each segment percent-encoded).
+    fn request(&self, method: Method, path: &[&str]) -> reqwest::RequestBuilder {
+        let segments: Vec<&str> = ["admin", "v1"].iter().chain(path).copied().collect();
+        self.remote
             .client()
-            .post(self.remote.url(&["admin", "v1", "faults"]))
-            .json(body);
-        self.send(request).await
+            .request(method, self.remote.url(&segments))
+    }
+
+    async fn post(&self, path: &[&str], body: &impl Serialize) -> anyhow::Result<Value> {
+        self.send(self.request(Method::POST, path).json(body)).await
     }
 
     async fn send(&self, mut request: reqwest::RequestBuilder) -> anyhow::Result<Value> {

@@ -86,16 +86,16 @@ pub enum FaultKind {
     Delay,
 }
 
-impl FaultKind {
-    /// The `kind` value of the admin API.
-    pub fn api_name(self) -> &'static str {
-        match self {
-            FaultKind::Terminate => "terminate",
-            FaultKind::Drop => "drop",
-            FaultKind::Mute => "mute",
-            FaultKind::Shutdown => "shutdown",
-            FaultKind::FailTokenRequests => "failTokenRequests",
-            FaultKind::Delay => "delay",
+impl From<FaultKind> for userstream_server::faults::FaultKind {
+    fn from(kind: FaultKind) -> Self {
+        use userstream_server::faults::FaultKind as Api;
+        match kind {
+            FaultKind::Terminate => Api::Terminate,
+            FaultKind::Drop => Api::Drop,
+            FaultKind::Mute => Api::Mute,
+            FaultKind::Shutdown => Api::Shutdown,
+            FaultKind::FailTokenRequests => Api::FailTokenRequests,
+            FaultKind::Delay => Api::Delay,
         }
     }
 }

@@ -216,24 +216,25 @@ fn text_or_number<'de, D: serde::Deserializer<'de>>(
     )
 }
 
-/// Top-level settings that may come from the environment. Other `USERSTREAM_*` variables belong
-/// to the command-line tools (`USERSTREAM_API_KEY`, `USERSTREAM_URL`, …) and are left alone.
-const ENV_SETTINGS: &[&str] = &[
-    "shutdown_grace_ms",
-    "listen",
-    "admin_listen",
-    "data_dir",
-    "admin_token",
-    "token",
-    "ws",
-    "limits",
-];
+/// Settings that can only be given in the file (a list of tables has no sensible variable form).
+const FILE_ONLY_SETTINGS: &[&str] = &["symbols"];
 
+/// `USERSTREAM_*` variables that name a top-level setting of [`Config`]. Other `USERSTREAM_*`
+/// variables belong to the command-line tools (`USERSTREAM_API_KEY`, `USERSTREAM_URL`, …) and
+/// are left alone. The names come from the struct itself, so a new setting is covered at once.
 fn settings_from_env() -> Env {
+    let settings: Vec<String> = match serde_json::to_value(Config::default()) {
+        Ok(serde_json::Value::Object(fields)) => fields
+            .into_iter()
+            .map(|(name, _)| name)
+            .filter(|name| !FILE_ONLY_SETTINGS.contains(&name.as_str()))
+            .collect(),
+        _ => Vec::new(),
+    };
     Env::prefixed("USERSTREAM_")
-        .filter(|key| {
+        .filter(move |key| {
             let top = key.as_str().split("__").next().unwrap_or_default();
-            ENV_SETTINGS
+            settings
                 .iter()
                 .any(|setting| top.eq_ignore_ascii_case(setting))
         })

@@ -3,7 +3,7 @@
 //! Loaded from the [`Store`] at start and written through on change, so issuing a token or
 //! verifying a subscription never touches storage.
 
-use crate::store::{ApiKeyRecord, NewApiKey, Store, StoreError};
+use crate::store::{ApiKeyRecord, NewApiKey, Store, StoreError, StoreSnapshot};
 use parking_lot::RwLock;
 use rand::Rng;
 use rand::distr::Alphanumeric;
@@ -54,6 +54,11 @@ impl Directory {
     /// Reads keys and accounts from the store.
     pub async fn load(store: Arc<dyn Store>) -> Result<Directory, StoreError> {
         let snapshot = store.load().await?;
+        Ok(Self::from_snapshot(store, snapshot))
+    }
+
+    /// Builds the view from what the store already returned (its signing keys are not used here).
+    pub fn from_snapshot(store: Arc<dyn Store>, snapshot: StoreSnapshot) -> Directory {
         let mut entries = Entries::default();
         for key in snapshot.keys {
             entries.put_key(key);
@@ -61,10 +66,10 @@ impl Directory {
         for (uid, symbol) in snapshot.isolated {
             entries.isolated.entry(uid).or_default().insert(symbol);
         }
-        Ok(Directory {
+        Directory {
             store,
             entries: RwLock::new(entries),
-        })
+        }
     }
 
     /// The key record for an `X-MBX-APIKEY` value (revoked keys included; check `revoked_at_ms`).

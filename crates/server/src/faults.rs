@@ -9,7 +9,7 @@ use crate::hub::{Hub, SessionHandle};
 use crate::outbox::OutFrame;
 use crate::state::AppState;
 use parking_lot::Mutex;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use userstream_protocol::{Account, ApiError, Uid};
@@ -48,7 +48,7 @@ impl TokenFailures {
 }
 
 /// What to break.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum FaultKind {
     /// End the targeted subscriptions now with `eventStreamTerminated`.
@@ -65,21 +65,29 @@ pub enum FaultKind {
     Delay,
 }
 
-/// A `POST /admin/v1/faults` body.
-#[derive(Debug, Clone, Deserialize)]
+/// A `POST /admin/v1/faults` body (the CLI sends this same type, so both agree on its shape).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FaultRequest {
     pub kind: FaultKind,
     /// Target the connections subscribed to this user's account…
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub uid: Option<Uid>,
     /// …its isolated account for this symbol (cross when absent).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub isolated_symbol: Option<String>,
     /// Target one connection (ids as in `GET /admin/v1/sessions`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub session_id: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub count: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub code: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub msg: Option<String>,
 }
 

@@ -50,8 +50,9 @@ impl Server {
     pub async fn bind(config: Config, clock: SharedClock) -> Result<Server, ServerError> {
         config.validate()?;
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in(&config.data_dir)?);
-        let keyring = signing_keys(&config, store.as_ref()).await?;
-        let directory = Directory::load(Arc::clone(&store)).await?;
+        let snapshot = store.load().await?;
+        let keyring = signing_keys(&config, store.as_ref(), &snapshot.signing_keys).await?;
+        let directory = Directory::from_snapshot(Arc::clone(&store), snapshot);
         let metrics = Arc::new(Metrics::new());
         let limits = SubscriptionLimits {
             max_active: config.ws.max_active_subscriptions,
@@ -153,13 +154,13 @@ impl Server {
         let admin_task = tokio::spawn(admin_server.into_future());
         shutdown.await;
         // Sessions see this, send serverShutdown and close with 1001; listeners stop accepting.
-        let sessions = state.hub.sessions().len();
+        let sessions = state.hub.session_count();
         tracing::info!(sessions, "shutting down");
         let _ = stop.send(true);
         let grace = Duration::from_millis(state.config.shutdown_grace_ms);
         let drained = tokio::time::timeout(grace, async {
             // Upgraded WebSocket tasks are not tracked by the HTTP server: watch the hub.
-            while !state.hub.sessions().is_empty() {
+            while state.hub.session_count() > 0 {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
             let _ = public_task.await;
@@ -168,7 +169,7 @@ impl Server {
         .await;
         if drained.is_err() {
             tracing::warn!(
-                remaining = state.hub.sessions().len(),
+                remaining = state.hub.session_count(),
                 "connections still open after the grace period; exiting anyway"
             );
         }
@@ -226,13 +227,17 @@ impl Drop for RunningServer {
     }
 }
 
-/// The token key ring: from config when given, else from the store (made on first start).
-async fn signing_keys(config: &Config, store: &dyn Store) -> Result<KeyRing, ServerError> {
+/// The token key ring: from config when given, else the store's (one is made on first start).
+async fn signing_keys(
+    config: &Config,
+    store: &dyn Store,
+    stored: &[String],
+) -> Result<KeyRing, ServerError> {
     let configured = &config.token.signing_keys;
     let texts = if configured.is_empty() {
-        store.load().await?.signing_keys
+        stored
     } else {
-        configured.clone()
+        configured
     };
     let mut keys = texts
         .iter()

@@ -18,6 +18,15 @@ fn assert_error(status: u16, body: &Value, want_status: u16, code: i64, msg: &st
     assert_eq!(body, &json!({ "code": code, "msg": msg }));
 }
 
+/// A 200 answer whose token expires `validity_ms` from now.
+fn assert_issued(server: &TestServer, status: u16, body: &Value, validity_ms: i64) {
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["expirationTime"].as_i64().unwrap(),
+        server.now_ms() + validity_ms
+    );
+}
+
 async fn setup() -> (TestServer, Key) {
     let server = TestServer::start().await;
     let key = server.create_key(&["BNBUSDT"]).await;
@@ -28,13 +37,9 @@ async fn setup() -> (TestServer, Key) {
 async fn cross_token_with_default_validity_and_weight_header() {
     let (server, key) = setup().await;
     let (status, body, headers) = server.request_token(Some(&key.api_key), "").await;
-    assert_eq!(status, 200, "{body}");
+    assert_issued(&server, status, &body, 86_400_000);
     let token = body["token"].as_str().unwrap();
     assert!(!token.is_empty() && token.len() < 200);
-    assert_eq!(
-        body["expirationTime"].as_i64().unwrap(),
-        server.now_ms() + 86_400_000
-    );
     assert_eq!(headers["x-sapi-used-uid-weight-1m"], "1");
     let (_, _, headers) = server
         .request_token(Some(&key.api_key), "isIsolated=FALSE")
@@ -51,11 +56,7 @@ async fn isolated_token_and_explicit_validity() {
             "isIsolated=TRUE&symbol=BNBUSDT&validity=60000",
         )
         .await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(
-        body["expirationTime"].as_i64().unwrap(),
-        server.now_ms() + 60_000
-    );
+    assert_issued(&server, status, &body, 60_000);
     // Params may travel in a form body too.
     let (status, body, _) = server
         .request_token_with_body(
@@ -64,11 +65,7 @@ async fn isolated_token_and_explicit_validity() {
             "isIsolated=true&symbol=BNBUSDT&validity=1",
         )
         .await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(
-        body["expirationTime"].as_i64().unwrap(),
-        server.now_ms() + 1
-    );
+    assert_issued(&server, status, &body, 1);
 }
 
 #[tokio::test]
@@ -209,11 +206,7 @@ async fn query_wins_over_body_and_duplicates_within_the_body_are_refused() {
     let (status, body, _) = server
         .request_token_with_body(Some(&key.api_key), "validity=1000", "validity=5000")
         .await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(
-        body["expirationTime"].as_i64().unwrap(),
-        server.now_ms() + 1000
-    );
+    assert_issued(&server, status, &body, 1000);
     let (status, body, _) = server
         .request_token_with_body(Some(&key.api_key), "", "validity=1&validity=2")
         .await;

@@ -8,6 +8,7 @@ use anyhow::{Context, bail};
 use serde_json::{Map, Value};
 use std::io::Read;
 use std::path::Path;
+use userstream_protocol::events::json_kind;
 
 pub async fn run(args: PublishArgs) -> anyhow::Result<()> {
     // Parse before connecting: a typo in the events should not depend on the server being up.
@@ -80,7 +81,7 @@ fn parse_events(text: &str) -> anyhow::Result<Vec<Value>> {
             other => bail!(
                 "event {} is not a JSON object but {}; events look like {{\"e\":\"balanceUpdate\",…}}",
                 index + 1,
-                kind(&other)
+                json_kind(&other)
             ),
         })
         .collect()
@@ -95,17 +96,6 @@ fn address(uid: u64, isolated: Option<&str>, event: Value) -> Value {
     }
     item.insert("event".into(), event);
     Value::Object(item)
-}
-
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 #[cfg(test)]

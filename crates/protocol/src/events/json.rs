@@ -174,8 +174,8 @@ impl Reader {
     }
 }
 
-/// The JSON type of a value, for messages.
-pub(super) fn kind(value: &Value) -> &'static str {
+/// The JSON type of a value ("a number", "an object", …), for error messages.
+pub fn kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

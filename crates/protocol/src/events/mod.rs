@@ -25,6 +25,7 @@ pub use enums::{
     SelfTradePreventionMode, Side, TimeInForce, WorkingFloor,
 };
 pub use execution_report::ExecutionReport;
+pub use json::kind as json_kind;
 pub use list_status::{ListOrder, ListStatus};
 pub use risk::{MarginLevelStatusChange, UserLiabilityChange};
 

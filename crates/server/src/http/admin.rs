@@ -299,9 +299,9 @@ async fn inject_fault(
 
 /// Live connections: who, since when, which subscriptions, how much is queued.
 async fn list_sessions(State(state): State<SharedState>) -> Json<Value> {
-    let sessions: Vec<Value> = state
-        .hub
-        .sessions()
+    let mut sessions = state.hub.sessions();
+    sessions.sort_by_key(|session| session.id);
+    let sessions: Vec<Value> = sessions
         .iter()
         .map(|session| {
             let subscriptions: Vec<Value> = session
@@ -332,7 +332,7 @@ async fn list_sessions(State(state): State<SharedState>) -> Json<Value> {
 async fn healthz(State(state): State<SharedState>) -> Json<Value> {
     Json(json!({
         "status": "ok",
-        "connections": state.hub.sessions().len(),
+        "connections": state.hub.session_count(),
         "subscriptions": state.hub.pending_expiries(),
     }))
 }

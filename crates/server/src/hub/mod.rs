@@ -192,16 +192,18 @@ impl Hub {
         self.metrics.connections_active.decrement(1.0);
     }
 
-    /// Live sessions.
+    /// Live sessions, in no particular order (the heartbeat sweeps them every second).
     pub fn sessions(&self) -> Vec<Arc<SessionHandle>> {
-        let mut sessions: Vec<_> = self
-            .sessions
+        self.sessions
             .lock()
             .values()
             .filter_map(Weak::upgrade)
-            .collect();
-        sessions.sort_by_key(|session| session.id);
-        sessions
+            .collect()
+    }
+
+    /// Number of live sessions.
+    pub fn session_count(&self) -> usize {
+        self.sessions.lock().len()
     }
 
     /// Subscribes `session` to the account a verified token names, or extends the subscription it

@@ -116,9 +116,7 @@ pub fn handle(context: &mut MethodContext<'_>, frame: &[u8]) {
     let return_rate_limits = match params.remove("returnRateLimits") {
         None => context.return_rate_limits,
         Some(Value::Bool(flag)) => flag,
-        Some(Value::String(text)) if parse_bool(&text).is_some() => {
-            parse_bool(&text).unwrap_or(true)
-        }
+        Some(Value::String(text)) if let Some(flag) = parse_bool(&text) => flag,
         Some(_) => {
             let error = ApiError::invalid_param_value("returnRateLimits");
             return answer_error(context, &request.id, &error, context.return_rate_limits);
