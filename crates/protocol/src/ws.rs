@@ -6,7 +6,6 @@
 
 use crate::error::ApiError;
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 /// Longest string `id` accepted (Binance's UUID ids are 36 characters).
@@ -247,26 +246,6 @@ pub struct SessionStatus {
 #[serde(rename_all = "camelCase")]
 pub struct ServerTime {
     pub server_time: i64,
-}
-
-/// A frame received by a client: a response to a request, or an event.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct InboundFrame<'a> {
-    #[serde(default, borrow)]
-    pub id: Option<&'a RawValue>,
-    #[serde(default)]
-    pub status: Option<u16>,
-    #[serde(default, borrow)]
-    pub result: Option<&'a RawValue>,
-    #[serde(default)]
-    pub error: Option<ApiError>,
-    #[serde(default)]
-    pub rate_limits: Option<Vec<RateLimitStatus>>,
-    #[serde(default)]
-    pub subscription_id: Option<u32>,
-    #[serde(default, borrow)]
-    pub event: Option<&'a RawValue>,
 }
 
 #[cfg(test)]

@@ -87,11 +87,6 @@ impl ManualClock {
         let by = i64::try_from(by.as_micros()).unwrap_or(i64::MAX);
         self.now.send_modify(|now| *now = now.saturating_add(by));
     }
-
-    /// Sets the time (it may also move backwards, to simulate clock skew).
-    pub fn set_us(&self, now_us: i64) {
-        self.now.send_replace(now_us);
-    }
 }
 
 impl Clock for ManualClock {
