@@ -228,7 +228,10 @@ impl ApiError {
 /// The numeric codes used by the gateway, named as in Binance's `errors.md`.
 pub mod codes {
     pub const UNKNOWN: i32 = -1000;
+    pub const DISCONNECTED: i32 = -1001;
     pub const TOO_MANY_REQUESTS: i32 = -1003;
+    pub const TIMEOUT: i32 = -1007;
+    pub const SERVER_BUSY: i32 = -1008;
     pub const INVALID_MESSAGE: i32 = -1013;
     pub const INVALID_TIMESTAMP: i32 = -1021;
     pub const INVALID_SIGNATURE: i32 = -1022;

@@ -1,9 +1,11 @@
 //! Wire types and codecs of Binance's margin listenToken user data stream.
 //!
-//! No I/O lives here: the server encodes with these types and the client decodes with the same
-//! ones, so both sides agree byte for byte.
+//! No sockets live here: the server encodes with these types and the client decodes with the same
+//! ones, so both sides agree byte for byte. The injected [`clock`] lives here too, so a test can
+//! drive a server and a client from one manual clock.
 
 pub mod account;
+pub mod clock;
 pub mod decimal;
 pub mod error;
 pub mod events;

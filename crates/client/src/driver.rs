@@ -1,0 +1,930 @@
+//! The state machine that keeps every account subscribed, whatever happens.
+//!
+//! One task owns all state. It reacts to three kinds of input (connection reports, token
+//! answers, timers) and after each one runs [`Driver::drive`], which compares what is with what
+//! should be and acts: open a connection, fetch a token, subscribe, renew, finish a handover.
+//! Being level-triggered, every path (first start, renewal, reconnect, handover) goes through
+//! the same few lines, and a missed edge cannot leave an account unsubscribed.
+
+use crate::connection::{self, ConnEvent, ConnHandle, ConnSettings};
+use crate::dedup::Dedup;
+use crate::frame::Inbound;
+use crate::item::{AccountEvent, Disconnect, Fatal, Gap, HandoverReason, Item, Status};
+use crate::options::{Endpoints, Options};
+use crate::token::{ListenToken, TokenClient, TokenError};
+use serde_json::json;
+use std::collections::HashMap;
+use std::future::pending;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep_until};
+use userstream_protocol::Scope;
+use userstream_protocol::clock::SharedClock;
+use userstream_protocol::error::codes;
+use userstream_protocol::events::Event;
+use userstream_protocol::ws::SubscriptionInfo;
+
+/// The validity Binance gives a token when none is asked for; bounds a token's lifetime on our
+/// clock when the server's clock runs ahead of ours.
+const DEFAULT_VALIDITY: Duration = Duration::from_secs(86_400);
+/// Connection reports waiting for the driver before a connection stops reading its socket.
+const CONN_EVENT_QUEUE: usize = 256;
+
+/// A token as the driver keeps it: its expiry on *our* clock.
+struct Token {
+    value: String,
+    expires_us: i64,
+    renew_at_us: i64,
+}
+
+/// One account's subscription on one connection.
+enum Sub {
+    /// Subscribe sent, no answer yet.
+    Pending,
+    Active {
+        id: u32,
+        /// Expiry and renewal time on our clock.
+        expires_us: i64,
+        renew_at_us: i64,
+        /// When this subscription started delivering.
+        since_us: i64,
+        /// A renewing subscribe is in flight.
+        renewing: bool,
+    },
+}
+
+struct AccountState {
+    scope: Scope,
+    token: Option<Token>,
+    fetching: bool,
+    failures: u32,
+    /// No token request or subscribe before this instant (backoff).
+    retry_at: Option<Instant>,
+    subs: HashMap<u64, Sub>,
+    /// Subscribed at least once: from then on, losing coverage is a gap.
+    started: bool,
+    /// Coverage lost at this time (our clock), not yet restored.
+    broken_since: Option<i64>,
+    dedup: Dedup,
+}
+
+impl AccountState {
+    fn active_since(&self, except_conn: u64) -> Option<i64> {
+        self.subs
+            .iter()
+            .filter(|(conn, _)| **conn != except_conn)
+            .filter_map(|(_, sub)| match sub {
+                Sub::Active { since_us, .. } => Some(*since_us),
+                Sub::Pending => None,
+            })
+            .min()
+    }
+
+    fn is_active_on(&self, conn: u64) -> bool {
+        matches!(self.subs.get(&conn), Some(Sub::Active { .. }))
+    }
+}
+
+enum Request {
+    Subscribe {
+        account: usize,
+        expires_us: i64,
+        renew_at_us: i64,
+    },
+    Unsubscribe,
+}
+
+struct Conn {
+    handle: ConnHandle,
+    open: bool,
+    opened_at_us: i64,
+    requests: HashMap<u64, Request>,
+    /// Being retired after a handover: close it by this instant at the latest.
+    retire_by: Option<Instant>,
+    /// The server confirmed the unsubscribe: everything it had for us has been read.
+    drained: bool,
+    close_sent: bool,
+}
+
+/// Which account a (connection, subscription id) belongs to.
+struct Route {
+    account: usize,
+    /// Being closed by us; its `eventStreamTerminated` is expected.
+    closing: bool,
+}
+
+type TokenAnswer = (usize, Result<ListenToken, TokenError>, i64);
+
+pub(crate) struct Driver {
+    options: Arc<Options>,
+    clock: SharedClock,
+    endpoints: Endpoints,
+    tokens: TokenClient,
+    out: mpsc::Sender<Item>,
+    conn_tx: mpsc::Sender<(u64, ConnEvent)>,
+    conn_rx: mpsc::Receiver<(u64, ConnEvent)>,
+    token_tx: mpsc::UnboundedSender<TokenAnswer>,
+    token_rx: mpsc::UnboundedReceiver<TokenAnswer>,
+    accounts: Vec<AccountState>,
+    conns: HashMap<u64, Conn>,
+    current: Option<u64>,
+    next: Option<u64>,
+    handover: Option<HandoverReason>,
+    handover_failures: u32,
+    handover_retry_at: Option<Instant>,
+    routes: HashMap<(u64, u32), Route>,
+    conn_seq: u64,
+    request_seq: u64,
+    reconnect_attempt: u32,
+    reconnect_at: Option<Instant>,
+    finished: bool,
+}
+
+impl Driver {
+    pub(crate) fn new(
+        options: Options,
+        clock: SharedClock,
+        endpoints: Endpoints,
+        tokens: TokenClient,
+        accounts: Vec<Scope>,
+        out: mpsc::Sender<Item>,
+    ) -> Driver {
+        let (conn_tx, conn_rx) = mpsc::channel(CONN_EVENT_QUEUE);
+        let (token_tx, token_rx) = mpsc::unbounded_channel();
+        Driver {
+            options: Arc::new(options),
+            clock,
+            endpoints,
+            tokens,
+            out,
+            conn_tx,
+            conn_rx,
+            token_tx,
+            token_rx,
+            accounts: accounts
+                .into_iter()
+                .map(|scope| AccountState {
+                    scope,
+                    token: None,
+                    fetching: false,
+                    failures: 0,
+                    retry_at: None,
+                    subs: HashMap::new(),
+                    started: false,
+                    broken_since: None,
+                    dedup: Dedup::default(),
+                })
+                .collect(),
+            conns: HashMap::new(),
+            current: None,
+            next: None,
+            handover: None,
+            handover_failures: 0,
+            handover_retry_at: None,
+            routes: HashMap::new(),
+            conn_seq: 0,
+            request_seq: 0,
+            reconnect_attempt: 0,
+            reconnect_at: None,
+            finished: false,
+        }
+    }
+
+    pub(crate) async fn run(mut self) {
+        self.drive().await;
+        while !self.finished {
+            let clock_wait = match self.next_clock_deadline() {
+                Some(deadline) => self.clock.sleep_until(deadline),
+                None => Box::pin(pending()),
+            };
+            let timer = self.next_timer_deadline();
+            tokio::select! {
+                Some((conn, event)) = self.conn_rx.recv() => self.on_conn_event(conn, event).await,
+                Some((account, answer, asked_at_us)) = self.token_rx.recv() => {
+                    self.on_token(account, answer, asked_at_us).await;
+                }
+                () = clock_wait => {}
+                () = async { match timer { Some(at) => sleep_until(at).await, None => pending().await } } => {}
+                () = self.out.closed() => return,
+            }
+            if !self.finished {
+                self.drive().await;
+            }
+        }
+    }
+
+    async fn emit(&mut self, item: Item) {
+        if self.out.send(item).await.is_err() {
+            // The stream was dropped: nobody is listening any more.
+            self.finished = true;
+        }
+    }
+
+    async fn status(&mut self, status: Status) {
+        tracing::info!("{status}");
+        self.emit(Item::Status(status)).await;
+    }
+
+    /// Brings what is in line with what should be.
+    async fn drive(&mut self) {
+        let now = Instant::now();
+        let now_us = self.clock.now_us();
+
+        if self.current.is_none()
+            && self.next.is_none()
+            && self.reconnect_at.is_none_or(|at| now >= at)
+        {
+            self.reconnect_at = None;
+            self.current = Some(self.open_connection());
+        }
+        if let Some(conn) = self.current.and_then(|id| self.conns.get(&id))
+            && conn.open
+            && self.handover.is_none()
+            && now_us
+                >= conn
+                    .opened_at_us
+                    .saturating_add(micros(self.options.rotate_connection_after))
+        {
+            self.start_handover(HandoverReason::ConnectionAge).await;
+        }
+        if self.handover.is_some()
+            && self.next.is_none()
+            && self.handover_retry_at.is_none_or(|at| now >= at)
+        {
+            self.handover_retry_at = None;
+            self.next = Some(self.open_connection());
+        }
+
+        let target = [self.next, self.current]
+            .into_iter()
+            .flatten()
+            .find(|id| self.conns.get(id).is_some_and(|conn| conn.open));
+        for index in 0..self.accounts.len() {
+            let account = &mut self.accounts[index];
+            if account.retry_at.is_some_and(|at| now >= at) {
+                account.retry_at = None;
+            }
+            let mut needs_token = false;
+            if let Some(conn) = target
+                && account.retry_at.is_none()
+            {
+                let usable = |token: &Token| now_us < token.renew_at_us;
+                match account.subs.get(&conn) {
+                    None => match &account.token {
+                        Some(token) if usable(token) => {
+                            let (value, expires_us, renew_at_us) =
+                                (token.value.clone(), token.expires_us, token.renew_at_us);
+                            account.subs.insert(conn, Sub::Pending);
+                            self.subscribe(conn, index, value, expires_us, renew_at_us);
+                        }
+                        _ => needs_token = true,
+                    },
+                    Some(Sub::Active {
+                        expires_us: current_expiry,
+                        renew_at_us,
+                        renewing: false,
+                        ..
+                    }) if now_us >= *renew_at_us => match &account.token {
+                        Some(token) if token.expires_us > *current_expiry && usable(token) => {
+                            let (value, expires_us, renew_at_us) =
+                                (token.value.clone(), token.expires_us, token.renew_at_us);
+                            if let Some(Sub::Active { renewing, .. }) = account.subs.get_mut(&conn)
+                            {
+                                *renewing = true;
+                            }
+                            self.subscribe(conn, index, value, expires_us, renew_at_us);
+                        }
+                        _ => needs_token = true,
+                    },
+                    _ => {}
+                }
+            }
+            let account = &mut self.accounts[index];
+            if needs_token && !account.fetching && account.retry_at.is_none() {
+                account.fetching = true;
+                self.fetch_token(index);
+            }
+        }
+
+        self.finish_handover(now).await;
+        for conn in self.conns.values_mut() {
+            if !conn.close_sent && conn.retire_by.is_some_and(|by| now >= by) {
+                conn.close_sent = true;
+                conn.handle.close();
+            }
+        }
+        if let Some(current) = self.current
+            && self
+                .accounts
+                .iter()
+                .all(|account| account.is_active_on(current))
+        {
+            self.reconnect_attempt = 0;
+        }
+    }
+
+    /// Once every account streams on the new connection, retire the old one: unsubscribe it
+    /// (the server answers after everything queued for us), then close it.
+    async fn finish_handover(&mut self, now: Instant) {
+        let (Some(old), Some(new)) = (self.current, self.next) else {
+            return;
+        };
+        if !self
+            .accounts
+            .iter()
+            .all(|account| account.is_active_on(new))
+        {
+            return;
+        }
+        self.retire(old, now);
+        self.current = Some(new);
+        self.next = None;
+        self.handover = None;
+        self.handover_failures = 0;
+        self.status(Status::HandoverComplete { connection: new })
+            .await;
+    }
+
+    fn retire(&mut self, id: u64, now: Instant) {
+        for ((conn, _), route) in self.routes.iter_mut() {
+            if *conn == id {
+                route.closing = true;
+            }
+        }
+        for account in &mut self.accounts {
+            account.subs.remove(&id);
+        }
+        let request = self.next_request_id();
+        if let Some(conn) = self.conns.get_mut(&id) {
+            conn.retire_by = Some(now + self.options.handover_timeout);
+            conn.requests.insert(request, Request::Unsubscribe);
+            conn.handle.request(
+                request,
+                json!({"id": request, "method": "userDataStream.unsubscribe"}).to_string(),
+            );
+        }
+    }
+
+    async fn start_handover(&mut self, reason: HandoverReason) {
+        if self.handover.is_some() {
+            return;
+        }
+        self.handover = Some(reason);
+        self.handover_failures = 0;
+        self.handover_retry_at = None;
+        self.status(Status::HandoverStarted { reason }).await;
+    }
+
+    fn open_connection(&mut self) -> u64 {
+        self.conn_seq += 1;
+        let id = self.conn_seq;
+        let handle = connection::spawn(
+            id,
+            ConnSettings {
+                url: self.endpoints.ws.clone(),
+                options: Arc::clone(&self.options),
+                clock: Arc::clone(&self.clock),
+                events: self.conn_tx.clone(),
+            },
+        );
+        self.conns.insert(
+            id,
+            Conn {
+                handle,
+                open: false,
+                opened_at_us: self.clock.now_us(),
+                requests: HashMap::new(),
+                retire_by: None,
+                drained: false,
+                close_sent: false,
+            },
+        );
+        id
+    }
+
+    fn next_request_id(&mut self) -> u64 {
+        self.request_seq += 1;
+        self.request_seq
+    }
+
+    fn subscribe(
+        &mut self,
+        conn: u64,
+        account: usize,
+        token: String,
+        expires_us: i64,
+        renew_at_us: i64,
+    ) {
+        let request = self.next_request_id();
+        let Some(connection) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        connection.requests.insert(
+            request,
+            Request::Subscribe {
+                account,
+                expires_us,
+                renew_at_us,
+            },
+        );
+        let text = json!({
+            "id": request,
+            "method": "userDataStream.subscribe.listenToken",
+            "params": {"listenToken": token},
+        });
+        connection.handle.request(request, text.to_string());
+    }
+
+    fn fetch_token(&self, account: usize) {
+        let tokens = self.tokens.clone();
+        let scope = self.accounts[account].scope.clone();
+        let clock = Arc::clone(&self.clock);
+        let answers = self.token_tx.clone();
+        tokio::spawn(async move {
+            let asked_at_us = clock.now_us();
+            let answer = tokens.fetch(&scope, asked_at_us.div_euclid(1000)).await;
+            let _ = answers.send((account, answer, asked_at_us));
+        });
+    }
+
+    async fn on_token(
+        &mut self,
+        index: usize,
+        answer: Result<ListenToken, TokenError>,
+        asked_at_us: i64,
+    ) {
+        let validity = self.options.token_validity.unwrap_or(DEFAULT_VALIDITY);
+        let account = &mut self.accounts[index];
+        account.fetching = false;
+        let answer = answer.and_then(|token| {
+            // Expiry on our clock: the server's word, but never later than the validity counted
+            // from when we asked (in case the server's clock runs ahead of ours).
+            let expires_us = token
+                .expiration_time_ms
+                .saturating_mul(1000)
+                .min(asked_at_us.saturating_add(micros(validity)));
+            if expires_us <= asked_at_us {
+                return Err(TokenError::BadAnswer {
+                    status: 200,
+                    body: "the token expired before it arrived (are the clocks far apart?)".into(),
+                });
+            }
+            Ok((token.token, expires_us))
+        });
+        match answer {
+            Ok((value, expires_us)) => {
+                let lifetime =
+                    Duration::from_micros(u64::try_from(expires_us - asked_at_us).unwrap_or(0));
+                let renew_at_us = expires_us - micros(self.options.renewal_lead(lifetime));
+                account.token = Some(Token {
+                    value,
+                    expires_us,
+                    renew_at_us,
+                });
+                account.failures = 0;
+            }
+            Err(error) if error.is_fatal() => {
+                let account = account.scope.clone();
+                self.terminate(Fatal::TokenRefused { account, error }).await;
+            }
+            Err(error) => {
+                account.failures += 1;
+                let attempt = account.failures;
+                let delay = self
+                    .options
+                    .token_backoff
+                    .delay(attempt)
+                    .max(error.retry_after().unwrap_or_default());
+                account.retry_at = Some(Instant::now() + delay);
+                let account = account.scope.clone();
+                self.status(Status::TokenRetry {
+                    account,
+                    attempt,
+                    delay,
+                    error,
+                })
+                .await;
+            }
+        }
+    }
+
+    async fn terminate(&mut self, fatal: Fatal) {
+        tracing::error!("{fatal}");
+        self.emit(Item::Status(Status::Terminated(fatal))).await;
+        self.finished = true;
+        for conn in self.conns.values() {
+            conn.handle.close();
+        }
+    }
+
+    async fn on_conn_event(&mut self, id: u64, event: ConnEvent) {
+        match event {
+            ConnEvent::Open => {
+                let handover = self.next == Some(id);
+                if let Some(conn) = self.conns.get_mut(&id) {
+                    conn.open = true;
+                    conn.opened_at_us = self.clock.now_us();
+                }
+                self.status(Status::Connected {
+                    connection: id,
+                    handover,
+                })
+                .await;
+            }
+            ConnEvent::Frame(Inbound::Response {
+                id: request,
+                outcome,
+            }) => {
+                let Some(request) = self
+                    .conns
+                    .get_mut(&id)
+                    .and_then(|conn| conn.requests.remove(&request))
+                else {
+                    return;
+                };
+                match request {
+                    Request::Subscribe {
+                        account,
+                        expires_us,
+                        renew_at_us,
+                    } => {
+                        let info = outcome.and_then(|result| {
+                            serde_json::from_str::<SubscriptionInfo>(&result).map_err(|_| {
+                                userstream_protocol::ApiError::new(
+                                    200,
+                                    codes::UNKNOWN,
+                                    format!("unreadable subscribe result: {result}"),
+                                )
+                            })
+                        });
+                        match info {
+                            Ok(info) => {
+                                self.on_subscribed(id, account, info, expires_us, renew_at_us)
+                                    .await
+                            }
+                            Err(error) => self.on_subscribe_refused(id, account, error).await,
+                        }
+                    }
+                    Request::Unsubscribe => {
+                        if let Some(conn) = self.conns.get_mut(&id) {
+                            conn.drained = true;
+                            if !conn.close_sent {
+                                conn.close_sent = true;
+                                conn.handle.close();
+                            }
+                        }
+                    }
+                }
+            }
+            ConnEvent::Frame(Inbound::Event {
+                subscription_id,
+                event,
+                fingerprint,
+            }) => {
+                self.on_event(id, subscription_id, event, fingerprint).await;
+            }
+            ConnEvent::Frame(Inbound::ConnectionEvent(Event::ServerShutdown(_))) => {
+                if self.current == Some(id) {
+                    self.start_handover(HandoverReason::ServerShutdown).await;
+                } else if self.next == Some(id) {
+                    // The replacement is going away too: drop it and try another.
+                    self.abandon_next();
+                }
+            }
+            ConnEvent::Frame(Inbound::ConnectionEvent(other)) => {
+                tracing::debug!(
+                    connection = id,
+                    "connection event {} skipped",
+                    other.event_type()
+                );
+            }
+            ConnEvent::Frame(Inbound::Ignored(_)) => {}
+            ConnEvent::Closed {
+                reason,
+                last_heard_us,
+            } => self.on_closed(id, reason, last_heard_us).await,
+        }
+    }
+
+    fn abandon_next(&mut self) {
+        if let Some(next) = self.next.take()
+            && let Some(conn) = self.conns.get_mut(&next)
+        {
+            conn.close_sent = true;
+            conn.handle.close();
+            self.handover_failures += 1;
+            self.handover_retry_at =
+                Some(Instant::now() + self.options.reconnect_backoff.delay(self.handover_failures));
+        }
+    }
+
+    async fn on_subscribed(
+        &mut self,
+        conn: u64,
+        index: usize,
+        info: SubscriptionInfo,
+        expires_us: i64,
+        renew_at_us: i64,
+    ) {
+        let now_us = self.clock.now_us();
+        let account = &mut self.accounts[index];
+        let previous = match account.subs.get(&conn) {
+            Some(Sub::Active { id, since_us, .. }) => Some((*id, *since_us)),
+            _ => None,
+        };
+        account.subs.insert(
+            conn,
+            Sub::Active {
+                id: info.subscription_id,
+                expires_us,
+                renew_at_us,
+                since_us: previous.map_or(now_us, |(_, since)| since),
+                renewing: false,
+            },
+        );
+        self.routes.insert(
+            (conn, info.subscription_id),
+            Route {
+                account: index,
+                closing: false,
+            },
+        );
+        let scope = account.scope.clone();
+        let mut statuses = Vec::new();
+        match previous {
+            Some((old, _)) => {
+                if old != info.subscription_id {
+                    // The server opened a second subscription instead of extending the first:
+                    // close the old one; events on both are deduplicated meanwhile.
+                    if let Some(route) = self.routes.get_mut(&(conn, old)) {
+                        route.closing = true;
+                    }
+                    let request = self.next_request_id();
+                    if let Some(connection) = self.conns.get_mut(&conn) {
+                        connection.requests.insert(request, Request::Unsubscribe);
+                        connection.handle.request(
+                            request,
+                            json!({"id": request, "method": "userDataStream.unsubscribe",
+                                   "params": {"subscriptionId": old}})
+                            .to_string(),
+                        );
+                    }
+                }
+                statuses.push(Status::Renewed {
+                    account: scope,
+                    subscription_id: info.subscription_id,
+                    expires_at_us: info.expiration_time,
+                });
+            }
+            None => {
+                statuses.push(Status::Subscribed {
+                    account: scope.clone(),
+                    connection: conn,
+                    subscription_id: info.subscription_id,
+                    expires_at_us: info.expiration_time,
+                });
+                let account = &mut self.accounts[index];
+                if let Some(since_us) = account.broken_since.take() {
+                    statuses.push(Status::Gap(Gap {
+                        account: scope,
+                        since_us,
+                        until_us: now_us,
+                    }));
+                }
+                account.started = true;
+            }
+        }
+        if self.route_count(index) > 1 {
+            self.accounts[index].dedup.overlap_started();
+        }
+        for status in statuses {
+            self.status(status).await;
+        }
+    }
+
+    async fn on_subscribe_refused(
+        &mut self,
+        conn: u64,
+        index: usize,
+        error: userstream_protocol::ApiError,
+    ) {
+        let account = &mut self.accounts[index];
+        match account.subs.get_mut(&conn) {
+            Some(Sub::Pending) => {
+                account.subs.remove(&conn);
+            }
+            Some(Sub::Active { renewing, .. }) => *renewing = false,
+            None => {}
+        }
+        tracing::warn!(account = %account.scope, connection = conn, %error, "subscribe refused");
+        match error.code {
+            codes::MAX_SUBSCRIPTION_ID => {
+                self.start_handover(HandoverReason::SubscriptionIdsExhausted)
+                    .await;
+                return;
+            }
+            // The token is no good (expired, revoked key, another server's): get a fresh one.
+            codes::INVALID_LISTEN_TOKEN => account.token = None,
+            _ => {}
+        }
+        // Refusals repeat until something changes; never hammer the server.
+        account.failures += 1;
+        let delay = self.options.token_backoff.delay(account.failures);
+        account.retry_at = Some(Instant::now() + delay);
+    }
+
+    async fn on_event(&mut self, conn: u64, subscription_id: u32, event: Event, fingerprint: u64) {
+        let Some(route) = self.routes.get(&(conn, subscription_id)) else {
+            tracing::debug!(
+                connection = conn,
+                subscription_id,
+                "event for an unknown subscription skipped"
+            );
+            return;
+        };
+        let (index, closing) = (route.account, route.closing);
+        if let Event::EventStreamTerminated(terminated) = &event {
+            self.routes.remove(&(conn, subscription_id));
+            if self.route_count(index) <= 1 {
+                self.accounts[index].dedup.overlap_ended(Instant::now());
+            }
+            if closing {
+                return;
+            }
+            let now_us = self.clock.now_us();
+            let account = &mut self.accounts[index];
+            if matches!(account.subs.get(&conn), Some(Sub::Active { id, .. }) if *id == subscription_id)
+            {
+                account.subs.remove(&conn);
+            }
+            tracing::info!(account = %account.scope, connection = conn, subscription_id, "subscription terminated by the server; renewing now");
+            if account.active_since(conn).is_none() {
+                let since = terminated.event_time_us.min(now_us);
+                account.broken_since = Some(account.broken_since.map_or(since, |s| s.min(since)));
+            }
+            // Renew at once, with a fresh token.
+            account.token = None;
+            account.retry_at = None;
+            return;
+        }
+        let account = &mut self.accounts[index];
+        if account
+            .dedup
+            .admit(fingerprint, (conn, subscription_id), Instant::now())
+        {
+            let item = Item::Event(AccountEvent {
+                account: account.scope.clone(),
+                subscription_id,
+                event,
+            });
+            self.emit(item).await;
+        }
+    }
+
+    async fn on_closed(&mut self, id: u64, reason: Disconnect, last_heard_us: i64) {
+        let Some(conn) = self.conns.remove(&id) else {
+            return;
+        };
+        let was_open = conn.open;
+        let mut affected: Vec<usize> = Vec::new();
+        self.routes.retain(|(route_conn, _), route| {
+            if *route_conn == id {
+                affected.push(route.account);
+                false
+            } else {
+                true
+            }
+        });
+        for (index, account) in self.accounts.iter_mut().enumerate() {
+            if account.subs.remove(&id).is_some() && !affected.contains(&index) {
+                affected.push(index);
+            }
+        }
+        affected.sort_unstable();
+        affected.dedup();
+        let mut gaps = Vec::new();
+        for index in affected {
+            if self.route_count(index) <= 1 {
+                self.accounts[index].dedup.overlap_ended(Instant::now());
+            }
+            if conn.drained {
+                continue;
+            }
+            let account = &mut self.accounts[index];
+            match account.active_since(id) {
+                // Another connection already streams this account; only what fell between the
+                // last frame heard here and its start may be missing.
+                Some(since) if since > last_heard_us => gaps.push(Gap {
+                    account: account.scope.clone(),
+                    since_us: last_heard_us,
+                    until_us: since,
+                }),
+                Some(_) => {}
+                None if account.started => {
+                    account.broken_since = Some(
+                        account
+                            .broken_since
+                            .map_or(last_heard_us, |s| s.min(last_heard_us)),
+                    );
+                }
+                None => {}
+            }
+        }
+        for gap in gaps {
+            self.status(Status::Gap(gap)).await;
+        }
+
+        if self.current == Some(id) {
+            self.current = None;
+            if let Some(next) = self.next.take() {
+                // The replacement becomes the connection; the handover is moot.
+                self.current = Some(next);
+                self.handover = None;
+                tracing::info!(connection = id, %reason, "connection ended during a handover");
+                return;
+            }
+            self.reconnect_attempt += 1;
+            let attempt = self.reconnect_attempt;
+            if let Some(limit) = self.options.max_reconnect_attempts
+                && attempt > limit
+            {
+                self.terminate(Fatal::ReconnectLimit { attempts: limit })
+                    .await;
+                return;
+            }
+            let delay = self.options.reconnect_backoff.delay(attempt);
+            self.reconnect_at = Some(Instant::now() + delay);
+            self.status(Status::Reconnecting {
+                attempt,
+                delay,
+                reason,
+            })
+            .await;
+        } else if self.next == Some(id) {
+            self.next = None;
+            self.handover_failures += 1;
+            let delay = self.options.reconnect_backoff.delay(self.handover_failures);
+            self.handover_retry_at = Some(Instant::now() + delay);
+            tracing::warn!(connection = id, %reason, was_open, "handover connection failed; retrying in {} ms", delay.as_millis());
+        }
+    }
+
+    fn route_count(&self, account: usize) -> usize {
+        self.routes
+            .values()
+            .filter(|route| route.account == account)
+            .count()
+    }
+
+    /// The next moment, on the injected clock, something is due: a renewal or a rotation.
+    fn next_clock_deadline(&self) -> Option<i64> {
+        let now_us = self.clock.now_us();
+        let renewals = self.accounts.iter().flat_map(|account| {
+            account.subs.values().filter_map(|sub| match sub {
+                Sub::Active {
+                    renew_at_us,
+                    renewing: false,
+                    ..
+                } => Some(*renew_at_us),
+                _ => None,
+            })
+        });
+        let rotation = self
+            .current
+            .and_then(|id| self.conns.get(&id))
+            .filter(|conn| conn.open && self.handover.is_none())
+            .map(|conn| {
+                conn.opened_at_us
+                    .saturating_add(micros(self.options.rotate_connection_after))
+            });
+        renewals
+            .chain(rotation)
+            .filter(|deadline| *deadline > now_us)
+            .min()
+    }
+
+    /// The next moment, on the monotonic timer, a backoff or a retirement ends.
+    fn next_timer_deadline(&self) -> Option<Instant> {
+        let now = Instant::now();
+        let retries = self.accounts.iter().filter_map(|account| account.retry_at);
+        let handover = self
+            .handover_retry_at
+            .filter(|_| self.handover.is_some() && self.next.is_none());
+        let retirements = self
+            .conns
+            .values()
+            .filter(|conn| !conn.close_sent)
+            .filter_map(|conn| conn.retire_by);
+        retries
+            .chain(self.reconnect_at)
+            .chain(handover)
+            .chain(retirements)
+            .filter(|at| *at > now)
+            .min()
+    }
+}
+
+fn micros(duration: Duration) -> i64 {
+    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
+}

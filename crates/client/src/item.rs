@@ -1,0 +1,238 @@
+//! What a [`UserStream`](crate::UserStream) yields: account events and status changes.
+
+use crate::token::TokenError;
+use std::fmt;
+use std::time::Duration;
+use userstream_protocol::Scope;
+use userstream_protocol::events::Event;
+
+/// One item of the stream: an event for one of your accounts, or a change in the stream's state.
+///
+/// ```
+/// use userstream_client::{Item, Status};
+///
+/// fn show(item: &Item) -> String {
+///     match item {
+///         Item::Event(event) => format!("{} {}", event.account, event.event.event_type()),
+///         Item::Status(Status::Gap(gap)) => format!("reconcile {} since {}", gap.account, gap.since_us),
+///         Item::Status(status) => status.to_string(),
+///     }
+/// }
+/// ```
+// Nearly every item is an event, so boxing it would cost an allocation per event and save nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum Item {
+    Event(AccountEvent),
+    Status(Status),
+}
+
+/// An event for one account, routed by its `subscriptionId`.
+///
+/// `eventStreamTerminated` never appears here: the client answers it by renewing, and reports
+/// what that cost as [`Status`] items.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountEvent {
+    /// The account the event belongs to (cross margin, or isolated margin for one symbol).
+    pub account: Scope,
+    /// The server's subscription id it arrived under (changes after a reconnect).
+    pub subscription_id: u32,
+    pub event: Event,
+}
+
+/// A change in the state of the stream.
+///
+/// Times are microseconds since the Unix epoch, on the client's clock.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Status {
+    /// A WebSocket connection is open. `handover` is true for a connection opened to replace a
+    /// healthy one (before the 24 h limit, on `serverShutdown`) while the old one still streams.
+    Connected { connection: u64, handover: bool },
+    /// An account is subscribed on a connection (the first time, after a reconnect, or on the
+    /// new connection of a handover).
+    Subscribed {
+        account: Scope,
+        connection: u64,
+        subscription_id: u32,
+        /// When this subscription ends unless renewed (server time, µs).
+        expires_at_us: i64,
+    },
+    /// A subscription was extended with a fresh token on the same connection, ahead of expiry.
+    Renewed {
+        account: Scope,
+        subscription_id: u32,
+        expires_at_us: i64,
+    },
+    /// The connection was lost; the next attempt starts after `delay`.
+    Reconnecting {
+        attempt: u32,
+        delay: Duration,
+        reason: Disconnect,
+    },
+    /// A new connection is being opened to replace the current one before it ends.
+    HandoverStarted { reason: HandoverReason },
+    /// The handover finished: every account streams on `connection`, the old one is closed, and
+    /// no event was lost or repeated.
+    HandoverComplete { connection: u64 },
+    /// A token request failed; it is retried after `delay`.
+    TokenRetry {
+        account: Scope,
+        attempt: u32,
+        delay: Duration,
+        error: TokenError,
+    },
+    /// Events for `account` may have been missed between these two instants: reconcile (e.g.
+    /// query open orders and balances over REST).
+    Gap(Gap),
+    /// The stream has ended for good; nothing follows. Only configuration errors (a bad API key,
+    /// an account that does not exist) and an exhausted reconnect limit end it.
+    Terminated(Fatal),
+}
+
+/// A window in which events for one account may have been missed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gap {
+    pub account: Scope,
+    /// The last moment the account was known to be covered: the last frame heard on the lost
+    /// connection, or the time of an unexpected `eventStreamTerminated`.
+    pub since_us: i64,
+    /// The moment the account was subscribed again.
+    pub until_us: i64,
+}
+
+/// Why a connection ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Disconnect {
+    /// The connection could not be opened.
+    ConnectFailed(String),
+    /// The server closed it with a close frame.
+    Closed { code: u16, reason: String },
+    /// The socket ended without a close frame, or failed.
+    Lost(String),
+    /// Nothing was heard for too long and a ping went unanswered.
+    Stale,
+    /// A request got no response in time.
+    RequestTimeout,
+}
+
+/// Why a healthy connection is being replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandoverReason {
+    /// The server sent `serverShutdown`.
+    ServerShutdown,
+    /// The connection nears the server's connection lifetime (24 h on Binance).
+    ConnectionAge,
+    /// The connection has used up its subscription ids (-2042).
+    SubscriptionIdsExhausted,
+}
+
+/// Why the stream ended.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Fatal {
+    /// The server refused a token request in a way retrying cannot fix (bad key, unknown
+    /// account or symbol).
+    #[error("{account}: {error}")]
+    TokenRefused { account: Scope, error: TokenError },
+    /// The server refused a subscription in a way retrying cannot fix.
+    #[error("{account}: subscription refused: {code} {msg}")]
+    SubscribeRefused {
+        account: Scope,
+        code: i32,
+        msg: String,
+    },
+    /// `max_reconnect_attempts` was reached.
+    #[error("gave up after {attempts} reconnect attempts")]
+    ReconnectLimit { attempts: u32 },
+}
+
+impl fmt::Display for Disconnect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Disconnect::ConnectFailed(error) => write!(f, "cannot connect: {error}"),
+            Disconnect::Closed { code, reason } if reason.is_empty() => {
+                write!(f, "closed by the server ({code})")
+            }
+            Disconnect::Closed { code, reason } => {
+                write!(f, "closed by the server ({code} {reason})")
+            }
+            Disconnect::Lost(error) => write!(f, "connection lost: {error}"),
+            Disconnect::Stale => write!(f, "connection silent, ping unanswered"),
+            Disconnect::RequestTimeout => write!(f, "request unanswered"),
+        }
+    }
+}
+
+impl fmt::Display for HandoverReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            HandoverReason::ServerShutdown => "server shutting down",
+            HandoverReason::ConnectionAge => "connection nears its lifetime",
+            HandoverReason::SubscriptionIdsExhausted => "subscription ids used up",
+        })
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Status::Connected {
+                connection,
+                handover: false,
+            } => write!(f, "connected (connection {connection})"),
+            Status::Connected {
+                connection,
+                handover: true,
+            } => write!(f, "connected (connection {connection}, handover)"),
+            Status::Subscribed {
+                account,
+                connection,
+                subscription_id,
+                expires_at_us,
+            } => write!(
+                f,
+                "{account}: subscribed (connection {connection}, subscription {subscription_id}, expires {})",
+                crate::format_time_us(*expires_at_us)
+            ),
+            Status::Renewed {
+                account,
+                subscription_id,
+                expires_at_us,
+            } => write!(
+                f,
+                "{account}: renewed (subscription {subscription_id}, expires {})",
+                crate::format_time_us(*expires_at_us)
+            ),
+            Status::Reconnecting {
+                attempt,
+                delay,
+                reason,
+            } => write!(
+                f,
+                "reconnecting (attempt {attempt}, in {} ms): {reason}",
+                delay.as_millis()
+            ),
+            Status::HandoverStarted { reason } => write!(f, "handover started: {reason}"),
+            Status::HandoverComplete { connection } => {
+                write!(f, "handover complete (connection {connection})")
+            }
+            Status::TokenRetry {
+                account,
+                attempt,
+                delay,
+                error,
+            } => write!(
+                f,
+                "{account}: token request failed (attempt {attempt}, retry in {} ms): {error}",
+                delay.as_millis()
+            ),
+            Status::Gap(gap) => write!(
+                f,
+                "{}: GAP, events may have been missed between {} and {}",
+                gap.account,
+                crate::format_time_us(gap.since_us),
+                crate::format_time_us(gap.until_us)
+            ),
+            Status::Terminated(fatal) => write!(f, "terminated: {fatal}"),
+        }
+    }
+}

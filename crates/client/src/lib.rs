@@ -1,0 +1,328 @@
+//! A Binance margin **listenToken** user data stream that never dies.
+//!
+//! [`UserStream`] subscribes any number of margin accounts (cross, and isolated pairs) on one
+//! WebSocket API connection and keeps them subscribed forever:
+//!
+//! - **Renewal**: a fresh token is fetched and subscribed on the same connection ahead of
+//!   expiry; `eventStreamTerminated` or an invalid-token error triggers an immediate renewal.
+//! - **Reconnection**: any lost connection (close, reset, silence, an unanswered ping) is
+//!   reopened with capped, jittered backoff, and every account is subscribed again.
+//! - **Handover**: ahead of the 24 h connection limit and on `serverShutdown`, a new connection
+//!   is opened and subscribed *before* the old one is closed; events seen on both are delivered
+//!   once.
+//! - **Gaps are never silent**: when events may have been missed, a [`Status::Gap`] says for
+//!   which account and between which instants, so you know to reconcile.
+//!
+//! It works unchanged against Binance and against `userstream serve`.
+//!
+//! ```no_run
+//! use futures_util::StreamExt;
+//! use userstream_client::{Item, UserStream};
+//!
+//! # async fn run() -> Result<(), userstream_client::BuildError> {
+//! let mut stream = UserStream::builder()
+//!     .api_key("my-api-key")
+//!     .local("http://127.0.0.1:9443")? // or .binance()
+//!     .cross()
+//!     .isolated("BTCUSDT")
+//!     .start()?;
+//! while let Some(item) = stream.next().await {
+//!     match item {
+//!         Item::Event(event) => println!("{} {:?}", event.account, event.event),
+//!         Item::Status(status) => eprintln!("{status}"),
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
+
+mod backoff;
+mod connection;
+mod dedup;
+mod driver;
+pub mod frame;
+mod item;
+mod options;
+pub mod token;
+
+pub use backoff::Backoff;
+pub use item::{AccountEvent, Disconnect, Fatal, Gap, HandoverReason, Item, Status};
+pub use options::{BINANCE_REST_URL, BINANCE_WS_API_URL, Endpoints, Options, UrlError};
+pub use token::{ListenToken, TokenClient, TokenError};
+pub use userstream_protocol::Scope;
+pub use userstream_protocol::clock::{Clock, SharedClock, SystemClock};
+pub use userstream_protocol::events::Event;
+
+use futures_util::Stream;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use userstream_protocol::account::is_valid_symbol;
+
+/// A configuration the stream cannot start with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BuildError {
+    #[error("an API key is required")]
+    MissingApiKey,
+    #[error("the API key must be printable ASCII without spaces")]
+    MalformedApiKey,
+    #[error("no account to stream: ask for cross margin and/or at least one isolated symbol")]
+    NoAccounts,
+    #[error("'{0}' is not a valid symbol (letters and digits, e.g. BTCUSDT)")]
+    InvalidSymbol(String),
+    #[error("{0} is listed twice")]
+    DuplicateAccount(Scope),
+    #[error(transparent)]
+    Url(#[from] UrlError),
+    #[error("{0}")]
+    InvalidOption(&'static str),
+    #[error("cannot set up the HTTP client: {0}")]
+    Http(String),
+}
+
+/// Builds a [`UserStream`]. Start from [`UserStream::builder`].
+#[derive(Clone)]
+pub struct UserStreamBuilder {
+    api_key: Option<String>,
+    secret: Option<String>,
+    endpoints: Endpoints,
+    accounts: Vec<Result<Scope, BuildError>>,
+    options: Options,
+    clock: SharedClock,
+}
+
+impl UserStreamBuilder {
+    /// The API key (sent as `X-MBX-APIKEY` when requesting tokens).
+    pub fn api_key(mut self, api_key: impl Into<String>) -> Self {
+        self.api_key = Some(api_key.into());
+        self
+    }
+
+    /// The API key's HMAC secret. Optional: token requests need no signature, but with a secret
+    /// they are signed (`timestamp` + `signature`), as some deployments require.
+    pub fn secret(mut self, secret: impl Into<String>) -> Self {
+        self.secret = Some(secret.into()).filter(|secret| !secret.is_empty());
+        self
+    }
+
+    /// Binance production (the default).
+    pub fn binance(mut self) -> Self {
+        self.endpoints = Endpoints::binance();
+        self
+    }
+
+    /// A server at `base` serving REST and, under `/ws-api/v3`, the WebSocket API, such as
+    /// `userstream serve` (`http://127.0.0.1:9443`).
+    pub fn local(mut self, base: &str) -> Result<Self, BuildError> {
+        self.endpoints = Endpoints::local(base)?;
+        Ok(self)
+    }
+
+    /// Explicit endpoints.
+    pub fn endpoints(mut self, endpoints: Endpoints) -> Self {
+        self.endpoints = endpoints;
+        self
+    }
+
+    /// Stream the cross margin account.
+    pub fn cross(mut self) -> Self {
+        self.accounts.push(Ok(Scope::Cross));
+        self
+    }
+
+    /// Stream the isolated margin account of `symbol` (e.g. `BTCUSDT`; case does not matter).
+    pub fn isolated(mut self, symbol: &str) -> Self {
+        let symbol = symbol.trim().to_ascii_uppercase();
+        self.accounts.push(if is_valid_symbol(&symbol) {
+            Ok(Scope::Isolated(symbol))
+        } else {
+            Err(BuildError::InvalidSymbol(symbol))
+        });
+        self
+    }
+
+    /// Timing and retry policy.
+    pub fn options(mut self, options: Options) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// The clock that decides when tokens are renewed and connections rotated. Tests share a
+    /// manual clock with the server; everything else uses the system clock.
+    pub fn clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Checks the configuration and starts streaming in a background task (call it inside a
+    /// tokio runtime). Problems only the server can detect, such as a revoked key, arrive as
+    /// [`Status::Terminated`].
+    pub fn start(self) -> Result<UserStream, BuildError> {
+        let api_key = self
+            .api_key
+            .map(|key| key.trim().to_owned())
+            .filter(|key| !key.is_empty())
+            .ok_or(BuildError::MissingApiKey)?;
+        if !api_key.bytes().all(|byte| byte.is_ascii_graphic()) {
+            return Err(BuildError::MalformedApiKey);
+        }
+        let mut accounts = Vec::new();
+        for account in self.accounts {
+            let account = account?;
+            if accounts.contains(&account) {
+                return Err(BuildError::DuplicateAccount(account));
+            }
+            accounts.push(account);
+        }
+        if accounts.is_empty() {
+            return Err(BuildError::NoAccounts);
+        }
+        let options = self.options;
+        if options.buffer == 0 {
+            return Err(BuildError::InvalidOption("buffer must be at least 1"));
+        }
+        if options
+            .token_validity
+            .is_some_and(|validity| validity < Duration::from_millis(1))
+        {
+            return Err(BuildError::InvalidOption(
+                "token_validity must be at least 1 ms",
+            ));
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(options.connect_timeout)
+            .timeout(options.request_timeout)
+            .user_agent(concat!("userstream-client/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|error| BuildError::Http(token::root_cause(&error)))?;
+        let tokens = TokenClient::new(
+            http,
+            &self.endpoints.rest,
+            api_key,
+            self.secret,
+            options.token_validity,
+        );
+        let (out, items) = mpsc::channel(options.buffer);
+        let driver =
+            driver::Driver::new(options, self.clock, self.endpoints, tokens, accounts, out);
+        let task = tokio::spawn(driver.run());
+        Ok(UserStream { items, task })
+    }
+}
+
+/// A margin user data stream: a [`Stream`] of [`Item`]s that ends only after
+/// [`Status::Terminated`] (or never). Dropping it closes the connection.
+pub struct UserStream {
+    items: mpsc::Receiver<Item>,
+    task: JoinHandle<()>,
+}
+
+impl UserStream {
+    /// A builder with Binance's endpoints, the default [`Options`] and the system clock.
+    pub fn builder() -> UserStreamBuilder {
+        UserStreamBuilder {
+            api_key: None,
+            secret: None,
+            endpoints: Endpoints::binance(),
+            accounts: Vec::new(),
+            options: Options::default(),
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+impl Stream for UserStream {
+    type Item = Item;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Item>> {
+        self.items.poll_recv(cx)
+    }
+}
+
+impl Drop for UserStream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// `2026-11-24T10:15:02.123456Z` for microseconds since the epoch (UTC, proleptic Gregorian).
+pub fn format_time_us(us: i64) -> String {
+    let secs = us.div_euclid(1_000_000);
+    let micros = us.rem_euclid(1_000_000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{micros:06}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day), after Howard Hinnant's `civil_from_days`.
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_formatted_in_utc() {
+        assert_eq!(format_time_us(0), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(
+            format_time_us(1_749_094_553_955_907),
+            "2025-06-05T03:35:53.955907Z"
+        );
+        assert_eq!(
+            format_time_us(951_782_400_000_000),
+            "2000-02-29T00:00:00.000000Z"
+        );
+        assert_eq!(format_time_us(-1), "1969-12-31T23:59:59.999999Z");
+    }
+
+    #[tokio::test]
+    async fn configuration_errors_are_caught_before_start() {
+        let start = |builder: UserStreamBuilder| builder.start().err();
+        let base = UserStream::builder().api_key("k").cross();
+        assert_eq!(
+            start(UserStream::builder().cross()),
+            Some(BuildError::MissingApiKey)
+        );
+        assert_eq!(
+            start(UserStream::builder().api_key("a b").cross()),
+            Some(BuildError::MalformedApiKey)
+        );
+        assert_eq!(
+            start(UserStream::builder().api_key("k")),
+            Some(BuildError::NoAccounts)
+        );
+        assert_eq!(
+            start(base.clone().isolated("no/pe")),
+            Some(BuildError::InvalidSymbol("NO/PE".into()))
+        );
+        assert_eq!(
+            start(base.clone().cross()),
+            Some(BuildError::DuplicateAccount(Scope::Cross))
+        );
+        assert!(matches!(
+            base.clone().local("localhost:9443").err(),
+            Some(BuildError::Url(_))
+        ));
+        assert!(base.isolated("btcusdt").start().is_ok());
+    }
+}
