@@ -56,6 +56,18 @@ pub enum Command {
     /// A missing "E" is set to the server's current time. Prints the server's answer:
     /// {"subscribers":N} for one event, {"published":K,"subscribers":N} for several.
     Publish(PublishArgs),
+    /// Stream margin account events, and keep the stream alive forever.
+    ///
+    /// Subscribes the cross margin account (--cross, the default when no --isolated is given)
+    /// and any isolated accounts (--isolated SYM, repeatable) on one WebSocket API connection,
+    /// then renews tokens ahead of expiry, reconnects after any loss, and hands over to a new
+    /// connection before the 24 h limit or on serverShutdown. Events go to stdout, one line each
+    /// (time, account, event type, key fields), or with --json one JSON object per line:
+    /// {"account":"cross","event":{...}} with the event in Binance's shape. Status lines
+    /// (connected, renewed, reconnecting, GAP when events may have been missed) go to stderr.
+    /// Runs until interrupted; exits non-zero only on a configuration error, such as an API key
+    /// the server does not know.
+    Tail(TailArgs),
     /// Request a listen token (POST /sapi/v1/userListenToken), as a Binance client would.
     ///
     /// Prints {"token":"…","expirationTime":<ms>}. Subscribe with the token on the WebSocket API
@@ -283,6 +295,49 @@ pub struct TokenArgs {
     /// Base URL of the gateway's public API.
     #[arg(long, value_name = "URL", env = "USERSTREAM_URL", default_value = DEFAULT_PUBLIC_URL)]
     pub url: String,
+}
+
+#[derive(Debug, Args)]
+pub struct TailArgs {
+    /// API key, sent in the X-MBX-APIKEY header of token requests.
+    #[arg(
+        long,
+        value_name = "K",
+        env = "USERSTREAM_API_KEY",
+        hide_env_values = true
+    )]
+    pub api_key: String,
+    /// The key's secret: token requests are then signed (timestamp + HMAC-SHA256 signature).
+    #[arg(
+        long,
+        value_name = "S",
+        env = "USERSTREAM_SECRET",
+        hide_env_values = true
+    )]
+    pub secret: Option<String>,
+    /// Stream the cross margin account (the default when no --isolated is given).
+    #[arg(long)]
+    pub cross: bool,
+    /// Stream the isolated margin account of this pair; repeat for more pairs.
+    #[arg(long, value_name = "SYM")]
+    pub isolated: Vec<String>,
+    /// Base URL of the gateway's public API (token requests; the WebSocket API is under
+    /// /ws-api/v3 unless --ws-url says otherwise).
+    #[arg(long, value_name = "URL", env = "USERSTREAM_URL", default_value = DEFAULT_PUBLIC_URL)]
+    pub url: String,
+    /// The WebSocket API URL, when it is not --url's /ws-api/v3.
+    #[arg(long, value_name = "URL")]
+    pub ws_url: Option<String>,
+    /// Use Binance production (https://api.binance.com, wss://ws-api.binance.com:443/ws-api/v3);
+    /// overrides --url and --ws-url.
+    #[arg(long)]
+    pub binance: bool,
+    /// One JSON object per event on stdout instead of a readable line.
+    #[arg(long)]
+    pub json: bool,
+    /// Token validity in milliseconds (at most 86400000 = 24 h). [default: the server's, 24 h]
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=86_400_000))]
+    pub validity: Option<u64>,
 }
 
 /// The URL given, or `default` when it is empty: an exported-but-empty variable

@@ -32,6 +32,7 @@ fn main() -> ExitCode {
         Command::Accounts(command) => client(commands::accounts::run(command)),
         Command::Publish(args) => client(commands::publish::run(args)),
         Command::Token(args) => client(commands::token::run(args)),
+        Command::Tail(args) => client(commands::tail::run(args)),
         Command::Fault(args) => client(commands::fault::run(args)),
     };
     match result {

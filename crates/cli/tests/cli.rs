@@ -596,7 +596,9 @@ async fn help_names_every_command_and_hides_secrets() {
     command.arg("--help");
     let help = run(command, None).await;
     assert!(help.status.success(), "{help:?}");
-    for name in ["serve", "keys", "accounts", "publish", "token", "fault"] {
+    for name in [
+        "serve", "keys", "accounts", "publish", "token", "tail", "fault",
+    ] {
         assert!(help.stdout.contains(name), "{name} missing: {help:?}");
     }
     let mut command = userstream();
@@ -651,4 +653,150 @@ async fn faults_terminate_streams_and_fail_token_requests() {
 
     let bad = gateway.cli(&["fault", "mute"]).await;
     bad.failed_with(&["durationMs"]);
+}
+
+/// A running `userstream tail`, its stdout read line by line.
+struct Tail {
+    child: Child,
+    stdout: Lines<BufReader<ChildStdout>>,
+    stderr: Lines<BufReader<tokio::process::ChildStderr>>,
+    statuses: Vec<String>,
+}
+
+impl Tail {
+    fn start(gateway: &Gateway, args: &[&str]) -> Tail {
+        let mut command = gateway.command(&[&["tail"], args].concat());
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = command.spawn().expect("spawn userstream tail");
+        let stdout = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let stderr = BufReader::new(child.stderr.take().expect("stderr")).lines();
+        Tail {
+            child,
+            stdout,
+            stderr,
+            statuses: Vec::new(),
+        }
+    }
+
+    async fn line(&mut self) -> String {
+        tokio::time::timeout(WAIT, self.stdout.next_line())
+            .await
+            .expect("no event line in time")
+            .expect("read stdout")
+            .expect("tail ended")
+    }
+
+    /// The first status line containing `needle`, reading more as needed.
+    async fn status(&mut self, needle: &str) -> String {
+        if let Some(seen) = self.statuses.iter().find(|line| line.contains(needle)) {
+            return seen.clone();
+        }
+        loop {
+            let line = tokio::time::timeout(WAIT, self.stderr.next_line())
+                .await
+                .unwrap_or_else(|_| panic!("no status line with {needle:?} in time"))
+                .expect("read stderr")
+                .expect("tail ended");
+            self.statuses.push(line.clone());
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn tail_prints_events_of_every_account_and_survives_a_terminate() {
+    let gateway = Gateway::start().await;
+    let (api_key, _, uid) = gateway.create_key(&["--isolated", "BTCUSDT"]).await;
+    let uid = uid.to_string();
+    let mut readable = Tail::start(
+        &gateway,
+        &["--api-key", &api_key, "--cross", "--isolated", "btcusdt"],
+    );
+    let mut json = Tail::start(&gateway, &["--api-key", &api_key, "--json"]);
+    readable.status("isolated:BTCUSDT: subscribed").await;
+    readable.status("cross: subscribed").await;
+    json.status("cross: subscribed").await;
+
+    gateway
+        .cli(&["publish", "--uid", &uid, BALANCE_UPDATE])
+        .await
+        .json();
+    gateway
+        .cli(&[
+            "publish",
+            "--uid",
+            &uid,
+            "--isolated",
+            "BTCUSDT",
+            BALANCE_UPDATE,
+        ])
+        .await
+        .json();
+    assert_eq!(
+        readable.line().await,
+        "2019-11-08T08:11:37.110000Z cross balanceUpdate BTC 100.00000000"
+    );
+    assert_eq!(
+        readable.line().await,
+        "2019-11-08T08:11:37.110000Z isolated:BTCUSDT balanceUpdate BTC 100.00000000"
+    );
+    let line: Value = serde_json::from_str(&json.line().await).expect("a JSON line");
+    assert_eq!(
+        line,
+        json!({"account": "cross", "event": serde_json::from_str::<Value>(BALANCE_UPDATE).unwrap()})
+    );
+
+    // The server ends the subscriptions; tail renews at once and says so.
+    gateway
+        .cli(&["fault", "terminate", "--uid", &uid])
+        .await
+        .json();
+    readable.status("GAP").await;
+    gateway
+        .cli(&["publish", "--uid", &uid, BALANCE_UPDATE])
+        .await
+        .json();
+    assert!(
+        readable
+            .line()
+            .await
+            .ends_with("cross balanceUpdate BTC 100.00000000")
+    );
+
+    // Interrupted, it exits 0.
+    let pid = readable.child.id().expect("tail is running").to_string();
+    std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("kill");
+    let status = tokio::time::timeout(WAIT, readable.child.wait())
+        .await
+        .expect("tail exits")
+        .expect("wait");
+    assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test]
+async fn tail_exits_1_on_configuration_errors() {
+    let gateway = Gateway::start().await;
+    let (api_key, _, _) = gateway.create_key(&[]).await;
+    let unknown: String = api_key.chars().rev().collect();
+    gateway
+        .cli(&["tail", "--api-key", &unknown])
+        .await
+        .failed_with(&["-2015", "check --api-key"]);
+    gateway
+        .cli(&["tail", "--api-key", &api_key, "--isolated", "ETHUSDT"])
+        .await
+        .failed_with(&["-3003", "no isolated margin account for ETHUSDT"]);
+    gateway
+        .cli(&["tail", "--api-key", &api_key, "--isolated", "no/pe"])
+        .await
+        .failed_with(&["not a valid symbol"]);
+    gateway
+        .cli(&["tail", "--api-key", &api_key, "--url", "localhost:1"])
+        .await
+        .failed_with(&["localhost:1"]);
 }

@@ -510,7 +510,7 @@ impl Driver {
     }
 
     async fn terminate(&mut self, fatal: Fatal) {
-        tracing::error!("{fatal}");
+        tracing::info!("stream terminated: {fatal}");
         self.emit(Item::Status(Status::Terminated(fatal))).await;
         self.finished = true;
         for conn in self.conns.values() {

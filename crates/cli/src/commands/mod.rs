@@ -4,4 +4,5 @@ pub mod accounts;
 pub mod fault;
 pub mod keys;
 pub mod publish;
+pub mod tail;
 pub mod token;
