@@ -6,9 +6,20 @@ use std::time::Duration;
 
 /// Delays between attempts: the first retry waits up to `initial`, each later one up to twice as
 /// long, never more than `max`. The actual delay is drawn between half and all of that bound.
+///
+/// ```
+/// use std::time::Duration;
+/// use userstream_client::Backoff;
+///
+/// let backoff = Backoff { initial: Duration::from_millis(100), max: Duration::from_secs(1) };
+/// assert_eq!(backoff.ceiling(3), Duration::from_millis(400));
+/// assert!(backoff.delay(3) >= Duration::from_millis(200));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Backoff {
+    /// The bound of the first delay.
     pub initial: Duration,
+    /// The bound no delay exceeds.
     pub max: Duration,
 }
 

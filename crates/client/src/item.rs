@@ -23,7 +23,9 @@ use userstream_protocol::events::Event;
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Item {
+    /// An event for one of the accounts.
     Event(AccountEvent),
+    /// A change in the state of the stream.
     Status(Status),
 }
 
@@ -37,52 +39,85 @@ pub struct AccountEvent {
     pub account: Scope,
     /// The server's subscription id it arrived under (changes after a reconnect).
     pub subscription_id: u32,
+    /// The event itself, timestamps in µs.
     pub event: Event,
 }
 
 /// A change in the state of the stream.
 ///
-/// Times are microseconds since the Unix epoch, on the client's clock.
+/// Times are microseconds since the Unix epoch: `expires_at_us` as the server sent it, the rest
+/// on the client's clock. Every variant prints as one readable line:
+///
+/// ```
+/// use userstream_client::{Scope, Status};
+///
+/// let status = Status::Renewed { account: Scope::Cross, subscription_id: 0, expires_at_us: 0 };
+/// assert_eq!(status.to_string(), "cross: renewed (subscription 0, expires 1970-01-01T00:00:00.000000Z)");
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub enum Status {
-    /// A WebSocket connection is open. `handover` is true for a connection opened to replace a
-    /// healthy one (before the 24 h limit, on `serverShutdown`) while the old one still streams.
-    Connected { connection: u64, handover: bool },
+    /// A WebSocket connection is open.
+    Connected {
+        /// The connection's number, counted from 1 for the life of the stream.
+        connection: u64,
+        /// Opened to replace a healthy connection (before the 24 h limit, on `serverShutdown`)
+        /// while the old one still streams.
+        handover: bool,
+    },
     /// An account is subscribed on a connection (the first time, after a reconnect, or on the
     /// new connection of a handover).
     Subscribed {
+        /// The account.
         account: Scope,
+        /// The connection it streams on.
         connection: u64,
+        /// The server's id for the subscription.
         subscription_id: u32,
         /// When this subscription ends unless renewed (server time, µs).
         expires_at_us: i64,
     },
     /// A subscription was extended with a fresh token on the same connection, ahead of expiry.
     Renewed {
+        /// The account.
         account: Scope,
+        /// The subscription's id (the same as before on Binance and on the gateway).
         subscription_id: u32,
+        /// The new expiry (server time, µs).
         expires_at_us: i64,
     },
     /// The connection was lost; the next attempt starts after `delay`.
     Reconnecting {
+        /// Attempts since the stream last had every account subscribed, from 1.
         attempt: u32,
+        /// The wait before this attempt.
         delay: Duration,
+        /// What ended the connection.
         reason: Disconnect,
     },
     /// A new connection is being opened to replace the current one before it ends.
-    HandoverStarted { reason: HandoverReason },
-    /// The handover finished: every account streams on `connection`, the old one is closed, and
-    /// no event was lost or repeated.
-    HandoverComplete { connection: u64 },
+    HandoverStarted {
+        /// Why.
+        reason: HandoverReason,
+    },
+    /// The handover finished: every account streams on `connection`, and the old one is being
+    /// unsubscribed and closed after delivering what it still holds. Nothing is lost or repeated.
+    HandoverComplete {
+        /// The connection that now carries every account.
+        connection: u64,
+    },
     /// A token request failed; it is retried after `delay`.
     TokenRetry {
+        /// The account the token was for.
         account: Scope,
+        /// Failures in a row for this account, from 1.
         attempt: u32,
+        /// The wait before the next request.
         delay: Duration,
+        /// What the request ran into.
         error: TokenError,
     },
-    /// Events for `account` may have been missed between these two instants: reconcile (e.g.
-    /// query open orders and balances over REST).
+    /// Events for an account may have been missed: reconcile (e.g. query open orders and
+    /// balances over REST).
     Gap(Gap),
     /// The stream has ended for good; nothing follows. Only configuration errors (a bad API key,
     /// an account that does not exist) and an exhausted reconnect limit end it.
@@ -92,6 +127,7 @@ pub enum Status {
 /// A window in which events for one account may have been missed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Gap {
+    /// The account.
     pub account: Scope,
     /// The last moment the account was known to be covered: the last frame heard on the lost
     /// connection, or the time of an unexpected `eventStreamTerminated`.
@@ -103,10 +139,15 @@ pub struct Gap {
 /// Why a connection ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Disconnect {
-    /// The connection could not be opened.
+    /// The connection could not be opened (refused, TLS, an HTTP error at the handshake…).
     ConnectFailed(String),
     /// The server closed it with a close frame.
-    Closed { code: u16, reason: String },
+    Closed {
+        /// The close code, e.g. 1001 (going away) or 1008 (pong timeout).
+        code: u16,
+        /// The close reason.
+        reason: String,
+    },
     /// The socket ended without a close frame, or failed.
     Lost(String),
     /// Nothing was heard for too long and a ping went unanswered.
@@ -132,17 +173,18 @@ pub enum Fatal {
     /// The server refused a token request in a way retrying cannot fix (bad key, unknown
     /// account or symbol).
     #[error("{account}: {error}")]
-    TokenRefused { account: Scope, error: TokenError },
-    /// The server refused a subscription in a way retrying cannot fix.
-    #[error("{account}: subscription refused: {code} {msg}")]
-    SubscribeRefused {
+    TokenRefused {
+        /// The account the token was for.
         account: Scope,
-        code: i32,
-        msg: String,
+        /// The refusal.
+        error: TokenError,
     },
     /// `max_reconnect_attempts` was reached.
     #[error("gave up after {attempts} reconnect attempts")]
-    ReconnectLimit { attempts: u32 },
+    ReconnectLimit {
+        /// The limit that was reached.
+        attempts: u32,
+    },
 }
 
 impl fmt::Display for Disconnect {

@@ -36,11 +36,13 @@
 //! # }
 //! ```
 
+#![warn(missing_docs)]
+
 mod backoff;
 mod connection;
 mod dedup;
 mod driver;
-pub mod frame;
+mod frame;
 mod item;
 mod options;
 pub mod token;
@@ -65,20 +67,28 @@ use userstream_protocol::account::is_valid_symbol;
 /// A configuration the stream cannot start with.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BuildError {
+    /// No API key was given.
     #[error("an API key is required")]
     MissingApiKey,
+    /// The API key has characters no key has (it would not survive an HTTP header).
     #[error("the API key must be printable ASCII without spaces")]
     MalformedApiKey,
+    /// Neither cross margin nor any isolated symbol was asked for.
     #[error("no account to stream: ask for cross margin and/or at least one isolated symbol")]
     NoAccounts,
+    /// An isolated symbol that cannot exist.
     #[error("'{0}' is not a valid symbol (letters and digits, e.g. BTCUSDT)")]
     InvalidSymbol(String),
+    /// The same account was asked for twice.
     #[error("{0} is listed twice")]
     DuplicateAccount(Scope),
+    /// An endpoint URL is unusable.
     #[error(transparent)]
     Url(#[from] UrlError),
+    /// An option is out of range.
     #[error("{0}")]
     InvalidOption(&'static str),
+    /// The HTTP client (TLS) could not be initialised.
     #[error("cannot set up the HTTP client: {0}")]
     Http(String),
 }

@@ -23,7 +23,9 @@ pub const WS_API_PATH: &str = "/ws-api/v3";
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoints {
+    /// The REST root: tokens come from `<rest>/sapi/v1/userListenToken`.
     pub rest: Url,
+    /// The WebSocket API URL.
     pub ws: Url,
 }
 
@@ -31,7 +33,9 @@ pub struct Endpoints {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("'{url}' {problem}")]
 pub struct UrlError {
+    /// The URL as given.
     pub url: String,
+    /// What is wrong with it.
     pub problem: &'static str,
 }
 
@@ -88,6 +92,18 @@ fn parse(text: &str, schemes: &[&str]) -> Result<Url, UrlError> {
 }
 
 /// Timing and retry policy. The defaults suit Binance; tests shorten them.
+///
+/// ```
+/// use std::time::Duration;
+/// use userstream_client::{Options, UserStream};
+///
+/// let options = Options {
+///     token_validity: Some(Duration::from_secs(3600)),
+///     max_reconnect_attempts: Some(100),
+///     ..Options::default()
+/// };
+/// let builder = UserStream::builder().api_key("key").cross().options(options);
+/// ```
 #[derive(Debug, Clone)]
 pub struct Options {
     /// `validity` sent with token requests; `None` takes the server's default (24 h on Binance).

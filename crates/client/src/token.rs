@@ -21,6 +21,7 @@ pub const TOKEN_PATH: &str = "/sapi/v1/userListenToken";
 /// A listen token and when it expires.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ListenToken {
+    /// The opaque token to subscribe with.
     pub token: String,
     /// `expirationTime` as the server sent it: milliseconds since the Unix epoch.
     pub expiration_time_ms: i64,
@@ -48,15 +49,23 @@ pub enum TokenError {
     /// The server answered with a Binance error body.
     #[error("HTTP {status}, code {code}: {msg}")]
     Refused {
+        /// HTTP status.
         status: u16,
+        /// Binance error code, e.g. -2015.
         code: i32,
+        /// The server's message.
         msg: String,
         /// The `Retry-After` header of a 429 or 418, if any.
         retry_after: Option<Duration>,
     },
     /// The server answered with something that is not a token nor a Binance error.
     #[error("HTTP {status}: {body}")]
-    BadAnswer { status: u16, body: String },
+    BadAnswer {
+        /// HTTP status.
+        status: u16,
+        /// The start of the body.
+        body: String,
+    },
     /// The request did not get an answer (connection refused, timeout, TLS failure…).
     #[error("{0}")]
     Transport(String),
@@ -98,6 +107,18 @@ fn retryable_status(status: u16) -> bool {
 }
 
 /// Issues listen tokens for one API key.
+///
+/// ```no_run
+/// use userstream_client::{Scope, TokenClient};
+///
+/// # async fn run() -> Result<(), userstream_client::TokenError> {
+/// let base = "http://127.0.0.1:9443".parse().unwrap();
+/// let tokens = TokenClient::new(reqwest::Client::new(), &base, "my-api-key".into(), None, None);
+/// let token = tokens.fetch(&Scope::Isolated("BTCUSDT".into()), 0).await?;
+/// println!("valid until {}", token.expiration_time_ms);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct TokenClient {
     http: reqwest::Client,
