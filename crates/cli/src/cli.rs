@@ -266,8 +266,9 @@ pub struct PublishArgs {
     pub admin: AdminArgs,
 }
 
+/// The API key a Binance client holds, for token requests.
 #[derive(Debug, Args)]
-pub struct TokenArgs {
+pub struct KeyArgs {
     /// API key, sent in the X-MBX-APIKEY header.
     #[arg(
         long,
@@ -276,8 +277,8 @@ pub struct TokenArgs {
         hide_env_values = true
     )]
     pub api_key: String,
-    /// The key's secret. When given, the request is signed (timestamp + HMAC-SHA256 signature)
-    /// as Binance's signed endpoints expect; the gateway also accepts unsigned requests.
+    /// The key's secret. When given, token requests are signed (timestamp + HMAC-SHA256
+    /// signature) as Binance's signed endpoints expect; the gateway also accepts unsigned ones.
     #[arg(
         long,
         value_name = "S",
@@ -285,6 +286,12 @@ pub struct TokenArgs {
         hide_env_values = true
     )]
     pub secret: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    #[command(flatten)]
+    pub key: KeyArgs,
     /// Ask for a token of the isolated margin account of this pair (isIsolated=true&symbol=SYM)
     /// instead of the cross margin account.
     #[arg(long, value_name = "SYM")]
@@ -299,22 +306,8 @@ pub struct TokenArgs {
 
 #[derive(Debug, Args)]
 pub struct TailArgs {
-    /// API key, sent in the X-MBX-APIKEY header of token requests.
-    #[arg(
-        long,
-        value_name = "K",
-        env = "USERSTREAM_API_KEY",
-        hide_env_values = true
-    )]
-    pub api_key: String,
-    /// The key's secret: token requests are then signed (timestamp + HMAC-SHA256 signature).
-    #[arg(
-        long,
-        value_name = "S",
-        env = "USERSTREAM_SECRET",
-        hide_env_values = true
-    )]
-    pub secret: Option<String>,
+    #[command(flatten)]
+    pub key: KeyArgs,
     /// Stream the cross margin account (the default when no --isolated is given).
     #[arg(long)]
     pub cross: bool,

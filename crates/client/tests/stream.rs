@@ -3,7 +3,9 @@
 
 mod harness;
 
-use harness::{Publisher, Recorder, TestServer, balance_update, builder, fast_options};
+use harness::{
+    Publisher, Recorder, TestServer, balance_update, builder, cross_stream, fast_options,
+};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,17 +36,31 @@ async fn drain(stream: &mut Recorder, published: &[(u64, u64)]) {
     stream.until_delta(&Scope::Cross, &last.to_string()).await;
 }
 
+/// Waits for a handover for `reason` to start and complete.
+async fn handover(stream: &mut Recorder, reason: HandoverReason) {
+    let started = stream
+        .until_status(|status| matches!(status, Status::HandoverStarted { .. }))
+        .await;
+    assert_eq!(started, Status::HandoverStarted { reason });
+    stream
+        .until_status(|status| matches!(status, Status::HandoverComplete { .. }))
+        .await;
+}
+
+/// Stops publishing, receives the rest, and checks that nothing was lost, repeated or reported
+/// as a gap. Returns what was published.
+async fn finish_without_loss(stream: &mut Recorder, publisher: Publisher) -> Vec<(u64, u64)> {
+    let published = publisher.stop().await;
+    drain(stream, &published).await;
+    assert_complete(&published, &stream.sequence(&Scope::Cross));
+    assert!(stream.gaps().is_empty(), "{:?}", stream.statuses);
+    published
+}
+
 #[tokio::test]
 async fn five_renewals_in_a_row_lose_and_repeat_nothing() {
     let server = Arc::new(TestServer::start().await);
-    let key = server.create_key(&[]).await;
-    let mut stream = Recorder::new(
-        builder(&server, &key, fast_options())
-            .cross()
-            .start()
-            .unwrap(),
-    );
-    stream.until_subscribed(1).await;
+    let (key, mut stream) = cross_stream(&server, fast_options()).await;
     let publisher = Publisher::start(Arc::clone(&server), key.uid, None);
     for renewal in 1..=5 {
         // Tokens live 60 s and are renewed 15 s ahead: each step crosses one renewal point and
@@ -60,14 +76,11 @@ async fn five_renewals_in_a_row_lose_and_repeat_nothing() {
         // Let some events flow between renewals.
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let published = publisher.stop().await;
-    drain(&mut stream, &published).await;
+    let published = finish_without_loss(&mut stream, publisher).await;
     assert!(
         published.iter().all(|(_, delivered)| *delivered == 1),
         "an event fell between subscriptions"
     );
-    assert_complete(&published, &stream.sequence(&Scope::Cross));
-    assert!(stream.gaps().is_empty(), "{:?}", stream.statuses);
     assert_eq!(
         stream.count(|status| matches!(status, Status::Connected { .. })),
         1
@@ -123,14 +136,7 @@ async fn cross_and_two_isolated_accounts_share_one_connection() {
 #[tokio::test]
 async fn terminate_renews_at_once_and_reports_the_gap() {
     let server = Arc::new(TestServer::start().await);
-    let key = server.create_key(&[]).await;
-    let mut stream = Recorder::new(
-        builder(&server, &key, fast_options())
-            .cross()
-            .start()
-            .unwrap(),
-    );
-    stream.until_subscribed(1).await;
+    let (key, mut stream) = cross_stream(&server, fast_options()).await;
     // Hold the renewal back so that the outage is certain to swallow events.
     fault(&server, json!({"kind": "failTokenRequests", "count": 3, "status": 503, "code": -1008, "msg": "Server is currently overloaded"})).await;
     fault(&server, json!({"kind": "terminate", "uid": key.uid})).await;
@@ -174,14 +180,7 @@ async fn terminate_renews_at_once_and_reports_the_gap() {
 #[tokio::test]
 async fn a_silent_drop_reconnects_and_reports_the_gap() {
     let server = Arc::new(TestServer::start().await);
-    let key = server.create_key(&[]).await;
-    let mut stream = Recorder::new(
-        builder(&server, &key, fast_options())
-            .cross()
-            .start()
-            .unwrap(),
-    );
-    stream.until_subscribed(1).await;
+    let (key, mut stream) = cross_stream(&server, fast_options()).await;
     fault(&server, json!({"kind": "drop", "uid": key.uid})).await;
     let publisher = Publisher::start(Arc::clone(&server), key.uid, None);
     let reconnecting = stream
@@ -220,14 +219,12 @@ async fn a_silent_drop_reconnects_and_reports_the_gap() {
 #[tokio::test]
 async fn a_muted_connection_is_detected_and_replaced() {
     let server = Arc::new(TestServer::start().await);
-    let key = server.create_key(&[]).await;
     let options = Options {
         ping_after: Duration::from_millis(100),
         pong_timeout: Duration::from_millis(200),
         ..fast_options()
     };
-    let mut stream = Recorder::new(builder(&server, &key, options).cross().start().unwrap());
-    stream.until_subscribed(1).await;
+    let (key, mut stream) = cross_stream(&server, options).await;
     // Muted for an hour of server time, which the frozen clock never reaches.
     fault(
         &server,
@@ -263,14 +260,7 @@ async fn a_muted_connection_is_detected_and_replaced() {
 #[tokio::test]
 async fn server_shutdown_hands_over_without_loss_or_gap() {
     let server = Arc::new(TestServer::start().await);
-    let key = server.create_key(&[]).await;
-    let mut stream = Recorder::new(
-        builder(&server, &key, fast_options())
-            .cross()
-            .start()
-            .unwrap(),
-    );
-    stream.until_subscribed(1).await;
+    let (key, mut stream) = cross_stream(&server, fast_options()).await;
     let old = server.admin_get("/admin/v1/sessions").await[0]["id"].clone();
     let publisher = Publisher::start(Arc::clone(&server), key.uid, None);
     // Hold the old connection's frames back (until the clock moves), so that the overlap of
@@ -282,18 +272,7 @@ async fn server_shutdown_hands_over_without_loss_or_gap() {
     .await;
     fault(&server, json!({"kind": "shutdown", "durationMs": 60_000})).await;
     server.advance_ms(1_000);
-    let started = stream
-        .until_status(|status| matches!(status, Status::HandoverStarted { .. }))
-        .await;
-    assert_eq!(
-        started,
-        Status::HandoverStarted {
-            reason: HandoverReason::ServerShutdown
-        }
-    );
-    stream
-        .until_status(|status| matches!(status, Status::HandoverComplete { .. }))
-        .await;
+    handover(&mut stream, HandoverReason::ServerShutdown).await;
     // Events now reach both connections; the old one's copies wait behind the delay.
     tokio::time::sleep(Duration::from_millis(30)).await;
     fault(
@@ -302,14 +281,11 @@ async fn server_shutdown_hands_over_without_loss_or_gap() {
     )
     .await;
     server.advance_ms(1_000);
-    let published = publisher.stop().await;
-    drain(&mut stream, &published).await;
+    let published = finish_without_loss(&mut stream, publisher).await;
     assert!(
         published.iter().any(|(_, delivered)| *delivered == 2),
         "no overlap was exercised"
     );
-    assert_complete(&published, &stream.sequence(&Scope::Cross));
-    assert!(stream.gaps().is_empty(), "{:?}", stream.statuses);
     assert_eq!(
         stream.count(|status| matches!(status, Status::Reconnecting { .. })),
         0
@@ -354,23 +330,9 @@ async fn connections_are_rotated_before_their_lifetime_ends() {
     let publisher = Publisher::start(Arc::clone(&server), key.uid, None);
     tokio::time::sleep(Duration::from_millis(20)).await;
     server.advance_ms(600_000);
-    let started = stream
-        .until_status(|status| matches!(status, Status::HandoverStarted { .. }))
-        .await;
-    assert_eq!(
-        started,
-        Status::HandoverStarted {
-            reason: HandoverReason::ConnectionAge
-        }
-    );
-    stream
-        .until_status(|status| matches!(status, Status::HandoverComplete { .. }))
-        .await;
+    handover(&mut stream, HandoverReason::ConnectionAge).await;
     tokio::time::sleep(Duration::from_millis(20)).await;
-    let published = publisher.stop().await;
-    drain(&mut stream, &published).await;
-    assert_complete(&published, &stream.sequence(&Scope::Cross));
-    assert!(stream.gaps().is_empty(), "{:?}", stream.statuses);
+    finish_without_loss(&mut stream, publisher).await;
     // Both accounts moved: 2 first subscriptions, then 2 on the new connection.
     assert_eq!(
         stream.count(|status| matches!(status, Status::Subscribed { .. })),
@@ -387,14 +349,7 @@ async fn connections_are_rotated_before_their_lifetime_ends() {
 #[tokio::test]
 async fn failing_token_requests_are_retried_before_expiry_without_a_gap() {
     let server = TestServer::start().await;
-    let key = server.create_key(&[]).await;
-    let mut stream = Recorder::new(
-        builder(&server, &key, fast_options())
-            .cross()
-            .start()
-            .unwrap(),
-    );
-    stream.until_subscribed(1).await;
+    let (key, mut stream) = cross_stream(&server, fast_options()).await;
     fault(&server, json!({"kind": "failTokenRequests", "count": 4, "status": 429, "code": -1003, "msg": "Too much request weight used."})).await;
     server.advance_ms(46_000);
     stream
@@ -413,14 +368,7 @@ async fn failing_token_requests_are_retried_before_expiry_without_a_gap() {
 async fn expiry_without_renewal_is_recovered_with_a_gap() {
     // Token requests fail until after expiry: the server terminates, the client renews.
     let server = TestServer::start().await;
-    let key = server.create_key(&[]).await;
-    let mut stream = Recorder::new(
-        builder(&server, &key, fast_options())
-            .cross()
-            .start()
-            .unwrap(),
-    );
-    stream.until_subscribed(1).await;
+    let (key, mut stream) = cross_stream(&server, fast_options()).await;
     fault(&server, json!({"kind": "failTokenRequests", "count": 1000, "status": 500, "code": -1001, "msg": "Internal error."})).await;
     server.advance_ms(46_000);
     stream
@@ -448,14 +396,7 @@ async fn expiry_without_renewal_is_recovered_with_a_gap() {
 #[tokio::test]
 async fn pings_are_answered_so_the_server_keeps_the_connection() {
     let server = TestServer::start().await;
-    let key = server.create_key(&[]).await;
-    let mut stream = Recorder::new(
-        builder(&server, &key, fast_options())
-            .cross()
-            .start()
-            .unwrap(),
-    );
-    stream.until_subscribed(1).await;
+    let (key, mut stream) = cross_stream(&server, fast_options()).await;
     // Five server pings, 100 s of server time: past the 60 s pong timeout of a silent client.
     for _ in 0..5 {
         server.advance_ms(20_000);
@@ -554,14 +495,12 @@ async fn losing_the_old_connection_during_a_handover_is_a_gap_not_a_dead_stream(
     // A 10-minute jump: the server times out the old connection's pongs (1008) just as the
     // client starts replacing it for its age.
     let server = TestServer::start().await;
-    let key = server.create_key(&[]).await;
     let options = Options {
         token_validity: None,
         rotate_connection_after: Duration::from_secs(600),
         ..fast_options()
     };
-    let mut stream = Recorder::new(builder(&server, &key, options).cross().start().unwrap());
-    stream.until_subscribed(1).await;
+    let (key, mut stream) = cross_stream(&server, options).await;
     server.advance_ms(600_000);
     stream
         .until_status(|status| matches!(status, Status::Gap(_)))

@@ -26,13 +26,13 @@ pub async fn run(args: TailArgs) -> anyhow::Result<()> {
         }
     };
     let mut builder = UserStream::builder()
-        .api_key(args.api_key.trim())
+        .api_key(args.key.api_key.trim())
         .endpoints(endpoints)
         .options(Options {
             token_validity: args.validity.map(Duration::from_millis),
             ..Options::default()
         });
-    if let Some(secret) = args.secret {
+    if let Some(secret) = args.key.secret {
         builder = builder.secret(secret);
     }
     if args.cross || args.isolated.is_empty() {

@@ -17,7 +17,12 @@ pub async fn run(args: TokenArgs) -> anyhow::Result<()> {
         .as_deref()
         .map(|symbol| symbol.trim().to_ascii_uppercase());
     let mut query = unsigned_query(symbol.as_deref(), args.validity);
-    if let Some(secret) = args.secret.as_deref().filter(|secret| !secret.is_empty()) {
+    if let Some(secret) = args
+        .key
+        .secret
+        .as_deref()
+        .filter(|secret| !secret.is_empty())
+    {
         query = sign(query, secret, now_ms()?);
     }
     let mut url = remote.url(&["sapi", "v1", "userListenToken"]);
@@ -27,7 +32,7 @@ pub async fn run(args: TokenArgs) -> anyhow::Result<()> {
     let request = remote
         .client()
         .post(url)
-        .header(API_KEY_HEADER, args.api_key.trim());
+        .header(API_KEY_HEADER, args.key.api_key.trim());
     let answer = remote.send(request).await?;
     print_json(&answer)
 }

@@ -40,6 +40,14 @@ pub fn builder(server: &TestServer, key: &Key, options: Options) -> UserStreamBu
         .clock(Arc::new(server.clock.clone()))
 }
 
+/// A new key and a client streaming its cross account, subscribed.
+pub async fn cross_stream(server: &TestServer, options: Options) -> (Key, Recorder) {
+    let key = server.create_key(&[]).await;
+    let mut stream = Recorder::new(builder(server, &key, options).cross().start().unwrap());
+    stream.until_subscribed(1).await;
+    (key, stream)
+}
+
 /// Everything a stream yielded so far, kept for assertions.
 pub struct Recorder {
     pub stream: UserStream,
