@@ -162,7 +162,30 @@ async fn run(id: u64, settings: ConnSettings, mut commands: mpsc::UnboundedRecei
             outstanding.values().min().copied(),
             closing,
         );
+        // Biased: requests first (rare, and a renewal must not wait behind a flood of events),
+        // then the socket, and the watchdog last, so that a reply that is already waiting
+        // after a slow reader held us up is read before anything is declared unanswered.
         tokio::select! {
+            biased;
+            command = commands.recv() => match command {
+                Some(Command::Request { id: request, text }) => {
+                    outstanding.insert(request, Instant::now());
+                    if let Err(error) = ws.send(Message::text(text)).await {
+                        break Disconnect::Lost(root_cause(&error));
+                    }
+                }
+                Some(Command::Close) | None => {
+                    if closing.is_none() {
+                        closing = Some(Instant::now() + CLOSE_GRACE);
+                        let _ = ws.close(None).await;
+                    }
+                    if command.is_none() {
+                        // The driver is gone: nobody will read a report.
+                        let _ = timeout(CLOSE_GRACE, async { while ws.next().await.is_some() {} }).await;
+                        return;
+                    }
+                }
+            },
             message = ws.next() => {
                 let message = match message {
                     None => break Disconnect::Lost("the server ended the connection without a close frame".into()),
@@ -201,25 +224,6 @@ async fn run(id: u64, settings: ConnSettings, mut commands: mpsc::UnboundedRecei
                     }
                 }
             }
-            command = commands.recv() => match command {
-                Some(Command::Request { id: request, text }) => {
-                    outstanding.insert(request, Instant::now());
-                    if let Err(error) = ws.send(Message::text(text)).await {
-                        break Disconnect::Lost(root_cause(&error));
-                    }
-                }
-                Some(Command::Close) | None => {
-                    if closing.is_none() {
-                        closing = Some(Instant::now() + CLOSE_GRACE);
-                        let _ = ws.close(None).await;
-                    }
-                    if command.is_none() {
-                        // The driver is gone: nobody will read a report.
-                        let _ = timeout(CLOSE_GRACE, async { while ws.next().await.is_some() {} }).await;
-                        return;
-                    }
-                }
-            },
             () = sleep_until(deadline) => {
                 let now = Instant::now();
                 if closing.is_some_and(|deadline| now >= deadline) {

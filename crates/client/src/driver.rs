@@ -28,6 +28,8 @@ use userstream_protocol::ws::SubscriptionInfo;
 /// The validity Binance gives a token when none is asked for; bounds a token's lifetime on our
 /// clock when the server's clock runs ahead of ours.
 const DEFAULT_VALIDITY: Duration = Duration::from_secs(86_400);
+/// The longest `Retry-After` honoured; a server asking for more is asked again after this.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 /// Connection reports waiting for the driver before a connection stops reading its socket.
 const CONN_EVENT_QUEUE: usize = 256;
 
@@ -81,6 +83,14 @@ impl AccountState {
             .min()
     }
 
+    /// The token, if it is not yet due for renewal: (value, expiry, renewal time).
+    fn usable_token(&self, now_us: i64) -> Option<(String, i64, i64)> {
+        self.token
+            .as_ref()
+            .filter(|token| now_us < token.renew_at_us)
+            .map(|token| (token.value.clone(), token.expires_us, token.renew_at_us))
+    }
+
     fn is_active_on(&self, conn: u64) -> bool {
         matches!(self.subs.get(&conn), Some(Sub::Active { .. }))
     }
@@ -92,7 +102,10 @@ enum Request {
         expires_us: i64,
         renew_at_us: i64,
     },
+    /// Closes everything on a connection being retired.
     Unsubscribe,
+    /// Closes one superseded subscription; the connection stays.
+    UnsubscribeOne,
 }
 
 struct Conn {
@@ -138,6 +151,8 @@ pub(crate) struct Driver {
     request_seq: u64,
     reconnect_attempt: u32,
     reconnect_at: Option<Instant>,
+    /// When `drive` last ran: (monotonic, clock µs).
+    driven_at: (Instant, i64),
     finished: bool,
 }
 
@@ -187,6 +202,7 @@ impl Driver {
             request_seq: 0,
             reconnect_attempt: 0,
             reconnect_at: None,
+            driven_at: (Instant::now(), 0),
             finished: false,
         }
     }
@@ -230,6 +246,9 @@ impl Driver {
     async fn drive(&mut self) {
         let now = Instant::now();
         let now_us = self.clock.now_us();
+        // Deadlines are judged against this moment: one that comes due while `drive` waits on
+        // a slow reader is still ahead of it, so the loop wakes for it.
+        self.driven_at = (now, now_us);
 
         if self.current.is_none()
             && self.next.is_none()
@@ -260,48 +279,64 @@ impl Driver {
             .into_iter()
             .flatten()
             .find(|id| self.conns.get(id).is_some_and(|conn| conn.open));
+        let open: Vec<u64> = [self.current, self.next]
+            .into_iter()
+            .flatten()
+            .filter(|id| self.conns.get(id).is_some_and(|conn| conn.open))
+            .collect();
         for index in 0..self.accounts.len() {
             let account = &mut self.accounts[index];
             if account.retry_at.is_some_and(|at| now >= at) {
                 account.retry_at = None;
             }
+            if account.retry_at.is_some() {
+                continue;
+            }
             let mut needs_token = false;
+            // A new subscription where the account has none yet.
             if let Some(conn) = target
-                && account.retry_at.is_none()
+                && !account.subs.contains_key(&conn)
             {
-                let usable = |token: &Token| now_us < token.renew_at_us;
-                match account.subs.get(&conn) {
-                    None => match &account.token {
-                        Some(token) if usable(token) => {
-                            let (value, expires_us, renew_at_us) =
-                                (token.value.clone(), token.expires_us, token.renew_at_us);
-                            account.subs.insert(conn, Sub::Pending);
-                            self.subscribe(conn, index, value, expires_us, renew_at_us);
+                match account.usable_token(now_us) {
+                    Some((value, expires_us, renew_at_us)) => {
+                        account.subs.insert(conn, Sub::Pending);
+                        if self.route_count(index) > 0 {
+                            // The same events may now arrive on two subscriptions.
+                            self.accounts[index].dedup.overlap_started();
                         }
-                        _ => needs_token = true,
-                    },
-                    Some(Sub::Active {
-                        expires_us: current_expiry,
-                        renew_at_us,
-                        renewing: false,
-                        ..
-                    }) if now_us >= *renew_at_us => match &account.token {
-                        Some(token) if token.expires_us > *current_expiry && usable(token) => {
-                            let (value, expires_us, renew_at_us) =
-                                (token.value.clone(), token.expires_us, token.renew_at_us);
-                            if let Some(Sub::Active { renewing, .. }) = account.subs.get_mut(&conn)
-                            {
-                                *renewing = true;
-                            }
-                            self.subscribe(conn, index, value, expires_us, renew_at_us);
+                        self.subscribe(conn, index, value, expires_us, renew_at_us);
+                    }
+                    None => needs_token = true,
+                }
+            }
+            // Renewals, on every connection that still carries the account.
+            for &conn in &open {
+                let account = &mut self.accounts[index];
+                let Some(Sub::Active {
+                    expires_us: current_expiry,
+                    renew_at_us,
+                    renewing: false,
+                    ..
+                }) = account.subs.get(&conn)
+                else {
+                    continue;
+                };
+                if now_us < *renew_at_us {
+                    continue;
+                }
+                let current_expiry = *current_expiry;
+                match account.usable_token(now_us) {
+                    Some((value, expires_us, renew_at_us)) if expires_us > current_expiry => {
+                        if let Some(Sub::Active { renewing, .. }) = account.subs.get_mut(&conn) {
+                            *renewing = true;
                         }
-                        _ => needs_token = true,
-                    },
-                    _ => {}
+                        self.subscribe(conn, index, value, expires_us, renew_at_us);
+                    }
+                    _ => needs_token = true,
                 }
             }
             let account = &mut self.accounts[index];
-            if needs_token && !account.fetching && account.retry_at.is_none() {
+            if needs_token && !account.fetching {
                 account.fetching = true;
                 self.fetch_token(index);
             }
@@ -357,7 +392,10 @@ impl Driver {
         }
         let request = self.next_request_id();
         if let Some(conn) = self.conns.get_mut(&id) {
-            conn.retire_by = Some(now + self.options.handover_timeout);
+            conn.retire_by = Some(
+                now.checked_add(self.options.handover_timeout)
+                    .unwrap_or(now),
+            );
             conn.requests.insert(request, Request::Unsubscribe);
             conn.handle.request(
                 request,
@@ -495,8 +533,8 @@ impl Driver {
                     .options
                     .token_backoff
                     .delay(attempt)
-                    .max(error.retry_after().unwrap_or_default());
-                account.retry_at = Some(Instant::now() + delay);
+                    .max(error.retry_after().unwrap_or_default().min(MAX_RETRY_AFTER));
+                account.retry_at = Some(later(delay));
                 let account = account.scope.clone();
                 self.status(Status::TokenRetry {
                     account,
@@ -566,6 +604,7 @@ impl Driver {
                             Err(error) => self.on_subscribe_refused(id, account, error).await,
                         }
                     }
+                    Request::UnsubscribeOne => {}
                     Request::Unsubscribe => {
                         if let Some(conn) = self.conns.get_mut(&id) {
                             conn.drained = true;
@@ -614,8 +653,9 @@ impl Driver {
             conn.close_sent = true;
             conn.handle.close();
             self.handover_failures += 1;
-            self.handover_retry_at =
-                Some(Instant::now() + self.options.reconnect_backoff.delay(self.handover_failures));
+            self.handover_retry_at = Some(later(
+                self.options.reconnect_backoff.delay(self.handover_failures),
+            ));
         }
     }
 
@@ -662,7 +702,7 @@ impl Driver {
                     }
                     let request = self.next_request_id();
                     if let Some(connection) = self.conns.get_mut(&conn) {
-                        connection.requests.insert(request, Request::Unsubscribe);
+                        connection.requests.insert(request, Request::UnsubscribeOne);
                         connection.handle.request(
                             request,
                             json!({"id": request, "method": "userDataStream.unsubscribe",
@@ -718,20 +758,21 @@ impl Driver {
             None => {}
         }
         tracing::warn!(account = %account.scope, connection = conn, %error, "subscribe refused");
-        match error.code {
-            codes::MAX_SUBSCRIPTION_ID => {
-                self.start_handover(HandoverReason::SubscriptionIdsExhausted)
-                    .await;
-                return;
-            }
+        if error.code == codes::INVALID_LISTEN_TOKEN {
             // The token is no good (expired, revoked key, another server's): get a fresh one.
-            codes::INVALID_LISTEN_TOKEN => account.token = None,
-            _ => {}
+            account.token = None;
         }
         // Refusals repeat until something changes; never hammer the server.
         account.failures += 1;
         let delay = self.options.token_backoff.delay(account.failures);
-        account.retry_at = Some(Instant::now() + delay);
+        account.retry_at = Some(later(delay));
+        if self.route_count(index) <= 1 {
+            self.accounts[index].dedup.overlap_ended(Instant::now());
+        }
+        if error.code == codes::MAX_SUBSCRIPTION_ID {
+            self.start_handover(HandoverReason::SubscriptionIdsExhausted)
+                .await;
+        }
     }
 
     async fn on_event(&mut self, conn: u64, subscription_id: u32, event: Event, fingerprint: u64) {
@@ -754,9 +795,17 @@ impl Driver {
             }
             let now_us = self.clock.now_us();
             let account = &mut self.accounts[index];
-            if matches!(account.subs.get(&conn), Some(Sub::Active { id, .. }) if *id == subscription_id)
-            {
-                account.subs.remove(&conn);
+            match account.subs.get(&conn) {
+                // A renewal is already on its way: its answer opens the new subscription.
+                Some(Sub::Active {
+                    id, renewing: true, ..
+                }) if *id == subscription_id => {
+                    account.subs.insert(conn, Sub::Pending);
+                }
+                Some(Sub::Active { id, .. }) if *id == subscription_id => {
+                    account.subs.remove(&conn);
+                }
+                _ => {}
             }
             tracing::info!(account = %account.scope, connection = conn, subscription_id, "subscription terminated by the server; renewing now");
             if account.active_since(conn).is_none() {
@@ -844,6 +893,9 @@ impl Driver {
                 tracing::info!(connection = id, %reason, "connection ended during a handover");
                 return;
             }
+            // A handover waiting to retry is moot: the reconnect replaces the connection.
+            self.handover = None;
+            self.handover_retry_at = None;
             self.reconnect_attempt += 1;
             let attempt = self.reconnect_attempt;
             if let Some(limit) = self.options.max_reconnect_attempts
@@ -854,7 +906,7 @@ impl Driver {
                 return;
             }
             let delay = self.options.reconnect_backoff.delay(attempt);
-            self.reconnect_at = Some(Instant::now() + delay);
+            self.reconnect_at = Some(later(delay));
             self.status(Status::Reconnecting {
                 attempt,
                 delay,
@@ -865,7 +917,7 @@ impl Driver {
             self.next = None;
             self.handover_failures += 1;
             let delay = self.options.reconnect_backoff.delay(self.handover_failures);
-            self.handover_retry_at = Some(Instant::now() + delay);
+            self.handover_retry_at = Some(later(delay));
             tracing::warn!(connection = id, %reason, was_open, "handover connection failed; retrying in {} ms", delay.as_millis());
         }
     }
@@ -879,7 +931,7 @@ impl Driver {
 
     /// The next moment, on the injected clock, something is due: a renewal or a rotation.
     fn next_clock_deadline(&self) -> Option<i64> {
-        let now_us = self.clock.now_us();
+        let now_us = self.driven_at.1;
         let renewals = self.accounts.iter().flat_map(|account| {
             account.subs.values().filter_map(|sub| match sub {
                 Sub::Active {
@@ -906,7 +958,7 @@ impl Driver {
 
     /// The next moment, on the monotonic timer, a backoff or a retirement ends.
     fn next_timer_deadline(&self) -> Option<Instant> {
-        let now = Instant::now();
+        let now = self.driven_at.0;
         let retries = self.accounts.iter().filter_map(|account| account.retry_at);
         let handover = self
             .handover_retry_at
@@ -925,6 +977,25 @@ impl Driver {
     }
 }
 
+/// `delay` from now; a delay too large to represent waits a year instead of panicking.
+fn later(delay: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(delay)
+        .or_else(|| now.checked_add(Duration::from_secs(365 * 86_400)))
+        .unwrap_or(now)
+}
+
 fn micros(duration: Duration) -> i64 {
     i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn huge_delays_do_not_overflow() {
+        assert!(later(Duration::MAX) > Instant::now());
+        assert!(later(Duration::from_millis(5)) > Instant::now());
+    }
 }

@@ -58,7 +58,8 @@ pub enum TokenError {
         /// The `Retry-After` header of a 429 or 418, if any.
         retry_after: Option<Duration>,
     },
-    /// The server answered with something that is not a token nor a Binance error.
+    /// The server answered with something that is not a token nor a Binance error. For a 2xx
+    /// answer `body` only describes what was wrong (it may hold a token).
     #[error("HTTP {status}: {body}")]
     BadAnswer {
         /// HTTP status.
@@ -202,12 +203,17 @@ fn parse_answer(
         msg: String,
     }
     if (200..300).contains(&status) {
-        if let Ok(answer) = serde_json::from_str::<Answer>(body) {
-            return Ok(ListenToken {
+        return match serde_json::from_str::<Answer>(body) {
+            Ok(answer) => Ok(ListenToken {
                 token: answer.token,
                 expiration_time_ms: answer.expiration_time,
-            });
-        }
+            }),
+            // The body may hold a token: describe it, never quote it.
+            Err(error) => Err(TokenError::BadAnswer {
+                status,
+                body: format!("not a token answer ({error})"),
+            }),
+        };
     } else if let Ok(error) = serde_json::from_str::<ErrorBody>(body) {
         return Err(TokenError::Refused {
             status,
@@ -330,6 +336,17 @@ mod tests {
         // A 200 that is not a token: the URL points at something else.
         assert!(parse_answer(200, "{}", None).unwrap_err().is_fatal());
         assert!(!TokenError::Transport("refused".into()).is_fatal());
+    }
+
+    #[test]
+    fn a_malformed_token_answer_is_not_quoted() {
+        let error = parse_answer(
+            200,
+            r#"{"token":"secret-token","expirationTime":"soon"}"#,
+            None,
+        )
+        .unwrap_err();
+        assert!(!error.to_string().contains("secret-token"), "{error}");
     }
 
     #[test]
