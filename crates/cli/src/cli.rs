@@ -68,6 +68,13 @@ pub enum Command {
     /// Runs until interrupted; exits non-zero only on a configuration error, such as an API key
     /// the server does not know.
     Tail(TailArgs),
+    /// Measure userstream against its peers (the floor server, nats-server), on this host.
+    ///
+    /// Each run starts the server under test as its own process on loopback, drives it, prints
+    /// one JSON report line on stdout, and stops it. scripts/bench.sh runs the standard matrix
+    /// and writes docs/benchmarks.md.
+    #[command(subcommand)]
+    Bench(BenchCommand),
     /// Request a listen token (POST /sapi/v1/userListenToken), as a Binance client would.
     ///
     /// Prints {"token":"…","expirationTime":<ms>}. Subscribe with the token on the WebSocket API
@@ -331,6 +338,77 @@ pub struct TailArgs {
     /// Token validity in milliseconds (at most 86400000 = 24 h). [default: the server's, 24 h]
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=86_400_000))]
     pub validity: Option<u64>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Fan-out: N subscribed connections (one account each), events published at a rate or
+    /// as fast as the server takes them; reports delivered events/s, latency percentiles,
+    /// token and connect+subscribe rates, memory per connection and server CPU.
+    Fanout(FanoutArgs),
+    /// Token issuance: requests/s of userstream's token endpoint, or of the floor's bare handler.
+    Tokens(TokensArgs),
+    /// Expiry storm: K subscriptions expiring in the same second; reports how late each
+    /// eventStreamTerminated arrives (userstream only).
+    Expiry(ExpiryArgs),
+    /// Run the floor server: fan-out on the same WebSocket stack with no protocol logic.
+    Floor(FloorArgs),
+}
+
+/// The server under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PeerKind {
+    Userstream,
+    Floor,
+    Nats,
+}
+
+#[derive(Debug, Args)]
+pub struct FanoutArgs {
+    #[arg(long, value_enum, default_value = "userstream")]
+    pub peer: PeerKind,
+    /// Subscribed connections (at most about 19,000: one process may hold 20,000 sockets).
+    #[arg(long, default_value_t = 1000)]
+    pub connections: usize,
+    /// Events per second to publish; leave out to publish as fast as the server takes them.
+    #[arg(long)]
+    pub rate: Option<u64>,
+    /// Seconds measured (after the warm-up).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub duration_secs: u64,
+    /// Seconds of publishing before measuring.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(0..=60))]
+    pub warmup_secs: u64,
+    /// Events per publish request.
+    #[arg(long, default_value_t = 100)]
+    pub batch: usize,
+    /// Publish requests in flight when there is no --rate.
+    #[arg(long, default_value_t = 4)]
+    pub publishers: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct TokensArgs {
+    /// userstream or floor (the bare handler).
+    #[arg(long, value_enum, default_value = "userstream")]
+    pub peer: PeerKind,
+    #[arg(long, default_value_t = 20_000)]
+    pub requests: usize,
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct ExpiryArgs {
+    /// Subscriptions expiring together.
+    #[arg(long, default_value_t = 10_000)]
+    pub subscriptions: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct FloorArgs {
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: SocketAddr,
 }
 
 /// The URL given, or `default` when it is empty: an exported-but-empty variable

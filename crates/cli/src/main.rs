@@ -33,6 +33,7 @@ fn main() -> ExitCode {
         Command::Publish(args) => client(commands::publish::run(args)),
         Command::Token(args) => client(commands::token::run(args)),
         Command::Tail(args) => client(commands::tail::run(args)),
+        Command::Bench(command) => commands::bench::run(command),
         Command::Fault(args) => client(commands::fault::run(args)),
     };
     match result {

@@ -1,6 +1,7 @@
 //! One module per client command: turn parsed arguments into requests, print the answer.
 
 pub mod accounts;
+pub mod bench;
 pub mod fault;
 pub mod keys;
 pub mod publish;

@@ -1,0 +1,74 @@
+//! End-to-end latency samples from many reader tasks, into a few locked histograms.
+
+use hdrhistogram::Histogram;
+use parking_lot::Mutex;
+use serde::Serialize;
+
+const SHARDS: usize = 32;
+/// Up to 60 s, 3 significant digits, in µs.
+const MAX_US: u64 = 60_000_000;
+
+/// Latency recorder shared by all readers.
+pub struct Latencies {
+    shards: Vec<Mutex<Histogram<u64>>>,
+}
+
+/// The percentiles a report shows, in µs.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Percentiles {
+    pub count: u64,
+    pub p50_us: u64,
+    pub p99_us: u64,
+    pub p999_us: u64,
+    pub max_us: u64,
+}
+
+impl Latencies {
+    pub fn new() -> Latencies {
+        let shards = (0..SHARDS)
+            .map(|_| {
+                Mutex::new(
+                    Histogram::new_with_bounds(1, MAX_US, 3)
+                        .unwrap_or_else(|_| unreachable!("constant bounds are valid")),
+                )
+            })
+            .collect();
+        Latencies { shards }
+    }
+
+    /// Records one sample from reader `reader`.
+    pub fn record(&self, reader: usize, micros: i64) {
+        let value = micros.clamp(1, MAX_US as i64) as u64;
+        let _ = self.shards[reader % SHARDS].lock().record(value);
+    }
+
+    /// Forgets everything (after a warm-up).
+    pub fn reset(&self) {
+        for shard in &self.shards {
+            shard.lock().reset();
+        }
+    }
+
+    pub fn percentiles(&self) -> Percentiles {
+        let mut all = match Histogram::<u64>::new_with_bounds(1, MAX_US, 3) {
+            Ok(histogram) => histogram,
+            Err(_) => return Percentiles::default(),
+        };
+        for shard in &self.shards {
+            let _ = all.add(&*shard.lock());
+        }
+        Percentiles {
+            count: all.len(),
+            p50_us: all.value_at_quantile(0.50),
+            p99_us: all.value_at_quantile(0.99),
+            p999_us: all.value_at_quantile(0.999),
+            max_us: all.max(),
+        }
+    }
+}
+
+impl Default for Latencies {
+    fn default() -> Self {
+        Latencies::new()
+    }
+}

@@ -1,0 +1,70 @@
+//! Opening many client sockets from one host: connections are spread over several loopback
+//! source addresses, since one (source, destination) pair has only ~28k ephemeral ports.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::{WebSocketStream, client_async_with_config};
+
+/// Connections per source address before moving to the next one.
+pub const PER_SOURCE: usize = 15_000;
+
+/// The source address of connection `index`: 127.0.0.2, 127.0.0.3, … (127.0.0.1 is left to the
+/// servers' own clients).
+pub fn source_for(index: usize) -> IpAddr {
+    let host = 2 + (index / PER_SOURCE).min(250) as u8;
+    IpAddr::V4(Ipv4Addr::new(127, 0, 0, host))
+}
+
+/// A bench WebSocket.
+pub type Ws = WebSocketStream<TcpStream>;
+
+/// Connects a WebSocket to `url` (whose host is `server`) from `source`, with small buffers.
+pub async fn connect_ws(source: IpAddr, server: SocketAddr, url: &str) -> std::io::Result<Ws> {
+    let socket = TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::new(source, 0))?;
+    let stream = socket.connect(server).await?;
+    stream.set_nodelay(true)?;
+    let mut config = WebSocketConfig::default();
+    config.read_buffer_size = 4096;
+    config.write_buffer_size = 0;
+    let (ws, _) = client_async_with_config(url, stream, Some(config))
+        .await
+        .map_err(std::io::Error::other)?;
+    Ok(ws)
+}
+
+/// Microseconds since the Unix epoch.
+pub fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|since| since.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+/// The timestamp a bench event carries in its `"d":"<µs>"` field.
+pub fn embedded_timestamp(frame: &[u8]) -> Option<i64> {
+    const KEY: &[u8] = b"\"d\":\"";
+    let start = frame.windows(KEY.len()).position(|window| window == KEY)? + KEY.len();
+    let digits = &frame[start..];
+    let end = digits.iter().position(|b| !b.is_ascii_digit())?;
+    std::str::from_utf8(&digits[..end]).ok()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_found() {
+        let frame = br#"{"subscriptionId":0,"event":{"e":"balanceUpdate","E":1,"a":"BTC","d":"1732443600123456","T":0}}"#;
+        assert_eq!(embedded_timestamp(frame), Some(1_732_443_600_123_456));
+        assert_eq!(embedded_timestamp(b"{}"), None);
+    }
+
+    #[test]
+    fn sources_rotate() {
+        assert_eq!(source_for(0).to_string(), "127.0.0.2");
+        assert_eq!(source_for(PER_SOURCE).to_string(), "127.0.0.3");
+    }
+}

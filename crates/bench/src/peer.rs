@@ -1,0 +1,385 @@
+//! How the load generator talks to each server under test: prepare accounts, subscribe a
+//! connection, publish a batch, and read what arrives.
+
+use crate::BenchError;
+use crate::latency::Latencies;
+use crate::net::{Ws, connect_ws, embedded_timestamp, now_us, source_for};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::sync::Mutex;
+use tokio_tungstenite::tungstenite::Message;
+
+/// A server under test.
+#[derive(Clone)]
+pub enum Peer {
+    /// `userstream serve`: tokens over REST, the WebSocket API, publish over the admin API.
+    Userstream {
+        public: SocketAddr,
+        admin: SocketAddr,
+        http: reqwest::Client,
+    },
+    /// The floor server: same WebSocket stack, no protocol.
+    Floor {
+        addr: SocketAddr,
+        http: reqwest::Client,
+    },
+    /// nats-server: one subject per account, WebSocket subscribers, TCP publisher.
+    Nats {
+        client: SocketAddr,
+        ws: SocketAddr,
+        publisher: Arc<Mutex<Option<TcpStream>>>,
+    },
+}
+
+/// One account under test.
+#[derive(Debug, Clone)]
+pub struct BenchAccount {
+    pub uid: u64,
+    /// The API key (userstream only).
+    pub api_key: String,
+}
+
+/// Counters shared by every reader.
+#[derive(Default)]
+pub struct Delivered {
+    pub events: AtomicU64,
+    pub terminated: AtomicU64,
+}
+
+impl Peer {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Peer::Userstream { .. } => "userstream",
+            Peer::Floor { .. } => "floor",
+            Peer::Nats { .. } => "nats-server",
+        }
+    }
+
+    /// Creates `count` accounts (for userstream: one API key per user, `concurrency` at a time).
+    pub async fn prepare_accounts(
+        &self,
+        count: usize,
+        concurrency: usize,
+    ) -> Result<Vec<BenchAccount>, BenchError> {
+        let Peer::Userstream { admin, http, .. } = self else {
+            return Ok((0..count)
+                .map(|index| BenchAccount {
+                    uid: 1 + index as u64,
+                    api_key: String::new(),
+                })
+                .collect());
+        };
+        let url = format!("http://{admin}/admin/v1/keys");
+        let results = futures_util::stream::iter(0..count)
+            .map(|index| {
+                let http = http.clone();
+                let url = url.clone();
+                async move {
+                    let uid = 1 + index as u64;
+                    let answer: Value = http
+                        .post(&url)
+                        .json(&json!({"uid": uid}))
+                        .send()
+                        .await?
+                        .json()
+                        .await?;
+                    let api_key = answer["apiKey"]
+                        .as_str()
+                        .ok_or_else(|| BenchError(format!("no apiKey in {answer}")))?
+                        .to_owned();
+                    Ok::<_, BenchError>(BenchAccount { uid, api_key })
+                }
+            })
+            .buffer_unordered(concurrency)
+            .collect::<Vec<_>>()
+            .await;
+        let mut accounts = results.into_iter().collect::<Result<Vec<_>, _>>()?;
+        accounts.sort_by_key(|account| account.uid);
+        Ok(accounts)
+    }
+
+    /// A listen token for the account (userstream), or nothing to fetch (the peers).
+    pub async fn token(
+        &self,
+        account: &BenchAccount,
+        validity_ms: Option<u64>,
+    ) -> Result<Option<String>, BenchError> {
+        let Peer::Userstream { public, http, .. } = self else {
+            return Ok(None);
+        };
+        let mut url = format!("http://{public}/sapi/v1/userListenToken");
+        if let Some(validity) = validity_ms {
+            url.push_str(&format!("?validity={validity}"));
+        }
+        let answer: Value = http
+            .post(url)
+            .header("X-MBX-APIKEY", &account.api_key)
+            .send()
+            .await?
+            .json()
+            .await?;
+        answer["token"]
+            .as_str()
+            .map(|token| Some(token.to_owned()))
+            .ok_or_else(|| BenchError(format!("no token in {answer}")))
+    }
+
+    /// Opens connection number `index` and subscribes it to `account`. Returns the socket and,
+    /// for userstream, the subscription's expiration time (µs).
+    pub async fn subscribe(
+        &self,
+        index: usize,
+        account: &BenchAccount,
+        token: Option<&str>,
+    ) -> Result<(Ws, Option<i64>), BenchError> {
+        let source = source_for(index);
+        match self {
+            Peer::Userstream { public, .. } => {
+                let url = format!("ws://{public}/ws-api/v3?returnRateLimits=false");
+                let mut ws = connect_ws(source, *public, &url).await?;
+                let request = json!({"id": 1, "method": "userDataStream.subscribe.listenToken",
+                                     "params": {"listenToken": token.unwrap_or_default()}});
+                ws.send(Message::text(request.to_string())).await?;
+                let answer = next_text(&mut ws).await?;
+                let answer: Value = serde_json::from_str(&answer)?;
+                let expiration = answer["result"]["expirationTime"]
+                    .as_i64()
+                    .ok_or_else(|| BenchError(format!("subscribe refused: {answer}")))?;
+                Ok((ws, Some(expiration)))
+            }
+            Peer::Floor { addr, .. } => {
+                let mut ws = connect_ws(source, *addr, &format!("ws://{addr}/ws")).await?;
+                ws.send(Message::text(format!("sub {}", account.uid)))
+                    .await?;
+                next_text(&mut ws).await?;
+                Ok((ws, None))
+            }
+            Peer::Nats { ws: addr, .. } => {
+                let mut ws = connect_ws(source, *addr, &format!("ws://{addr}/")).await?;
+                let hello = format!(
+                    "CONNECT {{\"verbose\":false,\"pedantic\":false,\"protocol\":1}}\r\nSUB acct.{} 1\r\nPING\r\n",
+                    account.uid
+                );
+                ws.send(Message::binary(hello.into_bytes())).await?;
+                // INFO first, then PONG once the subscription is in place.
+                loop {
+                    let frame = next_data(&mut ws).await?;
+                    if frame.windows(4).any(|window| window == b"PONG") {
+                        break;
+                    }
+                }
+                Ok((ws, None))
+            }
+        }
+    }
+
+    /// Publishes one event to each account in `batch`, each carrying the current time.
+    pub async fn publish(&self, batch: &[u64]) -> Result<(), BenchError> {
+        let stamp = now_us();
+        match self {
+            Peer::Userstream { admin, http, .. } => {
+                let mut body = String::with_capacity(batch.len() * 96);
+                for uid in batch {
+                    let _ = writeln!(
+                        body,
+                        r#"{{"uid":{uid},"event":{{"e":"balanceUpdate","a":"BTC","d":"{stamp}","T":0}}}}"#
+                    );
+                }
+                let response = http
+                    .post(format!("http://{admin}/admin/v1/events"))
+                    .body(body)
+                    .send()
+                    .await?;
+                if !response.status().is_success() {
+                    return Err(BenchError(format!(
+                        "publish refused: {}",
+                        response.text().await?
+                    )));
+                }
+            }
+            Peer::Floor { addr, http } => {
+                let mut body = String::with_capacity(batch.len() * 128);
+                for uid in batch {
+                    let _ = writeln!(body, "{uid} {}", frame_payload(stamp));
+                }
+                http.post(format!("http://{addr}/publish"))
+                    .body(body)
+                    .send()
+                    .await?;
+            }
+            Peer::Nats {
+                client, publisher, ..
+            } => {
+                let mut guard = publisher.lock().await;
+                if guard.is_none() {
+                    let mut stream = TcpStream::connect(client).await?;
+                    stream.set_nodelay(true)?;
+                    stream
+                        .write_all(b"CONNECT {\"verbose\":false,\"pedantic\":false}\r\n")
+                        .await?;
+                    *guard = Some(stream);
+                }
+                let payload = frame_payload(stamp);
+                let mut out = Vec::with_capacity(batch.len() * (payload.len() + 32));
+                for uid in batch {
+                    let _ = write!(
+                        VecWriter(&mut out),
+                        "PUB acct.{uid} {}\r\n{payload}\r\n",
+                        payload.len()
+                    );
+                }
+                if let Some(stream) = guard.as_mut() {
+                    stream.write_all(&out).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads a subscribed connection until it closes, recording each event's latency.
+    pub async fn read(
+        &self,
+        reader: usize,
+        mut ws: Ws,
+        latencies: Arc<Latencies>,
+        delivered: Arc<Delivered>,
+    ) {
+        let nats = matches!(self, Peer::Nats { .. });
+        let mut pending = Vec::new();
+        while let Some(Ok(message)) = ws.next().await {
+            let data: &[u8] = match &message {
+                Message::Text(text) => text.as_bytes(),
+                Message::Binary(bytes) => bytes,
+                _ => continue,
+            };
+            if nats {
+                pending.extend_from_slice(data);
+                let (events, ping) = nats_messages(&mut pending, |stamp| {
+                    latencies.record(reader, now_us() - stamp);
+                });
+                delivered.events.fetch_add(events, Ordering::Relaxed);
+                if ping
+                    && ws
+                        .send(Message::binary(b"PONG\r\n".to_vec()))
+                        .await
+                        .is_err()
+                {
+                    break;
+                }
+            } else if data.windows(21).any(|w| w == b"eventStreamTerminated") {
+                delivered.terminated.fetch_add(1, Ordering::Relaxed);
+                // The expiry storm reads the arrival time itself; here it only counts.
+            } else if let Some(stamp) = embedded_timestamp(data) {
+                latencies.record(reader, now_us() - stamp);
+                delivered.events.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// The frame userstream would send for a bench event, used as the peers' payload so every
+/// server moves the same bytes.
+fn frame_payload(stamp: i64) -> String {
+    format!(
+        r#"{{"subscriptionId":0,"event":{{"e":"balanceUpdate","E":{},"a":"BTC","d":"{stamp}","T":0}}}}"#,
+        stamp / 1000
+    )
+}
+
+struct VecWriter<'a>(&'a mut Vec<u8>);
+
+impl std::fmt::Write for VecWriter<'_> {
+    fn write_str(&mut self, text: &str) -> std::fmt::Result {
+        self.0.extend_from_slice(text.as_bytes());
+        Ok(())
+    }
+}
+
+/// Consumes complete NATS protocol messages from `buffer`: calls `on_event` with each MSG's
+/// embedded timestamp; returns the number of MSGs and whether a PING came.
+fn nats_messages(buffer: &mut Vec<u8>, mut on_event: impl FnMut(i64)) -> (u64, bool) {
+    let mut consumed = 0;
+    let mut events = 0;
+    let mut ping = false;
+    loop {
+        let rest = &buffer[consumed..];
+        let Some(line_end) = rest.windows(2).position(|w| w == b"\r\n") else {
+            break;
+        };
+        let line = &rest[..line_end];
+        if line.starts_with(b"MSG ") {
+            let size: Option<usize> = std::str::from_utf8(line)
+                .ok()
+                .and_then(|line| line.rsplit(' ').next())
+                .and_then(|size| size.parse().ok());
+            let Some(size) = size else {
+                consumed += line_end + 2;
+                continue;
+            };
+            let total = line_end + 2 + size + 2;
+            if rest.len() < total {
+                break;
+            }
+            if let Some(stamp) = embedded_timestamp(&rest[line_end + 2..line_end + 2 + size]) {
+                on_event(stamp);
+            }
+            events += 1;
+            consumed += total;
+        } else {
+            if line == b"PING" {
+                ping = true;
+            }
+            consumed += line_end + 2;
+        }
+    }
+    buffer.drain(..consumed);
+    (events, ping)
+}
+
+async fn next_text(ws: &mut Ws) -> Result<String, BenchError> {
+    let data = next_data(ws).await?;
+    Ok(String::from_utf8_lossy(&data).into_owned())
+}
+
+async fn next_data(ws: &mut Ws) -> Result<Vec<u8>, BenchError> {
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Text(text))) => return Ok(text.as_bytes().to_vec()),
+            Some(Ok(Message::Binary(bytes))) => return Ok(bytes.to_vec()),
+            Some(Ok(_)) => continue,
+            Some(Err(error)) => return Err(error.into()),
+            None => return Err(BenchError("connection closed".into())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nats_frames_are_split_into_messages() {
+        let payload = frame_payload(1_732_443_600_123_456);
+        let mut buffer = format!(
+            "INFO {{}}\r\nMSG acct.1 1 {}\r\n{payload}\r\nPING\r\nMSG acct.1 1 {}\r\n{}",
+            payload.len(),
+            payload.len(),
+            &payload[..10]
+        )
+        .into_bytes();
+        let mut stamps = Vec::new();
+        let (events, ping) = nats_messages(&mut buffer, |stamp| stamps.push(stamp));
+        assert_eq!((events, ping), (1, true));
+        assert_eq!(stamps, vec![1_732_443_600_123_456]);
+        assert!(
+            buffer.starts_with(b"MSG acct.1 1 "),
+            "the partial message stays"
+        );
+    }
+}

@@ -1,0 +1,171 @@
+//! The servers under test, each in its own process so that its memory can be read apart from
+//! the load generator's. They are killed when their handle is dropped.
+
+use crate::BenchError;
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// Settings that lift Binance's per-IP limits, which a load generator on one host would hit at
+/// once; everything else stays at its default.
+pub const USERSTREAM_BENCH_ENV: &[(&str, &str)] = &[
+    ("USERSTREAM_LIMITS__CONNECTIONS_PER_WINDOW", "1000000000"),
+    ("USERSTREAM_LIMITS__REQUEST_WEIGHT_PER_MINUTE", "1000000000"),
+    (
+        "USERSTREAM_LIMITS__SAPI_UID_WEIGHT_PER_MINUTE",
+        "1000000000",
+    ),
+    ("RUST_LOG", "warn"),
+];
+
+/// A running server process.
+pub struct ServerProcess {
+    child: Child,
+    pub pid: u32,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl ServerProcess {
+    /// Resident memory, from `/proc/<pid>/status`.
+    pub fn rss_bytes(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).ok()?;
+        let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib * 1024)
+    }
+
+    /// CPU time (user + system) used so far, from `/proc/<pid>/stat`.
+    pub fn cpu_time(&self) -> Option<Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).ok()?;
+        let rest = stat.rsplit_once(')')?.1;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let utime: u64 = fields.get(11)?.parse().ok()?;
+        let stime: u64 = fields.get(12)?.parse().ok()?;
+        // Clock ticks are 100 per second on Linux.
+        Some(Duration::from_millis((utime + stime) * 10))
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+/// `userstream serve` on ephemeral loopback ports: (process, public, admin).
+pub async fn spawn_userstream(
+    exe: &Path,
+    extra_env: &[(&str, &str)],
+) -> Result<(ServerProcess, SocketAddr, SocketAddr), BenchError> {
+    let dir = tempfile::tempdir()?;
+    let mut command = Command::new(exe);
+    command
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .envs(USERSTREAM_BENCH_ENV.iter().copied())
+        .envs(extra_env.iter().copied());
+    let (process, line) = spawn_and_read_line(command, Some(dir)).await?;
+    // `userstream listening on http://P (WebSocket API ws://P/ws-api/v3), admin on http://A`
+    let parse = || -> Option<(SocketAddr, SocketAddr)> {
+        let rest = line.strip_prefix("userstream listening on http://")?;
+        let (public, rest) = rest.split_once(' ')?;
+        let admin = rest.rsplit_once("admin on http://")?.1;
+        Some((public.parse().ok()?, admin.trim().parse().ok()?))
+    };
+    let (public, admin) = parse().ok_or_else(|| BenchError(format!("unexpected line: {line}")))?;
+    Ok((process, public, admin))
+}
+
+/// The floor server (`userstream bench floor`) on an ephemeral port.
+pub async fn spawn_floor(exe: &Path) -> Result<(ServerProcess, SocketAddr), BenchError> {
+    let mut command = Command::new(exe);
+    command.args(["bench", "floor", "--listen", "127.0.0.1:0"]);
+    let (process, line) = spawn_and_read_line(command, None).await?;
+    let addr = line
+        .strip_prefix("floor listening on http://")
+        .and_then(|addr| addr.trim().parse().ok())
+        .ok_or_else(|| BenchError(format!("unexpected line: {line}")))?;
+    Ok((process, addr))
+}
+
+/// `nats-server` with a WebSocket listener: (process, client port, WebSocket port).
+pub async fn spawn_nats() -> Result<(ServerProcess, SocketAddr, SocketAddr), BenchError> {
+    let dir = tempfile::tempdir()?;
+    let client = free_port()?;
+    let ws = free_port()?;
+    let config = format!(
+        "listen: \"{client}\"\nmax_payload: 1048576\nwebsocket {{\n  listen: \"{ws}\"\n  no_tls: true\n  compression: false\n}}\n"
+    );
+    let path = dir.path().join("nats.conf");
+    std::fs::write(&path, config)?;
+    let child = Command::new("nats-server")
+        .arg("-c")
+        .arg(&path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|error| {
+            BenchError(format!(
+                "cannot start nats-server ({error}); install it: apt-get install -y nats-server"
+            ))
+        })?;
+    let pid = child.id().unwrap_or(0);
+    let process = ServerProcess {
+        child,
+        pid,
+        _dir: Some(dir),
+    };
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(ws).await.is_ok()
+            && tokio::net::TcpStream::connect(client).await.is_ok()
+        {
+            return Ok((process, client, ws));
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    Err(BenchError("nats-server did not start listening".into()))
+}
+
+fn free_port() -> Result<SocketAddr, BenchError> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?)
+}
+
+async fn spawn_and_read_line(
+    mut command: Command,
+    dir: Option<tempfile::TempDir>,
+) -> Result<(ServerProcess, String), BenchError> {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| BenchError("no stdout".into()))?;
+    let mut lines = BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .map_err(|_| BenchError("the server printed no listening line in 30 s".into()))??
+        .ok_or_else(|| BenchError("the server exited before listening".into()))?;
+    // Keep reading so the server never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let pid = child.id().unwrap_or(0);
+    Ok((
+        ServerProcess {
+            child,
+            pid,
+            _dir: dir,
+        },
+        line,
+    ))
+}

@@ -1,0 +1,334 @@
+//! The measurements: fan-out (throughput, latency, connect+subscribe rate, token rate, memory per
+//! connection), token issuance, and the expiry storm. Each is bounded in time and count.
+
+use crate::BenchError;
+use crate::latency::{Latencies, Percentiles};
+use crate::net::{Ws, now_us};
+use crate::peer::{BenchAccount, Delivered, Peer};
+use crate::process::ServerProcess;
+use futures_util::StreamExt;
+use serde::Serialize;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::task::JoinSet;
+
+/// Requests in flight while preparing accounts and tokens.
+const SETUP_CONCURRENCY: usize = 64;
+/// Connections being opened at once.
+const CONNECT_CONCURRENCY: usize = 256;
+
+/// What a fan-out run does.
+#[derive(Debug, Clone)]
+pub struct FanoutOptions {
+    pub connections: usize,
+    /// Events per second to publish; `None` publishes as fast as the server takes them.
+    pub rate: Option<u64>,
+    pub warmup: Duration,
+    pub duration: Duration,
+    /// Events per publish request.
+    pub batch: usize,
+    /// Publish requests in flight when publishing as fast as possible.
+    pub publishers: usize,
+}
+
+/// What a fan-out run measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct FanoutReport {
+    pub scenario: &'static str,
+    pub peer: &'static str,
+    pub connections: usize,
+    pub target_rate: Option<u64>,
+    pub published_per_sec: f64,
+    pub delivered_per_sec: f64,
+    pub latency: Percentiles,
+    pub tokens_per_sec: Option<f64>,
+    pub connect_subscribe_per_sec: f64,
+    pub rss_per_connection_bytes: Option<u64>,
+    pub server_cpu_percent: Option<f64>,
+}
+
+/// Connections subscribed and being read.
+struct Subscribed {
+    readers: JoinSet<()>,
+    tokens_per_sec: Option<f64>,
+    connect_subscribe_per_sec: f64,
+    sockets: Vec<Ws>,
+}
+
+/// Prepares one account per connection, fetches tokens, opens and subscribes every connection.
+async fn subscribe_all(
+    peer: &Peer,
+    connections: usize,
+    validity_ms: Option<u64>,
+) -> Result<Subscribed, BenchError> {
+    let accounts = peer
+        .prepare_accounts(connections, SETUP_CONCURRENCY)
+        .await?;
+    let started = Instant::now();
+    let tokens = futures_util::stream::iter(accounts.iter())
+        .map(|account| peer.token(account, validity_ms))
+        .buffered(SETUP_CONCURRENCY)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
+    let tokens_per_sec = matches!(peer, Peer::Userstream { .. })
+        .then(|| connections as f64 / started.elapsed().as_secs_f64());
+    let started = Instant::now();
+    let opened = futures_util::stream::iter(accounts.iter().zip(tokens.iter()).enumerate())
+        .map(
+            |(index, (account, token)): (usize, (&BenchAccount, &Option<String>))| {
+                peer.subscribe(index, account, token.as_deref())
+            },
+        )
+        .buffered(CONNECT_CONCURRENCY)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
+    let connect_subscribe_per_sec = connections as f64 / started.elapsed().as_secs_f64();
+    let sockets = opened.into_iter().map(|(ws, _)| ws).collect();
+    Ok(Subscribed {
+        readers: JoinSet::new(),
+        tokens_per_sec,
+        connect_subscribe_per_sec,
+        sockets,
+    })
+}
+
+/// Publishes to connections spread over one account each and measures what arrives.
+pub async fn fanout(
+    peer: &Peer,
+    server: &ServerProcess,
+    options: &FanoutOptions,
+) -> Result<FanoutReport, BenchError> {
+    let rss_before = server.rss_bytes();
+    let mut subscribed = subscribe_all(peer, options.connections, None).await?;
+    // Let the server settle before reading its memory.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss_after = server.rss_bytes();
+    let rss_per_connection_bytes = match (rss_before, rss_after) {
+        (Some(before), Some(after)) => {
+            Some(after.saturating_sub(before) / options.connections as u64)
+        }
+        _ => None,
+    };
+    let latencies = Arc::new(Latencies::new());
+    let delivered = Arc::new(Delivered::default());
+    for (reader, ws) in std::mem::take(&mut subscribed.sockets)
+        .into_iter()
+        .enumerate()
+    {
+        let (peer, latencies, delivered) =
+            (peer.clone(), Arc::clone(&latencies), Arc::clone(&delivered));
+        subscribed
+            .readers
+            .spawn(async move { peer.read(reader, ws, latencies, delivered).await });
+    }
+
+    let published = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut publishers = JoinSet::new();
+    let uids: Arc<Vec<u64>> = Arc::new((1..=options.connections as u64).collect());
+    let tasks = if options.rate.is_some() {
+        1
+    } else {
+        options.publishers.max(1)
+    };
+    for task in 0..tasks {
+        let (peer, published, stop, uids) = (
+            peer.clone(),
+            Arc::clone(&published),
+            Arc::clone(&stop),
+            Arc::clone(&uids),
+        );
+        let (batch, rate) = (options.batch.max(1), options.rate);
+        publishers.spawn(async move {
+            let mut cursor = task * batch;
+            let mut ticker = rate.map(|rate| {
+                let period = Duration::from_secs_f64(batch as f64 / rate.max(1) as f64);
+                tokio::time::interval(period)
+            });
+            let mut chunk = Vec::with_capacity(batch);
+            while !stop.load(Ordering::Relaxed) {
+                if let Some(ticker) = ticker.as_mut() {
+                    ticker.tick().await;
+                }
+                chunk.clear();
+                for _ in 0..batch {
+                    chunk.push(uids[cursor % uids.len()]);
+                    cursor += 1;
+                }
+                if peer.publish(&chunk).await.is_err() {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+                published.fetch_add(batch as u64, Ordering::Relaxed);
+            }
+        });
+    }
+
+    tokio::time::sleep(options.warmup).await;
+    latencies.reset();
+    let start = Instant::now();
+    let cpu_start = server.cpu_time();
+    let published_start = published.load(Ordering::Relaxed);
+    let delivered_start = delivered.events.load(Ordering::Relaxed);
+    tokio::time::sleep(options.duration).await;
+    let elapsed = start.elapsed().as_secs_f64();
+    let published_end = published.load(Ordering::Relaxed);
+    let delivered_end = delivered.events.load(Ordering::Relaxed);
+    let cpu_end = server.cpu_time();
+    let latency = latencies.percentiles();
+    stop.store(true, Ordering::Relaxed);
+    publishers.shutdown().await;
+    subscribed.readers.shutdown().await;
+
+    Ok(FanoutReport {
+        scenario: "fanout",
+        peer: peer.name(),
+        connections: options.connections,
+        target_rate: options.rate,
+        published_per_sec: (published_end - published_start) as f64 / elapsed,
+        delivered_per_sec: (delivered_end - delivered_start) as f64 / elapsed,
+        latency,
+        tokens_per_sec: subscribed.tokens_per_sec,
+        connect_subscribe_per_sec: subscribed.connect_subscribe_per_sec,
+        rss_per_connection_bytes,
+        server_cpu_percent: match (cpu_start, cpu_end) {
+            (Some(a), Some(b)) => Some(b.saturating_sub(a).as_secs_f64() / elapsed * 100.0),
+            _ => None,
+        },
+    })
+}
+
+/// What a token issuance run measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenReport {
+    pub scenario: &'static str,
+    pub peer: &'static str,
+    pub requests: usize,
+    pub concurrency: usize,
+    pub requests_per_sec: f64,
+}
+
+/// `requests` token requests, `concurrency` at a time: userstream's real endpoint, or the
+/// floor's bare handler.
+pub async fn tokens(
+    peer: &Peer,
+    requests: usize,
+    concurrency: usize,
+) -> Result<TokenReport, BenchError> {
+    let accounts = peer.prepare_accounts(1, 1).await?;
+    let account = accounts
+        .first()
+        .cloned()
+        .ok_or_else(|| BenchError("no account".into()))?;
+    let started = Instant::now();
+    let results = futures_util::stream::iter(0..requests)
+        .map(|_| {
+            let (peer, account) = (peer.clone(), account.clone());
+            async move {
+                match &peer {
+                    Peer::Floor { addr, http } => {
+                        http.post(format!("http://{addr}/token"))
+                            .send()
+                            .await?
+                            .bytes()
+                            .await?;
+                        Ok(())
+                    }
+                    _ => peer.token(&account, None).await.map(|_| ()),
+                }
+            }
+        })
+        .buffer_unordered(concurrency)
+        .collect::<Vec<Result<(), BenchError>>>()
+        .await;
+    let elapsed = started.elapsed().as_secs_f64();
+    results.into_iter().collect::<Result<Vec<_>, _>>()?;
+    Ok(TokenReport {
+        scenario: "tokens",
+        peer: peer.name(),
+        requests,
+        concurrency,
+        requests_per_sec: requests as f64 / elapsed,
+    })
+}
+
+/// What an expiry storm measured: how late `eventStreamTerminated` arrived after each
+/// subscription's expiration time.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExpiryReport {
+    pub scenario: &'static str,
+    pub peer: &'static str,
+    pub subscriptions: usize,
+    pub terminated: u64,
+    pub lateness: Percentiles,
+}
+
+/// `count` subscriptions whose tokens all expire within the same second.
+pub async fn expiry_storm(peer: &Peer, count: usize) -> Result<ExpiryReport, BenchError> {
+    if !matches!(peer, Peer::Userstream { .. }) {
+        return Err(BenchError(
+            "the expiry storm needs userstream (the peers have no expiry)".into(),
+        ));
+    }
+    // Every token gets the validity that ends it at `expire_at_ms`: far enough out for all of
+    // them to be minted and subscribed first (a generous 2 ms each, plus 5 s).
+    let expire_at_ms = now_us() / 1000 + 5_000 + 2 * count as i64;
+    let accounts = peer.prepare_accounts(count, SETUP_CONCURRENCY).await?;
+    let tokens = futures_util::stream::iter(accounts.iter())
+        .map(|account| async move {
+            let validity = (expire_at_ms - now_us() / 1000).max(1) as u64;
+            peer.token(account, Some(validity)).await
+        })
+        .buffered(SETUP_CONCURRENCY)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
+    let opened = futures_util::stream::iter(accounts.iter().zip(tokens.iter()).enumerate())
+        .map(|(index, (account, token))| peer.subscribe(index, account, token.as_deref()))
+        .buffered(CONNECT_CONCURRENCY)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
+    if now_us() / 1000 >= expire_at_ms {
+        return Err(BenchError(
+            "setup took longer than the tokens live; use fewer subscriptions".into(),
+        ));
+    }
+    let lateness = Arc::new(Latencies::new());
+    let terminated = Arc::new(AtomicU64::new(0));
+    let mut readers = JoinSet::new();
+    for (reader, (mut ws, expiration)) in opened.into_iter().enumerate() {
+        let (lateness, terminated) = (Arc::clone(&lateness), Arc::clone(&terminated));
+        let expiration_us = expiration.unwrap_or(0);
+        readers.spawn(async move {
+            while let Some(Ok(message)) = ws.next().await {
+                if message
+                    .to_text()
+                    .is_ok_and(|text| text.contains("eventStreamTerminated"))
+                {
+                    lateness.record(reader, now_us() - expiration_us);
+                    terminated.fetch_add(1, Ordering::Relaxed);
+                    break;
+                }
+            }
+        });
+    }
+    let wait = Duration::from_millis((expire_at_ms - now_us() / 1000).max(0) as u64 + 10_000);
+    let _ =
+        tokio::time::timeout(wait, async { while readers.join_next().await.is_some() {} }).await;
+    readers.shutdown().await;
+    Ok(ExpiryReport {
+        scenario: "expiry",
+        peer: peer.name(),
+        subscriptions: count,
+        terminated: terminated.load(Ordering::Relaxed),
+        lateness: lateness.percentiles(),
+    })
+}

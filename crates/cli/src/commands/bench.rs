@@ -1,0 +1,94 @@
+//! `userstream bench`: start the server under test, drive it, print one JSON report line.
+
+use crate::cli::{BenchCommand, PeerKind};
+use anyhow::Context;
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Mutex;
+use userstream_bench::peer::Peer;
+use userstream_bench::process::{self, ServerProcess};
+use userstream_bench::scenarios::{self, FanoutOptions};
+
+pub fn run(command: BenchCommand) -> anyhow::Result<()> {
+    crate::logging::init("warn");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        match command {
+            BenchCommand::Floor(args) => userstream_bench::floor::serve(args.listen, |addr| {
+                println!("floor listening on http://{addr}");
+            })
+            .await
+            .context("the floor server failed"),
+            BenchCommand::Fanout(args) => {
+                let (peer, server) = start(args.peer).await?;
+                let options = FanoutOptions {
+                    connections: args.connections,
+                    rate: args.rate,
+                    warmup: Duration::from_secs(args.warmup_secs),
+                    duration: Duration::from_secs(args.duration_secs),
+                    batch: args.batch,
+                    publishers: args.publishers,
+                };
+                let report = scenarios::fanout(&peer, &server, &options).await;
+                server.stop().await;
+                print(&report?)
+            }
+            BenchCommand::Tokens(args) => {
+                let (peer, server) = start(args.peer).await?;
+                let report = scenarios::tokens(&peer, args.requests, args.concurrency).await;
+                server.stop().await;
+                print(&report?)
+            }
+            BenchCommand::Expiry(args) => {
+                let (peer, server) = start(PeerKind::Userstream).await?;
+                let report = scenarios::expiry_storm(&peer, args.subscriptions).await;
+                server.stop().await;
+                print(&report?)
+            }
+        }
+    })
+}
+
+/// Starts the server under test as a child process.
+async fn start(kind: PeerKind) -> anyhow::Result<(Peer, ServerProcess)> {
+    let exe = std::env::current_exe().context("cannot find this binary to start servers with")?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()?;
+    Ok(match kind {
+        PeerKind::Userstream => {
+            let (server, public, admin) = process::spawn_userstream(&exe, &[]).await?;
+            (
+                Peer::Userstream {
+                    public,
+                    admin,
+                    http,
+                },
+                server,
+            )
+        }
+        PeerKind::Floor => {
+            let (server, addr) = process::spawn_floor(&exe).await?;
+            (Peer::Floor { addr, http }, server)
+        }
+        PeerKind::Nats => {
+            let (server, client, ws) = process::spawn_nats().await?;
+            (
+                Peer::Nats {
+                    client,
+                    ws,
+                    publisher: Arc::new(Mutex::new(None)),
+                },
+                server,
+            )
+        }
+    })
+}
+
+fn print(report: &impl Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string(report)?);
+    Ok(())
+}
