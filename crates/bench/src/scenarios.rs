@@ -82,7 +82,7 @@ async fn subscribe_all(
                 peer.subscribe(index, account, token.as_deref())
             },
         )
-        .buffered(CONNECT_CONCURRENCY)
+        .buffer_unordered(CONNECT_CONCURRENCY)
         .collect::<Vec<_>>()
         .await
         .into_iter()
@@ -291,7 +291,7 @@ pub async fn expiry_storm(peer: &Peer, count: usize) -> Result<ExpiryReport, Ben
         .collect::<Result<Vec<_>, _>>()?;
     let opened = futures_util::stream::iter(accounts.iter().zip(tokens.iter()).enumerate())
         .map(|(index, (account, token))| peer.subscribe(index, account, token.as_deref()))
-        .buffered(CONNECT_CONCURRENCY)
+        .buffer_unordered(CONNECT_CONCURRENCY)
         .collect::<Vec<_>>()
         .await
         .into_iter()
@@ -330,5 +330,72 @@ pub async fn expiry_storm(peer: &Peer, count: usize) -> Result<ExpiryReport, Ben
         subscriptions: count,
         terminated: terminated.load(Ordering::Relaxed),
         lateness: lateness.percentiles(),
+    })
+}
+
+/// What a subscribe-churn run measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChurnReport {
+    pub scenario: &'static str,
+    pub peer: &'static str,
+    pub concurrency: usize,
+    pub cycles: u64,
+    pub cycles_per_sec: f64,
+}
+
+/// Connections opened, subscribed and closed again, `concurrency` loops at a time, for
+/// `duration`. A cycle is connect + subscribe (+ its answer) + close.
+pub async fn churn(
+    peer: &Peer,
+    concurrency: usize,
+    duration: Duration,
+) -> Result<ChurnReport, BenchError> {
+    let accounts = peer
+        .prepare_accounts(concurrency, SETUP_CONCURRENCY)
+        .await?;
+    let tokens = futures_util::stream::iter(accounts.iter())
+        .map(|account| peer.token(account, None))
+        .buffered(SETUP_CONCURRENCY)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
+    let cycles = Arc::new(AtomicU64::new(0));
+    let failures = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let deadline = started + duration;
+    let mut loops = JoinSet::new();
+    for (account, token) in accounts.into_iter().zip(tokens) {
+        let (peer, cycles, failures) = (peer.clone(), Arc::clone(&cycles), Arc::clone(&failures));
+        loops.spawn(async move {
+            while Instant::now() < deadline {
+                // Each cycle takes the next connection number, so source addresses rotate
+                // before any one runs out of ports to TIME_WAIT.
+                let index = cycles.load(Ordering::Relaxed) as usize;
+                match peer.subscribe(index, &account, token.as_deref()).await {
+                    Ok((mut ws, _)) => {
+                        let _ = ws.close(None).await;
+                        cycles.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(_) => {
+                        failures.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        });
+    }
+    while loops.join_next().await.is_some() {}
+    let elapsed = started.elapsed().as_secs_f64();
+    let failed = failures.load(Ordering::Relaxed);
+    if failed > 0 {
+        tracing::warn!(failed, "churn cycles failed");
+    }
+    let cycles = cycles.load(Ordering::Relaxed);
+    Ok(ChurnReport {
+        scenario: "churn",
+        peer: peer.name(),
+        concurrency,
+        cycles,
+        cycles_per_sec: cycles as f64 / elapsed,
     })
 }

@@ -348,6 +348,8 @@ pub enum BenchCommand {
     Fanout(FanoutArgs),
     /// Token issuance: requests/s of userstream's token endpoint, or of the floor's bare handler.
     Tokens(TokensArgs),
+    /// Subscribe churn: loops that connect, subscribe and close, over and over.
+    Churn(ChurnArgs),
     /// Expiry storm: K subscriptions expiring in the same second; reports how late each
     /// eventStreamTerminated arrives (userstream only).
     Expiry(ExpiryArgs),
@@ -396,6 +398,17 @@ pub struct TokensArgs {
     pub requests: usize,
     #[arg(long, default_value_t = 32)]
     pub concurrency: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct ChurnArgs {
+    #[arg(long, value_enum, default_value = "userstream")]
+    pub peer: PeerKind,
+    /// Loops running at once.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub duration_secs: u64,
 }
 
 #[derive(Debug, Args)]

@@ -12,6 +12,10 @@ mod output;
 mod serve;
 
 use clap::Parser;
+
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use cli::{Cli, Command};
 use std::future::Future;
 use std::process::ExitCode;

@@ -42,6 +42,13 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
                 server.stop().await;
                 print(&report?)
             }
+            BenchCommand::Churn(args) => {
+                let (peer, server) = start(args.peer).await?;
+                let duration = Duration::from_secs(args.duration_secs);
+                let report = scenarios::churn(&peer, args.concurrency, duration).await;
+                server.stop().await;
+                print(&report?)
+            }
             BenchCommand::Expiry(args) => {
                 let (peer, server) = start(PeerKind::Userstream).await?;
                 let report = scenarios::expiry_storm(&peer, args.subscriptions).await;

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The standard benchmark matrix: userstream against the floor server and nats-server, in one
+# run, on this host. Writes docs/benchmarks.md (and the raw JSON lines next to it).
+#
+#   scripts/bench.sh            # the whole matrix, about 10 minutes on 2 cores
+#   QUICK=1 scripts/bench.sh    # 1k connections only, shorter runs
+#
+# Every run is bounded in time and count and stops by itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need() { command -v "$1" >/dev/null 2>&1; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+if ! need nats-server; then
+  echo "installing nats-server (Debian package)" >&2
+  as_root apt-get install -y nats-server >&2
+fi
+
+cargo build --release --locked -p userstream >&2
+BIN=target/release/userstream
+OUT=docs/benchmarks.jsonl
+: > "$OUT"
+
+DURATION=${DURATION:-8}
+WARMUP=${WARMUP:-2}
+BATCH=${BATCH:-500}
+CONNECTIONS=${CONNECTIONS:-"1000 10000"}
+if [ "${QUICK:-}" = 1 ]; then CONNECTIONS=1000; DURATION=4; WARMUP=1; fi
+PEERS="userstream floor nats"
+FIXED_RATE=10000
+
+run() {
+  echo "+ userstream bench $*" >&2
+  timeout 900 "$BIN" bench "$@" | tee -a "$OUT"
+}
+
+for n in $CONNECTIONS; do
+  for peer in $PEERS; do
+    common=(--peer "$peer" --connections "$n" --duration-secs "$DURATION" --warmup-secs "$WARMUP" --batch "$BATCH")
+    saturation=$(run fanout "${common[@]}" | python3 -c 'import json,sys; print(int(json.load(sys.stdin)["delivered_per_sec"]))')
+    # Paced runs publish once a millisecond, so a batch's own dispatch time does not pass for
+    # latency.
+    half=$(( saturation / 2 ))
+    paced=(--peer "$peer" --connections "$n" --duration-secs "$DURATION" --warmup-secs "$WARMUP")
+    run fanout "${paced[@]}" --rate "$half" --batch $(( half / 1000 > 0 ? half / 1000 : 1 )) >/dev/null
+    run fanout "${paced[@]}" --rate "$FIXED_RATE" --batch $(( FIXED_RATE / 1000 )) >/dev/null
+  done
+done
+for peer in $PEERS; do
+  run churn --peer "$peer" --concurrency 64 --duration-secs "$DURATION" >/dev/null
+done
+run tokens --peer userstream --requests 50000 --concurrency 32 >/dev/null
+run tokens --peer floor --requests 50000 --concurrency 32 >/dev/null
+run expiry --subscriptions "${EXPIRY:-10000}" >/dev/null
+
+python3 scripts/bench_report.py "$OUT" "$0 ${*:-}" > docs/benchmarks.md
+echo "wrote docs/benchmarks.md" >&2
