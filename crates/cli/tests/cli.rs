@@ -800,3 +800,42 @@ async fn tail_exits_1_on_configuration_errors() {
         .await
         .failed_with(&["localhost:1"]);
 }
+
+/// The benchmark harness runs end to end against each server it compares (numbers are not
+/// asserted: they belong in docs/benchmarks.md).
+#[tokio::test]
+async fn bench_runs_against_every_peer() {
+    for peer in ["userstream", "floor", "nats"] {
+        let mut command = userstream();
+        command.args([
+            "bench",
+            "fanout",
+            "--peer",
+            peer,
+            "--connections",
+            "20",
+            "--rate",
+            "200",
+            "--batch",
+            "2",
+            "--duration-secs",
+            "1",
+            "--warmup-secs",
+            "0",
+        ]);
+        let report = run(command, None).await.json();
+        assert_eq!(report["connections"], json!(20), "{peer}: {report}");
+        assert!(
+            report["delivered_per_sec"].as_f64().unwrap() > 0.0,
+            "{peer}: {report}"
+        );
+        assert!(
+            report["latency"]["count"].as_u64().unwrap() > 0,
+            "{peer}: {report}"
+        );
+    }
+    let mut command = userstream();
+    command.args(["bench", "expiry", "--subscriptions", "20"]);
+    let report = run(command, None).await.json();
+    assert_eq!(report["terminated"], json!(20), "{report}");
+}
