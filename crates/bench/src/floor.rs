@@ -60,7 +60,8 @@ pub async fn serve(listen: SocketAddr, on_bound: impl FnOnce(SocketAddr)) -> std
 }
 
 async fn upgrade(ws: WebSocketUpgrade, State(state): State<Shared>) -> impl IntoResponse {
-    ws.read_buffer_size(4096)
+    // The same buffer sizes as userstream's defaults.
+    ws.read_buffer_size(512)
         .write_buffer_size(0)
         .on_upgrade(move |socket| session(socket, state))
 }

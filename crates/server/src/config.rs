@@ -71,6 +71,10 @@ pub struct WsConfig {
     /// Bytes of outgoing frames one connection may have queued before it is cut off as a
     /// slow consumer.
     pub outbox_bytes: usize,
+    /// WebSocket read buffer per connection. Clients send only small requests, and every idle
+    /// connection keeps this much allocated (measured: 4 KiB → 9.7 KiB per idle connection,
+    /// 512 B → 6.1 KiB).
+    pub read_buffer_bytes: usize,
     /// Socket write buffer per connection (frames are coalesced into it).
     pub write_buffer_bytes: usize,
     /// Deliver the margin risk events (`MARGIN_LEVEL_STATUS_CHANGE`, `USER_LIABILITY_CHANGE`).
@@ -141,6 +145,7 @@ impl Default for WsConfig {
             max_lifetime_subscriptions: 65_535,
             max_frame_bytes: 64 * 1024,
             outbox_bytes: 1024 * 1024,
+            read_buffer_bytes: 512,
             write_buffer_bytes: 4 * 1024,
             risk_events: true,
             ping_interval_ms: 20_000,

@@ -90,7 +90,7 @@ pub async fn upgrade(
     upgrade
         .max_message_size(ws.max_frame_bytes)
         .max_frame_size(ws.max_frame_bytes)
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(ws.read_buffer_bytes)
         .write_buffer_size(ws.write_buffer_bytes)
         .on_upgrade(move |socket| session::run(state, socket, peer, options))
 }
