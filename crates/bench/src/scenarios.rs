@@ -56,6 +56,21 @@ struct Subscribed {
     sockets: Vec<Ws>,
 }
 
+/// A token for each account (none for the peers), `SETUP_CONCURRENCY` requests at a time.
+async fn fetch_tokens(
+    peer: &Peer,
+    accounts: &[BenchAccount],
+    validity_ms: Option<u64>,
+) -> Result<Vec<Option<String>>, BenchError> {
+    futures_util::stream::iter(accounts)
+        .map(|account| peer.token(account, validity_ms))
+        .buffered(SETUP_CONCURRENCY)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect()
+}
+
 /// Prepares one account per connection, fetches tokens, opens and subscribes every connection.
 async fn subscribe_all(
     peer: &Peer,
@@ -66,13 +81,7 @@ async fn subscribe_all(
         .prepare_accounts(connections, SETUP_CONCURRENCY)
         .await?;
     let started = Instant::now();
-    let tokens = futures_util::stream::iter(accounts.iter())
-        .map(|account| peer.token(account, validity_ms))
-        .buffered(SETUP_CONCURRENCY)
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect::<Result<Vec<_>, _>>()?;
+    let tokens = fetch_tokens(peer, &accounts, validity_ms).await?;
     let tokens_per_sec = matches!(peer, Peer::Userstream { .. })
         .then(|| connections as f64 / started.elapsed().as_secs_f64());
     let started = Instant::now();
@@ -353,13 +362,7 @@ pub async fn churn(
     let accounts = peer
         .prepare_accounts(concurrency, SETUP_CONCURRENCY)
         .await?;
-    let tokens = futures_util::stream::iter(accounts.iter())
-        .map(|account| peer.token(account, None))
-        .buffered(SETUP_CONCURRENCY)
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect::<Result<Vec<_>, _>>()?;
+    let tokens = fetch_tokens(peer, &accounts, None).await?;
     let cycles = Arc::new(AtomicU64::new(0));
     let failures = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
