@@ -16,10 +16,22 @@ if ! need nats-server; then
   as_root apt-get install -y nats-server >&2
 fi
 
+# Sockudo (a Rust Pusher-protocol server) is a peer when built; building it takes a while, so
+# only when asked: SOCKUDO=1. It needs protoc (Debian's protobuf-compiler).
+SOCKUDO_ROOT="${HOME}/.cache/userstream-bench/sockudo"
+SOCKUDO_BIN="${USERSTREAM_BENCH_SOCKUDO:-$SOCKUDO_ROOT/bin/sockudo}"
+if [ "${SOCKUDO:-}" = 1 ] && [ ! -x "$SOCKUDO_BIN" ]; then
+  need protoc || as_root apt-get install -y protobuf-compiler >&2
+  cargo install sockudo --version 5.2.0 --locked --root "$SOCKUDO_ROOT" >&2
+fi
+
 cargo build --release --locked -p userstream >&2
 BIN=target/release/userstream
 OUT=docs/benchmarks.jsonl
-: > "$OUT"
+# The commit measured, first, so the report names what was run rather than what is checked out
+# when it is rendered.
+printf '{"scenario":"meta","commit":"%s","dirty":%s}\n' "$(git rev-parse --short HEAD)" \
+  "$([ -n "$(git status --porcelain --untracked-files=no)" ] && echo true || echo false)" > "$OUT"
 
 DURATION=${DURATION:-8}
 WARMUP=${WARMUP:-2}
@@ -27,6 +39,11 @@ BATCH=${BATCH:-500}
 CONNECTIONS=${CONNECTIONS:-"1000 10000"}
 if [ "${QUICK:-}" = 1 ]; then CONNECTIONS=1000; DURATION=4; WARMUP=1; fi
 PEERS="userstream floor nats"
+if [ -x "$SOCKUDO_BIN" ]; then
+  PEERS="$PEERS sockudo"
+else
+  echo "sockudo: skipped (not built; SOCKUDO=1 scripts/bench.sh builds it into $SOCKUDO_ROOT)" >&2
+fi
 FIXED_RATE=10000
 
 run() {

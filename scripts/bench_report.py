@@ -57,7 +57,8 @@ for run in runs:
 
 tokens = {r["peer"]: r for r in runs if r["scenario"] == "tokens"}
 expiry = [r for r in runs if r["scenario"] == "expiry"]
-peers = ["userstream", "floor", "nats-server"]
+peers = ["userstream", "floor", "nats-server", "sockudo"]
+others = [p for p in peers if p != "userstream"]
 
 out = []
 w = out.append
@@ -69,21 +70,27 @@ w("connection subscribes its own account (one subject per account for nats-serve
 w("~110-byte `balanceUpdate` frames carrying their publish time, so latency is publish → read.\n")
 w(f"- Machine: {os.cpu_count()} cores ({cpu_model()}), {mem_total()}, {platform.system()} {platform.release()}; "
   "the load generator shares the cores with the server under test.")
-w(f"- Commit: `{git_rev()}`. Command: `{command.strip()}`. Raw results: `docs/benchmarks.jsonl`.")
+meta = next((r for r in runs if r["scenario"] == "meta"), {})
+commit = meta.get("commit", git_rev()) + (" with uncommitted changes" if meta.get("dirty") else "")
+w(f"- Commit measured: `{commit}`. Command: `{command.strip()}`. Raw results: `docs/benchmarks.jsonl`.")
 w("- Peers: **floor** = a fan-out server on the same WebSocket stack (axum + tungstenite) with no")
 w("  protocol logic; **nats-server** (Debian package) with its WebSocket listener, published over its")
-w("  TCP protocol; **Sockudo** is not built by this script yet (see below).\n")
+w("  TCP protocol; **Sockudo** (crates.io, a Rust Pusher-protocol server; one private channel per")
+w("  account, subscriptions signed with the app secret, published through its signed HTTP API, at")
+w("  most 10 events per request as the Pusher API allows) when `SOCKUDO=1` built it.\n")
 
 for n in sorted(fanout):
     by_peer = fanout[n]
     w(f"## Fan-out, {n:,} subscribed connections\n")
-    w("| | " + " | ".join(p for p in peers if p in by_peer) + " | userstream ÷ floor | userstream ÷ nats |")
-    w("|---|" + "---|" * (len([p for p in peers if p in by_peer]) + 2))
-    def row(label, get, fmt, higher_better=True):
-        vals = {p: get(by_peer[p]) for p in peers if p in by_peer}
-        cells = [fmt(vals[p]) if vals[p] is not None else "n/a" for p in peers if p in by_peer]
+    present = [p for p in peers if p in by_peer]
+    compared = [p for p in others if p in by_peer]
+    w("| | " + " | ".join(present) + "".join(f" | userstream ÷ {p}" for p in compared) + " |")
+    w("|---|" + "---|" * (len(present) + len(compared)))
+    def row(label, get, fmt):
+        vals = {p: get(by_peer[p]) for p in present}
+        cells = [fmt(vals[p]) if vals[p] is not None else "n/a" for p in present]
         u = vals.get("userstream")
-        w(f"| {label} | " + " | ".join(cells) + f" | {ratio(u, vals.get('floor'))} | {ratio(u, vals.get('nats-server'))} |")
+        w(f"| {label} | " + " | ".join(cells) + "".join(f" | {ratio(u, vals.get(p))}" for p in compared) + " |")
     row("delivered events/s at saturation", lambda e: e.get("max", {}).get("delivered_per_sec"), k)
     row("p50 latency at half saturation", lambda e: e.get("half", {}).get("latency", {}).get("p50_us"), ms)
     row("p99 latency at half saturation", lambda e: e.get("half", {}).get("latency", {}).get("p99_us"), ms)
@@ -101,11 +108,13 @@ if churn:
     w("## Subscribe churn\n")
     w("Loops that open a connection, subscribe one account, wait for the answer and close, over and")
     w(f"over ({next(iter(churn.values()))['concurrency']} at a time).\n")
-    w("| | " + " | ".join(p for p in peers if p in churn) + " | userstream ÷ floor | userstream ÷ nats |")
-    w("|---|" + "---|" * (len([p for p in peers if p in churn]) + 2))
-    vals = {p: churn[p]["cycles_per_sec"] for p in peers if p in churn}
-    w("| cycles per second | " + " | ".join(k(vals[p]) for p in peers if p in churn)
-      + f" | {ratio(vals.get('userstream'), vals.get('floor'))} | {ratio(vals.get('userstream'), vals.get('nats-server'))} |\n")
+    present = [p for p in peers if p in churn]
+    compared = [p for p in others if p in churn]
+    w("| | " + " | ".join(present) + "".join(f" | userstream ÷ {p}" for p in compared) + " |")
+    w("|---|" + "---|" * (len(present) + len(compared)))
+    vals = {p: churn[p]["cycles_per_sec"] for p in present}
+    w("| cycles per second | " + " | ".join(k(vals[p]) for p in present)
+      + "".join(f" | {ratio(vals.get('userstream'), vals.get(p))}" for p in compared) + " |\n")
 
 if tokens:
     w("## Token issuance\n")
@@ -137,7 +146,7 @@ big = max(fanout) if fanout else None
 if big:
     e = fanout[big]
     u = e.get("userstream", {}).get("max", {}).get("delivered_per_sec")
-    for peer, need in (("nats-server", 2.0), ("floor", 0.7)):
+    for peer, need in (("nats-server", 2.0), ("sockudo", 2.0), ("floor", 0.7)):
         other = e.get(peer, {}).get("max", {}).get("delivered_per_sec")
         if u and other:
             goal(f"fan-out ≥ {need}× {peer} ({big:,} connections)", ratio(u, other), u / other >= need)
@@ -153,7 +162,8 @@ if tokens.get("userstream") and tokens.get("floor"):
 if expiry:
     p = expiry[-1]["lateness"]["p99_us"]
     goal("expiry storm p99 lateness ≤ 50 ms", ms(p), p <= 50000)
-goal("Sockudo compared", "not built by the harness yet", False)
+if not any("sockudo" in by_peer for by_peer in fanout.values()):
+    goal("Sockudo compared", "not built on this machine (`SOCKUDO=1 scripts/bench.sh`)", False)
 w("")
 
 findings = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench_findings.md")

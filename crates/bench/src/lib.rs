@@ -11,6 +11,7 @@ pub mod latency;
 pub mod net;
 pub mod peer;
 pub mod process;
+pub mod pusher;
 pub mod scenarios;
 
 /// A bench step that failed, in words.

@@ -49,8 +49,17 @@ pub fn now_us() -> i64 {
 
 /// The timestamp a bench event carries in its `"d":"<µs>"` field.
 pub fn embedded_timestamp(frame: &[u8]) -> Option<i64> {
-    const KEY: &[u8] = b"\"d\":\"";
-    let start = frame.windows(KEY.len()).position(|window| window == KEY)? + KEY.len();
+    number_after(frame, b"\"d\":\"")
+}
+
+/// The same, inside a JSON string (Pusher carries the event as an escaped `data` string).
+pub fn escaped_timestamp(frame: &[u8]) -> Option<i64> {
+    number_after(frame, br#"\"d\":\""#)
+}
+
+/// The decimal digits right after the first `key` in `frame`.
+fn number_after(frame: &[u8], key: &[u8]) -> Option<i64> {
+    let start = frame.windows(key.len()).position(|window| window == key)? + key.len();
     let digits = &frame[start..];
     let end = digits.iter().position(|b| !b.is_ascii_digit())?;
     std::str::from_utf8(&digits[..end]).ok()?.parse().ok()
@@ -65,6 +74,8 @@ mod tests {
         let frame = br#"{"subscriptionId":0,"event":{"e":"balanceUpdate","E":1,"a":"BTC","d":"1732443600123456","T":0}}"#;
         assert_eq!(embedded_timestamp(frame), Some(1_732_443_600_123_456));
         assert_eq!(embedded_timestamp(b"{}"), None);
+        let pusher = br#"{"event":"e","data":"{\"d\":\"1732443600123456\",\"T\":0}"}"#;
+        assert_eq!(escaped_timestamp(pusher), Some(1_732_443_600_123_456));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use crate::BenchError;
 use crate::latency::Latencies;
 use crate::net::{Ws, connect_ws, embedded_timestamp, now_us, source_for};
+use crate::pusher::{self, PusherApp};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::fmt::Write as _;
@@ -28,6 +29,13 @@ pub enum Peer {
     Floor {
         addr: SocketAddr,
         http: reqwest::Client,
+    },
+    /// Sockudo: one private channel per account (subscriptions signed like listen tokens),
+    /// published through its signed HTTP API.
+    Sockudo {
+        addr: SocketAddr,
+        http: reqwest::Client,
+        app: PusherApp,
     },
     /// nats-server: one subject per account, WebSocket subscribers, TCP publisher.
     Nats {
@@ -58,6 +66,7 @@ impl Peer {
             Peer::Userstream { .. } => "userstream",
             Peer::Floor { .. } => "floor",
             Peer::Nats { .. } => "nats-server",
+            Peer::Sockudo { .. } => "sockudo",
         }
     }
 
@@ -160,6 +169,30 @@ impl Peer {
                 next_text(&mut ws).await?;
                 Ok((ws, None))
             }
+            Peer::Sockudo { addr, app, .. } => {
+                let url = format!(
+                    "ws://{addr}/app/{}?protocol=7&client=userstream-bench&version=1",
+                    app.key
+                );
+                let mut ws = connect_ws(source, *addr, &url).await?;
+                let established = next_text(&mut ws).await?;
+                let socket_id = pusher::socket_id(&established)
+                    .ok_or_else(|| BenchError(format!("no socket_id in {established}")))?;
+                let channel = PusherApp::channel(account.uid);
+                let subscribe = json!({"event": "pusher:subscribe", "data": {
+                    "channel": channel, "auth": app.channel_auth(&socket_id, &channel)}});
+                ws.send(Message::text(subscribe.to_string())).await?;
+                loop {
+                    let answer = next_text(&mut ws).await?;
+                    if answer.contains("subscription_succeeded") {
+                        break;
+                    }
+                    if answer.contains("pusher:error") || answer.contains("subscription_error") {
+                        return Err(BenchError(format!("subscribe refused: {answer}")));
+                    }
+                }
+                Ok((ws, None))
+            }
             Peer::Nats { ws: addr, .. } => {
                 let mut ws = connect_ws(source, *addr, &format!("ws://{addr}/")).await?;
                 let hello = format!(
@@ -213,6 +246,32 @@ impl Peer {
                     .send()
                     .await?;
             }
+            Peer::Sockudo { addr, http, app } => {
+                // The Pusher API takes at most 10 events per batch request.
+                let payload = frame_payload(stamp);
+                let path = format!("/apps/{}/batch_events", app.id);
+                let requests = batch.chunks(10).map(|chunk| {
+                    let events: Vec<Value> = chunk
+                        .iter()
+                        .map(|uid| json!({"name": "e", "channel": PusherApp::channel(*uid), "data": payload}))
+                        .collect();
+                    let body = json!({"batch": events}).to_string().into_bytes();
+                    let query = app.signed_query(&path, &body, (stamp / 1_000_000) as u64);
+                    http.post(format!("http://{addr}{path}?{query}"))
+                        .header("content-type", "application/json")
+                        .body(body)
+                        .send()
+                });
+                for response in futures_util::future::join_all(requests).await {
+                    let response = response?;
+                    if !response.status().is_success() {
+                        return Err(BenchError(format!(
+                            "publish refused: {}",
+                            response.text().await?
+                        )));
+                    }
+                }
+            }
             Peer::Nats {
                 client, publisher, ..
             } => {
@@ -251,6 +310,7 @@ impl Peer {
         delivered: Arc<Delivered>,
     ) {
         let nats = matches!(self, Peer::Nats { .. });
+        let pusher = matches!(self, Peer::Sockudo { .. });
         let mut pending = Vec::new();
         while let Some(Ok(message)) = ws.next().await {
             let data: &[u8] = match &message {
@@ -271,6 +331,16 @@ impl Peer {
                         .is_err()
                 {
                     break;
+                }
+            } else if pusher {
+                if data.windows(11).any(|w| w == b"pusher:ping") {
+                    let pong = Message::text(r#"{"event":"pusher:pong","data":{}}"#);
+                    if ws.send(pong).await.is_err() {
+                        break;
+                    }
+                } else if let Some(stamp) = crate::net::escaped_timestamp(data) {
+                    latencies.record(reader, now_us() - stamp);
+                    delivered.events.fetch_add(1, Ordering::Relaxed);
                 }
             } else if data.windows(21).any(|w| w == b"eventStreamTerminated") {
                 delivered.terminated.fetch_add(1, Ordering::Relaxed);

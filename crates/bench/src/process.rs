@@ -135,6 +135,69 @@ pub async fn spawn_nats() -> Result<(ServerProcess, SocketAddr, SocketAddr), Ben
     Err(BenchError("nats-server did not start listening".into()))
 }
 
+/// Sockudo (built by `scripts/bench.sh` when asked) with one app and its limits lifted:
+/// (process, address).
+pub async fn spawn_sockudo(
+    binary: &Path,
+    app: &crate::pusher::PusherApp,
+) -> Result<(ServerProcess, SocketAddr), BenchError> {
+    let dir = tempfile::tempdir()?;
+    let addr = free_port()?;
+    let config = format!(
+        r#"port = {port}
+host = "127.0.0.1"
+debug = false
+
+[app_manager]
+driver = "memory"
+
+[app_manager.array]
+[[app_manager.array.apps]]
+id = "{id}"
+key = "{key}"
+secret = "{secret}"
+enabled = true
+enable_client_messages = false
+max_connections = 1000000
+
+[rate_limiter]
+enabled = false
+
+[metrics]
+enabled = false
+"#,
+        port = addr.port(),
+        id = app.id,
+        key = app.key,
+        secret = app.secret,
+    );
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, config)?;
+    let child = Command::new(binary)
+        .arg("--config")
+        .arg(&path)
+        .current_dir(dir.path())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|error| BenchError(format!("cannot start {} ({error})", binary.display())))?;
+    let pid = child.id().unwrap_or(0);
+    let process = ServerProcess {
+        child,
+        pid,
+        _dir: Some(dir),
+    };
+    for _ in 0..400 {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            return Ok((process, addr));
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    Err(BenchError("sockudo did not start listening".into()))
+}
+
 fn free_port() -> Result<SocketAddr, BenchError> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?)
 }

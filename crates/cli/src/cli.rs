@@ -363,6 +363,9 @@ pub enum PeerKind {
     Userstream,
     Floor,
     Nats,
+    /// Sockudo, from USERSTREAM_BENCH_SOCKUDO or ~/.cache/userstream-bench/sockudo/bin/sockudo
+    /// (`SOCKUDO=1 scripts/bench.sh` builds it there).
+    Sockudo,
 }
 
 #[derive(Debug, Args)]

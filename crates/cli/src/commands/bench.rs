@@ -3,11 +3,13 @@
 use crate::cli::{BenchCommand, PeerKind};
 use anyhow::Context;
 use serde::Serialize;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
 use userstream_bench::peer::Peer;
 use userstream_bench::process::{self, ServerProcess};
+use userstream_bench::pusher::PusherApp;
 use userstream_bench::scenarios::{self, FanoutOptions};
 
 pub fn run(command: BenchCommand) -> anyhow::Result<()> {
@@ -81,6 +83,12 @@ async fn start(kind: PeerKind) -> anyhow::Result<(Peer, ServerProcess)> {
             let (server, addr) = process::spawn_floor(&exe).await?;
             (Peer::Floor { addr, http }, server)
         }
+        PeerKind::Sockudo => {
+            let binary = sockudo_binary()?;
+            let app = PusherApp::bench();
+            let (server, addr) = process::spawn_sockudo(&binary, &app).await?;
+            (Peer::Sockudo { addr, http, app }, server)
+        }
         PeerKind::Nats => {
             let (server, client, ws) = process::spawn_nats().await?;
             (
@@ -93,6 +101,23 @@ async fn start(kind: PeerKind) -> anyhow::Result<(Peer, ServerProcess)> {
             )
         }
     })
+}
+
+/// Where Sockudo was built: `USERSTREAM_BENCH_SOCKUDO`, else the bench script's cache.
+fn sockudo_binary() -> anyhow::Result<PathBuf> {
+    let binary = match std::env::var_os("USERSTREAM_BENCH_SOCKUDO") {
+        Some(path) => PathBuf::from(path),
+        None => {
+            let home = std::env::var_os("HOME").context("HOME is not set")?;
+            PathBuf::from(home).join(".cache/userstream-bench/sockudo/bin/sockudo")
+        }
+    };
+    anyhow::ensure!(
+        binary.is_file(),
+        "sockudo is not built at {} (SOCKUDO=1 scripts/bench.sh builds it)",
+        binary.display()
+    );
+    Ok(binary)
 }
 
 fn print(report: &impl Serialize) -> anyhow::Result<()> {
