@@ -75,7 +75,7 @@ commit = meta.get("commit", git_rev()) + (" with uncommitted changes" if meta.ge
 w(f"- Commit measured: `{commit}`. Command: `{command.strip()}`. Raw results: `docs/benchmarks.jsonl`.")
 w("- Peers: **floor** = a fan-out server on the same WebSocket stack (axum + tungstenite) with no")
 w("  protocol logic; **nats-server** (Debian package) with its WebSocket listener, published over its")
-w("  TCP protocol; **Sockudo** (crates.io, a Rust Pusher-protocol server; one private channel per")
+w("  TCP protocol; **Sockudo** 5.2.0 (crates.io, a Rust Pusher-protocol server; one private channel per")
 w("  account, subscriptions signed with the app secret, published through its signed HTTP API, at")
 w("  most 10 events per request as the Pusher API allows) when `SOCKUDO=1` built it.\n")
 
