@@ -106,33 +106,16 @@ pub async fn spawn_nats() -> Result<(ServerProcess, SocketAddr, SocketAddr), Ben
     );
     let path = dir.path().join("nats.conf");
     std::fs::write(&path, config)?;
-    let child = Command::new("nats-server")
-        .arg("-c")
-        .arg(&path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|error| {
-            BenchError(format!(
-                "cannot start nats-server ({error}); install it: apt-get install -y nats-server"
-            ))
-        })?;
-    let pid = child.id().unwrap_or(0);
-    let process = ServerProcess {
-        child,
-        pid,
-        _dir: Some(dir),
-    };
-    for _ in 0..200 {
-        if tokio::net::TcpStream::connect(ws).await.is_ok()
-            && tokio::net::TcpStream::connect(client).await.is_ok()
-        {
-            return Ok((process, client, ws));
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    Err(BenchError("nats-server did not start listening".into()))
+    let mut command = Command::new("nats-server");
+    command.arg("-c").arg(&path);
+    let process = spawn_until_listening(
+        command,
+        dir,
+        &[client, ws],
+        "nats-server (apt-get install -y nats-server)",
+    )
+    .await?;
+    Ok((process, client, ws))
 }
 
 /// Sockudo (built by `scripts/bench.sh` when asked) with one app and its limits lifted:
@@ -173,16 +156,29 @@ enabled = false
     );
     let path = dir.path().join("config.toml");
     std::fs::write(&path, config)?;
-    let child = Command::new(binary)
+    let mut command = Command::new(binary);
+    command
         .arg("--config")
         .arg(&path)
         .current_dir(dir.path())
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "warn");
+    let process = spawn_until_listening(command, dir, &[addr], "sockudo").await?;
+    Ok((process, addr))
+}
+
+/// Starts a server that prints nothing useful and waits until it accepts on every address.
+async fn spawn_until_listening(
+    mut command: Command,
+    dir: tempfile::TempDir,
+    addrs: &[SocketAddr],
+    name: &str,
+) -> Result<ServerProcess, BenchError> {
+    let child = command
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true)
         .spawn()
-        .map_err(|error| BenchError(format!("cannot start {} ({error})", binary.display())))?;
+        .map_err(|error| BenchError(format!("cannot start {name}: {error}")))?;
     let pid = child.id().unwrap_or(0);
     let process = ServerProcess {
         child,
@@ -190,12 +186,18 @@ enabled = false
         _dir: Some(dir),
     };
     for _ in 0..400 {
-        if tokio::net::TcpStream::connect(addr).await.is_ok() {
-            return Ok((process, addr));
+        let mut listening = true;
+        for addr in addrs {
+            listening &= tokio::net::TcpStream::connect(addr).await.is_ok();
+        }
+        if listening {
+            return Ok(process);
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    Err(BenchError("sockudo did not start listening".into()))
+    Err(BenchError(format!(
+        "{name} did not start listening in 10 s"
+    )))
 }
 
 fn free_port() -> Result<SocketAddr, BenchError> {

@@ -11,6 +11,13 @@ use std::sync::Arc;
 use std::time::Duration;
 use userstream_client::{Disconnect, Fatal, HandoverReason, Options, Scope, Status, TokenError};
 
+/// The next `count` token requests fail with this status and code.
+async fn fail_token_requests(server: &TestServer, count: u32, status: u16, code: i32) {
+    let body = json!({"kind": "failTokenRequests", "count": count, "status": status,
+                      "code": code, "msg": "injected failure"});
+    fault(server, body).await;
+}
+
 async fn fault(server: &TestServer, body: Value) {
     let (status, answer) = server.admin_post("/admin/v1/faults", body).await;
     assert_eq!(status, 200, "{answer}");
@@ -138,7 +145,7 @@ async fn terminate_renews_at_once_and_reports_the_gap() {
     let server = Arc::new(TestServer::start().await);
     let (key, mut stream) = cross_stream(&server, fast_options()).await;
     // Hold the renewal back so that the outage is certain to swallow events.
-    fault(&server, json!({"kind": "failTokenRequests", "count": 3, "status": 503, "code": -1008, "msg": "Server is currently overloaded"})).await;
+    fail_token_requests(&server, 3, 503, -1008).await;
     fault(&server, json!({"kind": "terminate", "uid": key.uid})).await;
     let publisher = Publisher::start(Arc::clone(&server), key.uid, None);
     let gap = match stream
@@ -350,7 +357,7 @@ async fn connections_are_rotated_before_their_lifetime_ends() {
 async fn failing_token_requests_are_retried_before_expiry_without_a_gap() {
     let server = TestServer::start().await;
     let (key, mut stream) = cross_stream(&server, fast_options()).await;
-    fault(&server, json!({"kind": "failTokenRequests", "count": 4, "status": 429, "code": -1003, "msg": "Too much request weight used."})).await;
+    fail_token_requests(&server, 4, 429, -1003).await;
     server.advance_ms(46_000);
     stream
         .until_status(|status| matches!(status, Status::Renewed { .. }))
@@ -369,7 +376,7 @@ async fn expiry_without_renewal_is_recovered_with_a_gap() {
     // Token requests fail until after expiry: the server terminates, the client renews.
     let server = TestServer::start().await;
     let (key, mut stream) = cross_stream(&server, fast_options()).await;
-    fault(&server, json!({"kind": "failTokenRequests", "count": 1000, "status": 500, "code": -1001, "msg": "Internal error."})).await;
+    fail_token_requests(&server, 1000, 500, -1001).await;
     server.advance_ms(46_000);
     stream
         .until_status(|status| matches!(status, Status::TokenRetry { .. }))
@@ -380,11 +387,7 @@ async fn expiry_without_renewal_is_recovered_with_a_gap() {
         0,
         "expired"
     );
-    fault(
-        &server,
-        json!({"kind": "failTokenRequests", "count": 1, "status": 500}),
-    )
-    .await;
+    fail_token_requests(&server, 1, 500, -1001).await;
     stream
         .until_status(|status| matches!(status, Status::Gap(_)))
         .await;
