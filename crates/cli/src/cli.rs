@@ -88,42 +88,11 @@ pub enum Command {
     Fault(FaultArgs),
 }
 
-/// The faults `userstream fault` can inject.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum FaultKind {
-    /// End the targeted subscriptions now with eventStreamTerminated.
-    Terminate,
-    /// Close the targeted connections' sockets without a close frame.
-    Drop,
-    /// Targeted connections go silent (no frames, no pongs) for --duration-ms.
-    Mute,
-    /// Send serverShutdown, then close the targeted connections (1001) after --duration-ms.
-    Shutdown,
-    /// The next --count token requests fail with --status / --code / --msg.
-    FailTokenRequests,
-    /// Hold back the targeted connections' outgoing frames by --duration-ms (0 stops it).
-    Delay,
-}
-
-impl From<FaultKind> for userstream_server::faults::FaultKind {
-    fn from(kind: FaultKind) -> Self {
-        use userstream_server::faults::FaultKind as Api;
-        match kind {
-            FaultKind::Terminate => Api::Terminate,
-            FaultKind::Drop => Api::Drop,
-            FaultKind::Mute => Api::Mute,
-            FaultKind::Shutdown => Api::Shutdown,
-            FaultKind::FailTokenRequests => Api::FailTokenRequests,
-            FaultKind::Delay => Api::Delay,
-        }
-    }
-}
-
 #[derive(Debug, Args)]
 pub struct FaultArgs {
     /// What to break.
     #[arg(value_enum)]
-    pub kind: FaultKind,
+    pub kind: userstream_server::faults::FaultKind,
     /// Target the connections subscribed to this user's account.
     #[arg(long, value_name = "N")]
     pub uid: Option<u64>,

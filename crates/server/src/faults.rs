@@ -47,21 +47,23 @@ impl TokenFailures {
     }
 }
 
-/// What to break.
+/// What to break. The command line takes the same type (feature `clap`), so the API and
+/// `userstream fault` list the same faults with the same descriptions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "camelCase")]
 pub enum FaultKind {
-    /// End the targeted subscriptions now with `eventStreamTerminated`.
+    /// End the targeted subscriptions now with eventStreamTerminated.
     Terminate,
-    /// Close the targeted connections' TCP sockets without a close frame.
+    /// Close the targeted connections' sockets without a close frame.
     Drop,
-    /// Targeted connections send nothing and answer no pings for `durationMs`.
+    /// Targeted connections go silent (no frames, no pongs) for the given duration.
     Mute,
-    /// Send `serverShutdown` to the targeted connections, close them (1001) after `durationMs`.
+    /// Send serverShutdown, then close the targeted connections (1001) after the given duration.
     Shutdown,
-    /// The next `count` token requests fail with `status`/`code`/`msg`.
+    /// The next `count` token requests fail with the given status, code and message.
     FailTokenRequests,
-    /// Hold back the targeted connections' outgoing frames by `durationMs` (0 clears).
+    /// Hold back the targeted connections' outgoing frames by the given duration (0 stops it).
     Delay,
 }
 

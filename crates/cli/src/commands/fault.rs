@@ -7,7 +7,7 @@ use userstream_server::faults::FaultRequest;
 
 pub async fn run(args: FaultArgs) -> anyhow::Result<()> {
     let request = FaultRequest {
-        kind: args.kind.into(),
+        kind: args.kind,
         uid: args.uid,
         isolated_symbol: args
             .isolated
