@@ -5,11 +5,11 @@
 //! connection went silent or grew too old; each session's task carries them out in order with
 //! its other frames.
 
-use crate::clock::SharedClock;
 use crate::hub::{Hub, SessionHandle};
 use crate::outbox::OutFrame;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use userstream_protocol::clock::SharedClock;
 
 /// How often the sweep runs.
 const SWEEP_US: i64 = 1_000_000;

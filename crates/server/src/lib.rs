@@ -6,7 +6,6 @@
 //! [`Server::run`] (or [`Server::spawn`]).
 
 pub mod bus;
-pub mod clock;
 pub mod config;
 pub mod directory;
 pub mod faults;
@@ -23,6 +22,7 @@ pub mod store;
 pub mod token;
 mod ws;
 
-pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use config::Config;
 pub use server::{RunningServer, Server, ServerError};
+/// Injected time lives in the protocol crate, shared with the client.
+pub use userstream_protocol::clock::{Clock, ManualClock, SharedClock, SystemClock};

@@ -1,7 +1,6 @@
 //! Assembling and running the gateway: state, listeners, background tasks, shutdown.
 
 use crate::bus::{Bus, LocalBus};
-use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::directory::Directory;
 use crate::http;
@@ -18,6 +17,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use userstream_protocol::clock::SharedClock;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {

@@ -1,7 +1,6 @@
 //! Everything a request handler or a session may need, shared behind one `Arc`.
 
 use crate::bus::Bus;
-use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::directory::Directory;
 use crate::hub::Hub;
@@ -12,6 +11,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use tokio::sync::watch;
 use userstream_protocol::Uid;
+use userstream_protocol::clock::SharedClock;
 
 pub struct AppState {
     pub config: Config,

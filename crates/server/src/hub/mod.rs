@@ -13,7 +13,6 @@ mod expiry;
 pub use encoded::EncodedEvent;
 pub use expiry::Deadline;
 
-use crate::clock::SharedClock;
 use crate::faults::SessionFaults;
 use crate::heartbeat::Liveness;
 use crate::metrics::{EndReason, Metrics};
@@ -29,6 +28,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use tokio::sync::Notify;
+use userstream_protocol::clock::SharedClock;
 use userstream_protocol::events::{Event, EventStreamTerminated, ServerShutdown};
 use userstream_protocol::ws::SubscriptionInfo;
 use userstream_protocol::{Account, ApiError, TimeUnit};
