@@ -102,10 +102,28 @@ enum Request {
         expires_us: i64,
         renew_at_us: i64,
     },
-    /// Closes everything on a connection being retired.
-    Unsubscribe,
-    /// Closes one superseded subscription; the connection stays.
-    UnsubscribeOne,
+    /// `None`: closes everything on a connection being retired. `Some`: closes one superseded
+    /// subscription; the connection stays.
+    Unsubscribe { subscription: Option<u32> },
+}
+
+impl Request {
+    /// The request's method and params, as sent.
+    fn to_json(&self, id: u64, token: Option<&str>) -> String {
+        let request = match self {
+            Request::Subscribe { .. } => json!({"id": id,
+                "method": "userDataStream.subscribe.listenToken",
+                "params": {"listenToken": token.unwrap_or_default()}}),
+            Request::Unsubscribe { subscription: None } => {
+                json!({"id": id, "method": "userDataStream.unsubscribe"})
+            }
+            Request::Unsubscribe {
+                subscription: Some(subscription),
+            } => json!({"id": id, "method": "userDataStream.unsubscribe",
+                "params": {"subscriptionId": subscription}}),
+        };
+        request.to_string()
+    }
 }
 
 struct Conn {
@@ -390,18 +408,13 @@ impl Driver {
         for account in &mut self.accounts {
             account.subs.remove(&id);
         }
-        let request = self.next_request_id();
+        let retire_by = now
+            .checked_add(self.options.handover_timeout)
+            .unwrap_or(now);
         if let Some(conn) = self.conns.get_mut(&id) {
-            conn.retire_by = Some(
-                now.checked_add(self.options.handover_timeout)
-                    .unwrap_or(now),
-            );
-            conn.requests.insert(request, Request::Unsubscribe);
-            conn.handle.request(
-                request,
-                json!({"id": request, "method": "userDataStream.unsubscribe"}).to_string(),
-            );
+            conn.retire_by = Some(retire_by);
         }
+        self.send(id, Request::Unsubscribe { subscription: None }, None);
     }
 
     async fn start_handover(&mut self, reason: HandoverReason) {
@@ -454,24 +467,22 @@ impl Driver {
         expires_us: i64,
         renew_at_us: i64,
     ) {
-        let request = self.next_request_id();
+        let request = Request::Subscribe {
+            account,
+            expires_us,
+            renew_at_us,
+        };
+        self.send(conn, request, Some(&token));
+    }
+
+    /// Sends a request on a connection and remembers it until its answer.
+    fn send(&mut self, conn: u64, request: Request, token: Option<&str>) {
+        let id = self.next_request_id();
         let Some(connection) = self.conns.get_mut(&conn) else {
             return;
         };
-        connection.requests.insert(
-            request,
-            Request::Subscribe {
-                account,
-                expires_us,
-                renew_at_us,
-            },
-        );
-        let text = json!({
-            "id": request,
-            "method": "userDataStream.subscribe.listenToken",
-            "params": {"listenToken": token},
-        });
-        connection.handle.request(request, text.to_string());
+        connection.handle.request(id, request.to_json(id, token));
+        connection.requests.insert(id, request);
     }
 
     fn fetch_token(&self, account: usize) {
@@ -604,8 +615,10 @@ impl Driver {
                             Err(error) => self.on_subscribe_refused(id, account, error).await,
                         }
                     }
-                    Request::UnsubscribeOne => {}
-                    Request::Unsubscribe => {
+                    Request::Unsubscribe {
+                        subscription: Some(_),
+                    } => {}
+                    Request::Unsubscribe { subscription: None } => {
                         if let Some(conn) = self.conns.get_mut(&id) {
                             conn.drained = true;
                             if !conn.close_sent {
@@ -700,16 +713,10 @@ impl Driver {
                     if let Some(route) = self.routes.get_mut(&(conn, old)) {
                         route.closing = true;
                     }
-                    let request = self.next_request_id();
-                    if let Some(connection) = self.conns.get_mut(&conn) {
-                        connection.requests.insert(request, Request::UnsubscribeOne);
-                        connection.handle.request(
-                            request,
-                            json!({"id": request, "method": "userDataStream.unsubscribe",
-                                   "params": {"subscriptionId": old}})
-                            .to_string(),
-                        );
-                    }
+                    let request = Request::Unsubscribe {
+                        subscription: Some(old),
+                    };
+                    self.send(conn, request, None);
                 }
                 statuses.push(Status::Renewed {
                     account: scope,
