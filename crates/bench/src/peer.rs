@@ -53,13 +53,6 @@ pub struct BenchAccount {
     pub api_key: String,
 }
 
-/// Counters shared by every reader.
-#[derive(Default)]
-pub struct Delivered {
-    pub events: AtomicU64,
-    pub terminated: AtomicU64,
-}
-
 impl Peer {
     pub fn name(&self) -> &'static str {
         match self {
@@ -301,13 +294,14 @@ impl Peer {
         Ok(())
     }
 
-    /// Reads a subscribed connection until it closes, recording each event's latency.
+    /// Reads a subscribed connection until it closes, counting events in `delivered` and
+    /// recording each one's latency.
     pub async fn read(
         &self,
         reader: usize,
         mut ws: Ws,
         latencies: Arc<Latencies>,
-        delivered: Arc<Delivered>,
+        delivered: Arc<AtomicU64>,
     ) {
         let nats = matches!(self, Peer::Nats { .. });
         let pusher = matches!(self, Peer::Sockudo { .. });
@@ -323,7 +317,7 @@ impl Peer {
                 let (events, ping) = nats_messages(&mut pending, |stamp| {
                     latencies.record(reader, now_us() - stamp);
                 });
-                delivered.events.fetch_add(events, Ordering::Relaxed);
+                delivered.fetch_add(events, Ordering::Relaxed);
                 if ping
                     && ws
                         .send(Message::binary(b"PONG\r\n".to_vec()))
@@ -340,14 +334,11 @@ impl Peer {
                     }
                 } else if let Some(stamp) = crate::net::escaped_timestamp(data) {
                     latencies.record(reader, now_us() - stamp);
-                    delivered.events.fetch_add(1, Ordering::Relaxed);
+                    delivered.fetch_add(1, Ordering::Relaxed);
                 }
-            } else if data.windows(21).any(|w| w == b"eventStreamTerminated") {
-                delivered.terminated.fetch_add(1, Ordering::Relaxed);
-                // The expiry storm reads the arrival time itself; here it only counts.
             } else if let Some(stamp) = embedded_timestamp(data) {
                 latencies.record(reader, now_us() - stamp);
-                delivered.events.fetch_add(1, Ordering::Relaxed);
+                delivered.fetch_add(1, Ordering::Relaxed);
             }
         }
     }

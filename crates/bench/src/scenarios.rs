@@ -4,7 +4,7 @@
 use crate::BenchError;
 use crate::latency::{Latencies, Percentiles};
 use crate::net::{Ws, now_us};
-use crate::peer::{BenchAccount, Delivered, Peer};
+use crate::peer::{BenchAccount, Peer};
 use crate::process::ServerProcess;
 use futures_util::StreamExt;
 use serde::Serialize;
@@ -71,6 +71,22 @@ async fn fetch_tokens(
         .collect()
 }
 
+/// Opens and subscribes one connection per account, `CONNECT_CONCURRENCY` at a time: each
+/// socket with its subscription's expiration time (userstream).
+async fn open_all(
+    peer: &Peer,
+    accounts: &[BenchAccount],
+    tokens: &[Option<String>],
+) -> Result<Vec<(Ws, Option<i64>)>, BenchError> {
+    futures_util::stream::iter(accounts.iter().zip(tokens).enumerate())
+        .map(|(index, (account, token))| peer.subscribe(index, account, token.as_deref()))
+        .buffer_unordered(CONNECT_CONCURRENCY)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect()
+}
+
 /// Prepares one account per connection, fetches tokens, opens and subscribes every connection.
 async fn subscribe_all(
     peer: &Peer,
@@ -85,17 +101,7 @@ async fn subscribe_all(
     let tokens_per_sec = matches!(peer, Peer::Userstream { .. })
         .then(|| connections as f64 / started.elapsed().as_secs_f64());
     let started = Instant::now();
-    let opened = futures_util::stream::iter(accounts.iter().zip(tokens.iter()).enumerate())
-        .map(
-            |(index, (account, token)): (usize, (&BenchAccount, &Option<String>))| {
-                peer.subscribe(index, account, token.as_deref())
-            },
-        )
-        .buffer_unordered(CONNECT_CONCURRENCY)
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect::<Result<Vec<_>, _>>()?;
+    let opened = open_all(peer, &accounts, &tokens).await?;
     let connect_subscribe_per_sec = connections as f64 / started.elapsed().as_secs_f64();
     let sockets = opened.into_iter().map(|(ws, _)| ws).collect();
     Ok(Subscribed {
@@ -124,7 +130,7 @@ pub async fn fanout(
         _ => None,
     };
     let latencies = Arc::new(Latencies::new());
-    let delivered = Arc::new(Delivered::default());
+    let delivered = Arc::new(AtomicU64::new(0));
     for (reader, ws) in std::mem::take(&mut subscribed.sockets)
         .into_iter()
         .enumerate()
@@ -183,11 +189,11 @@ pub async fn fanout(
     let start = Instant::now();
     let cpu_start = server.cpu_time();
     let published_start = published.load(Ordering::Relaxed);
-    let delivered_start = delivered.events.load(Ordering::Relaxed);
+    let delivered_start = delivered.load(Ordering::Relaxed);
     tokio::time::sleep(options.duration).await;
     let elapsed = start.elapsed().as_secs_f64();
     let published_end = published.load(Ordering::Relaxed);
-    let delivered_end = delivered.events.load(Ordering::Relaxed);
+    let delivered_end = delivered.load(Ordering::Relaxed);
     let cpu_end = server.cpu_time();
     let latency = latencies.percentiles();
     stop.store(true, Ordering::Relaxed);
@@ -298,13 +304,7 @@ pub async fn expiry_storm(peer: &Peer, count: usize) -> Result<ExpiryReport, Ben
         .await
         .into_iter()
         .collect::<Result<Vec<_>, _>>()?;
-    let opened = futures_util::stream::iter(accounts.iter().zip(tokens.iter()).enumerate())
-        .map(|(index, (account, token))| peer.subscribe(index, account, token.as_deref()))
-        .buffer_unordered(CONNECT_CONCURRENCY)
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect::<Result<Vec<_>, _>>()?;
+    let opened = open_all(peer, &accounts, &tokens).await?;
     if now_us() / 1000 >= expire_at_ms {
         return Err(BenchError(
             "setup took longer than the tokens live; use fewer subscriptions".into(),
