@@ -8,6 +8,7 @@ use anyhow::{Context, anyhow, bail};
 use reqwest::{RequestBuilder, StatusCode, Url};
 use serde_json::Value;
 use std::time::Duration;
+use userstream_client::token::root_cause;
 
 /// Long enough for a slow machine, short enough that a black-holed address does not hang a
 /// script forever.
@@ -98,16 +99,6 @@ impl Remote {
     fn base_display(&self) -> String {
         self.base.as_str().trim_end_matches('/').to_owned()
     }
-}
-
-/// The innermost cause, e.g. "Connection refused (os error 111)"; reqwest's outer layers only
-/// repeat the URL.
-fn root_cause(error: &reqwest::Error) -> String {
-    let mut cause: &dyn std::error::Error = error;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    cause.to_string()
 }
 
 /// The server answered, and not with 2xx. Kept as a type so callers can add advice for a

@@ -263,7 +263,8 @@ fn hmac_sha256_hex(secret: &[u8], message: &[u8]) -> String {
 }
 
 /// The innermost cause, e.g. "Connection refused (os error 111)"; outer layers repeat the URL.
-pub(crate) fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+/// The command line words its HTTP errors with it too.
+pub fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
     let mut cause = error;
     while let Some(next) = cause.source() {
         cause = next;
