@@ -63,6 +63,15 @@ for n in $CONNECTIONS; do
     run fanout "${paced[@]}" --rate "$FIXED_RATE" --batch $(( FIXED_RATE / 1000 )) >/dev/null
   done
 done
+# The WebSocket crate: the floor on each candidate (its tungstenite run is in the matrix above).
+for n in $CONNECTIONS; do
+  for stack in fastwebsockets tokio-websockets; do
+    run fanout --peer floor --floor-stack "$stack" --connections "$n" --duration-secs "$DURATION" \
+      --warmup-secs "$WARMUP" --batch "$BATCH" >/dev/null
+  done
+done
+# The publish intake's JSON parser, in process.
+run intake --items 500 --duration-ms 3000 >/dev/null
 for peer in $PEERS; do
   run churn --peer "$peer" --concurrency 64 --duration-secs "$DURATION" >/dev/null
 done

@@ -103,6 +103,39 @@ for n in sorted(fanout):
     row("server CPU at saturation", lambda e: e.get("max", {}).get("server_cpu_percent"), lambda c: f"{c:.0f} %")
     w("")
 
+stacks = ["floor", "floor/fastwebsockets", "floor/tokio-websockets"]
+if any(s in fanout[n] for n in fanout for s in stacks[1:]):
+    w("## WebSocket crate: the floor on each candidate\n")
+    w("The same fan-out at saturation, served by the floor on each WebSocket crate (the HTTP")
+    w("handshake is axum's for all three; each coalesces what is queued for a connection).\n")
+    w("| connections | crate | delivered events/s | ÷ tungstenite | RSS per connection | server CPU | connect+subscribe/s |")
+    w("|---|---|---|---|---|---|---|")
+    for n in sorted(fanout):
+        base = fanout[n].get("floor", {}).get("max", {}).get("delivered_per_sec")
+        for s in stacks:
+            r = fanout[n].get(s, {}).get("max")
+            if not r:
+                continue
+            name = "tungstenite (axum)" if s == "floor" else s.split("/")[1]
+            w(f"| {n:,} | {name} | {k(r['delivered_per_sec'])} | {ratio(r['delivered_per_sec'], base)} | "
+              f"{r['rss_per_connection_bytes']/KIB:.1f} KiB | {r['server_cpu_percent']:.0f} % | {k(r['connect_subscribe_per_sec'])} |")
+    w("")
+
+intake = [r for r in runs if r["scenario"] == "intake"]
+if intake:
+    w("## Publish intake: JSON parser\n")
+    w("In process, one core: each line of a 500-item NDJSON publish batch (four event types, from")
+    w("`balanceUpdate` to a 35-field `executionReport`) parsed into the parser's own tree; for the")
+    w("parser the server uses, also the whole path to typed events.\n")
+    w("| parser | tree, ns per item | tree ÷ serde_json | to typed events, ns per item |")
+    w("|---|---|---|---|")
+    base = next((r["tree_ns_per_event"] for r in intake if r["parser"] == "serde_json"), None)
+    for r in intake:
+        decoded = r.get("decoded_ns_per_event")
+        w(f"| {r['parser']} | {r['tree_ns_per_event']:.0f} | {ratio(r['tree_ns_per_event'], base)} | "
+          f"{f'{decoded:.0f}' if decoded else 'n/a'} |")
+    w("")
+
 churn = {r["peer"]: r for r in runs if r["scenario"] == "churn"}
 if churn:
     w("## Subscribe churn\n")

@@ -7,6 +7,7 @@
 //! logic on the same WebSocket stack.
 
 pub mod floor;
+pub mod intake;
 pub mod latency;
 pub mod net;
 pub mod peer;

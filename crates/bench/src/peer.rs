@@ -2,6 +2,7 @@
 //! connection, publish a batch, and read what arrives.
 
 use crate::BenchError;
+use crate::floor::Stack;
 use crate::latency::Latencies;
 use crate::net::{Ws, connect_ws, embedded_timestamp, now_us, source_for};
 use crate::pusher::{self, PusherApp};
@@ -25,10 +26,11 @@ pub enum Peer {
         admin: SocketAddr,
         http: reqwest::Client,
     },
-    /// The floor server: same WebSocket stack, no protocol.
+    /// The floor server: same HTTP stack, no protocol, on the WebSocket crate `stack`.
     Floor {
         addr: SocketAddr,
         http: reqwest::Client,
+        stack: Stack,
     },
     /// Sockudo: one private channel per account (subscriptions signed like listen tokens),
     /// published through its signed HTTP API.
@@ -57,7 +59,11 @@ impl Peer {
     pub fn name(&self) -> &'static str {
         match self {
             Peer::Userstream { .. } => "userstream",
-            Peer::Floor { .. } => "floor",
+            Peer::Floor { stack, .. } => match stack {
+                Stack::Tungstenite => "floor",
+                Stack::FastWebsockets => "floor/fastwebsockets",
+                Stack::TokioWebsockets => "floor/tokio-websockets",
+            },
             Peer::Nats { .. } => "nats-server",
             Peer::Sockudo { .. } => "sockudo",
         }
@@ -229,7 +235,7 @@ impl Peer {
                     )));
                 }
             }
-            Peer::Floor { addr, http } => {
+            Peer::Floor { addr, http, .. } => {
                 let mut body = String::with_capacity(batch.len() * 128);
                 for uid in batch {
                     let _ = writeln!(body, "{uid} {}", frame_payload(stamp));

@@ -2,6 +2,7 @@
 //! the load generator's. They are killed when their handle is dropped.
 
 use crate::BenchError;
+use crate::floor::Stack;
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::process::Stdio;
@@ -85,9 +86,19 @@ pub async fn spawn_userstream(
 }
 
 /// The floor server (`userstream bench floor`) on an ephemeral port.
-pub async fn spawn_floor(exe: &Path) -> Result<(ServerProcess, SocketAddr), BenchError> {
+pub async fn spawn_floor(
+    exe: &Path,
+    stack: Stack,
+) -> Result<(ServerProcess, SocketAddr), BenchError> {
     let mut command = Command::new(exe);
-    command.args(["bench", "floor", "--listen", "127.0.0.1:0"]);
+    command.args([
+        "bench",
+        "floor",
+        "--listen",
+        "127.0.0.1:0",
+        "--stack",
+        stack.name(),
+    ]);
     let (process, line) = spawn_and_read_line(command, None).await?;
     let addr = line
         .strip_prefix("floor listening on http://")

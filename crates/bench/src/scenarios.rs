@@ -246,7 +246,7 @@ pub async fn tokens(
             let (peer, account) = (peer.clone(), account.clone());
             async move {
                 match &peer {
-                    Peer::Floor { addr, http } => {
+                    Peer::Floor { addr, http, .. } => {
                         http.post(format!("http://{addr}/token"))
                             .send()
                             .await?

@@ -7,6 +7,7 @@
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use userstream_bench::floor::Stack as FloorStack;
 
 /// Where `userstream serve` puts its admin API unless told otherwise.
 pub const DEFAULT_ADMIN_URL: &str = "http://127.0.0.1:9444";
@@ -324,6 +325,9 @@ pub enum BenchCommand {
     Expiry(ExpiryArgs),
     /// Run the floor server: fan-out on the same WebSocket stack with no protocol logic.
     Floor(FloorArgs),
+    /// The publish intake in process: each candidate JSON parser over the same NDJSON batch,
+    /// then the event decoder; one report line per parser (no server involved).
+    Intake(IntakeArgs),
 }
 
 /// The server under test.
@@ -341,6 +345,9 @@ pub enum PeerKind {
 pub struct FanoutArgs {
     #[arg(long, value_enum, default_value = "userstream")]
     pub peer: PeerKind,
+    /// The floor's WebSocket crate: tungstenite, fastwebsockets or tokio-websockets.
+    #[arg(long, default_value = "tungstenite", value_parser = parse_floor_stack)]
+    pub floor_stack: FloorStack,
     /// Subscribed connections (at most about 19,000: one process may hold 20,000 sockets).
     #[arg(long, default_value_t = 1000)]
     pub connections: usize,
@@ -376,6 +383,9 @@ pub struct TokensArgs {
 pub struct ChurnArgs {
     #[arg(long, value_enum, default_value = "userstream")]
     pub peer: PeerKind,
+    /// The floor's WebSocket crate: tungstenite, fastwebsockets or tokio-websockets.
+    #[arg(long, default_value = "tungstenite", value_parser = parse_floor_stack)]
+    pub floor_stack: FloorStack,
     /// Loops running at once.
     #[arg(long, default_value_t = 64)]
     pub concurrency: usize,
@@ -391,9 +401,29 @@ pub struct ExpiryArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct IntakeArgs {
+    /// Items in the batch (they cycle through four event types).
+    #[arg(long, default_value_t = 500)]
+    pub items: usize,
+    /// How long each parser runs, in milliseconds.
+    #[arg(long, default_value_t = 3000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    pub duration_ms: u64,
+}
+
+#[derive(Debug, Args)]
 pub struct FloorArgs {
     #[arg(long, default_value = "127.0.0.1:0")]
     pub listen: SocketAddr,
+    /// The WebSocket crate: tungstenite, fastwebsockets or tokio-websockets.
+    #[arg(long, default_value = "tungstenite", value_parser = parse_floor_stack)]
+    pub stack: FloorStack,
+}
+
+fn parse_floor_stack(name: &str) -> Result<FloorStack, String> {
+    FloorStack::from_name(name).ok_or_else(|| {
+        let names: Vec<&str> = FloorStack::ALL.iter().map(|stack| stack.name()).collect();
+        format!("expected one of {}", names.join(", "))
+    })
 }
 
 /// The URL given, or `default` when it is empty: an exported-but-empty variable

@@ -805,13 +805,22 @@ async fn tail_exits_1_on_configuration_errors() {
 /// asserted: they belong in docs/benchmarks.md).
 #[tokio::test]
 async fn bench_runs_against_every_peer() {
-    for peer in ["userstream", "floor", "nats"] {
+    let peers = [
+        ("userstream", "tungstenite"),
+        ("floor", "tungstenite"),
+        ("floor", "fastwebsockets"),
+        ("floor", "tokio-websockets"),
+        ("nats", "tungstenite"),
+    ];
+    for (peer, stack) in peers {
         let mut command = userstream();
         command.args([
             "bench",
             "fanout",
             "--peer",
             peer,
+            "--floor-stack",
+            stack,
             "--connections",
             "20",
             "--rate",
@@ -838,4 +847,23 @@ async fn bench_runs_against_every_peer() {
     command.args(["bench", "expiry", "--subscriptions", "20"]);
     let report = run(command, None).await.json();
     assert_eq!(report["terminated"], json!(20), "{report}");
+
+    // The intake comparison: one line per parser, each having parsed the whole batch.
+    let mut command = userstream();
+    command.args(["bench", "intake", "--items", "8", "--duration-ms", "20"]);
+    let output = run(command, None).await;
+    let lines: Vec<Value> = output
+        .stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let parsers: Vec<&str> = lines
+        .iter()
+        .map(|l| l["parser"].as_str().unwrap())
+        .collect();
+    assert_eq!(parsers, ["serde_json", "sonic-rs", "simd-json"]);
+    for line in &lines {
+        assert!(line["events"].as_u64().unwrap() >= 8, "{line}");
+    }
+    assert!(lines[1]["decoded_ns_per_event"].as_f64().unwrap() > 0.0);
 }

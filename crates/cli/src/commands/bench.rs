@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
+use userstream_bench::floor::Stack as FloorStack;
+use userstream_bench::intake;
 use userstream_bench::peer::Peer;
 use userstream_bench::process::{self, ServerProcess};
 use userstream_bench::pusher::PusherApp;
@@ -19,13 +21,23 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
         .build()?;
     runtime.block_on(async move {
         match command {
-            BenchCommand::Floor(args) => userstream_bench::floor::serve(args.listen, |addr| {
-                println!("floor listening on http://{addr}");
-            })
-            .await
-            .context("the floor server failed"),
+            BenchCommand::Floor(args) => {
+                userstream_bench::floor::serve(args.listen, args.stack, |addr| {
+                    println!("floor listening on http://{addr}");
+                })
+                .await
+                .context("the floor server failed")
+            }
+            BenchCommand::Intake(args) => {
+                let batch = intake::sample_batch(args.items);
+                let duration = Duration::from_millis(args.duration_ms);
+                for parser in intake::Parser::ALL {
+                    print(&intake::measure(parser, &batch, duration)?)?;
+                }
+                Ok(())
+            }
             BenchCommand::Fanout(args) => {
-                let (peer, server) = start(args.peer).await?;
+                let (peer, server) = start(args.peer, args.floor_stack).await?;
                 let options = FanoutOptions {
                     connections: args.connections,
                     rate: args.rate,
@@ -39,20 +51,20 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
                 print(&report?)
             }
             BenchCommand::Tokens(args) => {
-                let (peer, server) = start(args.peer).await?;
+                let (peer, server) = start(args.peer, FloorStack::default()).await?;
                 let report = scenarios::tokens(&peer, args.requests, args.concurrency).await;
                 server.stop().await;
                 print(&report?)
             }
             BenchCommand::Churn(args) => {
-                let (peer, server) = start(args.peer).await?;
+                let (peer, server) = start(args.peer, args.floor_stack).await?;
                 let duration = Duration::from_secs(args.duration_secs);
                 let report = scenarios::churn(&peer, args.concurrency, duration).await;
                 server.stop().await;
                 print(&report?)
             }
             BenchCommand::Expiry(args) => {
-                let (peer, server) = start(PeerKind::Userstream).await?;
+                let (peer, server) = start(PeerKind::Userstream, FloorStack::default()).await?;
                 let report = scenarios::expiry_storm(&peer, args.subscriptions).await;
                 server.stop().await;
                 print(&report?)
@@ -62,7 +74,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
 }
 
 /// Starts the server under test as a child process.
-async fn start(kind: PeerKind) -> anyhow::Result<(Peer, ServerProcess)> {
+async fn start(kind: PeerKind, floor_stack: FloorStack) -> anyhow::Result<(Peer, ServerProcess)> {
     let exe = std::env::current_exe().context("cannot find this binary to start servers with")?;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
@@ -80,8 +92,15 @@ async fn start(kind: PeerKind) -> anyhow::Result<(Peer, ServerProcess)> {
             )
         }
         PeerKind::Floor => {
-            let (server, addr) = process::spawn_floor(&exe).await?;
-            (Peer::Floor { addr, http }, server)
+            let (server, addr) = process::spawn_floor(&exe, floor_stack).await?;
+            (
+                Peer::Floor {
+                    addr,
+                    http,
+                    stack: floor_stack,
+                },
+                server,
+            )
         }
         PeerKind::Sockudo => {
             let binary = sockudo_binary()?;

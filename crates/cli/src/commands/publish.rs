@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use serde_json::{Map, Value};
 use std::io::Read;
 use std::path::Path;
-use userstream_protocol::events::json_kind;
+use userstream_protocol::events::clip;
 
 pub async fn run(args: PublishArgs) -> anyhow::Result<()> {
     // Parse before connecting: a typo in the events should not depend on the server being up.
@@ -79,9 +79,9 @@ fn parse_events(text: &str) -> anyhow::Result<Vec<Value>> {
         .map(|(index, event)| match event {
             Value::Object(fields) => Ok(Value::Object(fields)),
             other => bail!(
-                "event {} is not a JSON object but {}; events look like {{\"e\":\"balanceUpdate\",…}}",
+                "event {} is not a JSON object ({}); events look like {{\"e\":\"balanceUpdate\",…}}",
                 index + 1,
-                json_kind(&other)
+                clip(&other.to_string())
             ),
         })
         .collect()
@@ -135,7 +135,10 @@ mod tests {
         assert!(parse_events("  \n").is_err());
         assert!(parse_events("[]").is_err());
         let error = parse_events("[1]").unwrap_err();
-        assert!(error.to_string().contains("a number"), "{error}");
+        assert!(
+            error.to_string().contains("not a JSON object (1)"),
+            "{error}"
+        );
         assert!(parse_events("[{\"e\":\"a\"}] [{\"e\":\"b\"}]").is_err());
     }
 

@@ -25,13 +25,13 @@ pub use enums::{
     SelfTradePreventionMode, Side, TimeInForce, WorkingFloor,
 };
 pub use execution_report::ExecutionReport;
-pub use json::kind as json_kind;
+pub use json::clip;
 pub use list_status::{ListOrder, ListStatus};
 pub use risk::{MarginLevelStatusChange, UserLiabilityChange};
 
 use crate::time::TimeUnit;
-use json::{Reader, Writer, clip, kind};
-use serde_json::Value;
+use json::{Reader, Writer, kind};
+use sonic_rs::{JsonContainerTrait, JsonValueTrait, Value};
 use std::borrow::Cow;
 
 /// The server closed a subscription (expiry or unsubscribe); nothing follows for it.
@@ -88,7 +88,7 @@ pub const EVENT_TYPES: [&str; 8] = [
 #[derive(Debug, thiserror::Error)]
 pub enum EventError {
     #[error("invalid JSON: {0}")]
-    Json(#[from] serde_json::Error),
+    Json(#[from] sonic_rs::Error),
     #[error("an event must be a JSON object, found {0}")]
     NotAnObject(&'static str),
     #[error("missing field `e` (event type)")]
@@ -112,6 +112,11 @@ pub enum EventError {
         meaning: &'static str,
         message: String,
     },
+    #[error("{context}: field `{key}` appears more than once")]
+    RepeatedField {
+        context: Cow<'static, str>,
+        key: String,
+    },
     #[error("{context}: unknown field `{key}`")]
     UnknownField {
         context: Cow<'static, str>,
@@ -130,32 +135,35 @@ enum Source {
 
 impl Event {
     /// Parses an event handed to the publish API: a JSON object in Binance's shape with ms
-    /// timestamps. A missing `E` becomes `now_us`. Unknown keys are rejected, and the
-    /// server-generated `eventStreamTerminated` / `serverShutdown` cannot be published.
-    pub fn parse_published(value: Value, now_us: i64) -> Result<Event, EventError> {
+    /// timestamps, already parsed into a tree. A missing `E` becomes `now_us`. Unknown and
+    /// repeated keys are rejected, and the server-generated `eventStreamTerminated` /
+    /// `serverShutdown` cannot be published.
+    pub fn parse_published(value: &Value, now_us: i64) -> Result<Event, EventError> {
         Event::decode(value, TimeUnit::Millisecond, Source::Published { now_us })
     }
 
     /// Decodes a bare event object as received on a session whose timestamps are in `unit`.
     /// Accepts every variant and ignores keys it does not know.
     pub fn from_json(bytes: &[u8], unit: TimeUnit) -> Result<Event, EventError> {
-        Event::decode(serde_json::from_slice(bytes)?, unit, Source::Received)
+        Event::decode(&sonic_rs::from_slice(bytes)?, unit, Source::Received)
     }
 
-    fn decode(value: Value, unit: TimeUnit, source: Source) -> Result<Event, EventError> {
-        let mut fields = match value {
-            Value::Object(fields) => fields,
-            other => return Err(EventError::NotAnObject(kind(&other))),
-        };
-        let event_type = match fields.remove("e") {
-            Some(Value::String(text)) => text,
-            Some(other) => return Err(EventError::EventTypeNotString(kind(&other))),
-            None => return Err(EventError::MissingEventType),
-        };
-        let Some(name) = EVENT_TYPES.into_iter().find(|name| *name == event_type) else {
-            return Err(EventError::UnknownEventType(clip(&event_type)));
+    fn decode(value: &Value, unit: TimeUnit, source: Source) -> Result<Event, EventError> {
+        let Some(object) = value.as_object() else {
+            return Err(EventError::NotAnObject(kind(value)));
         };
         let published = matches!(source, Source::Published { .. });
+        let mut r = Reader::new(Cow::Borrowed("event"), object, published);
+        let name = match r.take("e") {
+            Some(value) => match value.as_str() {
+                Some(text) => EVENT_TYPES
+                    .into_iter()
+                    .find(|name| *name == text)
+                    .ok_or_else(|| EventError::UnknownEventType(clip(text)))?,
+                None => return Err(EventError::EventTypeNotString(kind(value))),
+            },
+            None => return Err(EventError::MissingEventType),
+        };
         if published
             && matches!(
                 name,
@@ -165,7 +173,7 @@ impl Event {
             return Err(EventError::NotPublishable(name));
         }
 
-        let mut r = Reader::new(Cow::Borrowed(name), fields, published);
+        r.rename(name);
         let time = match source {
             Source::Published { now_us } => r.opt_time("E", "event time", unit)?.unwrap_or(now_us),
             Source::Received => r.time("E", "event time", unit)?,

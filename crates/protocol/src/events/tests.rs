@@ -49,6 +49,11 @@ const PUBLISHABLE: [(&str, &[&str]); 6] = [
     (USER_LIABILITY_CHANGE, &["1701949801133"]),
 ];
 
+/// [`Event::parse_published`] on a tree built with `serde_json`, which is easier to edit.
+fn published_tree(value: serde_json::Value, now_us: i64) -> Result<Event, EventError> {
+    Event::parse_published(&sonic_rs::from_str(&value.to_string()).unwrap(), now_us)
+}
+
 /// Drops the whitespace outside strings: the compact form with the reference's key order.
 fn compact(json: &str) -> String {
     let mut out = String::new();
@@ -74,7 +79,7 @@ fn in_micros(compact_ms: &str, times: &[&str]) -> String {
 }
 
 fn published(json: &str) -> Result<Event, EventError> {
-    Event::parse_published(serde_json::from_str(json).unwrap(), 42)
+    Event::parse_published(&sonic_rs::from_str(json).unwrap(), 42)
 }
 
 fn error(json: &str) -> String {
@@ -181,7 +186,7 @@ fn missing_event_time_is_filled() {
 
 #[test]
 fn conditional_fields_follow_binance_order() {
-    let mut value: Value = serde_json::from_str(EXECUTION_REPORT).unwrap();
+    let mut value: serde_json::Value = serde_json::from_str(EXECUTION_REPORT).unwrap();
     let extra = serde_json::json!({
         "eR": "INSUFFICIENT_LIQUIDITY", "gp": "1.5", "gOV": 4, "gOT": "PRICE_LEVEL", "gP": "PRIMARY_PEG",
         "uS": true, "k": "SOR", "a": 1234, "b": "ONE_PARTY_TRADE_REPORT", "pY": "0.3", "pL": "0.2",
@@ -192,7 +197,7 @@ fn conditional_fields_follow_binance_order() {
         .as_object_mut()
         .unwrap()
         .extend(extra.as_object().unwrap().clone());
-    let event = Event::parse_published(value, 0).unwrap();
+    let event = published_tree(value, 0).unwrap();
     let json = text(event.to_json(TimeUnit::Millisecond));
     let tail = r#""t":-1,"v":5,"I":8641984,"#;
     assert!(json.contains(tail), "{json}");
@@ -280,22 +285,22 @@ fn errors_name_the_problem() {
         );
     }
 
-    let mut value: Value = serde_json::from_str(EXECUTION_REPORT).unwrap();
+    let mut value: serde_json::Value = serde_json::from_str(EXECUTION_REPORT).unwrap();
     value.as_object_mut().unwrap().remove("s");
-    let message = Event::parse_published(value, 0).unwrap_err().to_string();
+    let message = published_tree(value, 0).unwrap_err().to_string();
     assert_eq!(message, "executionReport: missing field `s` (symbol)");
 
-    let mut value: Value = serde_json::from_str(EXECUTION_REPORT).unwrap();
+    let mut value: serde_json::Value = serde_json::from_str(EXECUTION_REPORT).unwrap();
     value.as_object_mut().unwrap().remove("N");
-    let message = Event::parse_published(value, 0).unwrap_err().to_string();
+    let message = published_tree(value, 0).unwrap_err().to_string();
     assert_eq!(
         message,
         "executionReport: missing field `N` (commission asset)"
     );
 
-    let mut value: Value = serde_json::from_str(EXECUTION_REPORT).unwrap();
+    let mut value: serde_json::Value = serde_json::from_str(EXECUTION_REPORT).unwrap();
     value["x"] = "FILLED".into();
-    let message = Event::parse_published(value, 0).unwrap_err().to_string();
+    let message = published_tree(value, 0).unwrap_err().to_string();
     assert!(
         message
             .starts_with("executionReport: field `x` (execution type): unknown variant `FILLED`"),
@@ -309,6 +314,33 @@ fn errors_name_the_problem() {
         .unwrap_err()
         .to_string();
     assert!(bad_json.starts_with("invalid JSON: "), "{bad_json}");
+    // The parser quotes the input around the error: a long line stays a short message.
+    let mut long_bad = format!(r#"{{"e":"balanceUpdate","a":"{}"#, "x".repeat(10_000));
+    long_bad.push_str(r#"","d":1.0.0}"#);
+    let bad_json = Event::from_json(long_bad.as_bytes(), TimeUnit::Millisecond)
+        .unwrap_err()
+        .to_string();
+    assert!(bad_json.len() < 200, "{bad_json}");
+}
+
+#[test]
+fn repeated_keys_are_named_as_such() {
+    let twice = r#"{"e":"balanceUpdate","a":"BTC","d":"1","T":1,"a":"ETH"}"#;
+    assert_eq!(
+        error(twice),
+        "balanceUpdate: field `a` appears more than once"
+    );
+    let twice = r#"{"e":"balanceUpdate","e":"balanceUpdate","a":"BTC","d":"1","T":1}"#;
+    assert_eq!(
+        error(twice),
+        "balanceUpdate: field `e` appears more than once"
+    );
+    let nested =
+        r#"{"e":"outboundAccountPosition","u":1,"B":[{"a":"BTC","f":"1","l":"0","f":"2"}]}"#;
+    assert_eq!(
+        error(nested),
+        "outboundAccountPosition: B[0]: field `f` appears more than once"
+    );
 }
 
 #[test]
@@ -335,7 +367,7 @@ fn odd_client_order_ids_round_trip() {
         report.orig_client_order_id = format!("{id}{id}");
         let event = Event::ExecutionReport(report.clone());
         let json = event.to_json(TimeUnit::Microsecond);
-        let value: Value = serde_json::from_slice(&json).unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&json).unwrap();
         assert_eq!(value["c"], id);
         assert_eq!(
             Event::from_json(&json, TimeUnit::Microsecond).unwrap(),
@@ -608,14 +640,14 @@ proptest! {
         let json = event.to_json(TimeUnit::Microsecond);
         prop_assert_eq!(Event::from_json(&json, TimeUnit::Microsecond).unwrap(), event.clone());
         // The output is the compact JSON serde_json itself would accept and re-emit.
-        let value: Value = serde_json::from_slice(&json).unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&json).unwrap();
         prop_assert_eq!(value["e"].as_str(), Some(event.event_type()));
     }
 
     #[test]
     fn published_events_round_trip(event in event(TimeUnit::Millisecond)) {
-        let value: Value = serde_json::from_slice(&event.to_json(TimeUnit::Millisecond)).unwrap();
-        match Event::parse_published(value, 0) {
+        let value: serde_json::Value = serde_json::from_slice(&event.to_json(TimeUnit::Millisecond)).unwrap();
+        match published_tree(value, 0) {
             Ok(parsed) => prop_assert_eq!(parsed, event),
             Err(EventError::NotPublishable(_)) => prop_assert!(matches!(
                 event,
