@@ -15,6 +15,8 @@ mod json;
 mod list_status;
 mod risk;
 #[cfg(test)]
+pub(crate) mod strategies;
+#[cfg(test)]
 mod tests;
 
 pub use crate::decimal::Decimal;
