@@ -4,6 +4,7 @@
 
 pub mod events;
 pub mod layout;
+pub mod responses;
 pub mod wire;
 
 #[cfg(test)]

@@ -568,3 +568,158 @@ proptest! {
         let _ = decode_event(&bytes);
     }
 }
+
+mod responses {
+    use super::Bytes;
+    use crate::error::ApiError;
+    use crate::sbe::responses::{Answer, Response, read_response, write_response};
+    use crate::ws::{
+        ErrorData, RateLimitInterval, RateLimitStatus, RateLimitType, SessionStatus,
+        SubscriptionInfo,
+    };
+    use std::borrow::Cow;
+
+    const WEIGHT: RateLimitStatus = RateLimitStatus {
+        rate_limit_type: RateLimitType::RequestWeight,
+        interval: RateLimitInterval::Minute,
+        interval_num: 1,
+        limit: 6000,
+        count: 4,
+    };
+
+    #[test]
+    fn subscribe_response_golden_bytes() {
+        let mut out = Vec::new();
+        let answer = Answer::Subscribed(SubscriptionInfo {
+            subscription_id: 3,
+            expiration_time: 1_759_175_757_000_000,
+        });
+        write_response(&mut out, 5, false, 200, &[WEIGHT], "7", &answer).unwrap();
+        let inner = Bytes::header(10, 505, 5).u16(3).i64(1_759_175_757_000_000).0;
+        let expected = Bytes::header(3, 50, 5)
+            .u8(0) // sbeSchemaIdVersionDeprecated
+            .u16(200) // status
+            .u16(19) // rateLimits: entry block length
+            .u16(1) // count
+            .u8(2) // REQUEST_WEIGHT
+            .u8(1) // MINUTE
+            .u8(1) // intervalNum
+            .i64(6000)
+            .i64(4)
+            .str8("7") // id
+            .u32(inner.len() as u32);
+        let mut expected = expected.0;
+        expected.extend_from_slice(&inner);
+        assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn error_response_golden_bytes() {
+        let mut out = Vec::new();
+        let error = ApiError {
+            status: 400,
+            code: -1209,
+            msg: Cow::Borrowed("Invalid listenToken."),
+        };
+        write_response(&mut out, 4, true, 400, &[], "", &Answer::Error(error, None)).unwrap();
+        let mut inner = Bytes::header(18, 100, 4)
+            .u16((-1209i16) as u16)
+            .i64(i64::MIN)
+            .i64(i64::MIN)
+            .u16(20);
+        inner.0.extend_from_slice(b"Invalid listenToken.");
+        let inner = inner.u32(0).0; // data: empty = null
+        let mut expected = Bytes::header(3, 50, 4)
+            .u8(1) // deprecated version
+            .u16(400)
+            .u16(19)
+            .u16(0)
+            .str8("")
+            .u32(inner.len() as u32)
+            .0;
+        expected.extend_from_slice(&inner);
+        assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn every_answer_round_trips() {
+        let answers = [
+            Answer::Subscribed(SubscriptionInfo {
+                subscription_id: 65_534,
+                expiration_time: 1,
+            }),
+            Answer::Unsubscribed,
+            Answer::Subscriptions(vec![
+                SubscriptionInfo {
+                    subscription_id: 0,
+                    expiration_time: 10,
+                },
+                SubscriptionInfo {
+                    subscription_id: 1,
+                    expiration_time: 20,
+                },
+            ]),
+            Answer::Subscriptions(vec![]),
+            Answer::SessionStatus(SessionStatus {
+                api_key: None,
+                authorized_since: None,
+                connected_since: 5,
+                return_rate_limits: true,
+                server_time: 6,
+                user_data_stream: true,
+            }),
+            Answer::Pong,
+            Answer::ServerTime(1_700_000_000_000_000),
+            Answer::Error(
+                ApiError {
+                    status: 418,
+                    code: -1003,
+                    msg: Cow::Borrowed("Way too much request weight used; IP banned."),
+                },
+                Some(ErrorData {
+                    server_time: 1,
+                    retry_after: 2,
+                }),
+            ),
+        ];
+        for answer in answers {
+            let status = match &answer {
+                Answer::Error(error, _) => error.status,
+                _ => 200,
+            };
+            let mut out = Vec::new();
+            write_response(&mut out, 5, false, status, &[WEIGHT, WEIGHT], "abc", &answer).unwrap();
+            assert_eq!(
+                read_response(&out).unwrap(),
+                Response {
+                    deprecated: false,
+                    status,
+                    rate_limits: vec![WEIGHT, WEIGHT],
+                    id: "abc".into(),
+                    answer,
+                }
+            );
+            for len in 0..out.len() {
+                assert!(read_response(&out[..len]).is_err());
+            }
+        }
+        // Version 0 had no 505: the answer says so rather than lying.
+        let mut out = Vec::new();
+        let answer = Answer::Subscribed(SubscriptionInfo {
+            subscription_id: 1,
+            expiration_time: 1,
+        });
+        write_response(&mut out, 0, true, 200, &[], "1", &answer).unwrap();
+        assert_eq!(read_response(&out).unwrap().answer, Answer::NonRepresentable);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn hostile_responses_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+            let _ = read_response(&bytes);
+            let mut framed = Bytes::header(3, 50, 5).0;
+            framed.extend_from_slice(&bytes);
+            let _ = read_response(&framed);
+        }
+    }
+}
