@@ -5,6 +5,7 @@
 //! `id` is kept as the exact JSON text the client sent, so it is echoed with its JSON type intact.
 
 use crate::error::ApiError;
+use crate::time::TimeUnit;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -246,6 +247,56 @@ pub struct SessionStatus {
 #[serde(rename_all = "camelCase")]
 pub struct ServerTime {
     pub server_time: i64,
+}
+
+/// A method's answer, whatever the session's wire format: JSON writes it as the `result` object,
+/// SBE as the message inside `WebSocketResponse.result`. Times are microseconds; JSON writes
+/// `session.status` and `time` in the session's `timeUnit` (subscription expiry times are always
+/// µs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// `userDataStream.subscribe.listenToken`.
+    Subscribed(SubscriptionInfo),
+    /// `userDataStream.unsubscribe`.
+    Unsubscribed,
+    /// `session.subscriptions`.
+    Subscriptions(Vec<SubscriptionInfo>),
+    /// `session.status`.
+    SessionStatus(SessionStatus),
+    /// `ping`.
+    Pong,
+    /// `time`.
+    ServerTime(i64),
+}
+
+impl Answer {
+    /// The JSON `result`, times in `unit`.
+    pub fn write_json(&self, unit: TimeUnit, out: &mut Vec<u8>) {
+        // Serialising plain structs of integers and strings into a Vec cannot fail.
+        let _ = match self {
+            Answer::Subscribed(info) => serde_json::to_writer(&mut *out, info),
+            Answer::Subscriptions(list) => serde_json::to_writer(&mut *out, list),
+            Answer::SessionStatus(status) => serde_json::to_writer(
+                &mut *out,
+                &SessionStatus {
+                    authorized_since: status.authorized_since.map(|us| unit.from_micros(us)),
+                    connected_since: unit.from_micros(status.connected_since),
+                    server_time: unit.from_micros(status.server_time),
+                    ..status.clone()
+                },
+            ),
+            Answer::ServerTime(us) => serde_json::to_writer(
+                &mut *out,
+                &ServerTime {
+                    server_time: unit.from_micros(*us),
+                },
+            ),
+            Answer::Unsubscribed | Answer::Pong => {
+                out.extend_from_slice(b"{}");
+                Ok(())
+            }
+        };
+    }
 }
 
 #[cfg(test)]

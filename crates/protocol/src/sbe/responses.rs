@@ -13,25 +13,16 @@ use super::layout::{
 use super::wire::{Decoder, Encoder, SbeError};
 use crate::error::ApiError;
 use crate::ws::{
-    ErrorData, RateLimitInterval, RateLimitStatus, RateLimitType, SessionStatus, SubscriptionInfo,
+    Answer, ErrorData, RateLimitInterval, RateLimitStatus, RateLimitType, SessionStatus,
+    SubscriptionInfo,
 };
 use std::borrow::Cow;
 
-/// What a response answers.
+/// What a response carries in `result`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Answer {
-    /// 505: `userDataStream.subscribe.listenToken`.
-    Subscribed(SubscriptionInfo),
-    /// 504: `userDataStream.unsubscribe`.
-    Unsubscribed,
-    /// 54: `session.subscriptions`.
-    Subscriptions(Vec<SubscriptionInfo>),
-    /// 52: `session.status`.
-    SessionStatus(SessionStatus),
-    /// 101: `ping`.
-    Pong,
-    /// 102: `time`, µs.
-    ServerTime(i64),
+pub enum Outcome {
+    /// 505, 504, 54, 52, 101 or 102.
+    Answer(Answer),
     /// 100: an error, with the ban detail when there is one.
     Error(ApiError, Option<ErrorData>),
     /// 999: an answer this schema version cannot carry.
@@ -48,7 +39,7 @@ pub struct Response {
     pub rate_limits: Vec<RateLimitStatus>,
     /// The request `id` as text (an integer's digits; empty for null).
     pub id: String,
-    pub answer: Answer,
+    pub outcome: Outcome,
 }
 
 /// Appends a response frame at schema `version`.
@@ -59,10 +50,10 @@ pub fn write_response(
     status: u16,
     rate_limits: &[RateLimitStatus],
     id: &str,
-    answer: &Answer,
+    outcome: &Outcome,
 ) -> Result<(), SbeError> {
     let mut result = Vec::with_capacity(64);
-    write_answer(&mut result, version, answer)?;
+    write_outcome(&mut result, version, outcome)?;
     let mut e = Encoder { out, version };
     let block = e.message(envelope::TEMPLATE_ID, envelope::BLOCK);
     e.put(
@@ -108,19 +99,19 @@ pub fn write_response(
     e.data("result", envelope::RESULT, &result)
 }
 
-fn write_answer(out: &mut Vec<u8>, version: u16, answer: &Answer) -> Result<(), SbeError> {
+fn write_outcome(out: &mut Vec<u8>, version: u16, outcome: &Outcome) -> Result<(), SbeError> {
     let mut e = Encoder { out, version };
     let exists = |since: u16| since <= version;
-    match answer {
-        Answer::Subscribed(info) if exists(sub::SINCE_VERSION) => {
+    match outcome {
+        Outcome::Answer(Answer::Subscribed(info)) if exists(sub::SINCE_VERSION) => {
             let block = e.message(sub::TEMPLATE_ID, sub::BLOCK);
             e.put(block, sub::SUBSCRIPTION_ID, subscription_id(info));
             e.put(block, sub::EXPIRATION_TIME, info.expiration_time);
         }
-        Answer::Unsubscribed => {
+        Outcome::Answer(Answer::Unsubscribed) => {
             e.message(unsub::TEMPLATE_ID, unsub::BLOCK);
         }
-        Answer::Subscriptions(list) if exists(subs::SINCE_VERSION) => {
+        Outcome::Answer(Answer::Subscriptions(list)) if exists(subs::SINCE_VERSION) => {
             e.message(subs::TEMPLATE_ID, subs::BLOCK);
             let entry_len = e.group(
                 subs::subscriptions::DIMENSION,
@@ -141,7 +132,7 @@ fn write_answer(out: &mut Vec<u8>, version: u16, answer: &Answer) -> Result<(), 
                 );
             }
         }
-        Answer::SessionStatus(session) => {
+        Outcome::Answer(Answer::SessionStatus(session)) => {
             let block = e.message(status::TEMPLATE_ID, status::BLOCK);
             e.put_opt(block, status::AUTHORIZED_SINCE, session.authorized_since);
             e.put(block, status::CONNECTED_SINCE, session.connected_since);
@@ -159,14 +150,14 @@ fn write_answer(out: &mut Vec<u8>, version: u16, answer: &Answer) -> Result<(), 
             let key = session.api_key.as_deref().unwrap_or("");
             e.data("apiKey", status::LOGGED_ON_API_KEY, key.as_bytes())?;
         }
-        Answer::Pong => {
+        Outcome::Answer(Answer::Pong) => {
             e.message(ping::TEMPLATE_ID, ping::BLOCK);
         }
-        Answer::ServerTime(server_time) => {
+        Outcome::Answer(Answer::ServerTime(server_time)) => {
             let block = e.message(time::TEMPLATE_ID, time::BLOCK);
             e.put(block, time::SERVER_TIME, *server_time);
         }
-        Answer::Error(error, data) => {
+        Outcome::Error(error, data) => {
             let block = e.message(err::TEMPLATE_ID, err::BLOCK);
             e.put(
                 block,
@@ -276,20 +267,20 @@ pub fn read_response(bytes: &[u8]) -> Result<Response, SbeError> {
         status,
         rate_limits,
         id,
-        answer: read_answer(result, status)?,
+        outcome: read_outcome(result, status)?,
     })
 }
 
-fn read_answer(bytes: &[u8], http_status: u16) -> Result<Answer, SbeError> {
+fn read_outcome(bytes: &[u8], http_status: u16) -> Result<Outcome, SbeError> {
     let mut d = Decoder::new(bytes);
     let header = d.header()?;
     let block = d.block("result", usize::from(header.block_length))?;
     Ok(match header.template_id {
-        sub::TEMPLATE_ID => Answer::Subscribed(SubscriptionInfo {
+        sub::TEMPLATE_ID => Outcome::Answer(Answer::Subscribed(SubscriptionInfo {
             subscription_id: u32::from(block.req(sub::SUBSCRIPTION_ID, "subscriptionId")?),
             expiration_time: block.req(sub::EXPIRATION_TIME, "expirationTime")?,
-        }),
-        unsub::TEMPLATE_ID => Answer::Unsubscribed,
+        })),
+        unsub::TEMPLATE_ID => Outcome::Answer(Answer::Unsubscribed),
         subs::TEMPLATE_ID => {
             let (entry_len, count) = d.group("subscriptions", subs::subscriptions::DIMENSION)?;
             let mut list = Vec::with_capacity(count);
@@ -302,21 +293,23 @@ fn read_answer(bytes: &[u8], http_status: u16) -> Result<Answer, SbeError> {
                     expiration_time: entry.opt(subs::subscriptions::EXPIRATION_TIME).unwrap_or(0),
                 });
             }
-            Answer::Subscriptions(list)
+            Outcome::Answer(Answer::Subscriptions(list))
         }
         status::TEMPLATE_ID => {
             let api_key = d.text("apiKey", status::LOGGED_ON_API_KEY)?;
-            Answer::SessionStatus(SessionStatus {
+            Outcome::Answer(Answer::SessionStatus(SessionStatus {
                 api_key: (!api_key.is_empty()).then(|| api_key.to_owned()),
                 authorized_since: block.opt(status::AUTHORIZED_SINCE),
                 connected_since: block.req(status::CONNECTED_SINCE, "connectedSince")?,
                 return_rate_limits: block.req(status::RETURN_RATE_LIMITS, "returnRateLimits")? == 1,
                 server_time: block.req(status::SERVER_TIME, "serverTime")?,
                 user_data_stream: block.opt(status::USER_DATA_STREAM) == Some(1),
-            })
+            }))
         }
-        ping::TEMPLATE_ID => Answer::Pong,
-        time::TEMPLATE_ID => Answer::ServerTime(block.req(time::SERVER_TIME, "serverTime")?),
+        ping::TEMPLATE_ID => Outcome::Answer(Answer::Pong),
+        time::TEMPLATE_ID => Outcome::Answer(Answer::ServerTime(
+            block.req(time::SERVER_TIME, "serverTime")?,
+        )),
         err::TEMPLATE_ID => {
             let code = block.req(err::CODE, "code")?;
             let data = match (block.opt(err::SERVER_TIME), block.opt(err::RETRY_AFTER)) {
@@ -327,7 +320,7 @@ fn read_answer(bytes: &[u8], http_status: u16) -> Result<Answer, SbeError> {
                 _ => None,
             };
             let msg = d.text("msg", err::MSG)?.to_owned();
-            Answer::Error(
+            Outcome::Error(
                 ApiError {
                     status: http_status,
                     code: i32::from(code),
@@ -336,7 +329,7 @@ fn read_answer(bytes: &[u8], http_status: u16) -> Result<Answer, SbeError> {
                 data,
             )
         }
-        layout::non_representable_message::TEMPLATE_ID => Answer::NonRepresentable,
+        layout::non_representable_message::TEMPLATE_ID => Outcome::NonRepresentable,
         other => return Err(SbeError::UnknownTemplate(other)),
     })
 }

@@ -572,9 +572,9 @@ proptest! {
 mod responses {
     use super::Bytes;
     use crate::error::ApiError;
-    use crate::sbe::responses::{Answer, Response, read_response, write_response};
+    use crate::sbe::responses::{Outcome, Response, read_response, write_response};
     use crate::ws::{
-        ErrorData, RateLimitInterval, RateLimitStatus, RateLimitType, SessionStatus,
+        Answer, ErrorData, RateLimitInterval, RateLimitStatus, RateLimitType, SessionStatus,
         SubscriptionInfo,
     };
     use std::borrow::Cow;
@@ -590,12 +590,15 @@ mod responses {
     #[test]
     fn subscribe_response_golden_bytes() {
         let mut out = Vec::new();
-        let answer = Answer::Subscribed(SubscriptionInfo {
+        let answer = Outcome::Answer(Answer::Subscribed(SubscriptionInfo {
             subscription_id: 3,
             expiration_time: 1_759_175_757_000_000,
-        });
+        }));
         write_response(&mut out, 5, false, 200, &[WEIGHT], "7", &answer).unwrap();
-        let inner = Bytes::header(10, 505, 5).u16(3).i64(1_759_175_757_000_000).0;
+        let inner = Bytes::header(10, 505, 5)
+            .u16(3)
+            .i64(1_759_175_757_000_000)
+            .0;
         let expected = Bytes::header(3, 50, 5)
             .u8(0) // sbeSchemaIdVersionDeprecated
             .u16(200) // status
@@ -621,7 +624,16 @@ mod responses {
             code: -1209,
             msg: Cow::Borrowed("Invalid listenToken."),
         };
-        write_response(&mut out, 4, true, 400, &[], "", &Answer::Error(error, None)).unwrap();
+        write_response(
+            &mut out,
+            4,
+            true,
+            400,
+            &[],
+            "",
+            &Outcome::Error(error, None),
+        )
+        .unwrap();
         let mut inner = Bytes::header(18, 100, 4)
             .u16((-1209i16) as u16)
             .i64(i64::MIN)
@@ -643,7 +655,7 @@ mod responses {
 
     #[test]
     fn every_answer_round_trips() {
-        let answers = [
+        let mut answers: Vec<Outcome> = [
             Answer::Subscribed(SubscriptionInfo {
                 subscription_id: 65_534,
                 expiration_time: 1,
@@ -670,25 +682,36 @@ mod responses {
             }),
             Answer::Pong,
             Answer::ServerTime(1_700_000_000_000_000),
-            Answer::Error(
-                ApiError {
-                    status: 418,
-                    code: -1003,
-                    msg: Cow::Borrowed("Way too much request weight used; IP banned."),
-                },
-                Some(ErrorData {
-                    server_time: 1,
-                    retry_after: 2,
-                }),
-            ),
-        ];
+        ]
+        .map(Outcome::Answer)
+        .into();
+        answers.push(Outcome::Error(
+            ApiError {
+                status: 418,
+                code: -1003,
+                msg: Cow::Borrowed("Way too much request weight used; IP banned."),
+            },
+            Some(ErrorData {
+                server_time: 1,
+                retry_after: 2,
+            }),
+        ));
         for answer in answers {
             let status = match &answer {
-                Answer::Error(error, _) => error.status,
+                Outcome::Error(error, _) => error.status,
                 _ => 200,
             };
             let mut out = Vec::new();
-            write_response(&mut out, 5, false, status, &[WEIGHT, WEIGHT], "abc", &answer).unwrap();
+            write_response(
+                &mut out,
+                5,
+                false,
+                status,
+                &[WEIGHT, WEIGHT],
+                "abc",
+                &answer,
+            )
+            .unwrap();
             assert_eq!(
                 read_response(&out).unwrap(),
                 Response {
@@ -696,7 +719,7 @@ mod responses {
                     status,
                     rate_limits: vec![WEIGHT, WEIGHT],
                     id: "abc".into(),
-                    answer,
+                    outcome: answer,
                 }
             );
             for len in 0..out.len() {
@@ -705,12 +728,15 @@ mod responses {
         }
         // Version 0 had no 505: the answer says so rather than lying.
         let mut out = Vec::new();
-        let answer = Answer::Subscribed(SubscriptionInfo {
+        let answer = Outcome::Answer(Answer::Subscribed(SubscriptionInfo {
             subscription_id: 1,
             expiration_time: 1,
-        });
+        }));
         write_response(&mut out, 0, true, 200, &[], "1", &answer).unwrap();
-        assert_eq!(read_response(&out).unwrap().answer, Answer::NonRepresentable);
+        assert_eq!(
+            read_response(&out).unwrap().outcome,
+            Outcome::NonRepresentable
+        );
     }
 
     proptest::proptest! {
