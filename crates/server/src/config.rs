@@ -79,6 +79,8 @@ pub struct WsConfig {
     pub write_buffer_bytes: usize,
     /// Deliver the margin risk events (`MARGIN_LEVEL_STATUS_CHANGE`, `USER_LIABILITY_CHANGE`).
     pub risk_events: bool,
+    /// Accept SBE sessions (`responseFormat=sbe`); when off they are refused with -1155.
+    pub sbe_enabled: bool,
     /// The server pings every connection this often.
     pub ping_interval_ms: u64,
     /// A connection that has not answered a ping with a pong for this long is closed.
@@ -148,6 +150,7 @@ impl Default for WsConfig {
             read_buffer_bytes: 512,
             write_buffer_bytes: 4 * 1024,
             risk_events: true,
+            sbe_enabled: true,
             ping_interval_ms: 20_000,
             pong_timeout_ms: 60_000,
             max_connection_lifetime_ms: 86_400_000,

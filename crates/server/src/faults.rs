@@ -143,7 +143,7 @@ pub fn apply(state: &Arc<AppState>, request: &FaultRequest) -> Result<FaultOutco
         FaultKind::Shutdown => {
             let grace_us = duration_us()?;
             for session in &targets {
-                session.outbox.push(hub.shutdown_frame(session.time_unit));
+                session.outbox.push(hub.shutdown_frame(session.format));
             }
             let clock = Arc::clone(&state.clock);
             let doomed = targets.clone();

@@ -20,6 +20,7 @@ pub mod server;
 pub mod state;
 pub mod store;
 pub mod token;
+pub mod wire;
 mod ws;
 
 pub use config::Config;

@@ -21,6 +21,15 @@ pub enum OutFrame {
     Event { subscription_id: u32, body: Bytes },
     /// A connection event (`serverShutdown`): `{"event":<body>}`.
     ConnectionEvent(Bytes),
+    /// A complete binary frame (an SBE response, or an SBE event without a subscription).
+    Binary(Bytes),
+    /// An SBE event: the shared encoding, with this subscriber's id written at byte `at` (when
+    /// the schema version has the field) as the frame is written.
+    SbeEvent {
+        subscription_id: u16,
+        body: Bytes,
+        at: Option<u16>,
+    },
     /// A WebSocket ping (heartbeat).
     Ping,
     /// Close the connection with this code and reason after the frames before it.
@@ -38,16 +47,30 @@ impl OutFrame {
             OutFrame::Text(text) => text.len(),
             OutFrame::Event { body, .. } => body.len() + 32,
             OutFrame::ConnectionEvent(body) => body.len() + CONNECTION_EVENT_PREFIX.len() + 1,
+            OutFrame::Binary(body) | OutFrame::SbeEvent { body, .. } => body.len(),
             OutFrame::Ping | OutFrame::Drop | OutFrame::Mute { .. } => 2,
             OutFrame::Close { reason, .. } => reason.len() + 4,
         }
     }
 
-    /// The frame's text, assembled; `None` for control frames.
-    pub fn into_text(self) -> Option<Bytes> {
-        Some(match self {
+    /// The frame's payload, assembled; `None` for control frames.
+    pub fn into_payload(self) -> Option<Payload> {
+        Some(Payload::Text(match self {
             OutFrame::Ping | OutFrame::Close { .. } | OutFrame::Drop | OutFrame::Mute { .. } => {
                 return None;
+            }
+            OutFrame::Binary(body) => return Some(Payload::Binary(body)),
+            OutFrame::SbeEvent {
+                subscription_id,
+                body,
+                at,
+            } => {
+                let Some(at) = at.map(usize::from).filter(|at| at + 2 <= body.len()) else {
+                    return Some(Payload::Binary(body));
+                };
+                let mut frame = body.to_vec();
+                frame[at..at + 2].copy_from_slice(&subscription_id.to_le_bytes());
+                return Some(Payload::Binary(frame.into()));
             }
             OutFrame::Text(text) => text,
             OutFrame::Event {
@@ -67,8 +90,17 @@ impl OutFrame {
                 out.extend_from_slice(EVENT_FRAME_SUFFIX);
                 out.into()
             }
-        })
+        }))
     }
+}
+
+/// What a data frame carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Payload {
+    /// JSON, always UTF-8.
+    Text(Bytes),
+    /// SBE.
+    Binary(Bytes),
 }
 
 /// What [`Outbox::drain`] found.
@@ -165,16 +197,35 @@ mod tests {
             subscription_id: 12,
             body: Bytes::from_static(br#"{"e":"x"}"#),
         };
+        let text = |bytes: &'static [u8]| Some(Payload::Text(Bytes::from_static(bytes)));
         assert_eq!(
-            &frame.into_text().unwrap()[..],
-            br#"{"subscriptionId":12,"event":{"e":"x"}}"#
+            frame.into_payload(),
+            text(br#"{"subscriptionId":12,"event":{"e":"x"}}"#)
         );
         let frame =
             OutFrame::ConnectionEvent(Bytes::from_static(br#"{"e":"serverShutdown","E":1}"#));
         assert_eq!(
-            &frame.into_text().unwrap()[..],
-            br#"{"event":{"e":"serverShutdown","E":1}}"#
+            frame.into_payload(),
+            text(br#"{"event":{"e":"serverShutdown","E":1}}"#)
         );
+        // SBE: the subscriber's id overwrites the two bytes at `at`, little-endian.
+        let body = Bytes::from_static(&[1, 2, 0xff, 0xff, 5]);
+        let frame = OutFrame::SbeEvent {
+            subscription_id: 0x0102,
+            body: body.clone(),
+            at: Some(2),
+        };
+        let spliced = Payload::Binary(Bytes::from_static(&[1, 2, 0x02, 0x01, 5]));
+        assert_eq!(frame.into_payload(), Some(spliced));
+        // No field (older schema version), or an offset past the end: the body as it is.
+        for at in [None, Some(4)] {
+            let frame = OutFrame::SbeEvent {
+                subscription_id: 7,
+                body: body.clone(),
+                at,
+            };
+            assert_eq!(frame.into_payload(), Some(Payload::Binary(body.clone())));
+        }
     }
 
     #[test]

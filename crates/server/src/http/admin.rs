@@ -356,7 +356,8 @@ async fn list_sessions(State(state): State<SharedState>) -> Json<Value> {
                 "id": session.id,
                 "peer": session.peer.to_string(),
                 "connectedSince": session.connected_at_us.div_euclid(1000),
-                "timeUnit": format!("{:?}", session.time_unit).to_uppercase(),
+                "timeUnit": format!("{:?}", session.format.time_unit()).to_uppercase(),
+                "format": session.format.describe(),
                 "subscriptions": subscriptions,
                 "queuedBytes": session.outbox.queued_bytes(),
             })

@@ -1,16 +1,24 @@
 //! An event encoded once per wire format, shared by every subscriber that needs it.
 
+use crate::outbox::OutFrame;
+use crate::wire::WireFormat;
 use bytes::Bytes;
 use std::sync::OnceLock;
 use userstream_protocol::TimeUnit;
 use userstream_protocol::events::Event;
+use userstream_protocol::sbe::events::encode_event;
+use userstream_protocol::sbe::{LATEST_VERSION, OLDEST_VERSION};
 
-/// Lazily encodes an event: milliseconds JSON for most sessions, microseconds JSON only if some
-/// subscriber asked for it. Each encoding happens at most once.
+const SBE_VERSIONS: usize = (LATEST_VERSION - OLDEST_VERSION + 1) as usize;
+
+/// Lazily encodes an event: milliseconds JSON for most sessions, microseconds JSON and each SBE
+/// version only if some subscriber asked for it. Each encoding happens at most once.
 pub struct EncodedEvent<'a> {
     event: &'a Event,
     millis: OnceLock<Bytes>,
     micros: OnceLock<Bytes>,
+    /// Per SBE version from [`OLDEST_VERSION`]: the frame and where `subscriptionId` sits.
+    sbe: [OnceLock<(Bytes, Option<u16>)>; SBE_VERSIONS],
 }
 
 impl<'a> EncodedEvent<'a> {
@@ -19,6 +27,7 @@ impl<'a> EncodedEvent<'a> {
             event,
             millis: OnceLock::new(),
             micros: OnceLock::new(),
+            sbe: std::array::from_fn(|_| OnceLock::new()),
         }
     }
 
@@ -31,4 +40,54 @@ impl<'a> EncodedEvent<'a> {
         cell.get_or_init(|| Bytes::from(self.event.to_json(unit)))
             .clone()
     }
+
+    /// The SBE frame at `version`, with the offset of its `subscriptionId`.
+    fn sbe(&self, version: u16) -> (Bytes, Option<u16>) {
+        let index = usize::from(version.saturating_sub(OLDEST_VERSION)).min(SBE_VERSIONS - 1);
+        self.sbe[index]
+            .get_or_init(|| match encode_event(self.event, version) {
+                Ok(encoded) => (
+                    encoded.bytes.into(),
+                    encoded
+                        .subscription_at
+                        .and_then(|at| u16::try_from(at).ok()),
+                ),
+                Err(error) => {
+                    // The publish API refuses such events; this is a last resort.
+                    tracing::warn!(%error, "event sent to SBE sessions as NonRepresentableMessage");
+                    (non_representable(version), None)
+                }
+            })
+            .clone()
+    }
+
+    /// The frame for one subscription (or, with `None`, for the connection) in `format`.
+    pub fn frame(&self, format: WireFormat, subscription_id: Option<u32>) -> OutFrame {
+        match (format, subscription_id) {
+            (WireFormat::Json(unit), Some(subscription_id)) => OutFrame::Event {
+                subscription_id,
+                body: self.json(unit),
+            },
+            (WireFormat::Json(unit), None) => OutFrame::ConnectionEvent(self.json(unit)),
+            (WireFormat::Sbe { version, .. }, Some(subscription_id)) => {
+                let (body, at) = self.sbe(version);
+                OutFrame::SbeEvent {
+                    // Ids stay below 65535 (SBE's null) by the lifetime subscription limit.
+                    subscription_id: u16::try_from(subscription_id).unwrap_or(u16::MAX),
+                    body,
+                    at,
+                }
+            }
+            (WireFormat::Sbe { version, .. }, None) => OutFrame::Binary(self.sbe(version).0),
+        }
+    }
+}
+
+/// A bare `NonRepresentableMessage` (999) at `version`.
+fn non_representable(version: u16) -> Bytes {
+    let mut frame = Vec::with_capacity(8);
+    for value in [0, 999, userstream_protocol::sbe::SCHEMA_ID, version] {
+        frame.extend_from_slice(&value.to_le_bytes());
+    }
+    frame.into()
 }

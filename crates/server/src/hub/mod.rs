@@ -18,7 +18,7 @@ use crate::heartbeat::Liveness;
 use crate::metrics::{EndReason, Metrics};
 use crate::outbox::{OutFrame, Outbox};
 use crate::token::TokenClaims;
-use bytes::Bytes;
+use crate::wire::WireFormat;
 use expiry::ExpiryQueue;
 use parking_lot::Mutex;
 use std::collections::hash_map::DefaultHasher;
@@ -31,7 +31,7 @@ use tokio::sync::Notify;
 use userstream_protocol::clock::SharedClock;
 use userstream_protocol::events::{Event, EventStreamTerminated, ServerShutdown};
 use userstream_protocol::ws::SubscriptionInfo;
-use userstream_protocol::{Account, ApiError, TimeUnit};
+use userstream_protocol::{Account, ApiError};
 
 const SHARDS: usize = 64;
 
@@ -47,7 +47,7 @@ pub struct SessionHandle {
     pub id: u64,
     pub peer: SocketAddr,
     pub connected_at_us: i64,
-    pub time_unit: TimeUnit,
+    pub format: WireFormat,
     pub outbox: Outbox,
     /// Heartbeat and lifetime state, kept by [`crate::heartbeat`].
     pub liveness: Liveness,
@@ -155,14 +155,14 @@ impl Hub {
     }
 
     /// Registers a new connection.
-    pub fn open_session(&self, peer: SocketAddr, time_unit: TimeUnit) -> Arc<SessionHandle> {
+    pub fn open_session(&self, peer: SocketAddr, format: WireFormat) -> Arc<SessionHandle> {
         let session = Arc::new(SessionHandle {
             id: self.next_session_id.fetch_add(1, Ordering::Relaxed),
             peer,
             connected_at_us: self.clock.now_us(),
             liveness: Liveness::new(self.clock.now_us()),
             faults: SessionFaults::default(),
-            time_unit,
+            format,
             outbox: Outbox::new(self.outbox_bytes),
             subscriptions: Mutex::new(SessionSubscriptions::default()),
         });
@@ -418,11 +418,9 @@ impl Hub {
             let event = Event::EventStreamTerminated(EventStreamTerminated {
                 event_time_us: at_us,
             });
-            let body = Bytes::from(event.to_json(subscriber.session.time_unit));
-            subscriber.session.outbox.push(OutFrame::Event {
-                subscription_id,
-                body,
-            });
+            let frame =
+                EncodedEvent::new(&event).frame(subscriber.session.format, Some(subscription_id));
+            subscriber.session.outbox.push(frame);
         }
         Some(subscriber.session)
     }
@@ -441,11 +439,7 @@ impl Hub {
         };
         let mut delivered = 0;
         for subscriber in subscribers {
-            let body = encoded.json(subscriber.session.time_unit);
-            let frame = OutFrame::Event {
-                subscription_id: subscriber.subscription_id,
-                body,
-            };
+            let frame = encoded.frame(subscriber.session.format, Some(subscriber.subscription_id));
             if subscriber.session.outbox.push(frame) {
                 delivered += 1;
             }
@@ -456,11 +450,11 @@ impl Hub {
     }
 
     /// The `serverShutdown` frame for a session, stamped now.
-    pub fn shutdown_frame(&self, time_unit: TimeUnit) -> OutFrame {
+    pub fn shutdown_frame(&self, format: WireFormat) -> OutFrame {
         let event = Event::ServerShutdown(ServerShutdown {
             event_time_us: self.clock.now_us(),
         });
-        OutFrame::ConnectionEvent(Bytes::from(event.to_json(time_unit)))
+        EncodedEvent::new(&event).frame(format, None)
     }
 
     /// Number of pending expiry deadlines (one per active subscription).

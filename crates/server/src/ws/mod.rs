@@ -6,49 +6,95 @@ mod session;
 use crate::http::error_response;
 use crate::rest_params::parse_bool;
 use crate::state::SharedState;
+use crate::wire::WireFormat;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::response::IntoResponse;
 use axum::response::Response;
 use std::net::SocketAddr;
-use userstream_protocol::{ApiError, TimeUnit};
+use userstream_protocol::{ApiError, TimeUnit, sbe};
 
 /// What the client chose in the connection URL.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectionOptions {
-    pub time_unit: TimeUnit,
+    pub format: WireFormat,
     pub return_rate_limits: bool,
 }
 
-/// Reads `timeUnit`, `returnRateLimits` and `responseFormat` from the URL. Bad values are refused
-/// at the handshake with HTTP 400, before any WebSocket exists.
-fn connection_options(query: Option<&str>) -> Result<ConnectionOptions, ApiError> {
-    let mut options = ConnectionOptions {
-        time_unit: TimeUnit::Millisecond,
-        return_rate_limits: true,
-    };
+/// Reads `timeUnit`, `returnRateLimits`, `responseFormat`, `sbeSchemaId` and `sbeSchemaVersion`
+/// from the URL. Bad values are refused at the handshake with HTTP 400 and a JSON body, before
+/// any WebSocket exists.
+fn connection_options(
+    query: Option<&str>,
+    sbe_enabled: bool,
+) -> Result<ConnectionOptions, ApiError> {
+    let mut time_unit = TimeUnit::Millisecond;
+    let mut return_rate_limits = true;
+    let (mut json, mut sbe) = (false, false);
+    let (mut schema_id, mut schema_version) = (None, None);
     for (name, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         match name.as_ref() {
             "timeUnit" => {
-                options.time_unit =
-                    TimeUnit::parse(&value).ok_or_else(ApiError::invalid_time_unit)?
+                time_unit = TimeUnit::parse(&value).ok_or_else(ApiError::invalid_time_unit)?
             }
             "returnRateLimits" => {
-                options.return_rate_limits = parse_bool(&value)
+                return_rate_limits = parse_bool(&value)
                     .ok_or_else(|| ApiError::invalid_param_value("returnRateLimits"))?;
             }
-            "responseFormat" if !value.eq_ignore_ascii_case("json") => {
-                return Err(ApiError::new(
-                    400,
-                    -1000,
-                    "Only responseFormat=json is supported by this server.",
-                ));
-            }
+            "responseFormat" if value.eq_ignore_ascii_case("json") => json = true,
+            "responseFormat" if value.eq_ignore_ascii_case("sbe") => sbe = true,
+            "responseFormat" => return Err(ApiError::invalid_param_value("responseFormat")),
+            "sbeSchemaId" => schema_id = Some(value.into_owned()),
+            "sbeSchemaVersion" => schema_version = Some(value.into_owned()),
             _ => {}
         }
     }
-    Ok(options)
+    let format = match (json, sbe) {
+        (true, true) => {
+            return Err(ApiError::new(
+                400,
+                -1101,
+                "Duplicate values for a parameter detected.",
+            ));
+        }
+        (_, false) => WireFormat::Json(time_unit),
+        (false, true) => sbe_format(schema_id.as_deref(), schema_version.as_deref(), sbe_enabled)?,
+    };
+    Ok(ConnectionOptions {
+        format,
+        return_rate_limits,
+    })
+}
+
+/// The SBE session a client asked for, if this server serves it.
+fn sbe_format(
+    id: Option<&str>,
+    version: Option<&str>,
+    enabled: bool,
+) -> Result<WireFormat, ApiError> {
+    if !enabled {
+        return Err(ApiError::new(400, -1155, "SBE is not enabled."));
+    }
+    let number = |text: Option<&str>| text.and_then(|text| text.parse::<u16>().ok());
+    let (Some(id), Some(version)) = (number(id), number(version)) else {
+        return Err(ApiError::new(
+            400,
+            -1152,
+            "Invalid SBE schema; sbeSchemaId and sbeSchemaVersion must both be given as integers.",
+        ));
+    };
+    match sbe::served(id, version) {
+        Some(deprecated) => Ok(WireFormat::Sbe {
+            version,
+            deprecated,
+        }),
+        None => Err(ApiError::new(
+            400,
+            -1153,
+            "Invalid SBE schema ID or version specified.",
+        )),
+    }
 }
 
 pub async fn upgrade(
@@ -58,7 +104,7 @@ pub async fn upgrade(
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     // URL parameters are checked first, so a bad one is reported whatever else is wrong.
-    let options = match connection_options(query.as_deref()) {
+    let options = match connection_options(query.as_deref(), state.config.ws.sbe_enabled) {
         Ok(options) => options,
         Err(error) => return error_response(&state, &error),
     };
@@ -102,16 +148,75 @@ mod tests {
     #[test]
     fn url_options() {
         let options =
-            connection_options(Some("timeUnit=microsecond&returnRateLimits=false")).unwrap();
-        assert_eq!(options.time_unit, TimeUnit::Microsecond);
+            connection_options(Some("timeUnit=microsecond&returnRateLimits=false"), true).unwrap();
+        assert_eq!(options.format, WireFormat::Json(TimeUnit::Microsecond));
         assert!(!options.return_rate_limits);
+        let code = |query| connection_options(Some(query), true).unwrap_err().code;
+        assert_eq!(code("timeUnit=NANOSECOND"), -1194);
+        assert!(connection_options(None, true).unwrap().return_rate_limits);
+        assert_eq!(code("responseFormat=xml"), -1130);
+    }
+
+    #[test]
+    fn sbe_handshake_table() {
+        let format = |query| connection_options(Some(query), true).map(|o| o.format);
+        let code = |query| format(query).unwrap_err().code;
         assert_eq!(
-            connection_options(Some("timeUnit=NANOSECOND"))
-                .unwrap_err()
-                .code,
-            -1194
+            format("responseFormat=sbe&sbeSchemaId=3&sbeSchemaVersion=5").unwrap(),
+            WireFormat::Sbe {
+                version: 5,
+                deprecated: false
+            }
         );
-        assert!(connection_options(None).unwrap().return_rate_limits);
-        assert!(connection_options(Some("responseFormat=sbe")).is_err());
+        for version in 2..5 {
+            let query = format!("responseFormat=SBE&sbeSchemaId=3&sbeSchemaVersion={version}");
+            assert_eq!(
+                connection_options(Some(&query), true).unwrap().format,
+                WireFormat::Sbe {
+                    version,
+                    deprecated: true
+                }
+            );
+        }
+        // SBE responses are µs whatever timeUnit says.
+        assert_eq!(
+            format("responseFormat=sbe&sbeSchemaId=3&sbeSchemaVersion=5&timeUnit=MILLISECOND")
+                .unwrap()
+                .time_unit(),
+            TimeUnit::Microsecond
+        );
+        for query in [
+            "responseFormat=sbe",
+            "responseFormat=sbe&sbeSchemaId=3",
+            "responseFormat=sbe&sbeSchemaVersion=5",
+            "responseFormat=sbe&sbeSchemaId=three&sbeSchemaVersion=5",
+            "responseFormat=sbe&sbeSchemaId=3&sbeSchemaVersion=5.0",
+            "responseFormat=sbe&sbeSchemaId=3&sbeSchemaVersion=-1",
+        ] {
+            assert_eq!(code(query), -1152, "{query}");
+        }
+        for query in [
+            "responseFormat=sbe&sbeSchemaId=2&sbeSchemaVersion=1",
+            "responseFormat=sbe&sbeSchemaId=3&sbeSchemaVersion=1",
+            "responseFormat=sbe&sbeSchemaId=3&sbeSchemaVersion=0",
+            "responseFormat=sbe&sbeSchemaId=3&sbeSchemaVersion=6",
+            "responseFormat=sbe&sbeSchemaId=4&sbeSchemaVersion=5",
+        ] {
+            assert_eq!(code(query), -1153, "{query}");
+        }
+        assert_eq!(
+            code("responseFormat=sbe&responseFormat=json&sbeSchemaId=3&sbeSchemaVersion=5"),
+            -1101
+        );
+        let disabled = connection_options(
+            Some("responseFormat=sbe&sbeSchemaId=3&sbeSchemaVersion=5"),
+            false,
+        );
+        assert_eq!(disabled.unwrap_err().code, -1155);
+        // Schema parameters without responseFormat=sbe change nothing.
+        assert_eq!(
+            format("sbeSchemaId=9&sbeSchemaVersion=x").unwrap(),
+            WireFormat::Json(TimeUnit::Millisecond)
+        );
     }
 }

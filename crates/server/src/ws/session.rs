@@ -6,7 +6,7 @@
 
 use super::ConnectionOptions;
 use super::methods::{self, MethodContext};
-use crate::outbox::{OutFrame, OutboxState};
+use crate::outbox::{OutFrame, OutboxState, Payload};
 use crate::state::SharedState;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code};
 use futures_util::SinkExt;
@@ -23,7 +23,7 @@ pub async fn run(
     peer: SocketAddr,
     options: ConnectionOptions,
 ) {
-    let session = state.hub.open_session(peer, options.time_unit);
+    let session = state.hub.open_session(peer, options.format);
     tracing::debug!(session = session.id, %peer, "connection opened");
     let mut context = MethodContext {
         state: &state,
@@ -88,7 +88,7 @@ pub async fn run(
             },
             _ = async { let _ = shutdown.wait_for(|stopping| *stopping).await; } => {
                 // serverShutdown goes after whatever is already queued, then the close frame.
-                session.outbox.push(state.hub.shutdown_frame(session.time_unit));
+                session.outbox.push(state.hub.shutdown_frame(session.format));
                 let _ = tokio::time::timeout(CLOSE_TIMEOUT, write_frames(&mut socket, &session.outbox, &mut frames)).await;
                 break Some((close_code::AWAY, "Server shutting down."));
             }
@@ -141,12 +141,16 @@ async fn write_frames(
                 break;
             }
             OutFrame::Ping => Message::Ping(Default::default()),
-            other => match other.into_text().map(Utf8Bytes::try_from) {
-                Some(Ok(text)) => Message::Text(text),
-                _ => {
-                    tracing::error!("dropped an outgoing frame that was not UTF-8");
-                    continue;
-                }
+            other => match other.into_payload() {
+                Some(Payload::Binary(bytes)) => Message::Binary(bytes),
+                Some(Payload::Text(text)) => match Utf8Bytes::try_from(text) {
+                    Ok(text) => Message::Text(text),
+                    Err(_) => {
+                        tracing::error!("dropped an outgoing frame that was not UTF-8");
+                        continue;
+                    }
+                },
+                None => continue,
             },
         };
         socket.feed(message).await?;

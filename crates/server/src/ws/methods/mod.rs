@@ -13,13 +13,14 @@ use crate::limits::Charge;
 use crate::outbox::OutFrame;
 use crate::rest_params::parse_bool;
 use crate::state::AppState;
-use serde::Serialize;
+use crate::wire::WireFormat;
 use serde_json::{Map, Value};
 use std::net::IpAddr;
 use std::sync::Arc;
 use userstream_protocol::ApiError;
+use userstream_protocol::sbe::responses::{Outcome, write_response};
 use userstream_protocol::ws::{
-    ErrorData, RateLimitInterval, RateLimitStatus, RateLimitType, RequestId, parse_request,
+    Answer, ErrorData, RateLimitInterval, RateLimitStatus, RateLimitType, RequestId, parse_request,
     write_error, write_success,
 };
 
@@ -41,16 +42,14 @@ pub struct Call<'a, 'b> {
 }
 
 impl Call<'_, '_> {
-    /// The success frame for `result` (for methods that must queue it themselves).
-    pub fn success_frame(&self, result: &impl Serialize) -> OutFrame {
-        let mut out = Vec::with_capacity(256);
-        write_success(
-            &mut out,
+    /// The success frame for `answer` (for methods that must queue it themselves).
+    pub fn success_frame(&self, answer: &Answer) -> OutFrame {
+        response_frame(
+            self.context.session.format,
             self.id,
-            &to_json(result),
+            Ok(answer),
             self.rate_limits.as_deref(),
-        );
-        OutFrame::Text(out.into())
+        )
     }
 
     /// Takes an optional parameter out of `params`.
@@ -70,15 +69,57 @@ impl Call<'_, '_> {
 
 /// What a method produced.
 pub enum Reply {
-    /// A result to send as `{"result": …}`.
-    Result(Vec<u8>),
+    /// An answer to send in the session's format.
+    Answer(Answer),
     /// The method already queued its response (see [`Call::success_frame`]).
     Queued,
 }
 
-/// Serialises a method result (plain data: cannot fail).
-pub fn to_json(result: &impl Serialize) -> Vec<u8> {
-    serde_json::to_vec(result).unwrap_or_else(|_| b"{}".to_vec())
+/// A response in the session's wire format: a JSON text frame, or an SBE `WebSocketResponse`.
+fn response_frame(
+    format: WireFormat,
+    id: &RequestId,
+    outcome: Result<&Answer, (&ApiError, Option<ErrorData>)>,
+    rate_limits: Option<&[RateLimitStatus]>,
+) -> OutFrame {
+    let mut out = Vec::with_capacity(200);
+    match format {
+        WireFormat::Json(unit) => {
+            match outcome {
+                Ok(answer) => {
+                    let mut result = Vec::with_capacity(96);
+                    answer.write_json(unit, &mut result);
+                    write_success(&mut out, id, &result, rate_limits);
+                }
+                Err((error, data)) => write_error(&mut out, id, error, data, rate_limits),
+            }
+            OutFrame::Text(out.into())
+        }
+        WireFormat::Sbe {
+            version,
+            deprecated,
+        } => {
+            let (status, outcome) = match outcome {
+                Ok(answer) => (200, Outcome::Answer(answer.clone())),
+                Err((error, data)) => (error.status, Outcome::Error(error.clone(), data)),
+            };
+            let limits = rate_limits.unwrap_or(&[]);
+            let text_id = id.as_text();
+            if let Err(problem) = write_response(
+                &mut out, version, deprecated, status, limits, &text_id, &outcome,
+            ) {
+                // Only an oversized value can fail; ids and messages are bounded well below.
+                tracing::error!(%problem, "an SBE response could not be encoded");
+                out.clear();
+                let fallback = Outcome::Error(
+                    ApiError::new(500, -1000, "An unknown error occurred."),
+                    None,
+                );
+                let _ = write_response(&mut out, version, deprecated, 500, &[], "", &fallback);
+            }
+            OutFrame::Binary(out.into())
+        }
+    }
 }
 
 /// A WebSocket API method: its name, its REQUEST_WEIGHT and its implementation.
@@ -137,10 +178,9 @@ pub fn handle(context: &mut MethodContext<'_>, frame: &[u8]) {
         rate_limits,
     };
     match (method.call)(&mut call) {
-        Ok(Reply::Result(result)) => {
-            let mut out = Vec::with_capacity(result.len() + 160);
-            write_success(&mut out, &request.id, &result, call.rate_limits.as_deref());
-            context.session.outbox.push(OutFrame::Text(out.into()));
+        Ok(Reply::Answer(answer)) => {
+            let frame = call.success_frame(&answer);
+            context.session.outbox.push(frame);
         }
         Ok(Reply::Queued) => {}
         Err(error) => {
@@ -150,7 +190,8 @@ pub fn handle(context: &mut MethodContext<'_>, frame: &[u8]) {
     }
 }
 
-/// Answers a binary frame in a JSON session: the same as unparsable JSON.
+/// Answers a binary frame: requests are JSON text frames, in SBE sessions too, so it is the same
+/// as unparsable JSON.
 pub fn reject_unparsable(context: &mut MethodContext<'_>) {
     answer_error(
         context,
@@ -243,9 +284,8 @@ fn queue_error(
     rate_limits: Option<&[RateLimitStatus]>,
 ) {
     context.state.metrics.error(error.code);
-    let mut out = Vec::with_capacity(200);
-    write_error(&mut out, id, error, data, rate_limits);
-    context.session.outbox.push(OutFrame::Text(out.into()));
+    let frame = response_frame(context.session.format, id, Err((error, data)), rate_limits);
+    context.session.outbox.push(frame);
 }
 
 fn request_weight(limit: u64, count: u64) -> RateLimitStatus {

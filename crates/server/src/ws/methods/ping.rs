@@ -2,6 +2,7 @@
 
 use super::{Call, Method, Reply};
 use userstream_protocol::ApiError;
+use userstream_protocol::ws::Answer;
 
 pub const METHOD: Method = Method {
     name: "ping",
@@ -11,5 +12,5 @@ pub const METHOD: Method = Method {
 
 fn call(call: &mut Call<'_, '_>) -> Result<Reply, ApiError> {
     call.finish_params()?;
-    Ok(Reply::Result(b"{}".to_vec()))
+    Ok(Reply::Answer(Answer::Pong))
 }

@@ -1,9 +1,9 @@
 //! `session.status`: what this connection is. Listen-token sessions never log on, so `apiKey`
 //! and `authorizedSince` are always null.
 
-use super::{Call, Method, Reply, to_json};
+use super::{Call, Method, Reply};
 use userstream_protocol::ApiError;
-use userstream_protocol::ws::SessionStatus;
+use userstream_protocol::ws::{Answer, SessionStatus};
 
 pub const METHOD: Method = Method {
     name: "session.status",
@@ -14,14 +14,13 @@ pub const METHOD: Method = Method {
 fn call(call: &mut Call<'_, '_>) -> Result<Reply, ApiError> {
     call.finish_params()?;
     let context = call.context;
-    let unit = context.session.time_unit;
     let status = SessionStatus {
         api_key: None,
         authorized_since: None,
-        connected_since: unit.from_micros(context.session.connected_at_us),
+        connected_since: context.session.connected_at_us,
         return_rate_limits: context.return_rate_limits,
-        server_time: unit.from_micros(context.state.clock.now_us()),
+        server_time: context.state.clock.now_us(),
         user_data_stream: context.session.has_subscriptions(),
     };
-    Ok(Reply::Result(to_json(&status)))
+    Ok(Reply::Answer(Answer::SessionStatus(status)))
 }

@@ -1,7 +1,8 @@
 //! `session.subscriptions`: the connection's active subscriptions.
 
-use super::{Call, Method, Reply, to_json};
+use super::{Call, Method, Reply};
 use userstream_protocol::ApiError;
+use userstream_protocol::ws::Answer;
 
 pub const METHOD: Method = Method {
     name: "session.subscriptions",
@@ -11,7 +12,7 @@ pub const METHOD: Method = Method {
 
 fn call(call: &mut Call<'_, '_>) -> Result<Reply, ApiError> {
     call.finish_params()?;
-    Ok(Reply::Result(to_json(
-        &call.context.session.subscriptions(),
+    Ok(Reply::Answer(Answer::Subscriptions(
+        call.context.session.subscriptions(),
     )))
 }

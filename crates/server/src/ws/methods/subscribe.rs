@@ -4,6 +4,7 @@
 use super::{Call, Method, Reply};
 use serde_json::Value;
 use userstream_protocol::ApiError;
+use userstream_protocol::ws::Answer;
 
 pub const METHOD: Method = Method {
     name: "userDataStream.subscribe.listenToken",
@@ -28,7 +29,7 @@ fn call(call: &mut Call<'_, '_>) -> Result<Reply, ApiError> {
     let session = call.context.session;
     let key_active = |id| state.directory.is_key_active(id);
     state.hub.subscribe(session, &claims, key_active, |info| {
-        call.success_frame(&info)
+        call.success_frame(&Answer::Subscribed(info))
     })?;
     Ok(Reply::Queued)
 }

@@ -1,8 +1,8 @@
 //! `time`: the server clock, in the session's time unit.
 
-use super::{Call, Method, Reply, to_json};
+use super::{Call, Method, Reply};
 use userstream_protocol::ApiError;
-use userstream_protocol::ws::ServerTime;
+use userstream_protocol::ws::Answer;
 
 pub const METHOD: Method = Method {
     name: "time",
@@ -12,10 +12,7 @@ pub const METHOD: Method = Method {
 
 fn call(call: &mut Call<'_, '_>) -> Result<Reply, ApiError> {
     call.finish_params()?;
-    let context = call.context;
-    let server_time = context
-        .session
-        .time_unit
-        .from_micros(context.state.clock.now_us());
-    Ok(Reply::Result(to_json(&ServerTime { server_time })))
+    Ok(Reply::Answer(Answer::ServerTime(
+        call.context.state.clock.now_us(),
+    )))
 }

@@ -5,6 +5,7 @@
 use super::{Call, Method, Reply};
 use serde_json::Value;
 use userstream_protocol::ApiError;
+use userstream_protocol::ws::Answer;
 
 pub const METHOD: Method = Method {
     name: "userDataStream.unsubscribe",
@@ -23,13 +24,13 @@ fn call(call: &mut Call<'_, '_>) -> Result<Reply, ApiError> {
     let context = call.context;
     let Some(id) = subscription_id else {
         context.state.hub.unsubscribe(context.session, None);
-        return Ok(Reply::Result(b"{}".to_vec()));
+        return Ok(Reply::Answer(Answer::Unsubscribed));
     };
     // Ids beyond u32 cannot exist on any connection: nothing to close.
     if let Ok(id) = u32::try_from(id) {
         context.state.hub.unsubscribe(context.session, Some(id));
     }
-    Ok(Reply::Result(b"{}".to_vec()))
+    Ok(Reply::Answer(Answer::Unsubscribed))
 }
 
 /// An INT parameter: a JSON integer, or a string of digits (some clients quote every value).
