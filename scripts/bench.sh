@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The standard benchmark matrix: userstream against the floor server and nats-server, in one
-# run, on this host. Writes docs/benchmarks.md (and the raw JSON lines next to it).
+# The standard benchmark matrix: userstream against the floor server, nats-server and Sockudo,
+# in one run, on this host; then the WebSocket crates (the floor on each), JSON against SBE, and
+# the publish intake's JSON parsers. Writes docs/benchmarks.md (and the raw JSON lines next to it).
 #
 #   scripts/bench.sh            # the whole matrix, about 10 minutes on 2 cores
 #   QUICK=1 scripts/bench.sh    # 1k connections only, shorter runs
@@ -69,6 +70,11 @@ for n in $CONNECTIONS; do
     run fanout --peer floor --floor-stack "$stack" --connections "$n" --duration-secs "$DURATION" \
       --warmup-secs "$WARMUP" --batch "$BATCH" >/dev/null
   done
+done
+# JSON against SBE sessions (schema 3:5), same events, same rates.
+for n in $CONNECTIONS; do
+  run fanout --peer userstream --sbe --connections "$n" --duration-secs "$DURATION" \
+    --warmup-secs "$WARMUP" --batch "$BATCH" >/dev/null
 done
 # The publish intake's JSON parser, in process.
 run intake --items 500 --duration-ms 3000 >/dev/null

@@ -121,6 +121,23 @@ if any(s in fanout[n] for n in fanout for s in stacks[1:]):
               f"{r['rss_per_connection_bytes']/KIB:.1f} KiB | {r['server_cpu_percent']:.0f} % | {k(r['connect_subscribe_per_sec'])} |")
     w("")
 
+if any("userstream/sbe" in fanout[n] for n in fanout):
+    w("## JSON or SBE sessions\n")
+    w("The same fan-out at saturation, userstream's subscribers in JSON or in SBE (schema 3:5); bytes")
+    w("are the payload read per event, frame included.\n")
+    w("| connections | format | delivered events/s | SBE ÷ JSON | bytes per event | server CPU |")
+    w("|---|---|---|---|---|---|")
+    for n in sorted(fanout):
+        base = fanout[n].get("userstream", {}).get("max", {})
+        for name, r in (("JSON", base), ("SBE", fanout[n].get("userstream/sbe", {}).get("max", {}))):
+            if not r:
+                continue
+            b = r.get("bytes_per_event")
+            w(f"| {n:,} | {name} | {k(r['delivered_per_sec'])} | "
+              f"{ratio(r['delivered_per_sec'], base.get('delivered_per_sec')) if name == 'SBE' else ''} | "
+              f"{f'{b:.0f}' if b else 'n/a'} | {r['server_cpu_percent']:.0f} % |")
+    w("")
+
 intake = [r for r in runs if r["scenario"] == "intake"]
 if intake:
     w("## Publish intake: JSON parser\n")

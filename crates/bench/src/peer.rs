@@ -16,6 +16,9 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 use tokio_tungstenite::tungstenite::Message;
+use userstream_protocol::sbe::responses::{Outcome, read_response};
+use userstream_protocol::sbe::wire::HEADER_LEN;
+use userstream_protocol::ws::Answer;
 
 /// A server under test.
 #[derive(Clone)]
@@ -25,6 +28,8 @@ pub enum Peer {
         public: SocketAddr,
         admin: SocketAddr,
         http: reqwest::Client,
+        /// Subscribe in SBE (schema 3:5) instead of JSON.
+        sbe: bool,
     },
     /// The floor server: same HTTP stack, no protocol, on the WebSocket crate `stack`.
     Floor {
@@ -58,7 +63,8 @@ pub struct BenchAccount {
 impl Peer {
     pub fn name(&self) -> &'static str {
         match self {
-            Peer::Userstream { .. } => "userstream",
+            Peer::Userstream { sbe: false, .. } => "userstream",
+            Peer::Userstream { sbe: true, .. } => "userstream/sbe",
             Peer::Floor { stack, .. } => match stack {
                 Stack::Tungstenite => "floor",
                 Stack::FastWebsockets => "floor/fastwebsockets",
@@ -148,12 +154,21 @@ impl Peer {
     ) -> Result<(Ws, Option<i64>), BenchError> {
         let source = source_for(index);
         match self {
-            Peer::Userstream { public, .. } => {
-                let url = format!("ws://{public}/ws-api/v3?returnRateLimits=false");
+            Peer::Userstream { public, sbe, .. } => {
+                let format = if *sbe { SBE_QUERY } else { "" };
+                let url = format!("ws://{public}/ws-api/v3?returnRateLimits=false{format}");
                 let mut ws = connect_ws(source, *public, &url).await?;
                 let request = json!({"id": 1, "method": "userDataStream.subscribe.listenToken",
                                      "params": {"listenToken": token.unwrap_or_default()}});
                 ws.send(Message::text(request.to_string())).await?;
+                if *sbe {
+                    let answer = read_response(&next_data(&mut ws).await?)
+                        .map_err(|error| BenchError(error.to_string()))?;
+                    let Outcome::Answer(Answer::Subscribed(info)) = answer.outcome else {
+                        return Err(BenchError(format!("subscribe refused: {answer:?}")));
+                    };
+                    return Ok((ws, Some(info.expiration_time)));
+                }
                 let answer = next_text(&mut ws).await?;
                 let answer: Value = serde_json::from_str(&answer)?;
                 let expiration = answer["result"]["expirationTime"]
@@ -307,10 +322,12 @@ impl Peer {
         reader: usize,
         mut ws: Ws,
         latencies: Arc<Latencies>,
-        delivered: Arc<AtomicU64>,
+        counters: Arc<Counters>,
     ) {
         let nats = matches!(self, Peer::Nats { .. });
         let pusher = matches!(self, Peer::Sockudo { .. });
+        let sbe = matches!(self, Peer::Userstream { sbe: true, .. });
+        let delivered = &counters.events;
         let mut pending = Vec::new();
         while let Some(Ok(message)) = ws.next().await {
             let data: &[u8] = match &message {
@@ -318,7 +335,15 @@ impl Peer {
                 Message::Binary(bytes) => bytes,
                 _ => continue,
             };
-            if nats {
+            counters
+                .bytes
+                .fetch_add(data.len() as u64, Ordering::Relaxed);
+            if sbe {
+                if let Some(stamp) = sbe_timestamp(data) {
+                    latencies.record(reader, now_us() - stamp);
+                    delivered.fetch_add(1, Ordering::Relaxed);
+                }
+            } else if nats {
                 pending.extend_from_slice(data);
                 let (events, ping) = nats_messages(&mut pending, |stamp| {
                     latencies.record(reader, now_us() - stamp);
@@ -348,6 +373,31 @@ impl Peer {
             }
         }
     }
+}
+
+/// What the readers of one run count.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Events delivered.
+    pub events: AtomicU64,
+    /// Payload bytes of every frame read.
+    pub bytes: AtomicU64,
+}
+
+/// The URL parameters of an SBE session.
+const SBE_QUERY: &str = "&responseFormat=sbe&sbeSchemaId=3&sbeSchemaVersion=5";
+
+/// The publish time in an SBE `balanceUpdate` (601): its `freeQtyDelta` mantissa, read in place
+/// as a client on the hot path would.
+fn sbe_timestamp(frame: &[u8]) -> Option<i64> {
+    use userstream_protocol::sbe::layout::balance_update_event as bu;
+    let template = frame.get(2..4)?;
+    if template != bu::TEMPLATE_ID.to_le_bytes() {
+        return None;
+    }
+    let at = HEADER_LEN + bu::FREE_QTY_DELTA.offset;
+    let bytes: [u8; 8] = frame.get(at..at + 8)?.try_into().ok()?;
+    Some(i64::from_le_bytes(bytes))
 }
 
 /// The frame userstream would send for a bench event, used as the peers' payload so every

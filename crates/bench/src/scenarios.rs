@@ -4,7 +4,7 @@
 use crate::BenchError;
 use crate::latency::{Latencies, Percentiles};
 use crate::net::{Ws, now_us};
-use crate::peer::{BenchAccount, Peer};
+use crate::peer::{BenchAccount, Counters, Peer};
 use crate::process::ServerProcess;
 use futures_util::StreamExt;
 use serde::Serialize;
@@ -41,6 +41,8 @@ pub struct FanoutReport {
     pub target_rate: Option<u64>,
     pub published_per_sec: f64,
     pub delivered_per_sec: f64,
+    /// Payload bytes read per delivered event (frames and protocol overhead included).
+    pub bytes_per_event: Option<f64>,
     pub latency: Percentiles,
     pub tokens_per_sec: Option<f64>,
     pub connect_subscribe_per_sec: f64,
@@ -130,17 +132,18 @@ pub async fn fanout(
         _ => None,
     };
     let latencies = Arc::new(Latencies::new());
-    let delivered = Arc::new(AtomicU64::new(0));
+    let counters = Arc::new(Counters::default());
     for (reader, ws) in std::mem::take(&mut subscribed.sockets)
         .into_iter()
         .enumerate()
     {
-        let (peer, latencies, delivered) =
-            (peer.clone(), Arc::clone(&latencies), Arc::clone(&delivered));
+        let (peer, latencies, counters) =
+            (peer.clone(), Arc::clone(&latencies), Arc::clone(&counters));
         subscribed
             .readers
-            .spawn(async move { peer.read(reader, ws, latencies, delivered).await });
+            .spawn(async move { peer.read(reader, ws, latencies, counters).await });
     }
+    let delivered = &counters.events;
 
     let published = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
@@ -190,10 +193,12 @@ pub async fn fanout(
     let cpu_start = server.cpu_time();
     let published_start = published.load(Ordering::Relaxed);
     let delivered_start = delivered.load(Ordering::Relaxed);
+    let bytes_start = counters.bytes.load(Ordering::Relaxed);
     tokio::time::sleep(options.duration).await;
     let elapsed = start.elapsed().as_secs_f64();
     let published_end = published.load(Ordering::Relaxed);
     let delivered_end = delivered.load(Ordering::Relaxed);
+    let bytes_end = counters.bytes.load(Ordering::Relaxed);
     let cpu_end = server.cpu_time();
     let latency = latencies.percentiles();
     stop.store(true, Ordering::Relaxed);
@@ -207,6 +212,8 @@ pub async fn fanout(
         target_rate: options.rate,
         published_per_sec: (published_end - published_start) as f64 / elapsed,
         delivered_per_sec: (delivered_end - delivered_start) as f64 / elapsed,
+        bytes_per_event: (delivered_end > delivered_start)
+            .then(|| (bytes_end - bytes_start) as f64 / (delivered_end - delivered_start) as f64),
         latency,
         tokens_per_sec: subscribed.tokens_per_sec,
         connect_subscribe_per_sec: subscribed.connect_subscribe_per_sec,

@@ -345,6 +345,9 @@ pub enum PeerKind {
 pub struct FanoutArgs {
     #[arg(long, value_enum, default_value = "userstream")]
     pub peer: PeerKind,
+    /// Subscribe userstream's connections in SBE (schema 3:5) instead of JSON.
+    #[arg(long)]
+    pub sbe: bool,
     /// The floor's WebSocket crate: tungstenite, fastwebsockets or tokio-websockets.
     #[arg(long, default_value = "tungstenite", value_parser = parse_floor_stack)]
     pub floor_stack: FloorStack,

@@ -806,17 +806,20 @@ async fn tail_exits_1_on_configuration_errors() {
 #[tokio::test]
 async fn bench_runs_against_every_peer() {
     let peers = [
-        ("userstream", "tungstenite"),
-        ("floor", "tungstenite"),
-        ("floor", "fastwebsockets"),
-        ("floor", "tokio-websockets"),
-        ("nats", "tungstenite"),
+        ("userstream", "tungstenite", false),
+        ("userstream", "tungstenite", true),
+        ("floor", "tungstenite", false),
+        ("floor", "fastwebsockets", false),
+        ("floor", "tokio-websockets", false),
+        ("nats", "tungstenite", false),
     ];
-    for (peer, stack) in peers {
+    for (peer, stack, sbe) in peers {
         let mut command = userstream();
+        command.args(["bench", "fanout"]);
+        if sbe {
+            command.arg("--sbe");
+        }
         command.args([
-            "bench",
-            "fanout",
             "--peer",
             peer,
             "--floor-stack",

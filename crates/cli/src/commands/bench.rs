@@ -37,7 +37,10 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
                 Ok(())
             }
             BenchCommand::Fanout(args) => {
-                let (peer, server) = start(args.peer, args.floor_stack).await?;
+                let (mut peer, server) = start(args.peer, args.floor_stack).await?;
+                if let Peer::Userstream { sbe, .. } = &mut peer {
+                    *sbe = args.sbe;
+                }
                 let options = FanoutOptions {
                     connections: args.connections,
                     rate: args.rate,
@@ -87,6 +90,7 @@ async fn start(kind: PeerKind, floor_stack: FloorStack) -> anyhow::Result<(Peer,
                     public,
                     admin,
                     http,
+                    sbe: false,
                 },
                 server,
             )
