@@ -305,6 +305,10 @@ pub struct TailArgs {
     /// One JSON object per event on stdout instead of a readable line.
     #[arg(long)]
     pub json: bool,
+    /// Take the stream in SBE (schema 3:5, binary frames) instead of JSON; the output is the
+    /// same either way.
+    #[arg(long)]
+    pub sbe: bool,
     /// Token validity in milliseconds (at most 86400000 = 24 h). [default: the server's, 24 h]
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=86_400_000))]
     pub validity: Option<u64>,

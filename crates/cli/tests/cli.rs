@@ -870,3 +870,30 @@ async fn bench_runs_against_every_peer() {
     }
     assert!(lines[1]["decoded_ns_per_event"].as_f64().unwrap() > 0.0);
 }
+
+#[tokio::test]
+async fn tail_in_sbe_prints_what_json_prints() {
+    let gateway = Gateway::start().await;
+    let (api_key, _, uid) = gateway.create_key(&[]).await;
+    let uid = uid.to_string();
+    let mut sbe = Tail::start(&gateway, &["--api-key", &api_key, "--json", "--sbe"]);
+    let mut json = Tail::start(&gateway, &["--api-key", &api_key, "--json"]);
+    sbe.status("cross: subscribed").await;
+    json.status("cross: subscribed").await;
+    gateway
+        .cli(&["publish", "--uid", &uid, BALANCE_UPDATE])
+        .await
+        .json();
+    let line = json.line().await;
+    assert_eq!(sbe.line().await, line);
+    let mut readable = Tail::start(&gateway, &["--api-key", &api_key, "--sbe"]);
+    readable.status("cross: subscribed").await;
+    gateway
+        .cli(&["publish", "--uid", &uid, BALANCE_UPDATE])
+        .await
+        .json();
+    assert_eq!(
+        readable.line().await,
+        "2019-11-08T08:11:37.110000Z cross balanceUpdate BTC 100.00000000"
+    );
+}

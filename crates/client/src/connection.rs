@@ -92,16 +92,39 @@ pub fn spawn(id: u64, settings: ConnSettings) -> ConnHandle {
 }
 
 /// The session URL: the WebSocket API URL plus our connection parameters.
-fn session_url(base: &Url, unit: TimeUnit) -> Url {
+fn session_url(base: &Url, unit: TimeUnit, sbe: bool) -> Url {
     let mut url = base.clone();
     let unit = match unit {
         TimeUnit::Millisecond => "MILLISECOND",
         TimeUnit::Microsecond => "MICROSECOND",
     };
-    url.query_pairs_mut()
+    let mut query = url.query_pairs_mut();
+    query
         .append_pair("timeUnit", unit)
         .append_pair("returnRateLimits", "false");
+    if sbe {
+        let version = userstream_protocol::sbe::LATEST_VERSION.to_string();
+        query
+            .append_pair("responseFormat", "sbe")
+            .append_pair("sbeSchemaId", "3")
+            .append_pair("sbeSchemaVersion", &version);
+    }
+    drop(query);
     url
+}
+
+/// A data frame of this session's format: JSON text or SBE binary. A frame of the other kind is
+/// an error, not guessed at.
+fn read_frame(message: &Message, options: &Options) -> Result<Inbound, frame::FrameError> {
+    match (message, options.sbe) {
+        (Message::Text(text), false) => frame::parse(text.as_str(), options.time_unit),
+        (Message::Binary(bytes), true) => frame::parse_binary(bytes),
+        (Message::Text(text), true) => Ok(Inbound::Ignored(format!(
+            "a text frame on an SBE session: {}",
+            &text.as_str()[..text.len().min(100)]
+        ))),
+        _ => Ok(Inbound::Ignored("a binary frame on a JSON session".into())),
+    }
 }
 
 async fn run(id: u64, settings: ConnSettings, mut commands: mpsc::UnboundedReceiver<Command>) {
@@ -121,7 +144,7 @@ async fn run(id: u64, settings: ConnSettings, mut commands: mpsc::UnboundedRecei
     let mut config = WebSocketConfig::default();
     config.max_message_size = Some(MAX_MESSAGE_BYTES);
     config.max_frame_size = Some(MAX_MESSAGE_BYTES);
-    let url = session_url(&url, options.time_unit);
+    let url = session_url(&url, options.time_unit, options.sbe);
     let connecting = tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), true);
     let mut ws = match timeout(options.connect_timeout, connecting).await {
         Ok(Ok((ws, _response))) => ws,
@@ -196,7 +219,7 @@ async fn run(id: u64, settings: ConnSettings, mut commands: mpsc::UnboundedRecei
                 last_heard_us = clock.now_us();
                 ping_sent = None;
                 match message {
-                    Message::Text(text) => match frame::parse(text.as_str(), options.time_unit) {
+                    Message::Text(_) | Message::Binary(_) => match read_frame(&message, &options) {
                         Ok(inbound) => {
                             if let Inbound::Response { id, .. } = &inbound {
                                 outstanding.remove(id);
@@ -209,9 +232,6 @@ async fn run(id: u64, settings: ConnSettings, mut commands: mpsc::UnboundedRecei
                         }
                         Err(error) => tracing::warn!(connection = id, %error, "unreadable frame skipped"),
                     },
-                    Message::Binary(bytes) => {
-                        tracing::warn!(connection = id, len = bytes.len(), "binary frame on a JSON session skipped");
-                    }
                     // tungstenite queues the pong itself and sends it on the next read.
                     Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
                     Message::Close(frame) => {
@@ -299,8 +319,12 @@ mod tests {
     fn session_url_asks_for_the_time_unit_and_no_rate_limits() {
         let base = Url::parse("wss://ws-api.binance.com:443/ws-api/v3").unwrap();
         assert_eq!(
-            session_url(&base, TimeUnit::Microsecond).as_str(),
+            session_url(&base, TimeUnit::Microsecond, false).as_str(),
             "wss://ws-api.binance.com/ws-api/v3?timeUnit=MICROSECOND&returnRateLimits=false"
+        );
+        assert_eq!(
+            session_url(&base, TimeUnit::Millisecond, true).as_str(),
+            "wss://ws-api.binance.com/ws-api/v3?timeUnit=MILLISECOND&returnRateLimits=false&responseFormat=sbe&sbeSchemaId=3&sbeSchemaVersion=5"
         );
     }
 }

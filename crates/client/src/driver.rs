@@ -598,12 +598,12 @@ impl Driver {
                         expires_us,
                         renew_at_us,
                     } => {
-                        let info = outcome.and_then(|result| {
-                            serde_json::from_str::<SubscriptionInfo>(&result).map_err(|_| {
+                        let info = outcome.and_then(|reply| {
+                            reply.subscription().ok_or_else(|| {
                                 userstream_protocol::ApiError::new(
                                     200,
                                     codes::UNKNOWN,
-                                    format!("unreadable subscribe result: {result}"),
+                                    format!("unreadable subscribe result: {}", reply.describe()),
                                 )
                             })
                         });

@@ -1,5 +1,6 @@
 //! Reading the frames a WebSocket API session sends: responses, account events and
-//! connection events. Everything here treats its input as hostile and never panics.
+//! connection events, as JSON text frames or SBE binary frames. Everything here treats its input
+//! as hostile and never panics.
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -7,6 +8,11 @@ use std::hash::{Hash, Hasher};
 use userstream_protocol::ApiError;
 use userstream_protocol::TimeUnit;
 use userstream_protocol::events::{Event, EventError};
+use userstream_protocol::sbe::events::{DecodedEvent, decode_event, subscription_offset};
+use userstream_protocol::sbe::layout::web_socket_response;
+use userstream_protocol::sbe::responses::{Outcome, read_response};
+use userstream_protocol::sbe::wire::SbeError;
+use userstream_protocol::ws::{Answer, SubscriptionInfo};
 
 /// One text frame, classified.
 #[derive(Debug)]
@@ -14,7 +20,7 @@ pub enum Inbound {
     /// The answer to one of our requests (our ids are integers).
     Response {
         id: u64,
-        outcome: Result<String, ApiError>,
+        outcome: Result<Reply, ApiError>,
     },
     /// An event for one subscription. `fingerprint` identifies the event's exact bytes, so the
     /// same event seen on two connections is recognised.
@@ -28,6 +34,34 @@ pub enum Inbound {
     /// Well-formed but not for us (a response to an id we never sent, an event type this
     /// version does not know). Logged and skipped.
     Ignored(String),
+}
+
+/// A successful response's `result`, as its session's format carried it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    /// The JSON `result` text.
+    Json(String),
+    /// The SBE answer message.
+    Sbe(Answer),
+}
+
+impl Reply {
+    /// The result of a subscribe request.
+    pub fn subscription(&self) -> Option<SubscriptionInfo> {
+        match self {
+            Reply::Json(text) => serde_json::from_str(text).ok(),
+            Reply::Sbe(Answer::Subscribed(info)) => Some(*info),
+            Reply::Sbe(_) => None,
+        }
+    }
+
+    /// For messages: the result as text.
+    pub fn describe(&self) -> String {
+        match self {
+            Reply::Json(text) => text.clone(),
+            Reply::Sbe(answer) => format!("{answer:?}"),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -60,6 +94,8 @@ pub enum FrameError {
     Envelope(serde_json::Error),
     #[error("event cannot be read: {0}")]
     Event(#[from] EventError),
+    #[error("SBE frame cannot be read: {0}")]
+    Sbe(#[from] SbeError),
 }
 
 /// Classifies one text frame; event timestamps are read in `unit`.
@@ -87,10 +123,12 @@ pub fn parse(text: &str, unit: TimeUnit) -> Result<Inbound, FrameError> {
     };
     let status = envelope.status.unwrap_or(0);
     let outcome = if status == 200 {
-        Ok(envelope
-            .result
-            .map(|result| result.get().to_owned())
-            .unwrap_or_else(|| "null".into()))
+        Ok(Reply::Json(
+            envelope
+                .result
+                .map(|result| result.get().to_owned())
+                .unwrap_or_else(|| "null".into()),
+        ))
     } else {
         let error = envelope.error.unwrap_or(ErrorBody {
             code: 0,
@@ -99,6 +137,55 @@ pub fn parse(text: &str, unit: TimeUnit) -> Result<Inbound, FrameError> {
         Err(ApiError::new(status, error.code, error.msg))
     };
     Ok(Inbound::Response { id, outcome })
+}
+
+/// Classifies one binary frame of an SBE session: a `WebSocketResponse`, or a bare event.
+pub fn parse_binary(frame: &[u8]) -> Result<Inbound, FrameError> {
+    if frame.get(2..4) == Some(&web_socket_response::TEMPLATE_ID.to_le_bytes()[..]) {
+        let response = read_response(frame)?;
+        let Ok(id) = response.id.parse::<u64>() else {
+            return Ok(Inbound::Ignored("a response with no id of ours".into()));
+        };
+        let outcome = match response.outcome {
+            Outcome::Answer(answer) => Ok(Reply::Sbe(answer)),
+            Outcome::Error(error, _) => Err(error),
+            Outcome::NonRepresentable => Err(ApiError::new(
+                response.status,
+                userstream_protocol::error::codes::UNKNOWN,
+                "the answer cannot be represented in this SBE schema version",
+            )),
+        };
+        return Ok(Inbound::Response { id, outcome });
+    }
+    match decode_event(frame)? {
+        DecodedEvent::NonRepresentable => Ok(Inbound::Ignored(
+            "an event this SBE schema version cannot carry (NonRepresentableMessage)".into(),
+        )),
+        DecodedEvent::Event {
+            subscription_id: Some(subscription_id),
+            event,
+        } => {
+            // The same event on two subscriptions differs only in its subscriptionId: leave
+            // those two bytes out of the fingerprint.
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            match subscription_offset(frame).filter(|at| at + 2 <= frame.len()) {
+                Some(at) => {
+                    frame[..at].hash(&mut hasher);
+                    frame[at + 2..].hash(&mut hasher);
+                }
+                None => frame.hash(&mut hasher),
+            }
+            Ok(Inbound::Event {
+                subscription_id: u32::from(subscription_id),
+                event,
+                fingerprint: hasher.finish(),
+            })
+        }
+        DecodedEvent::Event {
+            subscription_id: None,
+            event,
+        } => Ok(Inbound::ConnectionEvent(event)),
+    }
 }
 
 /// A 64-bit hash of an event's exact text.
@@ -124,7 +211,7 @@ mod tests {
             Inbound::Response { id: 7, outcome } => {
                 assert_eq!(
                     outcome.unwrap(),
-                    r#"{"subscriptionId":0,"expirationTime":5}"#
+                    Reply::Json(r#"{"subscriptionId":0,"expirationTime":5}"#.into())
                 )
             }
             other => panic!("{other:?}"),
@@ -222,7 +309,52 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn sbe_frames() {
+        use userstream_protocol::events::BalanceUpdate;
+        use userstream_protocol::sbe::events::encode_event;
+        use userstream_protocol::sbe::responses::write_response;
+        let mut out = Vec::new();
+        let info = SubscriptionInfo {
+            subscription_id: 4,
+            expiration_time: 9,
+        };
+        let answer = Outcome::Answer(Answer::Subscribed(info));
+        write_response(&mut out, 5, false, 200, &[], "12", &answer).unwrap();
+        match parse_binary(&out).unwrap() {
+            Inbound::Response { id: 12, outcome } => {
+                assert_eq!(outcome.unwrap().subscription(), Some(info))
+            }
+            other => panic!("{other:?}"),
+        }
+        let event = Event::BalanceUpdate(BalanceUpdate {
+            event_time_us: 1,
+            asset: "BTC".into(),
+            balance_delta: "1.5".parse().unwrap(),
+            clear_time_us: 2,
+        });
+        let encoded = encode_event(&event, 5).unwrap();
+        let print = |sub| match parse_binary(&encoded.for_subscription(sub)).unwrap() {
+            Inbound::Event {
+                subscription_id,
+                event: decoded,
+                fingerprint,
+            } => {
+                assert_eq!((subscription_id, &decoded), (u32::from(sub), &event));
+                fingerprint
+            }
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(print(1), print(2));
+        assert!(parse_binary(&encoded.bytes[..10]).is_err());
+    }
+
     proptest! {
+        #[test]
+        fn sbe_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = parse_binary(&bytes);
+        }
+
         #[test]
         fn never_panics(text in ".{0,200}") {
             let _ = parse(&text, TimeUnit::Millisecond);

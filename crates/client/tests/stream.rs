@@ -516,3 +516,43 @@ async fn losing_the_old_connection_during_a_handover_is_a_gap_not_a_dead_stream(
     );
     assert_eq!(stream.gaps().len(), 1);
 }
+
+#[tokio::test]
+async fn an_sbe_stream_renews_and_hands_over_like_a_json_one() {
+    let server = Arc::new(TestServer::start().await);
+    let options = Options {
+        sbe: true,
+        ..fast_options()
+    };
+    let (key, mut stream) = cross_stream(&server, options).await;
+    let sessions = server.admin_get("/admin/v1/sessions").await;
+    assert_eq!(sessions[0]["format"], json!("sbe 3:5"));
+    let old = sessions[0]["id"].clone();
+    let publisher = Publisher::start(Arc::clone(&server), key.uid, None);
+    server.advance_ms(46_000);
+    stream
+        .until_status(|status| matches!(status, Status::Renewed { .. }))
+        .await;
+    // A handover with a long overlap: the same events arrive on both SBE connections, with
+    // different subscription ids, and each must come out once.
+    fault(
+        &server,
+        json!({"kind": "delay", "sessionId": old, "durationMs": 1_000}),
+    )
+    .await;
+    fault(&server, json!({"kind": "shutdown", "durationMs": 60_000})).await;
+    server.advance_ms(1_000);
+    handover(&mut stream, HandoverReason::ServerShutdown).await;
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    fault(
+        &server,
+        json!({"kind": "delay", "sessionId": old, "durationMs": 0}),
+    )
+    .await;
+    server.advance_ms(1_000);
+    let published = finish_without_loss(&mut stream, publisher).await;
+    assert!(
+        published.iter().any(|(_, delivered)| *delivered == 2),
+        "no overlap was exercised"
+    );
+}

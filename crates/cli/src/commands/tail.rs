@@ -30,6 +30,7 @@ pub async fn run(args: TailArgs) -> anyhow::Result<()> {
         .endpoints(endpoints)
         .options(Options {
             token_validity: args.validity.map(Duration::from_millis),
+            sbe: args.sbe,
             ..Options::default()
         });
     if let Some(secret) = args.key.secret {

@@ -418,6 +418,23 @@ fn time_or_null(micros: i64) -> Option<i64> {
     (micros >= 0).then_some(micros)
 }
 
+/// Where `subscriptionId` sits in an event frame, by its header: `None` when the message or its
+/// version has no such field, or the bytes are not an event header.
+pub fn subscription_offset(frame: &[u8]) -> Option<usize> {
+    let mut d = Decoder::new(frame);
+    let header = d.header().ok()?;
+    let field = match header.template_id {
+        bu::TEMPLATE_ID => bu::SUBSCRIPTION_ID,
+        est::TEMPLATE_ID => est::SUBSCRIPTION_ID,
+        er::TEMPLATE_ID => er::SUBSCRIPTION_ID,
+        ls::TEMPLATE_ID => ls::SUBSCRIPTION_ID,
+        oap::TEMPLATE_ID => oap::SUBSCRIPTION_ID,
+        _ => return None,
+    };
+    (field.since <= header.version && field.offset + 2 <= usize::from(header.block_length))
+        .then_some(HEADER_LEN + field.offset)
+}
+
 /// Decodes one binary event frame (header and message).
 pub fn decode_event(bytes: &[u8]) -> Result<DecodedEvent, SbeError> {
     let mut d = Decoder::new(bytes);
