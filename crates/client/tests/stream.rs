@@ -54,6 +54,38 @@ async fn handover(stream: &mut Recorder, reason: HandoverReason) {
         .await;
 }
 
+/// A `serverShutdown` handover while the old connection's frames are held back (until the clock
+/// moves), so the two connections overlap long and the old one delivers copies late. Checks that
+/// nothing was lost, repeated or reported as a gap, and that the overlap really happened.
+async fn shutdown_with_a_long_overlap(
+    server: &TestServer,
+    stream: &mut Recorder,
+    publisher: Publisher,
+    old: Value,
+) {
+    fault(
+        server,
+        json!({"kind": "delay", "sessionId": old, "durationMs": 1_000}),
+    )
+    .await;
+    fault(server, json!({"kind": "shutdown", "durationMs": 60_000})).await;
+    server.advance_ms(1_000);
+    handover(stream, HandoverReason::ServerShutdown).await;
+    // Events now reach both connections; the old one's copies wait behind the delay.
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    fault(
+        server,
+        json!({"kind": "delay", "sessionId": old, "durationMs": 0}),
+    )
+    .await;
+    server.advance_ms(1_000);
+    let published = finish_without_loss(stream, publisher).await;
+    assert!(
+        published.iter().any(|(_, delivered)| *delivered == 2),
+        "no overlap was exercised"
+    );
+}
+
 /// Stops publishing, receives the rest, and checks that nothing was lost, repeated or reported
 /// as a gap. Returns what was published.
 async fn finish_without_loss(stream: &mut Recorder, publisher: Publisher) -> Vec<(u64, u64)> {
@@ -270,29 +302,7 @@ async fn server_shutdown_hands_over_without_loss_or_gap() {
     let (key, mut stream) = cross_stream(&server, fast_options()).await;
     let old = server.admin_get("/admin/v1/sessions").await[0]["id"].clone();
     let publisher = Publisher::start(Arc::clone(&server), key.uid, None);
-    // Hold the old connection's frames back (until the clock moves), so that the overlap of
-    // the two connections is long and the old one delivers copies late.
-    fault(
-        &server,
-        json!({"kind": "delay", "sessionId": old, "durationMs": 1_000}),
-    )
-    .await;
-    fault(&server, json!({"kind": "shutdown", "durationMs": 60_000})).await;
-    server.advance_ms(1_000);
-    handover(&mut stream, HandoverReason::ServerShutdown).await;
-    // Events now reach both connections; the old one's copies wait behind the delay.
-    tokio::time::sleep(Duration::from_millis(30)).await;
-    fault(
-        &server,
-        json!({"kind": "delay", "sessionId": old, "durationMs": 0}),
-    )
-    .await;
-    server.advance_ms(1_000);
-    let published = finish_without_loss(&mut stream, publisher).await;
-    assert!(
-        published.iter().any(|(_, delivered)| *delivered == 2),
-        "no overlap was exercised"
-    );
+    shutdown_with_a_long_overlap(&server, &mut stream, publisher, old).await;
     assert_eq!(
         stream.count(|status| matches!(status, Status::Reconnecting { .. })),
         0
@@ -533,26 +543,7 @@ async fn an_sbe_stream_renews_and_hands_over_like_a_json_one() {
     stream
         .until_status(|status| matches!(status, Status::Renewed { .. }))
         .await;
-    // A handover with a long overlap: the same events arrive on both SBE connections, with
-    // different subscription ids, and each must come out once.
-    fault(
-        &server,
-        json!({"kind": "delay", "sessionId": old, "durationMs": 1_000}),
-    )
-    .await;
-    fault(&server, json!({"kind": "shutdown", "durationMs": 60_000})).await;
-    server.advance_ms(1_000);
-    handover(&mut stream, HandoverReason::ServerShutdown).await;
-    tokio::time::sleep(Duration::from_millis(30)).await;
-    fault(
-        &server,
-        json!({"kind": "delay", "sessionId": old, "durationMs": 0}),
-    )
-    .await;
-    server.advance_ms(1_000);
-    let published = finish_without_loss(&mut stream, publisher).await;
-    assert!(
-        published.iter().any(|(_, delivered)| *delivered == 2),
-        "no overlap was exercised"
-    );
+    // The same events arrive on both SBE connections, with different subscription ids, and
+    // each must come out once.
+    shutdown_with_a_long_overlap(&server, &mut stream, publisher, old).await;
 }

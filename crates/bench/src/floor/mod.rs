@@ -102,6 +102,35 @@ impl Subscribers {
     }
 }
 
+/// Sends a subscribed connection its frames until either side goes away, for the crates whose
+/// socket is a `Sink` and a `Stream` of messages: each wake-up feeds every frame already waiting,
+/// then flushes once.
+async fn pump<S, M, E>(
+    socket: &mut S,
+    frames: &mut mpsc::Receiver<Payload>,
+    message: fn(Payload) -> Option<M>,
+) where
+    S: futures_util::Sink<M> + futures_util::Stream<Item = Result<M, E>> + Unpin,
+{
+    use futures_util::{SinkExt, StreamExt};
+    loop {
+        tokio::select! {
+            frame = frames.recv() => {
+                let Some(frame) = frame.and_then(message) else { return };
+                if socket.feed(frame).await.is_err() { return; }
+                while let Some(frame) = frames.try_recv().ok().and_then(message) {
+                    if socket.feed(frame).await.is_err() { return; }
+                }
+                if socket.flush().await.is_err() { return; }
+            }
+            incoming = socket.next() => match incoming {
+                Some(Ok(_)) => {}
+                _ => return,
+            },
+        }
+    }
+}
+
 /// The key a client's first text frame (`sub KEY`) names.
 fn subscription_key(text: &[u8]) -> Option<Bytes> {
     let key = text.strip_prefix(b"sub ")?;

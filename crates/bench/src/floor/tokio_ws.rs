@@ -1,6 +1,6 @@
 //! The floor on `tokio-websockets`, on hyper's upgraded connection.
 
-use super::{Payload, Shared, subscription_key};
+use super::{Payload, Shared, pump, subscription_key};
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
@@ -59,22 +59,7 @@ where
     };
     let mut frames = state.register(key.clone());
     if socket.send(Message::text("ok")).await.is_ok() {
-        loop {
-            tokio::select! {
-                frame = frames.recv() => {
-                    let Some(frame) = frame.and_then(text) else { break };
-                    if socket.feed(frame).await.is_err() { break; }
-                    while let Some(frame) = frames.try_recv().ok().and_then(text) {
-                        if socket.feed(frame).await.is_err() { break; }
-                    }
-                    if socket.flush().await.is_err() { break; }
-                }
-                incoming = socket.next() => match incoming {
-                    Some(Ok(_)) => {}
-                    _ => break,
-                },
-            }
-        }
+        pump(&mut socket, &mut frames, text).await;
     }
     drop(frames);
     state.unregister(&key);

@@ -1,10 +1,9 @@
 //! The floor on `tungstenite`, through axum's WebSocket extractor: userstream's stack.
 
-use super::{Payload, Shared, subscription_key};
+use super::{Payload, Shared, pump, subscription_key};
 use axum::extract::State;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::response::IntoResponse;
-use futures_util::SinkExt;
 
 pub(super) async fn upgrade(
     ws: WebSocketUpgrade,
@@ -35,23 +34,7 @@ async fn session(mut socket: WebSocket, state: Shared) {
     };
     let mut frames = state.register(key.clone());
     if socket.send(Message::text("ok")).await.is_ok() {
-        loop {
-            tokio::select! {
-                frame = frames.recv() => {
-                    let Some(frame) = frame.and_then(text) else { break };
-                    // Coalesce: everything already waiting leaves in one flush.
-                    if socket.feed(frame).await.is_err() { break; }
-                    while let Some(frame) = frames.try_recv().ok().and_then(text) {
-                        if socket.feed(frame).await.is_err() { break; }
-                    }
-                    if socket.flush().await.is_err() { break; }
-                }
-                incoming = socket.recv() => match incoming {
-                    Some(Ok(_)) => {}
-                    _ => break,
-                },
-            }
-        }
+        pump(&mut socket, &mut frames, text).await;
     }
     drop(frames);
     state.unregister(&key);
