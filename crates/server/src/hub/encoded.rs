@@ -53,7 +53,8 @@ impl<'a> EncodedEvent<'a> {
                         .and_then(|at| u16::try_from(at).ok()),
                 ),
                 Err(error) => {
-                    // The publish API refuses such events; this is a last resort.
+                    // A decimal whose digits do not fit a 64-bit mantissa: JSON sessions get the
+                    // event as published, SBE sessions a NonRepresentableMessage (docs/protocol.md).
                     tracing::warn!(%error, "event sent to SBE sessions as NonRepresentableMessage");
                     (non_representable(version), None)
                 }
