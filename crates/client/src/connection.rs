@@ -121,7 +121,7 @@ fn read_frame(message: &Message, options: &Options) -> Result<Inbound, frame::Fr
         (Message::Binary(bytes), true) => frame::parse_binary(bytes),
         (Message::Text(text), true) => Ok(Inbound::Ignored(format!(
             "a text frame on an SBE session: {}",
-            &text.as_str()[..text.len().min(100)]
+            userstream_protocol::events::clip(text.as_str())
         ))),
         _ => Ok(Inbound::Ignored("a binary frame on a JSON session".into())),
     }
@@ -314,6 +314,21 @@ fn describe_handshake_error(error: &tokio_tungstenite::tungstenite::Error) -> St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_frame_of_the_other_format_is_skipped_without_harm() {
+        let sbe = Options {
+            sbe: true,
+            ..Options::default()
+        };
+        // Cutting the echo must respect character boundaries.
+        let text = format!("{}é{}", "a".repeat(99), "b".repeat(50));
+        let frame = read_frame(&Message::text(text), &sbe).unwrap();
+        assert!(matches!(frame, Inbound::Ignored(_)));
+        let binary = Message::binary(vec![1, 2, 3]);
+        let frame = read_frame(&binary, &Options::default()).unwrap();
+        assert!(matches!(frame, Inbound::Ignored(_)));
+    }
 
     #[test]
     fn session_url_asks_for_the_time_unit_and_no_rate_limits() {

@@ -308,6 +308,10 @@ impl Config {
         if self.ws.max_active_subscriptions == 0 || self.ws.max_lifetime_subscriptions == 0 {
             return invalid("ws subscription limits must be positive".into());
         }
+        // SBE's subscriptionId is 16 bits with 65535 as null: ids 0 to 65534 are all there are.
+        if self.ws.max_lifetime_subscriptions > 65_535 {
+            return invalid("ws.max_lifetime_subscriptions must be at most 65535".into());
+        }
         if self.ws.write_timeout_ms == 0 {
             return invalid("ws.write_timeout_ms must be positive".into());
         }
@@ -342,6 +346,12 @@ mod tests {
         assert_eq!(config.listen.port(), 9443);
         assert_eq!(config.limits.request_weight_per_minute, 6000);
         assert!(config.symbol("BNBUSDT").is_some());
+        let mut too_many = Config::default();
+        too_many.ws.max_lifetime_subscriptions = 65_536;
+        assert!(
+            too_many.validate().is_err(),
+            "SBE subscription ids are 16 bits"
+        );
     }
 
     #[test]

@@ -122,14 +122,31 @@ async fn publish_validates_and_names_the_problem() {
             "{message:?} should mention {needle}"
         );
     }
-    let response = server
-        .http
-        .post(server.admin_url("/admin/v1/events"))
-        .body("not json")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 400);
+    // Unparsable or hostile bodies: a one-line 400, never a crash (deep nesting would overflow
+    // the parser's stack).
+    let deep = format!(
+        r#"{{"uid":1,"event":{{"e":"balanceUpdate","x":{}{}}}}}"#,
+        "[".repeat(200_000),
+        "]".repeat(200_000)
+    );
+    for body in ["not json".to_owned(), deep] {
+        let response = server
+            .http
+            .post(server.admin_url("/admin/v1/events"))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400);
+        let answer: serde_json::Value = response.json().await.unwrap();
+        let message = answer["error"].as_str().unwrap();
+        assert!(
+            message.starts_with("invalid JSON: ") && !message.contains('\n'),
+            "{message}"
+        );
+    }
+    // The server is still there.
+    assert_eq!(server.publish(1, None, balance_update("1")).await, 0);
 }
 
 #[tokio::test]

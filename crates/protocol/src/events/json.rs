@@ -24,6 +24,50 @@ pub fn clip(text: &str) -> String {
     }
 }
 
+/// Deepest nesting of arrays and objects accepted. Events nest three levels at most (a publish
+/// item four), and the tree builder recurses once per level with large stack frames (100 levels
+/// overflow a 2 MiB thread stack in a debug build), so hostile nesting is refused before it runs.
+pub const MAX_DEPTH: usize = 32;
+
+/// Parses untrusted JSON into a tree: nesting past [`MAX_DEPTH`] is refused first, and an error
+/// is one line (the parser's own message quotes the input after a line break).
+pub fn parse_tree(bytes: &[u8]) -> Result<Value, String> {
+    check_depth(bytes)?;
+    sonic_rs::from_slice(bytes).map_err(|error| {
+        let text = error.to_string();
+        text.lines().next().unwrap_or_default().trim().to_owned()
+    })
+}
+
+/// Fails when arrays and objects nest deeper than [`MAX_DEPTH`] (brackets inside strings do not
+/// count). Malformed input passes: the parser reports it.
+fn check_depth(bytes: &[u8]) -> Result<(), String> {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &byte in bytes {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Err(format!("nested more than {MAX_DEPTH} levels deep"));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// The fields of one JSON object, taken one key at a time. It reads the parsed tree in place:
 /// nothing is copied or rehashed until a value is converted.
 pub(super) struct Reader<'a> {
@@ -54,11 +98,13 @@ impl<'a> Reader<'a> {
         self.context = Cow::Borrowed(context);
     }
 
-    /// The first member named `key` not taken yet, now taken.
+    /// The last member named `key` not taken yet, now taken: a repeated key's last value wins,
+    /// as in serde_json (and strict readers refuse the repeat in [`Reader::finish`]).
     pub(super) fn take(&mut self, key: &str) -> Option<&'a Value> {
         let (_, value, taken) = self
             .fields
             .iter_mut()
+            .rev()
             .find(|(name, _, taken)| !*taken && *name == key)?;
         *taken = true;
         Some(*value)

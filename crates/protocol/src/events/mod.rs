@@ -27,7 +27,7 @@ pub use enums::{
     SelfTradePreventionMode, Side, TimeInForce, WorkingFloor,
 };
 pub use execution_report::ExecutionReport;
-pub use json::clip;
+pub use json::{MAX_DEPTH, clip, parse_tree};
 pub use list_status::{ListOrder, ListStatus};
 pub use risk::{MarginLevelStatusChange, UserLiabilityChange};
 
@@ -90,7 +90,7 @@ pub const EVENT_TYPES: [&str; 8] = [
 #[derive(Debug, thiserror::Error)]
 pub enum EventError {
     #[error("invalid JSON: {0}")]
-    Json(#[from] sonic_rs::Error),
+    Json(String),
     #[error("an event must be a JSON object, found {0}")]
     NotAnObject(&'static str),
     #[error("missing field `e` (event type)")]
@@ -147,7 +147,8 @@ impl Event {
     /// Decodes a bare event object as received on a session whose timestamps are in `unit`.
     /// Accepts every variant and ignores keys it does not know.
     pub fn from_json(bytes: &[u8], unit: TimeUnit) -> Result<Event, EventError> {
-        Event::decode(&sonic_rs::from_slice(bytes)?, unit, Source::Received)
+        let tree = json::parse_tree(bytes).map_err(EventError::Json)?;
+        Event::decode(&tree, unit, Source::Received)
     }
 
     fn decode(value: &Value, unit: TimeUnit, source: Source) -> Result<Event, EventError> {

@@ -324,6 +324,46 @@ fn errors_name_the_problem() {
 }
 
 #[test]
+fn hostile_nesting_and_bad_json_get_one_line_errors() {
+    let deep = format!(
+        r#"{{"e":"balanceUpdate","x":{}{}}}"#,
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    let error = Event::from_json(deep.as_bytes(), TimeUnit::Millisecond)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(error, "invalid JSON: nested more than 32 levels deep");
+    // Brackets inside strings do not count, and 32 levels are fine.
+    let quoted = format!(
+        r#"{{"e":"balanceUpdate","E":1,"a":"{}","d":"1","T":1}}"#,
+        "[".repeat(500)
+    );
+    assert!(Event::from_json(quoted.as_bytes(), TimeUnit::Millisecond).is_ok());
+    let nested = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+    assert!(parse_tree(nested.as_bytes()).is_ok());
+    for bad in ["not json", "", "{\"e\":", "01"] {
+        let error = Event::from_json(bad.as_bytes(), TimeUnit::Millisecond)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("invalid JSON: ") && !error.contains('\n'),
+            "{error:?}"
+        );
+    }
+}
+
+#[test]
+fn a_client_reading_a_repeated_key_takes_the_last_value() {
+    let twice = br#"{"e":"balanceUpdate","E":1,"a":"BTC","d":"1","T":1,"a":"ETH"}"#;
+    let Event::BalanceUpdate(update) = Event::from_json(twice, TimeUnit::Millisecond).unwrap()
+    else {
+        panic!("not a balanceUpdate");
+    };
+    assert_eq!(update.asset, "ETH");
+}
+
+#[test]
 fn repeated_keys_are_named_as_such() {
     let twice = r#"{"e":"balanceUpdate","a":"BTC","d":"1","T":1,"a":"ETH"}"#;
     assert_eq!(

@@ -21,7 +21,7 @@ use super::layout::{
     execution_report_event as er, list_status_event as ls, non_representable_message as nr,
     outbound_account_position_event as oap, server_shutdown_event as ss,
 };
-use super::wire::{Decoder, Encoder, HEADER_LEN, SbeError, View};
+use super::wire::{Decoder, Encoder, HEADER_LEN, MAX_PREALLOCATED, SbeError, View};
 use crate::decimal::Decimal;
 use crate::events::{
     Balance, BalanceUpdate, ContingencyType, Event, EventStreamTerminated, ExecutionReport,
@@ -548,7 +548,7 @@ fn empty_as_none(text: &str) -> String {
 
 fn decode_account_position(block: &View<'_>, d: &mut Decoder<'_>) -> Result<Event, SbeError> {
     let (entry_len, count) = d.group("balances", oap::balances::DIMENSION)?;
-    let mut balances = Vec::with_capacity(count);
+    let mut balances = Vec::with_capacity(count.min(MAX_PREALLOCATED));
     for _ in 0..count {
         let entry = d.block("balances entry", entry_len)?;
         let exponent = entry.req(oap::balances::EXPONENT, "exponent")?;
@@ -567,7 +567,7 @@ fn decode_account_position(block: &View<'_>, d: &mut Decoder<'_>) -> Result<Even
 
 fn decode_list_status(block: &View<'_>, d: &mut Decoder<'_>) -> Result<Event, SbeError> {
     let (entry_len, count) = d.group("orders", ls::orders::DIMENSION)?;
-    let mut orders = Vec::with_capacity(count);
+    let mut orders = Vec::with_capacity(count.min(MAX_PREALLOCATED));
     for _ in 0..count {
         let entry = d.block("orders entry", entry_len)?;
         let order_id = entry.req(ls::orders::ORDER_ID, "orderId")?;

@@ -10,7 +10,7 @@ use super::layout::{
     web_socket_session_status_response as status,
     web_socket_session_subscriptions_response as subs,
 };
-use super::wire::{Decoder, Encoder, SbeError};
+use super::wire::{Decoder, Encoder, MAX_PREALLOCATED, SbeError};
 use crate::error::ApiError;
 use crate::ws::{
     Answer, ErrorData, RateLimitInterval, RateLimitStatus, RateLimitType, SessionStatus,
@@ -164,8 +164,10 @@ fn write_outcome(out: &mut Vec<u8>, version: u16, outcome: &Outcome) -> Result<(
                 err::CODE,
                 i16::try_from(error.code).unwrap_or(i16::MIN + 1),
             );
-            e.put_opt(block, err::SERVER_TIME, data.map(|d| d.server_time));
-            e.put_opt(block, err::RETRY_AFTER, data.map(|d| d.retry_after));
+            // `ErrorData` holds ms, as JSON writes it; SBE's fields are µs.
+            let micros = |ms: i64| ms.saturating_mul(1000);
+            e.put_opt(block, err::SERVER_TIME, data.map(|d| micros(d.server_time)));
+            e.put_opt(block, err::RETRY_AFTER, data.map(|d| micros(d.retry_after)));
             e.data("msg", err::MSG, error.msg.as_bytes())?;
             e.data("data", err::DATA, b"")?;
         }
@@ -227,7 +229,7 @@ pub fn read_response(bytes: &[u8]) -> Result<Response, SbeError> {
     let deprecated = block.opt(envelope::SBE_SCHEMA_ID_VERSION_DEPRECATED) == Some(1);
     let status = block.req(envelope::STATUS, "status")?;
     let (entry_len, count) = d.group("rateLimits", envelope::rate_limits::DIMENSION)?;
-    let mut rate_limits = Vec::with_capacity(count);
+    let mut rate_limits = Vec::with_capacity(count.min(MAX_PREALLOCATED));
     for _ in 0..count {
         let entry = d.block("rateLimits entry", entry_len)?;
         let type_code = entry.req(envelope::rate_limits::RATE_LIMIT_TYPE, "rateLimitType")?;
@@ -283,7 +285,7 @@ fn read_outcome(bytes: &[u8], http_status: u16) -> Result<Outcome, SbeError> {
         unsub::TEMPLATE_ID => Outcome::Answer(Answer::Unsubscribed),
         subs::TEMPLATE_ID => {
             let (entry_len, count) = d.group("subscriptions", subs::subscriptions::DIMENSION)?;
-            let mut list = Vec::with_capacity(count);
+            let mut list = Vec::with_capacity(count.min(MAX_PREALLOCATED));
             for _ in 0..count {
                 let entry = d.block("subscriptions entry", entry_len)?;
                 list.push(SubscriptionInfo {
@@ -314,8 +316,8 @@ fn read_outcome(bytes: &[u8], http_status: u16) -> Result<Outcome, SbeError> {
             let code = block.req(err::CODE, "code")?;
             let data = match (block.opt(err::SERVER_TIME), block.opt(err::RETRY_AFTER)) {
                 (Some(server_time), Some(retry_after)) => Some(ErrorData {
-                    server_time,
-                    retry_after,
+                    server_time: server_time / 1000,
+                    retry_after: retry_after / 1000,
                 }),
                 _ => None,
             };

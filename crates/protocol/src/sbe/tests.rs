@@ -662,6 +662,27 @@ mod responses {
     }
 
     #[test]
+    fn error_times_are_microseconds() {
+        let mut out = Vec::new();
+        let error = ApiError {
+            status: 418,
+            code: -1003,
+            msg: Cow::Borrowed("banned"),
+        };
+        let data = ErrorData {
+            server_time: 5,
+            retry_after: 7,
+        };
+        let outcome = Outcome::Error(error, Some(data));
+        write_response(&mut out, 5, false, 418, &[], "", &outcome).unwrap();
+        // ErrorData is ms (as JSON writes it); the SBE fields are µs.
+        let block = &out[20 + 8..20 + 8 + 18];
+        assert_eq!(&block[2..10], &5000i64.to_le_bytes());
+        assert_eq!(&block[10..18], &7000i64.to_le_bytes());
+        assert_eq!(read_response(&out).unwrap().outcome, outcome);
+    }
+
+    #[test]
     fn other_answers_golden_bytes() {
         assert_eq!(
             result_bytes(Answer::Unsubscribed),

@@ -7,6 +7,11 @@ use super::layout::{Dimension, Field, VarData, block_length};
 /// The message header: `blockLength, templateId, schemaId, version`, four u16.
 pub const HEADER_LEN: usize = 8;
 
+/// Group entries a decoder reserves room for up front. A count is only checked against the bytes
+/// left (an entry may be a single byte), so a larger group grows as its entries are actually read
+/// and memory stays in proportion to the input.
+pub const MAX_PREALLOCATED: usize = 64;
+
 /// Why bytes are not a message this decoder can read, or a value cannot be encoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SbeError {

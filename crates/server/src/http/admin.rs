@@ -18,7 +18,7 @@ use serde::de::IgnoredAny;
 use serde_json::{Value, json};
 use sonic_rs::{JsonContainerTrait, JsonValueTrait, Value as JsonTree};
 use subtle::ConstantTimeEq;
-use userstream_protocol::events::Event;
+use userstream_protocol::events::{Event, parse_tree};
 use userstream_protocol::{Account, Uid};
 
 pub fn router(state: SharedState) -> Router {
@@ -295,7 +295,7 @@ impl Batch {
 
 /// Splits a publish body into items.
 fn split_batch(body: &[u8]) -> Result<Batch, AdminError> {
-    match sonic_rs::from_slice::<JsonTree>(body) {
+    match parse_tree(body) {
         Ok(tree) if tree.is_array() => Ok(Batch::Array(tree)),
         Ok(tree) if tree.is_object() => Ok(Batch::One(tree)),
         Ok(_) => Err(bad_request(
@@ -313,7 +313,7 @@ fn split_batch(body: &[u8]) -> Result<Batch, AdminError> {
                 .into_iter()
                 .enumerate()
                 .map(|(i, line)| {
-                    sonic_rs::from_slice(line)
+                    parse_tree(line)
                         .map_err(|e| bad_request(format!("line {}: invalid JSON: {e}", i + 1)))
                 })
                 .collect::<Result<Vec<JsonTree>, _>>()?;
