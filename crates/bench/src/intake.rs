@@ -10,7 +10,7 @@ use crate::BenchError;
 use serde::Serialize;
 use sonic_rs::JsonValueTrait;
 use std::time::{Duration, Instant};
-use userstream_protocol::events::Event;
+use userstream_protocol::events::{Event, parse_tree};
 
 /// A JSON parser building its own tree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,10 +125,9 @@ pub fn measure(
     })
 }
 
-/// One line the way the server's publish handler reads it.
+/// One line the way the server's publish handler reads it (depth check, tree, typed event).
 fn decode(line: &[u8]) -> Result<Event, BenchError> {
-    let item: sonic_rs::Value =
-        sonic_rs::from_slice(line).map_err(|error| BenchError(error.to_string()))?;
+    let item = parse_tree(line).map_err(BenchError)?;
     let event = item
         .get("event")
         .ok_or_else(|| BenchError("an item without an event".into()))?;
