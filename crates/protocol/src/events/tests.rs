@@ -354,13 +354,13 @@ fn hostile_nesting_and_bad_json_get_one_line_errors() {
 }
 
 #[test]
-fn a_client_reading_a_repeated_key_takes_the_last_value() {
+fn a_client_reading_a_repeated_key_keeps_the_first_value() {
     let twice = br#"{"e":"balanceUpdate","E":1,"a":"BTC","d":"1","T":1,"a":"ETH"}"#;
     let Event::BalanceUpdate(update) = Event::from_json(twice, TimeUnit::Millisecond).unwrap()
     else {
         panic!("not a balanceUpdate");
     };
-    assert_eq!(update.asset, "ETH");
+    assert_eq!(update.asset, "BTC");
 }
 
 #[test]
