@@ -74,7 +74,7 @@ async fn handshake_refusals_are_http_400_with_json_bodies() {
             Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
                 assert_eq!(response.status(), 400, "{query}");
                 let content_type = response.headers()["content-type"].to_str().unwrap();
-                assert!(content_type.starts_with("application/json"), "{query}");
+                assert_eq!(content_type, "application/json;charset=UTF-8", "{query}");
                 let body: serde_json::Value =
                     serde_json::from_slice(response.body().as_deref().unwrap()).unwrap();
                 assert_eq!(body["code"], json!(code), "{query}: {body}");

@@ -61,7 +61,13 @@ async fn method_not_allowed() -> Response {
 pub(crate) fn error_response(state: &SharedState, error: &ApiError) -> Response {
     state.metrics.error(error.code);
     let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST);
-    (status, axum::Json(error)).into_response()
+    let mut response = (status, axum::Json(error)).into_response();
+    // Binance's spelling, which its SBE FAQ gives for handshake errors.
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json;charset=UTF-8"),
+    );
+    response
 }
 
 /// Adds a header whose value is a number.
