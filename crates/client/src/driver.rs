@@ -651,6 +651,13 @@ impl Driver {
                     other.event_type()
                 );
             }
+            // Said once: during a handover overlap the same message reaches both connections.
+            ConnEvent::Frame(Inbound::NotRepresentable) => {
+                if self.current == Some(id) {
+                    self.status(Status::NotRepresentable { connection: id })
+                        .await;
+                }
+            }
             ConnEvent::Frame(Inbound::Ignored(_)) => {}
             ConnEvent::Closed {
                 reason,

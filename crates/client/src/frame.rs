@@ -31,6 +31,8 @@ pub enum Inbound {
     },
     /// An event outside any subscription (`serverShutdown`).
     ConnectionEvent(Event),
+    /// SBE's `NonRepresentableMessage`: an event this schema version cannot carry.
+    NotRepresentable,
     /// Well-formed but not for us (a response to an id we never sent, an event type this
     /// version does not know). Logged and skipped.
     Ignored(String),
@@ -158,9 +160,7 @@ pub fn parse_binary(frame: &[u8]) -> Result<Inbound, FrameError> {
         return Ok(Inbound::Response { id, outcome });
     }
     match decode_event(frame)? {
-        DecodedEvent::NonRepresentable => Ok(Inbound::Ignored(
-            "an event this SBE schema version cannot carry (NonRepresentableMessage)".into(),
-        )),
+        DecodedEvent::NonRepresentable => Ok(Inbound::NotRepresentable),
         DecodedEvent::Event {
             subscription_id: Some(subscription_id),
             event,

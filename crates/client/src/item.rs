@@ -119,6 +119,13 @@ pub enum Status {
     /// Events for an account may have been missed: reconcile (e.g. query open orders and
     /// balances over REST).
     Gap(Gap),
+    /// An SBE session received a `NonRepresentableMessage`: an event its schema version cannot
+    /// carry was left out. On the gateway these are the margin risk events, which have no SBE
+    /// message; a JSON session receives them.
+    NotRepresentable {
+        /// The connection it arrived on.
+        connection: u64,
+    },
     /// The stream has ended for good; nothing follows. Only configuration errors (a bad API key,
     /// an account that does not exist) and an exhausted reconnect limit end it.
     Terminated(Fatal),
@@ -273,6 +280,10 @@ impl fmt::Display for Status {
                 gap.account,
                 crate::format_time_us(gap.since_us),
                 crate::format_time_us(gap.until_us)
+            ),
+            Status::NotRepresentable { connection } => write!(
+                f,
+                "an event SBE cannot carry was left out (connection {connection}); JSON sessions receive it"
             ),
             Status::Terminated(fatal) => write!(f, "terminated: {fatal}"),
         }

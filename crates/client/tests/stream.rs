@@ -537,6 +537,12 @@ async fn an_sbe_stream_renews_and_hands_over_like_a_json_one() {
     let (key, mut stream) = cross_stream(&server, options).await;
     let sessions = server.admin_get("/admin/v1/sessions").await;
     assert_eq!(sessions[0]["format"], json!("sbe 3:5"));
+    // A margin risk event has no SBE message: the stream says one was left out.
+    let risk = json!({"e": "MARGIN_LEVEL_STATUS_CHANGE", "l": "1.1", "s": "MARGIN_CALL"});
+    server.publish(key.uid, None, risk).await;
+    stream
+        .until_status(|status| matches!(status, Status::NotRepresentable { .. }))
+        .await;
     let old = sessions[0]["id"].clone();
     let publisher = Publisher::start(Arc::clone(&server), key.uid, None);
     server.advance_ms(46_000);
