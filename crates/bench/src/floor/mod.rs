@@ -102,33 +102,49 @@ impl Subscribers {
     }
 }
 
-/// Sends a subscribed connection its frames until either side goes away, for the crates whose
-/// socket is a `Sink` and a `Stream` of messages: each wake-up feeds every frame already waiting,
-/// then flushes once.
-async fn pump<S, M, E>(
-    socket: &mut S,
-    frames: &mut mpsc::Receiver<Payload>,
+/// One connection's life for the crates whose socket is a `Sink` and a `Stream` of messages:
+/// wait for `sub KEY` (`text_of` reads a message's text), answer `ok`, then send every frame
+/// published to KEY, each wake-up feeding all that is waiting and flushing once.
+async fn serve_subscriber<S, M, E>(
+    mut socket: S,
+    state: Shared,
+    text_of: fn(&M) -> Option<&[u8]>,
+    ok: M,
     message: fn(Payload) -> Option<M>,
 ) where
     S: futures_util::Sink<M> + futures_util::Stream<Item = Result<M, E>> + Unpin,
 {
     use futures_util::{SinkExt, StreamExt};
-    loop {
-        tokio::select! {
-            frame = frames.recv() => {
-                let Some(frame) = frame.and_then(message) else { return };
-                if socket.feed(frame).await.is_err() { return; }
-                while let Some(frame) = frames.try_recv().ok().and_then(message) {
-                    if socket.feed(frame).await.is_err() { return; }
-                }
-                if socket.flush().await.is_err() { return; }
-            }
-            incoming = socket.next() => match incoming {
-                Some(Ok(_)) => {}
-                _ => return,
+    let key = loop {
+        match socket.next().await {
+            Some(Ok(incoming)) => match text_of(&incoming).and_then(subscription_key) {
+                Some(key) => break key,
+                None => continue,
             },
+            _ => return,
+        }
+    };
+    let mut frames = state.register(key.clone());
+    if socket.send(ok).await.is_ok() {
+        loop {
+            tokio::select! {
+                frame = frames.recv() => {
+                    let Some(frame) = frame.and_then(message) else { break };
+                    if socket.feed(frame).await.is_err() { break; }
+                    while let Some(frame) = frames.try_recv().ok().and_then(message) {
+                        if socket.feed(frame).await.is_err() { break; }
+                    }
+                    if socket.flush().await.is_err() { break; }
+                }
+                incoming = socket.next() => match incoming {
+                    Some(Ok(_)) => {}
+                    _ => break,
+                },
+            }
         }
     }
+    drop(frames);
+    state.unregister(&key);
 }
 
 /// The key a client's first text frame (`sub KEY`) names.

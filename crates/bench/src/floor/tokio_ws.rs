@@ -1,11 +1,10 @@
 //! The floor on `tokio-websockets`, on hyper's upgraded connection.
 
-use super::{Payload, Shared, pump, subscription_key};
+use super::{Payload, Shared, serve_subscriber};
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::Response;
-use futures_util::{SinkExt, StreamExt};
 use hyper_util::rt::TokioIo;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_websockets::{Message, ServerBuilder, WebSocketStream};
@@ -41,26 +40,13 @@ fn text(payload: Payload) -> Option<Message> {
     Message::text(payload).into()
 }
 
-async fn session<S>(mut socket: WebSocketStream<S>, state: Shared)
+fn text_of(message: &Message) -> Option<&[u8]> {
+    message.as_text().map(str::as_bytes)
+}
+
+async fn session<S>(socket: WebSocketStream<S>, state: Shared)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
-    let key = loop {
-        match socket.next().await {
-            Some(Ok(message)) => match message
-                .as_text()
-                .and_then(|t| subscription_key(t.as_bytes()))
-            {
-                Some(key) => break key,
-                None => continue,
-            },
-            _ => return,
-        }
-    };
-    let mut frames = state.register(key.clone());
-    if socket.send(Message::text("ok")).await.is_ok() {
-        pump(&mut socket, &mut frames, text).await;
-    }
-    drop(frames);
-    state.unregister(&key);
+    serve_subscriber(socket, state, text_of, Message::text("ok"), text).await;
 }

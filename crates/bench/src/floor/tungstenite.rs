@@ -1,6 +1,6 @@
 //! The floor on `tungstenite`, through axum's WebSocket extractor: userstream's stack.
 
-use super::{Payload, Shared, pump, subscription_key};
+use super::{Payload, Shared, serve_subscriber};
 use axum::extract::State;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::response::IntoResponse;
@@ -21,21 +21,13 @@ fn text(payload: Payload) -> Option<Message> {
     Utf8Bytes::try_from(payload).ok().map(Message::Text)
 }
 
-async fn session(mut socket: WebSocket, state: Shared) {
-    let key = loop {
-        match socket.recv().await {
-            Some(Ok(Message::Text(text))) => match subscription_key(text.as_bytes()) {
-                Some(key) => break key,
-                None => continue,
-            },
-            Some(Ok(_)) => continue,
-            _ => return,
-        }
-    };
-    let mut frames = state.register(key.clone());
-    if socket.send(Message::text("ok")).await.is_ok() {
-        pump(&mut socket, &mut frames, text).await;
+fn text_of(message: &Message) -> Option<&[u8]> {
+    match message {
+        Message::Text(text) => Some(text.as_bytes()),
+        _ => None,
     }
-    drop(frames);
-    state.unregister(&key);
+}
+
+async fn session(socket: WebSocket, state: Shared) {
+    serve_subscriber(socket, state, text_of, Message::text("ok"), text).await;
 }
