@@ -18,6 +18,7 @@ use tokio::sync::Mutex;
 use tokio_tungstenite::tungstenite::Message;
 use userstream_protocol::sbe::responses::{Outcome, read_response};
 use userstream_protocol::sbe::wire::HEADER_LEN;
+use userstream_protocol::sbe::{LATEST_VERSION, url_parameters};
 use userstream_protocol::ws::Answer;
 
 /// A server under test.
@@ -155,8 +156,12 @@ impl Peer {
         let source = source_for(index);
         match self {
             Peer::Userstream { public, sbe, .. } => {
-                let format = if *sbe { SBE_QUERY } else { "" };
-                let url = format!("ws://{public}/ws-api/v3?returnRateLimits=false{format}");
+                let mut url = format!("ws://{public}/ws-api/v3?returnRateLimits=false");
+                if *sbe {
+                    for (name, value) in url_parameters(LATEST_VERSION) {
+                        let _ = write!(url, "&{name}={value}");
+                    }
+                }
                 let mut ws = connect_ws(source, *public, &url).await?;
                 let request = json!({"id": 1, "method": "userDataStream.subscribe.listenToken",
                                      "params": {"listenToken": token.unwrap_or_default()}});
@@ -383,9 +388,6 @@ pub struct Counters {
     /// Payload bytes of every frame read.
     pub bytes: AtomicU64,
 }
-
-/// The URL parameters of an SBE session.
-const SBE_QUERY: &str = "&responseFormat=sbe&sbeSchemaId=3&sbeSchemaVersion=5";
 
 /// The publish time in an SBE `balanceUpdate` (601): its `freeQtyDelta` mantissa, read in place
 /// as a client on the hot path would.

@@ -103,11 +103,10 @@ fn session_url(base: &Url, unit: TimeUnit, sbe: bool) -> Url {
         .append_pair("timeUnit", unit)
         .append_pair("returnRateLimits", "false");
     if sbe {
-        let version = userstream_protocol::sbe::LATEST_VERSION.to_string();
-        query
-            .append_pair("responseFormat", "sbe")
-            .append_pair("sbeSchemaId", "3")
-            .append_pair("sbeSchemaVersion", &version);
+        let version = userstream_protocol::sbe::LATEST_VERSION;
+        for (name, value) in userstream_protocol::sbe::url_parameters(version) {
+            query.append_pair(name, &value);
+        }
     }
     drop(query);
     url

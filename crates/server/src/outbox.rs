@@ -9,6 +9,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use std::collections::VecDeque;
 use tokio::sync::Notify;
+use userstream_protocol::sbe::events::write_subscription_id;
 use userstream_protocol::ws::{CONNECTION_EVENT_PREFIX, EVENT_FRAME_SUFFIX, event_frame_prefix};
 
 /// One frame waiting to be written.
@@ -69,7 +70,7 @@ impl OutFrame {
                     return Some(Payload::Binary(body));
                 };
                 let mut frame = body.to_vec();
-                frame[at..at + 2].copy_from_slice(&subscription_id.to_le_bytes());
+                write_subscription_id(&mut frame, at, subscription_id);
                 return Some(Payload::Binary(frame.into()));
             }
             OutFrame::Text(text) => text,

@@ -49,10 +49,30 @@ impl SbeEvent {
     pub fn for_subscription(&self, subscription_id: u16) -> Vec<u8> {
         let mut bytes = self.bytes.clone();
         if let Some(at) = self.subscription_at {
-            bytes[at..at + 2].copy_from_slice(&subscription_id.to_le_bytes());
+            write_subscription_id(&mut bytes, at, subscription_id);
         }
         bytes
     }
+}
+
+/// Writes `subscription_id` at byte `at` of an encoded event (where [`SbeEvent::subscription_at`]
+/// says); a frame too short for it is left as it is.
+pub fn write_subscription_id(frame: &mut [u8], at: usize, subscription_id: u16) {
+    if let Some(slot) = frame.get_mut(at..at.saturating_add(2)) {
+        slot.copy_from_slice(&subscription_id.to_le_bytes());
+    }
+}
+
+/// A bare `NonRepresentableMessage` (999) at `version`: what an event a version cannot carry
+/// becomes.
+pub fn non_representable(version: u16) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(HEADER_LEN);
+    Encoder {
+        out: &mut bytes,
+        version,
+    }
+    .message(nr::TEMPLATE_ID, nr::BLOCK);
+    bytes
 }
 
 /// What a binary event frame held.
@@ -102,7 +122,7 @@ pub fn encode_event(event: &Event, version: u16) -> Result<SbeEvent, SbeError> {
             None
         }
         _ => {
-            e.message(nr::TEMPLATE_ID, nr::BLOCK);
+            bytes = non_representable(version);
             None
         }
     };

@@ -76,12 +76,4 @@ pub fn enum_code(values: &[(&str, u8)], json: &str) -> Option<u8> {
         .map(|(_, code)| *code)
 }
 
-/// The JSON spelling of an enum code.
-pub fn enum_name(values: &'static [(&'static str, u8)], code: u8) -> Option<&'static str> {
-    values
-        .iter()
-        .find(|(_, value)| *value == code)
-        .map(|(name, _)| *name)
-}
-
 include!(concat!(env!("OUT_DIR"), "/sbe_layout.rs"));

@@ -23,6 +23,15 @@ pub const LATEST_VERSION: u16 = layout::SCHEMA_VERSION;
 /// deprecated: served, with `sbeSchemaIdVersionDeprecated` set.
 pub const OLDEST_VERSION: u16 = 2;
 
+/// The connection URL parameters that ask for an SBE session at `version`.
+pub fn url_parameters(version: u16) -> [(&'static str, String); 3] {
+    [
+        ("responseFormat", "sbe".into()),
+        ("sbeSchemaId", SCHEMA_ID.to_string()),
+        ("sbeSchemaVersion", version.to_string()),
+    ]
+}
+
 /// Whether a session may use `schema_id:version`: `Some(deprecated)` when served.
 pub fn served(schema_id: u16, version: u16) -> Option<bool> {
     (schema_id == SCHEMA_ID && (OLDEST_VERSION..=LATEST_VERSION).contains(&version))

@@ -208,11 +208,6 @@ impl<'a> Decoder<'a> {
         Decoder { bytes, at: 0 }
     }
 
-    /// Bytes not read yet.
-    pub fn remaining(&self) -> &'a [u8] {
-        &self.bytes[self.at..]
-    }
-
     fn take(&mut self, what: &'static str, needed: usize) -> Result<&'a [u8], SbeError> {
         let available = self.bytes.len() - self.at;
         if needed > available {

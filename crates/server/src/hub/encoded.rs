@@ -6,7 +6,7 @@ use bytes::Bytes;
 use std::sync::OnceLock;
 use userstream_protocol::TimeUnit;
 use userstream_protocol::events::Event;
-use userstream_protocol::sbe::events::encode_event;
+use userstream_protocol::sbe::events::{encode_event, non_representable};
 use userstream_protocol::sbe::{LATEST_VERSION, OLDEST_VERSION};
 
 const SBE_VERSIONS: usize = (LATEST_VERSION - OLDEST_VERSION + 1) as usize;
@@ -56,7 +56,7 @@ impl<'a> EncodedEvent<'a> {
                     // A decimal whose digits do not fit a 64-bit mantissa: JSON sessions get the
                     // event as published, SBE sessions a NonRepresentableMessage (docs/protocol.md).
                     tracing::warn!(%error, "event sent to SBE sessions as NonRepresentableMessage");
-                    (non_representable(version), None)
+                    (non_representable(version).into(), None)
                 }
             })
             .clone()
@@ -82,13 +82,4 @@ impl<'a> EncodedEvent<'a> {
             (WireFormat::Sbe { version, .. }, None) => OutFrame::Binary(self.sbe(version).0),
         }
     }
-}
-
-/// A bare `NonRepresentableMessage` (999) at `version`.
-fn non_representable(version: u16) -> Bytes {
-    let mut frame = Vec::with_capacity(8);
-    for value in [0, 999, userstream_protocol::sbe::SCHEMA_ID, version] {
-        frame.extend_from_slice(&value.to_le_bytes());
-    }
-    frame.into()
 }
