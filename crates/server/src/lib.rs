@@ -12,6 +12,7 @@ pub mod faults;
 pub mod heartbeat;
 mod http;
 pub mod hub;
+pub mod intake;
 pub mod limits;
 pub mod metrics;
 pub mod outbox;

@@ -3,7 +3,7 @@
 //! Served on its own listener (loopback by default). When `admin_token` is configured every
 //! request needs `Authorization: Bearer <token>`. Errors are `{"error":"<message>"}`.
 
-use crate::bus::AccountEvent;
+use crate::intake;
 use crate::state::SharedState;
 use crate::store::ApiKeyRecord;
 use axum::body::Bytes;
@@ -14,12 +14,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde::de::IgnoredAny;
 use serde_json::{Value, json};
-use sonic_rs::{JsonContainerTrait, JsonValueTrait, Value as JsonTree};
 use subtle::ConstantTimeEq;
-use userstream_protocol::events::{Event, parse_tree};
-use userstream_protocol::{Account, Uid};
+use userstream_protocol::Uid;
 
 pub fn router(state: SharedState) -> Router {
     Router::new()
@@ -78,12 +75,7 @@ fn parse_body<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, AdminError
 }
 
 fn check_symbol(state: &SharedState, symbol: &str) -> Result<(), AdminError> {
-    if state.config.symbol(symbol).is_none() {
-        return Err(bad_request(format!(
-            "unknown symbol '{symbol}' (not in the configured symbols)"
-        )));
-    }
-    Ok(())
+    intake::check_symbol(&state.config, symbol).map_err(|e| bad_request(e.0))
 }
 
 #[derive(Deserialize, Default)]
@@ -206,119 +198,19 @@ async fn open_isolated(
     ))
 }
 
-/// The shape of one publish item. The event is skipped here (not copied) and read in place
-/// from the parsed tree afterwards.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct PublishItem {
-    uid: Uid,
-    isolated_symbol: Option<String>,
-    #[serde(rename = "event")]
-    _event: IgnoredAny,
-}
-
-/// Accepts one item, a JSON array of items, or NDJSON (one item per line). The batch is
-/// validated whole before anything is published.
+/// Accepts one item, a JSON array of items, or NDJSON (one item per line), read by
+/// [`crate::intake`]; nothing is published unless the whole batch is valid.
 async fn publish(State(state): State<SharedState>, body: Bytes) -> Result<Json<Value>, AdminError> {
-    let parsed = split_batch(&body)?;
-    let (items, single) = (parsed.items(), parsed.is_single());
-    let now_us = state.clock.now_us();
-    let mut batch = Vec::with_capacity(items.len());
-    for (index, tree) in items.into_iter().enumerate() {
-        let place = |msg: String| {
-            if single {
-                bad_request(msg)
-            } else {
-                bad_request(format!("item {index}: {msg}"))
-            }
-        };
-        let item: PublishItem = sonic_rs::from_value(tree).map_err(|e| place(e.to_string()))?;
-        let account = match item.isolated_symbol {
-            None => Account::cross(item.uid),
-            Some(symbol) => {
-                let symbol = symbol.to_ascii_uppercase();
-                check_symbol(&state, &symbol).map_err(|e| place(e.1))?;
-                Account::isolated(item.uid, symbol)
-            }
-        };
-        let Some(event) = tree.get("event") else {
-            return Err(place("missing field `event`".into()));
-        };
-        let event = Event::parse_published(event, now_us).map_err(|e| place(e.to_string()))?;
-        // The margin risk events describe the cross margin account (our extension of the stream).
-        if event.is_risk_event() && account.scope.isolated_symbol().is_some() {
-            let msg = format!(
-                "{} belongs to cross margin accounts; omit isolatedSymbol",
-                event.event_type()
-            );
-            return Err(place(msg));
-        }
-        batch.push(AccountEvent { account, event });
-    }
-    let published = batch.len();
-    let subscribers = state.bus.publish(batch).await.map_err(internal)?;
-    if single {
+    let intake =
+        intake::parse(&body, &state.config, state.clock.now_us()).map_err(|e| bad_request(e.0))?;
+    let published = intake.events.len();
+    let subscribers = state.bus.publish(intake.events).await.map_err(internal)?;
+    if intake.single {
         Ok(Json(json!({ "subscribers": subscribers })))
     } else {
         Ok(Json(
             json!({ "published": published, "subscribers": subscribers }),
         ))
-    }
-}
-
-/// A publish body, parsed (with `sonic_rs`, chosen by measurement: docs/benchmarks.md).
-enum Batch {
-    /// A single object.
-    One(JsonTree),
-    /// A JSON array of items.
-    Array(JsonTree),
-    /// NDJSON, one item per line.
-    Lines(Vec<JsonTree>),
-}
-
-impl Batch {
-    fn is_single(&self) -> bool {
-        matches!(self, Batch::One(_))
-    }
-
-    fn items(&self) -> Vec<&JsonTree> {
-        match self {
-            Batch::One(item) => vec![item],
-            Batch::Array(array) => array
-                .as_array()
-                .map(|a| a.iter().collect())
-                .unwrap_or_default(),
-            Batch::Lines(lines) => lines.iter().collect(),
-        }
-    }
-}
-
-/// Splits a publish body into items.
-fn split_batch(body: &[u8]) -> Result<Batch, AdminError> {
-    match parse_tree(body) {
-        Ok(tree) if tree.is_array() => Ok(Batch::Array(tree)),
-        Ok(tree) if tree.is_object() => Ok(Batch::One(tree)),
-        Ok(_) => Err(bad_request(
-            "expected a JSON object, an array of objects, or NDJSON",
-        )),
-        Err(whole_error) => {
-            let lines: Vec<&[u8]> = body
-                .split(|&b| b == b'\n')
-                .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
-                .collect();
-            if lines.len() < 2 {
-                return Err(bad_request(format!("invalid JSON: {whole_error}")));
-            }
-            let items = lines
-                .into_iter()
-                .enumerate()
-                .map(|(i, line)| {
-                    parse_tree(line)
-                        .map_err(|e| bad_request(format!("line {}: invalid JSON: {e}", i + 1)))
-                })
-                .collect::<Result<Vec<JsonTree>, _>>()?;
-            Ok(Batch::Lines(items))
-        }
     }
 }
 
@@ -385,30 +277,6 @@ async fn metrics(State(state): State<SharedState>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn batches_split_three_ways() {
-        assert_eq!(
-            split_batch(br#"{"uid":1}"#)
-                .ok()
-                .map(|b| (b.items().len(), b.is_single())),
-            Some((1, true))
-        );
-        assert_eq!(
-            split_batch(br#"[{"uid":1},{"uid":2}]"#)
-                .ok()
-                .map(|b| (b.items().len(), b.is_single())),
-            Some((2, false))
-        );
-        assert_eq!(
-            split_batch(b"{\"uid\":1}\n{\"uid\":2}\n")
-                .ok()
-                .map(|b| (b.items().len(), b.is_single())),
-            Some((2, false))
-        );
-        assert!(split_batch(b"{\"uid\":1}\nnope\n").is_err());
-        assert!(split_batch(b"nope").is_err());
-    }
 
     #[test]
     fn redaction_keeps_only_the_ends() {

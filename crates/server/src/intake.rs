@@ -1,0 +1,175 @@
+//! The publish intake: turns a body of untrusted bytes (one item, a JSON array of items, or
+//! NDJSON) into account events, validated as a whole before anything is published.
+//!
+//! One item addresses one account: `{"uid":N, "isolatedSymbol":"BNBUSDT"?, "event":{…}}`. The
+//! admin API reads its bodies here; a clustered bus reads the same items from its subjects.
+
+use crate::bus::AccountEvent;
+use crate::config::Config;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use sonic_rs::{JsonContainerTrait, JsonValueTrait, Value as JsonTree};
+use userstream_protocol::events::{Event, parse_tree};
+use userstream_protocol::{Account, Uid};
+
+/// A publish body, read and checked.
+#[derive(Debug)]
+pub struct Intake {
+    pub events: Vec<AccountEvent>,
+    /// The body was one object rather than a batch (the answer's shape differs).
+    pub single: bool,
+}
+
+/// Why a publish body was refused; the message names the item (or line) and the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct IntakeError(pub String);
+
+/// The shape of one item. The event is skipped here (not copied) and read in place from the
+/// parsed tree afterwards.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Item {
+    uid: Uid,
+    isolated_symbol: Option<String>,
+    #[serde(rename = "event")]
+    _event: IgnoredAny,
+}
+
+/// Reads a publish body. Events without `E` get `now_us`. Symbols must be configured.
+pub fn parse(body: &[u8], config: &Config, now_us: i64) -> Result<Intake, IntakeError> {
+    let batch = split(body)?;
+    let single = batch.is_single();
+    let items = batch.items();
+    let mut events = Vec::with_capacity(items.len());
+    for (index, tree) in items.into_iter().enumerate() {
+        let place = |msg: String| {
+            if single {
+                IntakeError(msg)
+            } else {
+                IntakeError(format!("item {index}: {msg}"))
+            }
+        };
+        let item: Item = sonic_rs::from_value(tree).map_err(|e| place(e.to_string()))?;
+        let account = match item.isolated_symbol {
+            None => Account::cross(item.uid),
+            Some(symbol) => {
+                let symbol = symbol.to_ascii_uppercase();
+                check_symbol(config, &symbol).map_err(|e| place(e.0))?;
+                Account::isolated(item.uid, symbol)
+            }
+        };
+        let Some(event) = tree.get("event") else {
+            return Err(place("missing field `event`".into()));
+        };
+        let event = Event::parse_published(event, now_us).map_err(|e| place(e.to_string()))?;
+        // The margin risk events describe the cross margin account (our extension of the stream).
+        if event.is_risk_event() && account.scope.isolated_symbol().is_some() {
+            return Err(place(format!(
+                "{} belongs to cross margin accounts; omit isolatedSymbol",
+                event.event_type()
+            )));
+        }
+        events.push(AccountEvent { account, event });
+    }
+    Ok(Intake { events, single })
+}
+
+/// Fails unless `symbol` (already upper-case) is a configured pair.
+pub fn check_symbol(config: &Config, symbol: &str) -> Result<(), IntakeError> {
+    match config.symbol(symbol) {
+        Some(_) => Ok(()),
+        None => Err(IntakeError(format!(
+            "unknown symbol '{}' (not in the configured symbols)",
+            userstream_protocol::events::clip(symbol)
+        ))),
+    }
+}
+
+/// A publish body, parsed (with `sonic_rs`, chosen by measurement: docs/benchmarks.md).
+enum Batch {
+    /// A single object.
+    One(JsonTree),
+    /// A JSON array of items.
+    Array(JsonTree),
+    /// NDJSON, one item per line.
+    Lines(Vec<JsonTree>),
+}
+
+impl Batch {
+    fn is_single(&self) -> bool {
+        matches!(self, Batch::One(_))
+    }
+
+    fn items(&self) -> Vec<&JsonTree> {
+        match self {
+            Batch::One(item) => vec![item],
+            Batch::Array(array) => array
+                .as_array()
+                .map(|a| a.iter().collect())
+                .unwrap_or_default(),
+            Batch::Lines(lines) => lines.iter().collect(),
+        }
+    }
+}
+
+/// Splits a publish body into items.
+fn split(body: &[u8]) -> Result<Batch, IntakeError> {
+    match parse_tree(body) {
+        Ok(tree) if tree.is_array() => Ok(Batch::Array(tree)),
+        Ok(tree) if tree.is_object() => Ok(Batch::One(tree)),
+        Ok(_) => Err(IntakeError(
+            "expected a JSON object, an array of objects, or NDJSON".into(),
+        )),
+        Err(whole_error) => {
+            let lines: Vec<&[u8]> = body
+                .split(|&b| b == b'\n')
+                .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
+                .collect();
+            if lines.len() < 2 {
+                return Err(IntakeError(format!("invalid JSON: {whole_error}")));
+            }
+            let items = lines
+                .into_iter()
+                .enumerate()
+                .map(|(i, line)| {
+                    parse_tree(line)
+                        .map_err(|e| IntakeError(format!("line {}: invalid JSON: {e}", i + 1)))
+                })
+                .collect::<Result<Vec<JsonTree>, _>>()?;
+            Ok(Batch::Lines(items))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_split_three_ways() {
+        let shape = |body: &[u8]| split(body).ok().map(|b| (b.items().len(), b.is_single()));
+        assert_eq!(shape(br#"{"uid":1}"#), Some((1, true)));
+        assert_eq!(shape(br#"[{"uid":1},{"uid":2}]"#), Some((2, false)));
+        assert_eq!(shape(b"{\"uid\":1}\n{\"uid\":2}\n"), Some((2, false)));
+        assert!(split(b"{\"uid\":1}\nnope\n").is_err());
+        assert!(split(b"nope").is_err());
+    }
+
+    #[test]
+    fn items_become_account_events() {
+        let config = Config::default();
+        let body = b"{\"uid\":7,\"event\":{\"e\":\"balanceUpdate\",\"a\":\"BTC\",\"d\":\"1.5\",\"T\":1}}\n\
+            {\"uid\":7,\"isolatedSymbol\":\"bnbusdt\",\"event\":{\"e\":\"balanceUpdate\",\"a\":\"BNB\",\"d\":\"-0.1\",\"T\":1}}";
+        let intake = parse(body, &config, 5_000).unwrap();
+        assert!(!intake.single);
+        assert_eq!(intake.events.len(), 2);
+        assert_eq!(intake.events[0].account, Account::cross(7));
+        assert_eq!(intake.events[1].account, Account::isolated(7, "BNBUSDT"));
+        let unknown = br#"[{"uid":7,"isolatedSymbol":"NOPE","event":{}}]"#;
+        assert_eq!(
+            parse(unknown, &config, 0).unwrap_err().0,
+            "item 0: unknown symbol 'NOPE' (not in the configured symbols)"
+        );
+    }
+}
