@@ -22,9 +22,21 @@ pub struct Config {
     pub admin_listen: SocketAddr,
     /// Where the SQLite store lives.
     pub data_dir: PathBuf,
-    /// When set, admin requests need `Authorization: Bearer <admin_token>`.
+    /// When set, admin requests need `Authorization: Bearer <admin_token>`. Required when
+    /// `admin_listen` is not a loopback address.
     #[serde(deserialize_with = "text_or_number", default)]
     pub admin_token: Option<String>,
+    /// Host names the admin API answers to, besides loopback names and its own address
+    /// (a request naming any other `Host` is refused, against DNS rebinding).
+    pub admin_allowed_hosts: Vec<String>,
+    /// Origins (`scheme://host:port`) whose browser requests the admin API accepts, besides
+    /// its own. Cross-origin requests are refused otherwise.
+    pub admin_allowed_origins: Vec<String>,
+    /// PEM certificate chain; with `tls_key`, both listeners speak TLS (`https`, `wss`).
+    /// Reloaded on SIGHUP.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
     /// How long connections get, at shutdown, to receive `serverShutdown` and close before the
     /// process exits anyway.
     pub shutdown_grace_ms: u64,
@@ -33,6 +45,27 @@ pub struct Config {
     pub token: TokenConfig,
     pub ws: WsConfig,
     pub limits: LimitsConfig,
+    pub net: NetConfig,
+}
+
+/// What a stranger may hold open on either listener, and for how long.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NetConfig {
+    /// Time a client gets to send a complete request head (and, with TLS, to finish the
+    /// handshake); also the longest a connection may sit idle between requests before it
+    /// upgrades to a WebSocket.
+    pub header_timeout_ms: u64,
+    /// Time a request gets to send its body and be answered.
+    pub request_timeout_ms: u64,
+    /// Open TCP connections per client address on the public listener (IPv6 counted per /64).
+    pub max_connections_per_ip: usize,
+    /// Open TCP connections on the public listener. 0: the process's descriptor limit less a
+    /// reserve for the admin listener and the store.
+    pub max_connections: usize,
+    /// Open TCP connections on the admin listener, kept apart so it answers while the public
+    /// listener is saturated.
+    pub admin_max_connections: usize,
 }
 
 /// One tradable margin pair.
@@ -120,11 +153,28 @@ impl Default for Config {
             admin_listen: SocketAddr::from(([127, 0, 0, 1], 9444)),
             data_dir: PathBuf::from("userstream-data"),
             admin_token: None,
+            admin_allowed_hosts: Vec::new(),
+            admin_allowed_origins: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
             shutdown_grace_ms: 5_000,
             symbols: default_symbols(),
             token: TokenConfig::default(),
             ws: WsConfig::default(),
             limits: LimitsConfig::default(),
+            net: NetConfig::default(),
+        }
+    }
+}
+
+impl Default for NetConfig {
+    fn default() -> Self {
+        NetConfig {
+            header_timeout_ms: 10_000,
+            request_timeout_ms: 30_000,
+            max_connections_per_ip: 1_000,
+            max_connections: 0,
+            admin_max_connections: 256,
         }
     }
 }
@@ -304,6 +354,26 @@ impl Config {
         }
         if self.admin_token.as_deref().is_some_and(str::is_empty) {
             return invalid("admin_token must not be empty (leave it unset for no token)".into());
+        }
+        if self.admin_token.is_none() && !self.admin_listen.ip().is_loopback() {
+            return invalid(format!(
+                "admin_listen {} is not a loopback address, and the admin API can create keys and publish events: set admin_token (USERSTREAM_ADMIN_TOKEN) or listen on 127.0.0.1",
+                self.admin_listen
+            ));
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return invalid("tls_cert and tls_key go together: set both or neither".into());
+        }
+        let net = &self.net;
+        if net.header_timeout_ms == 0 || net.request_timeout_ms == 0 {
+            return invalid(
+                "net.header_timeout_ms and net.request_timeout_ms must be positive".into(),
+            );
+        }
+        if net.max_connections_per_ip == 0 || net.admin_max_connections == 0 {
+            return invalid(
+                "net.max_connections_per_ip and net.admin_max_connections must be positive".into(),
+            );
         }
         if self.ws.max_active_subscriptions == 0 || self.ws.max_lifetime_subscriptions == 0 {
             return invalid("ws subscription limits must be positive".into());

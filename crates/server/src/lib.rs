@@ -15,6 +15,7 @@ pub mod hub;
 pub mod intake;
 pub mod limits;
 pub mod metrics;
+pub mod net;
 pub mod outbox;
 pub mod rest_params;
 pub mod server;

@@ -109,8 +109,77 @@ impl Metrics {
     }
 
     fn labelled_counter(&self, name: &'static str, label: &'static str, value: String) -> Counter {
-        let key = Key::from_parts(name, vec![Label::new(label, value)]);
-        self.recorder.register_counter(&key, &METADATA)
+        self.counter_with(name, &[(label, value)])
+    }
+
+    /// A counter with several labels; for rare events (refusals, failures), where looking the
+    /// series up each time costs nothing that matters.
+    fn counter_with(&self, name: &'static str, labels: &[(&'static str, String)]) -> Counter {
+        let labels = labels
+            .iter()
+            .map(|(label, value)| Label::new(*label, value.clone()))
+            .collect::<Vec<_>>();
+        self.recorder
+            .register_counter(&Key::from_parts(name, labels), &METADATA)
+    }
+
+    /// The gauge of TCP connections open on `listener` (kept by its connection caps).
+    pub fn tcp_connections_open(&self, listener: &'static str) -> Gauge {
+        let key = Key::from_parts(
+            "userstream_tcp_connections_open",
+            vec![Label::new("listener", listener)],
+        );
+        self.recorder.register_gauge(&key, &METADATA)
+    }
+
+    /// Counts a connection refused at accept time because a cap was reached.
+    pub fn connection_refused(&self, listener: &'static str, full: crate::net::Full) {
+        let reason = match full {
+            crate::net::Full::PerClient { .. } => "per_client",
+            crate::net::Full::Listener { .. } => "listener_full",
+        };
+        self.counter_with(
+            "userstream_tcp_connections_refused_total",
+            &[("listener", listener.into()), ("reason", reason.into())],
+        )
+        .increment(1);
+    }
+
+    /// Counts a failed `accept` (out of descriptors or memory), after which the listener pauses.
+    pub fn accept_error(&self, listener: &'static str) {
+        self.labelled_counter(
+            "userstream_accept_errors_total",
+            "listener",
+            listener.into(),
+        )
+        .increment(1);
+    }
+
+    /// Counts a connection closed for taking too long over its request head, its TLS handshake,
+    /// its request body or its idle time before an upgrade.
+    pub fn timed_out(&self, listener: &'static str) {
+        self.labelled_counter(
+            "userstream_http_timeouts_total",
+            "listener",
+            listener.into(),
+        )
+        .increment(1);
+    }
+
+    /// Counts a TLS handshake that failed.
+    pub fn tls_handshake_failed(&self, listener: &'static str) {
+        self.labelled_counter(
+            "userstream_tls_handshake_failures_total",
+            "listener",
+            listener.into(),
+        )
+        .increment(1);
+    }
+
+    /// Counts an admin request refused before it reached its handler, by why.
+    pub fn admin_refused(&self, reason: &'static str) {
+        self.labelled_counter("userstream_admin_refused_total", "reason", reason.into())
+            .increment(1);
     }
 
     /// The Prometheus text exposition of every metric.

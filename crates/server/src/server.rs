@@ -1,12 +1,13 @@
 //! Assembling and running the gateway: state, listeners, background tasks, shutdown.
 
 use crate::bus::{Bus, LocalBus};
-use crate::config::Config;
+use crate::config::{Config, NetConfig};
 use crate::directory::Directory;
 use crate::http;
 use crate::hub::{Hub, SubscriptionLimits};
 use crate::limits::{Bans, MINUTE_MS, WeightWindows};
 use crate::metrics::Metrics;
+use crate::net::{self, ConnectionCaps, Listener, ServeSettings, Tls, TlsError};
 use crate::state::{AppState, SharedState};
 use crate::store::{SqliteStore, Store, StoreError};
 use crate::token::{KeyRing, SigningKey, TokenError};
@@ -33,6 +34,8 @@ pub enum ServerError {
         addr: SocketAddr,
         error: std::io::Error,
     },
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     #[error("server I/O: {0}")]
     Io(std::io::Error),
 }
@@ -40,8 +43,9 @@ pub enum ServerError {
 /// A gateway bound to its ports, ready to run.
 pub struct Server {
     state: SharedState,
-    public: TcpListener,
-    admin: TcpListener,
+    public: Listener,
+    admin: Listener,
+    tls: Option<Tls>,
     stop: watch::Sender<bool>,
 }
 
@@ -66,18 +70,21 @@ impl Server {
             config.ws.risk_events,
         ));
         let bus: Arc<dyn Bus> = Arc::new(LocalBus::new(Arc::clone(&hub)));
-        let public = TcpListener::bind(config.listen)
-            .await
-            .map_err(|error| ServerError::Bind {
-                addr: config.listen,
-                error,
-            })?;
-        let admin = TcpListener::bind(config.admin_listen)
-            .await
-            .map_err(|error| ServerError::Bind {
-                addr: config.admin_listen,
-                error,
-            })?;
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(Tls::load(cert, key)?),
+            _ => None,
+        };
+        let (public_caps, admin_caps) = connection_caps(&config.net, &metrics);
+        let public = Listener {
+            name: "public",
+            tcp: bind(config.listen).await?,
+            caps: public_caps,
+        };
+        let admin = Listener {
+            name: "admin",
+            tcp: bind(config.admin_listen).await?,
+            caps: admin_caps,
+        };
         let (stop, shutdown) = watch::channel(false);
         let state = Arc::new(AppState {
             ws_weight: WeightWindows::new(config.limits.request_weight_per_minute, MINUTE_MS),
@@ -101,20 +108,30 @@ impl Server {
             state,
             public,
             admin,
+            tls,
             stop,
         })
     }
 
     /// Where the public API (REST + WebSocket API) listens.
     pub fn public_addr(&self) -> SocketAddr {
-        self.public.local_addr().unwrap_or(self.state.config.listen)
+        self.public
+            .tcp
+            .local_addr()
+            .unwrap_or(self.state.config.listen)
     }
 
     /// Where the admin API listens.
     pub fn admin_addr(&self) -> SocketAddr {
         self.admin
+            .tcp
             .local_addr()
             .unwrap_or(self.state.config.admin_listen)
+    }
+
+    /// The certificate in force when the listeners speak TLS, to reload it (on SIGHUP).
+    pub fn tls(&self) -> Option<Tls> {
+        self.tls.clone()
     }
 
     pub fn state(&self) -> &SharedState {
@@ -131,6 +148,7 @@ impl Server {
             state,
             public,
             admin,
+            tls,
             stop,
         } = self;
         let expiry = tokio::spawn(Arc::clone(&state.hub).run_expiry());
@@ -139,19 +157,24 @@ impl Server {
             Arc::clone(&state.clock),
             crate::heartbeat::HeartbeatSettings::from_config(&state.config.ws),
         ));
-        let mut stopping = state.shutdown.clone();
-        let public_app = http::public_router(Arc::clone(&state))
-            .into_make_service_with_connect_info::<SocketAddr>();
-        let admin_app = http::admin_router(Arc::clone(&state)).into_make_service();
-        let mut admin_stopping = stopping.clone();
-        let public_server = axum::serve(public, public_app).with_graceful_shutdown(async move {
-            let _ = stopping.wait_for(|stop| *stop).await;
-        });
-        let admin_server = axum::serve(admin, admin_app).with_graceful_shutdown(async move {
-            let _ = admin_stopping.wait_for(|stop| *stop).await;
-        });
-        let public_task = tokio::spawn(public_server.into_future());
-        let admin_task = tokio::spawn(admin_server.into_future());
+        let settings = ServeSettings {
+            header_timeout: Duration::from_millis(state.config.net.header_timeout_ms),
+            tls,
+            metrics: Arc::clone(&state.metrics),
+        };
+        let (public_caps, admin_caps) = (Arc::clone(&public.caps), Arc::clone(&admin.caps));
+        let public_task = tokio::spawn(net::serve(
+            public,
+            http::public_router(Arc::clone(&state)),
+            settings.clone(),
+            state.shutdown.clone(),
+        ));
+        let admin_task = tokio::spawn(net::serve(
+            admin,
+            http::admin_router(Arc::clone(&state)),
+            settings,
+            state.shutdown.clone(),
+        ));
         shutdown.await;
         // Sessions see this, send serverShutdown and close with 1001; listeners stop accepting.
         let sessions = state.hub.session_count();
@@ -159,12 +182,12 @@ impl Server {
         let _ = stop.send(true);
         let grace = Duration::from_millis(state.config.shutdown_grace_ms);
         let drained = tokio::time::timeout(grace, async {
-            // Upgraded WebSocket tasks are not tracked by the HTTP server: watch the hub.
-            while state.hub.session_count() > 0 {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
             let _ = public_task.await;
             let _ = admin_task.await;
+            // Every connection, HTTP or upgraded, holds its place under the caps until it closes.
+            while state.hub.session_count() > 0 || public_caps.open() + admin_caps.open() > 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
         })
         .await;
         if drained.is_err() {
@@ -225,6 +248,50 @@ impl Drop for RunningServer {
             self.task.abort();
         }
     }
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, ServerError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|error| ServerError::Bind { addr, error })
+}
+
+/// Descriptors kept back from the public listener when its cap is derived from the process
+/// limit: the admin listener's share, plus the store, the listeners and the runtime's own.
+const RESERVED_DESCRIPTORS: usize = 64;
+
+/// The caps of both listeners. With `net.max_connections = 0` the public listener may take the
+/// process's descriptors less a reserve, so running out of descriptors refuses strangers
+/// cleanly instead of failing `accept` on both listeners.
+fn connection_caps(
+    net: &NetConfig,
+    metrics: &Metrics,
+) -> (Arc<ConnectionCaps>, Arc<ConnectionCaps>) {
+    let (mut public_max, mut admin_max) = (net.max_connections, net.admin_max_connections);
+    let descriptors = rlimit::getrlimit(rlimit::Resource::NOFILE)
+        .map(|(soft, _)| usize::try_from(soft).unwrap_or(usize::MAX))
+        .unwrap_or(usize::MAX);
+    if public_max == 0 {
+        // A small limit (`ulimit -n 64`) still leaves the admin listener a few places.
+        let reserve = (descriptors / 8).clamp(32, admin_max + RESERVED_DESCRIPTORS);
+        admin_max = admin_max.min(reserve - 16);
+        public_max = descriptors.saturating_sub(reserve).max(1);
+    }
+    tracing::info!(
+        descriptors,
+        public = public_max,
+        public_per_client = net.max_connections_per_ip,
+        admin = admin_max,
+        "connection caps"
+    );
+    (
+        ConnectionCaps::new(
+            public_max,
+            net.max_connections_per_ip,
+            metrics.tcp_connections_open("public"),
+        ),
+        ConnectionCaps::new(admin_max, admin_max, metrics.tcp_connections_open("admin")),
+    )
 }
 
 /// The token key ring: from config when given, else the store's (one is made on first start).

@@ -7,11 +7,15 @@ mod market;
 
 use crate::state::SharedState;
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use std::sync::Arc;
+use std::time::Duration;
 use userstream_protocol::ApiError;
+use userstream_protocol::error::codes;
 
 /// Largest REST request body accepted on the public API.
 const PUBLIC_BODY_LIMIT: usize = 16 * 1024;
@@ -36,12 +40,64 @@ pub fn public_router(state: SharedState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(PUBLIC_BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            public_deadline,
+        ))
         .with_state(state)
 }
 
 /// Routes of the admin listener.
 pub fn admin_router(state: SharedState) -> Router {
-    admin::router(state).layer(DefaultBodyLimit::max(ADMIN_BODY_LIMIT))
+    admin::router(Arc::clone(&state))
+        .layer(DefaultBodyLimit::max(ADMIN_BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(state, admin_deadline))
+}
+
+/// A request must arrive whole and be answered within `net.request_timeout_ms`, so a client
+/// that trickles its body cannot hold a connection (the head has its own, shorter deadline).
+async fn within_deadline(
+    state: &SharedState,
+    listener: &'static str,
+    request: Request,
+    next: Next,
+) -> Option<Response> {
+    let limit = Duration::from_millis(state.config.net.request_timeout_ms);
+    let answered = tokio::time::timeout(limit, next.run(request)).await.ok();
+    if answered.is_none() {
+        state.metrics.timed_out(listener);
+    }
+    answered
+}
+
+async fn public_deadline(
+    State(state): State<SharedState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match within_deadline(&state, "public", request, next).await {
+        Some(response) => response,
+        None => {
+            let msg = "Timeout waiting for the request to be received and answered.";
+            error_response(&state, &ApiError::new(408, codes::TIMEOUT, msg))
+        }
+    }
+}
+
+/// The same deadline, answered in the admin API's error shape.
+async fn admin_deadline(
+    State(state): State<SharedState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match within_deadline(&state, "admin", request, next).await {
+        Some(response) => response,
+        None => {
+            let msg = "request timed out: the body was not received, or not answered, in time";
+            let body = serde_json::json!({ "error": msg });
+            (StatusCode::REQUEST_TIMEOUT, axum::Json(body)).into_response()
+        }
+    }
 }
 
 async fn not_found() -> Response {

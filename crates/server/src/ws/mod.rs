@@ -10,9 +10,9 @@ use crate::wire::WireFormat;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{ConnectInfo, RawQuery, State};
-use axum::response::IntoResponse;
 use axum::response::Response;
 use std::net::SocketAddr;
+use userstream_protocol::error::codes;
 use userstream_protocol::{ApiError, TimeUnit, sbe};
 
 /// What the client chose in the connection URL.
@@ -110,7 +110,15 @@ pub async fn upgrade(
     };
     let upgrade = match upgrade {
         Ok(upgrade) => upgrade,
-        Err(rejection) => return rejection.into_response(),
+        // A plain request to the WebSocket endpoint: say so in Binance's error shape.
+        Err(rejection) => {
+            let msg = format!(
+                "This endpoint speaks the WebSocket API only: {}.",
+                rejection.body_text()
+            );
+            let error = ApiError::new(rejection.status().as_u16(), codes::UNKNOWN, msg);
+            return error_response(&state, &error);
+        }
     };
     // Opening a connection counts against the IP's connection rate and its request weight;
     // either one over its limit refuses the handshake with 429.
