@@ -245,6 +245,7 @@ impl Peer {
                 }
                 let response = http
                     .post(format!("http://{admin}/admin/v1/events"))
+                    .header("content-type", "application/x-ndjson")
                     .body(body)
                     .send()
                     .await?;

@@ -133,6 +133,7 @@ async fn publish_validates_and_names_the_problem() {
         let response = server
             .http
             .post(server.admin_url("/admin/v1/events"))
+            .header("content-type", "application/json")
             .body(body)
             .send()
             .await
@@ -176,6 +177,7 @@ async fn publish_fills_missing_event_time_and_takes_batches() {
     let response = server
         .http
         .post(server.admin_url("/admin/v1/events"))
+        .header("content-type", "application/x-ndjson")
         .body(ndjson)
         .send()
         .await

@@ -1,21 +1,21 @@
 //! The admin API: keys, isolated accounts, event publishing, health and metrics.
 //!
-//! Served on its own listener (loopback by default). When `admin_token` is configured every
-//! request needs `Authorization: Bearer <token>`. Errors are `{"error":"<message>"}`.
+//! Served on its own listener (loopback by default), behind [`super::admin_guard`]: its own
+//! host names and origin only, JSON bodies, and the bearer token when one is configured.
+//! Errors are `{"error":"<message>"}`.
 
 use crate::intake;
 use crate::state::SharedState;
 use crate::store::ApiKeyRecord;
 use axum::body::Bytes;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use subtle::ConstantTimeEq;
 use userstream_protocol::Uid;
 
 pub fn router(state: SharedState) -> Router {
@@ -28,7 +28,10 @@ pub fn router(state: SharedState) -> Router {
         .route("/admin/v1/faults", post(inject_fault))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .layer(middleware::from_fn_with_state(state.clone(), require_token))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            super::admin_guard::guard,
+        ))
         .with_state(state)
 }
 
@@ -48,25 +51,6 @@ fn bad_request(msg: impl Into<String>) -> AdminError {
 fn internal(error: impl std::fmt::Display) -> AdminError {
     tracing::error!(%error, "admin request failed");
     AdminError(StatusCode::INTERNAL_SERVER_ERROR, error.to_string())
-}
-
-async fn require_token(State(state): State<SharedState>, request: Request, next: Next) -> Response {
-    if let Some(expected) = &state.config.admin_token {
-        let presented = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .unwrap_or("");
-        if !bool::from(presented.as_bytes().ct_eq(expected.as_bytes())) {
-            return AdminError(
-                StatusCode::UNAUTHORIZED,
-                "missing or wrong admin bearer token".into(),
-            )
-            .into_response();
-        }
-    }
-    next.run(request).await
 }
 
 /// Parses a JSON body, answering 400 with serde's message (which names the field) on failure.

@@ -1,6 +1,7 @@
 //! HTTP: the public REST endpoints (plus the WebSocket upgrade) and the admin API.
 
 mod admin;
+mod admin_guard;
 mod legacy;
 mod listen_token;
 mod market;

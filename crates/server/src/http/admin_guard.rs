@@ -1,0 +1,372 @@
+//! Who may use the admin API: its owner, not a web page the owner happens to visit.
+//!
+//! A page on another site can make the browser send requests to `127.0.0.1:9444`, and through
+//! DNS rebinding even read the answers. Every admin request therefore passes, in order:
+//! 1. **Host**: an IP literal, `localhost`, or a name in `admin_allowed_hosts`. A rebinding
+//!    attack needs a host *name* that the attacker's DNS points at us, so IP literals are safe.
+//! 2. **Origin**: absent (not a browser), the admin API's own origin, or one in
+//!    `admin_allowed_origins`; `Sec-Fetch-Site: cross-site` is refused too.
+//! 3. **Token**: `Authorization: Bearer <admin_token>` when one is set, compared in constant time.
+//! 4. **Content-Type**: a request with a body must say JSON (`application/json`, or
+//!    `application/x-ndjson` for event batches). Browsers send those only after a CORS
+//!    preflight, which this API never approves.
+
+use crate::config::Config;
+use crate::state::SharedState;
+use axum::Json;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use std::net::IpAddr;
+use subtle::ConstantTimeEq;
+use userstream_protocol::events::clip;
+
+/// Why a request was turned away, with its status and message.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Refusal {
+    status: StatusCode,
+    /// The label of `userstream_admin_refused_total`.
+    reason: &'static str,
+    message: String,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, reason: &'static str, message: String) -> Refusal {
+        Refusal {
+            status,
+            reason,
+            message,
+        }
+    }
+}
+
+pub(crate) async fn guard(
+    State(state): State<SharedState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match check(&state.config, request.method(), request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(refusal) => {
+            state.metrics.admin_refused(refusal.reason);
+            tracing::info!(reason = refusal.reason, message = %refusal.message, "admin request refused");
+            (refusal.status, Json(json!({ "error": refusal.message }))).into_response()
+        }
+    }
+}
+
+fn check(config: &Config, method: &Method, headers: &HeaderMap) -> Result<(), Refusal> {
+    let host = text(headers, header::HOST).unwrap_or("");
+    check_host(config, host)?;
+    check_origin(config, host, headers)?;
+    check_token(config, headers)?;
+    check_content_type(method, headers)
+}
+
+fn text(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
+    headers.get(name).and_then(|value| value.to_str().ok())
+}
+
+/// The host part of a `Host` header or an origin's authority: `[::1]:9444` → `::1`.
+fn host_name(authority: &str) -> &str {
+    if let Some(rest) = authority.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    authority
+        .rsplit_once(':')
+        .map_or(authority, |(name, port)| {
+            if port.bytes().all(|b| b.is_ascii_digit()) {
+                name
+            } else {
+                authority
+            }
+        })
+}
+
+fn check_host(config: &Config, host: &str) -> Result<(), Refusal> {
+    let name = host_name(host);
+    let allowed = name.parse::<IpAddr>().is_ok()
+        || name.eq_ignore_ascii_case("localhost")
+        || config.admin_allowed_hosts.iter().any(|allowed| {
+            allowed.eq_ignore_ascii_case(host) || allowed.eq_ignore_ascii_case(name)
+        });
+    if allowed {
+        return Ok(());
+    }
+    let message = if host.is_empty() {
+        "the admin API needs a Host header".to_owned()
+    } else {
+        format!(
+            "Host '{}' is not allowed on the admin API (a defence against DNS rebinding); use an IP address or localhost, or add the name to admin_allowed_hosts",
+            clip(host)
+        )
+    };
+    Err(Refusal::new(StatusCode::FORBIDDEN, "host", message))
+}
+
+fn check_origin(config: &Config, host: &str, headers: &HeaderMap) -> Result<(), Refusal> {
+    let cross_site = text(headers, header::HeaderName::from_static("sec-fetch-site"))
+        .is_some_and(|site| site.eq_ignore_ascii_case("cross-site"));
+    let origin = text(headers, header::ORIGIN);
+    let same_origin = |origin: &str| {
+        let authority = origin
+            .strip_prefix("http://")
+            .or_else(|| origin.strip_prefix("https://"));
+        authority.is_some_and(|authority| authority.eq_ignore_ascii_case(host))
+    };
+    let listed = |origin: &str| {
+        config.admin_allowed_origins.iter().any(|allowed| {
+            allowed
+                .trim_end_matches('/')
+                .eq_ignore_ascii_case(origin.trim_end_matches('/'))
+        })
+    };
+    let allowed = match origin {
+        None => !cross_site,
+        Some(origin) => same_origin(origin) || listed(origin),
+    };
+    if allowed {
+        return Ok(());
+    }
+    let message = format!(
+        "cross-origin requests to the admin API are refused (Origin '{}'); add the origin to admin_allowed_origins if it is yours",
+        clip(origin.unwrap_or("none, Sec-Fetch-Site: cross-site"))
+    );
+    Err(Refusal::new(StatusCode::FORBIDDEN, "origin", message))
+}
+
+fn check_token(config: &Config, headers: &HeaderMap) -> Result<(), Refusal> {
+    let Some(expected) = &config.admin_token else {
+        return Ok(());
+    };
+    let presented = text(headers, header::AUTHORIZATION)
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if bool::from(presented.as_bytes().ct_eq(expected.as_bytes())) {
+        return Ok(());
+    }
+    Err(Refusal::new(
+        StatusCode::UNAUTHORIZED,
+        "token",
+        "missing or wrong admin bearer token".into(),
+    ))
+}
+
+/// Media types a body may have: JSON, or NDJSON for event batches.
+const BODY_TYPES: &[&str] = &["application/json", "application/x-ndjson"];
+
+fn check_content_type(method: &Method, headers: &HeaderMap) -> Result<(), Refusal> {
+    let length = text(headers, header::CONTENT_LENGTH).map(str::trim);
+    let has_body = headers.contains_key(header::TRANSFER_ENCODING)
+        || length.is_some_and(|length| length != "0");
+    if !has_body || matches!(*method, Method::GET | Method::HEAD) {
+        return Ok(());
+    }
+    let media_type = text(headers, header::CONTENT_TYPE)
+        .and_then(|value| value.split(';').next())
+        .map(str::trim)
+        .unwrap_or("");
+    if BODY_TYPES
+        .iter()
+        .any(|allowed| media_type.eq_ignore_ascii_case(allowed))
+    {
+        return Ok(());
+    }
+    let message = format!(
+        "admin request bodies must be JSON: send Content-Type: application/json (or application/x-ndjson for event batches), not '{}'",
+        clip(if media_type.is_empty() {
+            "none"
+        } else {
+            media_type
+        })
+    );
+    Err(Refusal::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "content_type",
+        message,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, HeaderValue::from_str(value).unwrap());
+        }
+        map
+    }
+
+    fn reason(config: &Config, method: Method, pairs: &[(&'static str, &str)]) -> &'static str {
+        match check(config, &method, &headers(pairs)) {
+            Ok(()) => "ok",
+            Err(refusal) => refusal.reason,
+        }
+    }
+
+    #[test]
+    fn host_names_must_be_ours() {
+        let config = Config::default();
+        for host in [
+            "127.0.0.1:9444",
+            "localhost:9444",
+            "LOCALHOST",
+            "[::1]:9444",
+            "10.1.2.3",
+        ] {
+            assert_eq!(
+                reason(&config, Method::GET, &[("host", host)]),
+                "ok",
+                "{host}"
+            );
+        }
+        for host in [
+            "attacker.example:9444",
+            "attacker.example",
+            "",
+            "127.0.0.1.nip.io:9444",
+        ] {
+            assert_eq!(
+                reason(&config, Method::GET, &[("host", host)]),
+                "host",
+                "{host}"
+            );
+        }
+        let config = Config {
+            admin_allowed_hosts: vec!["admin.internal".into()],
+            ..Config::default()
+        };
+        assert_eq!(
+            reason(&config, Method::GET, &[("host", "admin.internal:9444")]),
+            "ok"
+        );
+    }
+
+    #[test]
+    fn foreign_origins_are_refused() {
+        let config = Config::default();
+        let host = ("host", "127.0.0.1:9444");
+        assert_eq!(reason(&config, Method::GET, &[host]), "ok");
+        assert_eq!(
+            reason(
+                &config,
+                Method::GET,
+                &[host, ("origin", "http://127.0.0.1:9444")]
+            ),
+            "ok"
+        );
+        for origin in [
+            "https://evil.example",
+            "null",
+            "http://127.0.0.1:9445",
+            "127.0.0.1:9444",
+        ] {
+            assert_eq!(
+                reason(&config, Method::POST, &[host, ("origin", origin)]),
+                "origin",
+                "{origin}"
+            );
+        }
+        assert_eq!(
+            reason(
+                &config,
+                Method::POST,
+                &[host, ("sec-fetch-site", "cross-site")]
+            ),
+            "origin"
+        );
+        let config = Config {
+            admin_allowed_origins: vec!["https://console.example/".into()],
+            ..Config::default()
+        };
+        assert_eq!(
+            reason(
+                &config,
+                Method::POST,
+                &[host, ("origin", "https://console.example")]
+            ),
+            "ok"
+        );
+    }
+
+    #[test]
+    fn bodies_must_say_json() {
+        let config = Config::default();
+        let host = ("host", "127.0.0.1");
+        let post = |pairs: &[(&'static str, &str)]| reason(&config, Method::POST, pairs);
+        assert_eq!(post(&[host]), "ok", "no body");
+        assert_eq!(post(&[host, ("content-length", "0")]), "ok");
+        assert_eq!(
+            post(&[
+                host,
+                ("content-length", "13"),
+                ("content-type", "text/plain;charset=UTF-8")
+            ]),
+            "content_type"
+        );
+        assert_eq!(post(&[host, ("content-length", "13")]), "content_type");
+        assert_eq!(
+            post(&[
+                host,
+                ("transfer-encoding", "chunked"),
+                ("content-type", "application/x-www-form-urlencoded")
+            ]),
+            "content_type"
+        );
+        assert_eq!(
+            post(&[
+                host,
+                ("content-length", "13"),
+                ("content-type", "Application/JSON; charset=utf-8")
+            ]),
+            "ok"
+        );
+        assert_eq!(
+            post(&[
+                host,
+                ("content-length", "13"),
+                ("content-type", "application/x-ndjson")
+            ]),
+            "ok"
+        );
+    }
+
+    #[test]
+    fn the_token_is_checked_after_host_and_origin() {
+        let config = Config {
+            admin_token: Some("sesame".into()),
+            ..Config::default()
+        };
+        let host = ("host", "127.0.0.1");
+        assert_eq!(reason(&config, Method::GET, &[host]), "token");
+        assert_eq!(
+            reason(
+                &config,
+                Method::GET,
+                &[host, ("authorization", "Bearer sesam")]
+            ),
+            "token"
+        );
+        assert_eq!(
+            reason(
+                &config,
+                Method::GET,
+                &[host, ("authorization", "Bearer sesame")]
+            ),
+            "ok"
+        );
+        assert_eq!(
+            reason(
+                &config,
+                Method::GET,
+                &[("host", "evil.example"), ("authorization", "Bearer sesame")]
+            ),
+            "host"
+        );
+    }
+}
