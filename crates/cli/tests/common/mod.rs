@@ -1,0 +1,257 @@
+//! The real `userstream` binary on ephemeral loopback ports, and the clients the tests drive it
+//! with. Every child process is killed when its handle drops, so a failing test leaves nothing
+//! behind. Waits are bounded by [`WAIT`], which only a broken build ever reaches.
+#![allow(dead_code)]
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::net::TcpStream;
+use tokio::process::{Child, ChildStdout, Command};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// Upper bound for anything a test waits for.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+pub const BALANCE_UPDATE: &str =
+    r#"{"e":"balanceUpdate","E":1573200697110,"a":"BTC","d":"100.00000000","T":1573200697068}"#;
+
+/// The binary with a clean environment: no `USERSTREAM_*` variable of the developer's shell
+/// leaks in, logs stay quiet, and the child dies with its handle.
+pub fn userstream() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_userstream"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("USERSTREAM_") {
+            command.env_remove(name);
+        }
+    }
+    command
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    command
+}
+
+/// What a finished command left behind.
+#[derive(Debug)]
+pub struct Ran {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Ran {
+    /// The single JSON line a successful command prints.
+    pub fn json(&self) -> Value {
+        assert!(self.status.success(), "command failed: {self:?}");
+        assert_eq!(
+            self.stdout.lines().count(),
+            1,
+            "one line expected: {self:?}"
+        );
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("{e}: {self:?}"))
+    }
+
+    /// Asserts exit code 1, nothing on stdout, and `needles` on stderr.
+    pub fn failed_with(&self, needles: &[&str]) {
+        assert_eq!(self.status.code(), Some(1), "{self:?}");
+        assert!(self.stdout.is_empty(), "{self:?}");
+        for needle in needles {
+            assert!(self.stderr.contains(needle), "{needle:?} missing: {self:?}");
+        }
+    }
+}
+
+/// Runs a command to completion, feeding `stdin` if given.
+pub async fn run(mut command: Command, stdin: Option<&str>) -> Ran {
+    command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    if stdin.is_some() {
+        command.stdin(Stdio::piped());
+    }
+    let mut child = command.spawn().expect("spawn userstream");
+    if let Some(text) = stdin {
+        let mut pipe = child.stdin.take().expect("stdin pipe");
+        pipe.write_all(text.as_bytes()).await.expect("write stdin");
+        drop(pipe);
+    }
+    let output = tokio::time::timeout(WAIT, child.wait_with_output())
+        .await
+        .expect("command timed out")
+        .expect("command output");
+    Ran {
+        status: output.status,
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// A running `userstream serve` on ephemeral loopback ports.
+pub struct Gateway {
+    pub child: Child,
+    pub public: SocketAddr,
+    pub admin: SocketAddr,
+    /// Held so the server's stdout stays open.
+    _stdout: Lines<BufReader<ChildStdout>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Gateway {
+    pub async fn start() -> Gateway {
+        Gateway::start_with(&[], &[]).await
+    }
+
+    pub async fn start_with(args: &[&str], envs: &[(&str, &str)]) -> Gateway {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut command = userstream();
+        command
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(["--admin-listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path())
+            .args(args)
+            .envs(envs.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = command.spawn().expect("spawn userstream serve");
+        let stdout = child.stdout.take().expect("stdout pipe");
+        let mut lines = BufReader::new(stdout).lines();
+        let line = tokio::time::timeout(WAIT, lines.next_line())
+            .await
+            .expect("no listening line in time")
+            .expect("read stdout")
+            .expect("serve exited before listening");
+        let (public, admin) = parse_listening_line(&line);
+        Gateway {
+            child,
+            public,
+            admin,
+            _stdout: lines,
+            _dir: dir,
+        }
+    }
+
+    /// The binary, pointed at this gateway through the environment (as a user would set it).
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = userstream();
+        command
+            .env("USERSTREAM_ADMIN_URL", format!("http://{}", self.admin))
+            .env("USERSTREAM_URL", format!("http://{}", self.public))
+            .args(args);
+        command
+    }
+
+    pub async fn cli(&self, args: &[&str]) -> Ran {
+        run(self.command(args), None).await
+    }
+
+    pub async fn create_key(&self, args: &[&str]) -> (String, String, u64) {
+        let answer = self.cli(&[&["keys", "create"], args].concat()).await.json();
+        (
+            answer["apiKey"].as_str().expect("apiKey").to_owned(),
+            answer["secretKey"].as_str().expect("secretKey").to_owned(),
+            answer["uid"].as_u64().expect("uid"),
+        )
+    }
+
+    pub async fn token(&self, args: &[&str]) -> String {
+        let answer = self.cli(&[&["token"], args].concat()).await.json();
+        assert!(answer["expirationTime"].is_i64(), "{answer}");
+        answer["token"].as_str().expect("token").to_owned()
+    }
+
+    pub async fn ws(&self) -> Ws {
+        let url = format!("ws://{}/ws-api/v3", self.public);
+        let (stream, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
+            .await
+            .expect("WebSocket connect timed out")
+            .expect("WebSocket connect");
+        Ws { stream, next_id: 1 }
+    }
+
+    pub fn signal(&self, name: &str) {
+        let pid = self.child.id().expect("serve is running");
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{name}"), &pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+    }
+
+    pub async fn exit_status(mut self) -> ExitStatus {
+        tokio::time::timeout(WAIT, self.child.wait())
+            .await
+            .expect("serve did not exit in time")
+            .expect("wait for serve")
+    }
+}
+
+/// `userstream listening on http://P (WebSocket API ws://P/ws-api/v3), admin on http://A`.
+pub fn parse_listening_line(line: &str) -> (SocketAddr, SocketAddr) {
+    let parsed = line
+        .strip_prefix("userstream listening on http://")
+        .and_then(|rest| rest.split_once(" (WebSocket API ws://"))
+        .and_then(|(public, rest)| {
+            let (ws, admin) = rest.split_once("/ws-api/v3), admin on http://")?;
+            (ws == public).then_some((public.parse().ok()?, admin.parse().ok()?))
+        });
+    parsed.unwrap_or_else(|| panic!("unexpected listening line: {line:?}"))
+}
+
+pub struct Ws {
+    pub stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    pub next_id: u64,
+}
+
+impl Ws {
+    /// The next text frame as JSON; `None` once the server closed the connection.
+    pub async fn next(&mut self) -> Option<Value> {
+        loop {
+            let frame = tokio::time::timeout(WAIT, self.stream.next())
+                .await
+                .expect("no WebSocket frame in time");
+            match frame {
+                Some(Ok(Message::Text(text))) => {
+                    return Some(serde_json::from_str(&text).expect("JSON frame"));
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
+                Some(Ok(other)) => panic!("unexpected frame {other:?}"),
+            }
+        }
+    }
+
+    pub async fn event(&mut self) -> Value {
+        self.next().await.expect("connection closed")
+    }
+
+    /// Sends a request and returns its response (no events are expected in between).
+    pub async fn request(&mut self, method: &str, params: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        let request = json!({"id": id, "method": method, "params": params});
+        self.stream
+            .send(Message::text(request.to_string()))
+            .await
+            .expect("send request");
+        let response = self.event().await;
+        assert_eq!(response["id"], json!(id), "{response}");
+        response
+    }
+
+    /// Subscribes and returns the subscription id.
+    pub async fn subscribe(&mut self, token: &str) -> u64 {
+        let response = self
+            .request(
+                "userDataStream.subscribe.listenToken",
+                json!({ "listenToken": token }),
+            )
+            .await;
+        assert_eq!(response["status"], 200, "{response}");
+        response["result"]["subscriptionId"]
+            .as_u64()
+            .expect("subscriptionId")
+    }
+}
