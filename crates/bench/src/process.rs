@@ -14,6 +14,7 @@ use tokio::process::{Child, Command};
 /// once; everything else stays at its default.
 pub const USERSTREAM_BENCH_ENV: &[(&str, &str)] = &[
     ("USERSTREAM_LIMITS__CONNECTIONS_PER_WINDOW", "1000000000"),
+    ("USERSTREAM_NET__MAX_CONNECTIONS_PER_IP", "1000000"),
     ("USERSTREAM_LIMITS__REQUEST_WEIGHT_PER_MINUTE", "1000000000"),
     (
         "USERSTREAM_LIMITS__SAPI_UID_WEIGHT_PER_MINUTE",

@@ -143,6 +143,13 @@ pub struct ServeArgs {
     /// USERSTREAM_ADMIN_TOKEN variable: command lines are visible to other local users.
     #[arg(long, value_name = "T")]
     pub admin_token: Option<String>,
+    /// PEM certificate chain: both listeners then speak TLS (https://, wss://). Reloaded,
+    /// with the key, on SIGHUP without dropping connections. [default: `tls_cert` in the config]
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert. [default: `tls_key` in the config]
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// How to reach a running gateway's admin API.

@@ -21,6 +21,10 @@ pub fn load_config(args: &ServeArgs) -> anyhow::Result<Config> {
     if let Some(data_dir) = &args.data_dir {
         config.data_dir = data_dir.clone();
     }
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        config.tls_cert = Some(cert.clone());
+        config.tls_key = Some(key.clone());
+    }
     if let Some(admin_token) = &args.admin_token {
         // An empty token is refused by `validate`, not read as "no token": `--admin-token
         // "$UNSET_VARIABLE"` must not silently open the admin API.
@@ -35,14 +39,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // Listen for signals before announcing the addresses: whoever reads the line may signal
     // at once, and an uncaught SIGTERM would kill the process without `serverShutdown`.
     let signals = Signals::install()?;
-    if config.admin_token.is_none() && !config.admin_listen.ip().is_loopback() {
-        tracing::warn!(
-            admin = %config.admin_listen,
-            "the admin API listens beyond loopback without an admin token; anyone who can reach it can create keys"
-        );
-    }
+    raise_descriptor_limit();
     let server = Server::bind(config, Arc::new(SystemClock)).await?;
-    announce(server.public_addr(), server.admin_addr())?;
+    if let Some(tls) = server.tls() {
+        reload_on_hangup(tls)?;
+    }
+    announce(
+        server.public_addr(),
+        server.admin_addr(),
+        server.tls().is_some(),
+    )?;
     // The first signal starts the graceful shutdown; a second one (an impatient Ctrl-C) ends
     // the process at once.
     let (first, first_received) = tokio::sync::oneshot::channel::<()>();
@@ -72,17 +78,54 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Every connection holds a descriptor: take all the hard limit allows (the soft limit is often
+/// 1024), and say what it came to, since the public listener's connection cap derives from it.
+fn raise_descriptor_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::info!(limit, "file descriptor limit"),
+        Err(error) => tracing::warn!(%error, "could not raise the file descriptor limit"),
+    }
+}
+
+/// SIGHUP reads the certificate and key again; connections already open keep theirs.
+fn reload_on_hangup(tls: userstream_server::net::Tls) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hangups = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
+        tokio::spawn(async move {
+            while hangups.recv().await.is_some() {
+                match tls.reload() {
+                    Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
+                    Err(error) => {
+                        tracing::error!(%error, "SIGHUP: TLS certificate not reloaded; the previous one stays in force")
+                    }
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = tls;
+    Ok(())
+}
+
 /// The one line on stdout, e.g. `userstream listening on http://127.0.0.1:9443 (WebSocket API
-/// ws://127.0.0.1:9443/ws-api/v3), admin on http://127.0.0.1:9444`. Scripts and tests bind
-/// port 0 and parse it, so its shape is an interface: change it only with them.
-pub fn listening_line(public: SocketAddr, admin: SocketAddr) -> String {
+/// ws://127.0.0.1:9443/ws-api/v3), admin on http://127.0.0.1:9444` (`https`/`wss` with TLS).
+/// Scripts and tests bind port 0 and parse it, so its shape is an interface: change it only
+/// with them.
+pub fn listening_line(public: SocketAddr, admin: SocketAddr, tls: bool) -> String {
+    let (http, ws) = if tls {
+        ("https", "wss")
+    } else {
+        ("http", "ws")
+    };
     format!(
-        "userstream listening on http://{public} (WebSocket API ws://{public}/ws-api/v3), admin on http://{admin}"
+        "userstream listening on {http}://{public} (WebSocket API {ws}://{public}/ws-api/v3), admin on {http}://{admin}"
     )
 }
 
-fn announce(public: SocketAddr, admin: SocketAddr) -> anyhow::Result<()> {
-    let line = listening_line(public, admin);
+fn announce(public: SocketAddr, admin: SocketAddr, tls: bool) -> anyhow::Result<()> {
+    let line = listening_line(public, admin, tls);
     tracing::info!(%public, %admin, "listening");
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "{line}")
@@ -144,8 +187,12 @@ mod tests {
         let public: SocketAddr = "127.0.0.1:9443".parse().unwrap();
         let admin: SocketAddr = "127.0.0.1:9444".parse().unwrap();
         assert_eq!(
-            listening_line(public, admin),
+            listening_line(public, admin, false),
             "userstream listening on http://127.0.0.1:9443 (WebSocket API ws://127.0.0.1:9443/ws-api/v3), admin on http://127.0.0.1:9444"
+        );
+        assert_eq!(
+            listening_line(public, admin, true),
+            "userstream listening on https://127.0.0.1:9443 (WebSocket API wss://127.0.0.1:9443/ws-api/v3), admin on https://127.0.0.1:9444"
         );
     }
 }

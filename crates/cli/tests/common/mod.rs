@@ -23,7 +23,20 @@ pub const BALANCE_UPDATE: &str =
 /// The binary with a clean environment: no `USERSTREAM_*` variable of the developer's shell
 /// leaks in, logs stay quiet, and the child dies with its handle.
 pub fn userstream() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_userstream"));
+    clean(Command::new(env!("CARGO_BIN_EXE_userstream")))
+}
+
+/// The binary run by a shell that first sets its descriptor limit (soft and hard) to `limit`.
+pub fn userstream_with_descriptor_limit(limit: u32) -> Command {
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_userstream"));
+    clean(command)
+}
+
+fn clean(mut command: Command) -> Command {
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("USERSTREAM_") {
             command.env_remove(name);
@@ -107,14 +120,17 @@ impl Gateway {
     pub async fn start_with(args: &[&str], envs: &[(&str, &str)]) -> Gateway {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut command = userstream();
+        serve_on_free_ports(&mut command, dir.path());
         command
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(["--admin-listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir.path())
             .args(args)
             .envs(envs.iter().copied())
-            .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
+        Gateway::launch(command, dir).await
+    }
+
+    /// Starts `command` (a `serve` command line) and waits for its listening line.
+    pub async fn launch(mut command: Command, dir: tempfile::TempDir) -> Gateway {
+        command.stdout(Stdio::piped());
         let mut child = command.spawn().expect("spawn userstream serve");
         let stdout = child.stdout.take().expect("stdout pipe");
         let mut lines = BufReader::new(stdout).lines();
@@ -131,6 +147,15 @@ impl Gateway {
             _stdout: lines,
             _dir: dir,
         }
+    }
+
+    /// Where this server keeps its data.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("serve is running")
     }
 
     /// The binary, pointed at this gateway through the environment (as a user would set it).
@@ -188,13 +213,27 @@ impl Gateway {
     }
 }
 
-/// `userstream listening on http://P (WebSocket API ws://P/ws-api/v3), admin on http://A`.
+/// Adds `serve` on ephemeral loopback ports with its data in `dir`.
+pub fn serve_on_free_ports(command: &mut Command, dir: &std::path::Path) {
+    command
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(["--admin-listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir);
+}
+
+/// `userstream listening on http://P (WebSocket API ws://P/ws-api/v3), admin on http://A`, or
+/// the same with `https`/`wss` when the listeners speak TLS.
 pub fn parse_listening_line(line: &str) -> (SocketAddr, SocketAddr) {
+    let (http, ws) = if line.contains("https://") {
+        ("https", "wss")
+    } else {
+        ("http", "ws")
+    };
     let parsed = line
-        .strip_prefix("userstream listening on http://")
-        .and_then(|rest| rest.split_once(" (WebSocket API ws://"))
+        .strip_prefix(&format!("userstream listening on {http}://"))
+        .and_then(|rest| rest.split_once(&format!(" (WebSocket API {ws}://")))
         .and_then(|(public, rest)| {
-            let (ws, admin) = rest.split_once("/ws-api/v3), admin on http://")?;
+            let (ws, admin) = rest.split_once(&format!("/ws-api/v3), admin on {http}://"))?;
             (ws == public).then_some((public.parse().ok()?, admin.parse().ok()?))
         });
     parsed.unwrap_or_else(|| panic!("unexpected listening line: {line:?}"))

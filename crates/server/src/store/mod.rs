@@ -4,7 +4,10 @@
 //! writes to it, so the hot paths never wait on storage. Two backends share this trait: SQLite
 //! (embedded default) and, for clusters, a replicated key-value store.
 
+mod data_dir;
 mod sqlite;
+
+pub use data_dir::DataDir;
 
 pub use sqlite::SqliteStore;
 
@@ -53,6 +56,9 @@ pub enum StoreError {
     Backend(String),
     #[error("store: API key already exists")]
     DuplicateKey,
+    /// The data directory cannot be used: locked by another server, or not writable.
+    #[error("{0}")]
+    DataDir(String),
 }
 
 impl From<rusqlite::Error> for StoreError {

@@ -1,6 +1,6 @@
 //! The embedded store: one SQLite file in the data directory.
 
-use super::{ApiKeyRecord, FIRST_UID, NewApiKey, Store, StoreError, StoreSnapshot};
+use super::{ApiKeyRecord, DataDir, FIRST_UID, NewApiKey, Store, StoreError, StoreSnapshot};
 use async_trait::async_trait;
 use parking_lot::Mutex;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -31,25 +31,35 @@ CREATE TABLE IF NOT EXISTS signing_keys (
 );
 ";
 
+/// The database file, and the files SQLite keeps beside it in WAL mode.
+const DATABASE: &str = "userstream.db";
+const DATABASE_SIDE_FILES: [&str; 2] = ["userstream.db-wal", "userstream.db-shm"];
+
 /// SQLite-backed [`Store`]. Calls run on the blocking pool so the runtime never waits on disk.
 #[derive(Clone)]
 pub struct SqliteStore {
     connection: Arc<Mutex<Connection>>,
+    /// Locked for as long as any clone of the store lives.
+    _dir: Arc<DataDir>,
 }
 
 impl SqliteStore {
-    /// Opens (creating when needed) `dir/userstream.db`.
+    /// Opens (creating when needed) `dir/userstream.db`, in a private directory this server
+    /// has locked.
     pub fn open_in(dir: &Path) -> Result<SqliteStore, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            StoreError::Backend(format!("cannot create data dir {}: {e}", dir.display()))
-        })?;
-        let connection = Connection::open(dir.join("userstream.db"))?;
+        let data_dir = DataDir::open(dir)?;
+        let database = data_dir.private_file(DATABASE)?;
+        for side_file in DATABASE_SIDE_FILES {
+            data_dir.restrict(side_file)?;
+        }
+        let connection = Connection::open(database)?;
         connection.pragma_update(None, "journal_mode", "WAL")?;
         connection.pragma_update(None, "synchronous", "NORMAL")?;
         connection.pragma_update(None, "foreign_keys", "ON")?;
         connection.execute_batch(SCHEMA)?;
         Ok(SqliteStore {
             connection: Arc::new(Mutex::new(connection)),
+            _dir: Arc::new(data_dir),
         })
     }
 
