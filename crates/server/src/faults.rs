@@ -100,8 +100,29 @@ pub struct FaultOutcome {
     pub subscriptions: usize,
 }
 
+/// Longest `msg` a failing token request may be given; it reaches REST clients verbatim.
+const MAX_FAULT_MSG_BYTES: usize = 256;
+/// Longest `durationMs`: a day, the longest anything lives on this protocol.
+const MAX_FAULT_DURATION_MS: u64 = 86_400_000;
+
 /// Applies a fault. Errors are messages for a 400 answer.
 pub fn apply(state: &Arc<AppState>, request: &FaultRequest) -> Result<FaultOutcome, String> {
+    if request
+        .duration_ms
+        .is_some_and(|ms| ms > MAX_FAULT_DURATION_MS)
+    {
+        return Err(format!(
+            "durationMs must be at most {MAX_FAULT_DURATION_MS} (a day)"
+        ));
+    }
+    if let Some(msg) = &request.msg
+        && msg.len() > MAX_FAULT_MSG_BYTES
+    {
+        return Err(format!(
+            "msg is {} bytes long; at most {MAX_FAULT_MSG_BYTES} are allowed",
+            msg.len()
+        ));
+    }
     let account = match (request.uid, &request.isolated_symbol) {
         (Some(uid), None) => Some(Account::cross(uid)),
         (Some(uid), Some(symbol)) => Some(Account::isolated(uid, symbol.to_ascii_uppercase())),
@@ -114,11 +135,7 @@ pub fn apply(state: &Arc<AppState>, request: &FaultRequest) -> Result<FaultOutco
     let duration_us = || {
         request
             .duration_ms
-            .map(|ms| {
-                i64::try_from(ms)
-                    .unwrap_or(i64::MAX / 1000)
-                    .saturating_mul(1000)
-            })
+            .map(|ms| ms.saturating_mul(1000).min(i64::MAX as u64) as i64)
             .ok_or_else(|| format!("{:?} needs durationMs", request.kind))
     };
     let hub = &state.hub;

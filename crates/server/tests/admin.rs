@@ -332,3 +332,54 @@ async fn shutdown_sends_server_shutdown_to_every_session() {
     }
     stopping.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn oversized_fields_are_refused_with_the_limit() {
+    let server = TestServer::start().await;
+    let (status, answer) = server
+        .admin_post("/admin/v1/keys", json!({"label": "x".repeat(1_000_000)}))
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        answer["error"],
+        "label is 1000000 bytes long; at most 128 are allowed"
+    );
+    let (status, _) = server
+        .admin_post("/admin/v1/keys", json!({"label": "x".repeat(128)}))
+        .await;
+    assert_eq!(status, 200);
+    let many = vec!["BTCUSDT"; 65];
+    let (status, answer) = server
+        .admin_post("/admin/v1/keys", json!({"isolatedSymbols": many}))
+        .await;
+    assert_eq!(status, 400, "{answer}");
+
+    let key = server.create_key(&[]).await;
+    let event = json!({"e": "balanceUpdate", "a": "B".repeat(10_000), "d": "1", "T": 1});
+    let (status, answer) = server
+        .admin_post("/admin/v1/events", json!({"uid": key.uid, "event": event}))
+        .await;
+    assert_eq!(status, 400);
+    let message = answer["error"].as_str().unwrap();
+    assert!(message.contains("more than the 64 allowed"), "{message}");
+    assert!(message.len() < 200, "the value is not echoed: {message}");
+
+    let fault = json!({"kind": "failTokenRequests", "count": 1, "msg": "m".repeat(1_000)});
+    let (status, answer) = server.admin_post("/admin/v1/faults", fault).await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        answer["error"],
+        "msg is 1000 bytes long; at most 256 are allowed"
+    );
+    let fault = json!({"kind": "mute", "durationMs": u64::MAX});
+    assert_eq!(server.admin_post("/admin/v1/faults", fault).await.0, 400);
+    assert_eq!(
+        server
+            .admin_get("/admin/v1/keys")
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+}

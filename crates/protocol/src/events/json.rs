@@ -29,6 +29,11 @@ pub fn clip(text: &str) -> String {
 /// overflow a 2 MiB thread stack in a debug build), so hostile nesting is refused before it runs.
 pub const MAX_DEPTH: usize = 32;
 
+/// Longest text field a published event may carry, in bytes. Binance's longest is a client
+/// order id (36 characters); an asset or symbol is at most 20. Received events are not held to
+/// it, since the sender is the exchange.
+pub const MAX_TEXT_LEN: usize = 64;
+
 /// Parses untrusted JSON into a tree: nesting past [`MAX_DEPTH`] is refused first, and an error
 /// is one line (the parser's own message quotes the input after a line break).
 pub fn parse_tree(bytes: &[u8]) -> Result<Value, String> {
@@ -246,6 +251,16 @@ impl<'a> Reader<'a> {
         meaning: &'static str,
         value: &Value,
     ) -> Result<T, EventError> {
+        if self.strict
+            && let Some(text) = value.as_str()
+            && text.len() > MAX_TEXT_LEN
+        {
+            let message = format!(
+                "{} bytes of text, more than the {MAX_TEXT_LEN} allowed",
+                text.len()
+            );
+            return Err(self.invalid(key, meaning, message));
+        }
         sonic_rs::from_value(value).map_err(|error| self.invalid(key, meaning, error.to_string()))
     }
 

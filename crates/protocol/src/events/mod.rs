@@ -27,7 +27,7 @@ pub use enums::{
     SelfTradePreventionMode, Side, TimeInForce, WorkingFloor,
 };
 pub use execution_report::ExecutionReport;
-pub use json::{MAX_DEPTH, clip, parse_tree};
+pub use json::{MAX_DEPTH, MAX_TEXT_LEN, clip, parse_tree};
 pub use list_status::{ListOrder, ListStatus};
 pub use risk::{MarginLevelStatusChange, UserLiabilityChange};
 

@@ -416,6 +416,22 @@ fn odd_client_order_ids_round_trip() {
     }
 }
 
+#[test]
+fn published_text_fields_are_capped_and_received_ones_are_not() {
+    let at_most = "A".repeat(MAX_TEXT_LEN);
+    let too_long = "A".repeat(10_000);
+    let with_asset =
+        |asset: &str| format!(r#"{{"e":"balanceUpdate","E":1,"a":"{asset}","d":"1","T":1}}"#);
+    assert!(published(&with_asset(&at_most)).is_ok());
+    let message = error(&with_asset(&too_long));
+    assert!(
+        message.contains("`a`")
+            && message.contains("10000 bytes of text, more than the 64 allowed"),
+        "{message}"
+    );
+    assert!(Event::from_json(with_asset(&too_long).as_bytes(), TimeUnit::Millisecond).is_ok());
+}
+
 // ---- property tests ----
 
 proptest! {

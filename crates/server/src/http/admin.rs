@@ -62,6 +62,11 @@ fn check_symbol(state: &SharedState, symbol: &str) -> Result<(), AdminError> {
     intake::check_symbol(&state.config, symbol).map_err(|e| bad_request(e.0))
 }
 
+/// Longest key label, in bytes: enough for a name and a purpose, and small on every listing.
+const MAX_LABEL_BYTES: usize = 128;
+/// Most isolated accounts one key request may open.
+const MAX_ISOLATED_PER_REQUEST: usize = 64;
+
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct CreateKey {
@@ -80,11 +85,27 @@ async fn create_key(
     } else {
         parse_body(&body)?
     };
-    let symbols: Vec<String> = request
+    if let Some(label) = &request.label
+        && label.len() > MAX_LABEL_BYTES
+    {
+        return Err(bad_request(format!(
+            "label is {} bytes long; at most {MAX_LABEL_BYTES} are allowed",
+            label.len()
+        )));
+    }
+    if request.isolated_symbols.len() > MAX_ISOLATED_PER_REQUEST {
+        return Err(bad_request(format!(
+            "isolatedSymbols lists {} symbols; at most {MAX_ISOLATED_PER_REQUEST} per request",
+            request.isolated_symbols.len()
+        )));
+    }
+    let mut symbols: Vec<String> = request
         .isolated_symbols
         .iter()
         .map(|s| s.to_ascii_uppercase())
         .collect();
+    symbols.sort_unstable();
+    symbols.dedup();
     for symbol in &symbols {
         check_symbol(&state, symbol)?;
     }
