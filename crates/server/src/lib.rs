@@ -5,6 +5,7 @@
 //! published through the admin API or a [`bus::Bus`]. Start one with [`Server::bind`] and
 //! [`Server::run`] (or [`Server::spawn`]).
 
+pub mod admission;
 pub mod bus;
 pub mod config;
 pub mod directory;

@@ -1,11 +1,11 @@
 //! Assembling and running the gateway: state, listeners, background tasks, shutdown.
 
+use crate::admission::Admission;
 use crate::bus::{Bus, LocalBus};
 use crate::config::{Config, NetConfig};
 use crate::directory::Directory;
 use crate::http;
 use crate::hub::{Hub, SubscriptionLimits};
-use crate::limits::{Bans, MINUTE_MS, WeightWindows};
 use crate::metrics::Metrics;
 use crate::net::{self, ConnectionCaps, Listener, ServeSettings, Tls, TlsError};
 use crate::state::{AppState, SharedState};
@@ -87,14 +87,8 @@ impl Server {
         };
         let (stop, shutdown) = watch::channel(false);
         let state = Arc::new(AppState {
-            ws_weight: WeightWindows::new(config.limits.request_weight_per_minute, MINUTE_MS),
+            admission: Admission::new(&config.limits),
             token_failures: Default::default(),
-            bans: Bans::new(config.limits.ban_after_rejections, config.limits.ban_ms),
-            ws_connections: WeightWindows::new(
-                config.limits.connections_per_window,
-                config.limits.connection_window_ms,
-            ),
-            sapi_weight: WeightWindows::new(config.limits.sapi_uid_weight_per_minute, MINUTE_MS),
             config,
             clock,
             directory,

@@ -257,7 +257,8 @@ async fn ignoring_429s_gets_the_ip_banned_with_418() {
     let mut abuser = server.ws_from("127.0.0.1").await.unwrap();
     assert_eq!(abuser.call("ping", json!({})).await["status"], json!(200));
     assert_eq!(abuser.call("ping", json!({})).await["status"], json!(200));
-    for _ in 0..2 {
+    // ban_after_rejections 429s, then the ban.
+    for _ in 0..3 {
         let refused = abuser.call("ping", json!({})).await;
         assert_eq!(refused["status"], json!(429));
         let data = &refused["error"]["data"];
@@ -283,6 +284,49 @@ async fn ignoring_429s_gets_the_ip_banned_with_418() {
     // The ban lifts.
     server.advance_ms(120_000);
     assert_eq!(abuser.call("ping", json!({})).await["status"], json!(200));
+}
+
+/// The handshake, the WebSocket API and the token endpoint follow one rule: after
+/// `ban_after_rejections` answers of 429, the address gets 418 everywhere.
+#[tokio::test]
+async fn every_way_in_bans_after_the_same_number_of_429s() {
+    let server = TestServer::start_with(|config| {
+        config.limits.connections_per_window = 1;
+        config.limits.sapi_uid_weight_per_minute = 1;
+        config.limits.ban_after_rejections = 3;
+    })
+    .await;
+    let _first = server.ws_from("127.0.0.5").await.unwrap();
+    let statuses: Vec<_> = futures_util::future::join_all(
+        (0..4).map(|_| async { server.ws_from("127.0.0.5").await.err() }),
+    )
+    .await;
+    let mut statuses: Vec<_> = statuses.into_iter().flatten().collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses, [418, 429, 429, 429]);
+
+    // The token endpoint, from 127.0.0.1 (reqwest's source address).
+    let key = server.create_key(&[]).await;
+    assert_eq!(server.request_token(Some(&key.api_key), "").await.0, 200);
+    for _ in 0..3 {
+        let (status, body, headers) = server.request_token(Some(&key.api_key), "").await;
+        assert_eq!(
+            (status, body["code"].clone()),
+            (429, json!(-1003)),
+            "{body}"
+        );
+        let retry_after: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((1..=60).contains(&retry_after), "{retry_after}");
+    }
+    let (status, body, headers) = server.request_token(Some(&key.api_key), "").await;
+    assert_eq!(status, 418, "{body}");
+    assert!(
+        body["msg"].as_str().unwrap().contains("IP banned until"),
+        "{body}"
+    );
+    assert_eq!(headers["retry-after"], "120");
+    // Banned on the WebSocket API too.
+    assert_eq!(server.ws_from("127.0.0.1").await.err(), Some(418));
 }
 
 #[tokio::test]

@@ -1,16 +1,17 @@
 //! `POST /sapi/v1/userListenToken`: mint a listen token for a margin account.
 
-use super::{error_response, with_count_header};
+use super::{error_response, http_refusal, with_count_header};
 use crate::directory::is_api_key_shaped;
 use crate::rest_params::{Params, parse_bool, verify_signature};
 use crate::state::SharedState;
 use crate::token::TokenClaims;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
+use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use std::net::SocketAddr;
 use userstream_protocol::account::is_valid_symbol;
 use userstream_protocol::{Account, ApiError};
 
@@ -35,6 +36,7 @@ struct Issued {
 
 pub async fn issue(
     State(state): State<SharedState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
@@ -47,18 +49,19 @@ pub async fn issue(
         Err(error) => return error_response(&state, &error),
     };
     let now_ms = state.clock.now_ms();
-    let charge =
-        state
-            .sapi_weight
-            .charge(&key.uid, state.config.limits.listen_token_weight, now_ms);
+    let weight = state.config.limits.listen_token_weight;
+    let charge = match state.admission.sapi(peer.ip(), key.uid, weight, now_ms) {
+        Ok(charge) => charge,
+        Err(refusal) => {
+            let response = http_refusal(&state, &refusal);
+            return match refusal.charge {
+                Some(charge) => with_count_header(response, USED_WEIGHT_HEADER, charge.count),
+                None => response,
+            };
+        }
+    };
     let respond =
         |response: Response| with_count_header(response, USED_WEIGHT_HEADER, charge.count);
-    if charge.exceeded() {
-        return respond(error_response(
-            &state,
-            &ApiError::too_much_weight(charge.limit, "1m"),
-        ));
-    }
     let result = Params::parse(query.as_deref(), &body, ALLOWED).and_then(|params| {
         verify_signature(
             query.as_deref(),

@@ -127,6 +127,12 @@ pub(crate) fn error_response(state: &SharedState, error: &ApiError) -> Response 
     response
 }
 
+/// Renders an admission refusal (429, or 418 when banned) with `Retry-After` in seconds.
+pub(crate) fn http_refusal(state: &SharedState, refusal: &crate::admission::Refusal) -> Response {
+    let response = error_response(state, &refusal.error);
+    with_count_header(response, "retry-after", refusal.retry_after_secs())
+}
+
 /// Adds a header whose value is a number.
 pub(crate) fn with_count_header(
     mut response: Response,

@@ -3,7 +3,7 @@
 mod methods;
 mod session;
 
-use crate::http::error_response;
+use crate::http::{error_response, http_refusal};
 use crate::rest_params::parse_bool;
 use crate::state::SharedState;
 use crate::wire::WireFormat;
@@ -120,25 +120,10 @@ pub async fn upgrade(
             return error_response(&state, &error);
         }
     };
-    // Opening a connection counts against the IP's connection rate and its request weight;
-    // either one over its limit refuses the handshake with 429.
-    let limits = &state.config.limits;
-    let now_ms = state.clock.now_ms();
-    if let Some(until_ms) = state.bans.banned_until(&peer.ip(), now_ms) {
-        return error_response(&state, &ApiError::ip_banned(until_ms));
-    }
-    let connections = state.ws_connections.charge(&peer.ip(), 1, now_ms);
-    if connections.exceeded() {
-        state.bans.rejected(&peer.ip(), now_ms);
-        let error = ApiError::too_many_connections(connections.limit, limits.connection_window_ms);
-        return error_response(&state, &error);
-    }
-    let weight = state
-        .ws_weight
-        .charge(&peer.ip(), limits.connection_weight, now_ms);
-    if weight.exceeded() {
-        state.bans.rejected(&peer.ip(), now_ms);
-        return error_response(&state, &ApiError::too_much_weight(weight.limit, "1m"));
+    // Opening a connection counts against the address's connection rate and its request
+    // weight; over either limit the handshake is refused with 429 (418 once banned).
+    if let Err(refusal) = state.admission.handshake(peer.ip(), state.clock.now_ms()) {
+        return http_refusal(&state, &refusal);
     }
     let ws = &state.config.ws;
     upgrade

@@ -8,6 +8,7 @@ mod subscribe;
 mod time;
 mod unsubscribe;
 
+use crate::admission::Refusal;
 use crate::hub::SessionHandle;
 use crate::limits::Charge;
 use crate::outbox::OutFrame;
@@ -219,42 +220,12 @@ fn answer_error(
     }
 }
 
-/// Why a request was not let through: banned, or over the weight limit.
-struct Refusal {
-    error: ApiError,
-    data: ErrorData,
-    /// The weight count, when the request was charged (not for banned IPs).
-    charge: Option<Charge>,
-}
-
-/// Charges `weight` to the connection's IP, unless it is banned. A request over the limit counts
-/// towards a ban, and may be the one that triggers it.
+/// Charges `weight` to the connection's address (see [`crate::admission`]).
 fn admit(context: &MethodContext<'_>, weight: u64) -> Result<Charge, Refusal> {
     let state = context.state;
-    let now_ms = state.clock.now_ms();
-    let refuse = |error, retry_after, charge| Refusal {
-        error,
-        data: ErrorData {
-            server_time: now_ms,
-            retry_after,
-        },
-        charge,
-    };
-    if let Some(until_ms) = state.bans.banned_until(&context.ip, now_ms) {
-        return Err(refuse(ApiError::ip_banned(until_ms), until_ms, None));
-    }
-    let charge = state.ws_weight.charge(&context.ip, weight, now_ms);
-    if !charge.exceeded() {
-        return Ok(charge);
-    }
-    Err(match state.bans.rejected(&context.ip, now_ms) {
-        Some(until_ms) => refuse(ApiError::ip_banned(until_ms), until_ms, Some(charge)),
-        None => refuse(
-            ApiError::too_much_weight(charge.limit, "1m"),
-            now_ms + charge.retry_after_ms,
-            Some(charge),
-        ),
-    })
+    state
+        .admission
+        .request(context.ip, weight, state.clock.now_ms())
 }
 
 fn queue_refusal(
