@@ -28,6 +28,11 @@ pub fn router(state: SharedState) -> Router {
         .route("/admin/v1/faults", post(inject_fault))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .fallback(|| async { AdminError(StatusCode::NOT_FOUND, "no such admin route".into()) })
+        .method_not_allowed_fallback(|| async {
+            let msg = "this admin route does not take that method";
+            AdminError(StatusCode::METHOD_NOT_ALLOWED, msg.into())
+        })
         .layer(middleware::from_fn_with_state(
             state.clone(),
             super::admin_guard::guard,

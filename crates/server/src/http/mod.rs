@@ -41,6 +41,10 @@ pub fn public_router(state: SharedState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(PUBLIC_BODY_LIMIT))
+        .layer(middleware::map_response_with_state(
+            Arc::clone(&state),
+            public_json_errors,
+        ))
         .layer(middleware::from_fn_with_state(
             Arc::clone(&state),
             public_deadline,
@@ -52,7 +56,55 @@ pub fn public_router(state: SharedState) -> Router {
 pub fn admin_router(state: SharedState) -> Router {
     admin::router(Arc::clone(&state))
         .layer(DefaultBodyLimit::max(ADMIN_BODY_LIMIT))
+        .layer(middleware::map_response(admin_json_errors))
         .layer(middleware::from_fn_with_state(state, admin_deadline))
+}
+
+/// The framework answers a few refusals itself in plain text (a body over the limit, a path
+/// parameter that does not parse). Each listener rewrites them into its own JSON error shape,
+/// so a client never meets an error it cannot parse; the status stays.
+async fn plain_text_error(response: Response) -> Result<(StatusCode, String), Response> {
+    let status = response.status();
+    let plain = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("text/plain"));
+    if !plain || !(status.is_client_error() || status.is_server_error()) {
+        return Err(response);
+    }
+    let text = axum::body::to_bytes(response.into_body(), 4096)
+        .await
+        .map(|bytes| String::from_utf8_lossy(&bytes).trim().to_owned())
+        .unwrap_or_default();
+    let text = if text.is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("Bad request")
+            .to_owned()
+    } else {
+        text
+    };
+    Ok((status, text))
+}
+
+async fn public_json_errors(State(state): State<SharedState>, response: Response) -> Response {
+    match plain_text_error(response).await {
+        Ok((status, text)) => {
+            let msg = format!("{}.", text.trim_end_matches('.'));
+            error_response(&state, &ApiError::new(status.as_u16(), codes::UNKNOWN, msg))
+        }
+        Err(response) => response,
+    }
+}
+
+async fn admin_json_errors(response: Response) -> Response {
+    match plain_text_error(response).await {
+        Ok((status, text)) => {
+            (status, axum::Json(serde_json::json!({ "error": text }))).into_response()
+        }
+        Err(response) => response,
+    }
 }
 
 /// A request must arrive whole and be answered within `net.request_timeout_ms`, so a client
