@@ -282,20 +282,18 @@ async fn both_listeners_speak_tls_and_reload_the_certificate_on_sighup() {
     .expect("wss handshake");
     let mut ws = Ws { stream, next_id: 1 };
     ws.subscribe(issued["token"].as_str().expect("token")).await;
-    let publish = |delta: &'static str| {
-        let https = https.clone();
-        async move {
-            let item = json!({"uid": uid, "event": {"e": "balanceUpdate", "a": "BTC", "d": delta, "T": 1}});
-            let response = https
-                .post(format!("https://{admin}/admin/v1/events"))
-                .json(&item)
-                .send()
-                .await
-                .expect("publish");
-            assert_eq!(response.status(), 200);
-        }
+    let publish = |https: reqwest::Client, delta: &'static str| async move {
+        let item =
+            json!({"uid": uid, "event": {"e": "balanceUpdate", "a": "BTC", "d": delta, "T": 1}});
+        let response = https
+            .post(format!("https://{admin}/admin/v1/events"))
+            .json(&item)
+            .send()
+            .await
+            .expect("publish");
+        assert_eq!(response.status(), 200);
     };
-    publish("1").await;
+    publish(https.clone(), "1").await;
     assert_eq!(ws.event().await["event"]["d"], "1");
     // Plain HTTP on a TLS listener gets nowhere.
     assert_eq!(get(public, "/api/v3/ping").await, None);
@@ -326,14 +324,7 @@ async fn both_listeners_speak_tls_and_reload_the_certificate_on_sighup() {
         .await;
     assert!(stale.is_err(), "the old certificate is no longer presented");
     let https = trusting_second;
-    let item = json!({"uid": uid, "event": {"e": "balanceUpdate", "a": "BTC", "d": "2", "T": 1}});
-    let response = https
-        .post(format!("https://{admin}/admin/v1/events"))
-        .json(&item)
-        .send()
-        .await
-        .expect("publish");
-    assert_eq!(response.status(), 200);
+    publish(https.clone(), "2").await;
     assert_eq!(
         ws.event().await["event"]["d"],
         "2",
