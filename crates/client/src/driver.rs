@@ -7,7 +7,7 @@
 //! the same few lines, and a missed edge cannot leave an account unsubscribed.
 
 use crate::connection::{self, ConnEvent, ConnHandle, ConnSettings};
-use crate::dedup::Dedup;
+use crate::dedup::{Dedup, Source};
 use crate::frame::Inbound;
 use crate::item::{AccountEvent, Disconnect, Fatal, Gap, HandoverReason, Item, Status};
 use crate::options::{Endpoints, Options};
@@ -69,6 +69,16 @@ struct AccountState {
     /// Coverage lost at this time (our clock), not yet restored.
     broken_since: Option<i64>,
     dedup: Dedup,
+    /// During a handover, the new connection's events wait here until the old connection has
+    /// delivered everything it will; both carry the account's events in the same order, so the
+    /// old one's stream, then the new one's less what the old one delivered, is that order.
+    held: Option<Held>,
+}
+
+/// Events held back from one connection during a handover overlap.
+struct Held {
+    conn: u64,
+    events: Vec<(u64, Source, AccountEvent)>,
 }
 
 impl AccountState {
@@ -207,6 +217,7 @@ impl Driver {
                     started: false,
                     broken_since: None,
                     dedup: Dedup::default(),
+                    held: None,
                 })
                 .collect(),
             conns: HashMap::new(),
@@ -321,6 +332,12 @@ impl Driver {
                         if self.route_count(index) > 0 {
                             // The same events may now arrive on two subscriptions.
                             self.accounts[index].dedup.overlap_started();
+                        }
+                        if self.delivering_elsewhere(index, conn) {
+                            self.accounts[index].held = Some(Held {
+                                conn,
+                                events: Vec::new(),
+                            });
                         }
                         self.subscribe(conn, index, value, expires_us, renew_at_us);
                     }
@@ -626,6 +643,10 @@ impl Driver {
                                 conn.handle.close();
                             }
                         }
+                        // Everything the retired connection will deliver has arrived.
+                        for index in 0..self.accounts.len() {
+                            self.release_held(index).await;
+                        }
                     }
                 }
             }
@@ -783,6 +804,7 @@ impl Driver {
         if self.route_count(index) <= 1 {
             self.accounts[index].dedup.overlap_ended(Instant::now());
         }
+        self.release_held(index).await;
         if error.code == codes::MAX_SUBSCRIPTION_ID {
             self.start_handover(HandoverReason::SubscriptionIdsExhausted)
                 .await;
@@ -804,6 +826,7 @@ impl Driver {
             if self.route_count(index) <= 1 {
                 self.accounts[index].dedup.overlap_ended(Instant::now());
             }
+            self.release_held(index).await;
             if closing {
                 return;
             }
@@ -832,16 +855,53 @@ impl Driver {
             return;
         }
         let account = &mut self.accounts[index];
-        if account
-            .dedup
-            .admit(fingerprint, (conn, subscription_id), Instant::now())
-        {
-            let item = Item::Event(AccountEvent {
-                account: account.scope.clone(),
-                subscription_id,
-                event,
-            });
-            self.emit(item).await;
+        let event = AccountEvent {
+            account: account.scope.clone(),
+            subscription_id,
+            event,
+        };
+        let source = (conn, subscription_id);
+        if let Some(held) = account.held.as_mut().filter(|held| held.conn == conn) {
+            held.events.push((fingerprint, source, event));
+            return;
+        }
+        if account.dedup.admit(fingerprint, source, Instant::now()) {
+            self.emit(Item::Event(event)).await;
+        }
+    }
+
+    /// True when a connection other than `conn` still delivers events of account `index`.
+    fn delivering_elsewhere(&self, index: usize, conn: u64) -> bool {
+        self.routes.iter().any(|((other, _), route)| {
+            route.account == index
+                && *other != conn
+                && self.conns.get(other).is_some_and(|other| !other.drained)
+        })
+    }
+
+    /// Releases the events held back during a handover once no other connection delivers the
+    /// account any more (the old one is drained, closed or unsubscribed), less those the old one
+    /// delivered. Held events of a connection that closed while the old one still delivers are
+    /// dropped: the old one carries every one of them.
+    async fn release_held(&mut self, index: usize) {
+        let Some(held_conn) = self.accounts[index].held.as_ref().map(|held| held.conn) else {
+            return;
+        };
+        let delivering = self.delivering_elsewhere(index, held_conn);
+        if delivering && self.conns.contains_key(&held_conn) {
+            return;
+        }
+        let Some(held) = self.accounts[index].held.take() else {
+            return;
+        };
+        if delivering {
+            return;
+        }
+        let now = Instant::now();
+        for (fingerprint, source, event) in held.events {
+            if self.accounts[index].dedup.admit(fingerprint, source, now) {
+                self.emit(Item::Event(event)).await;
+            }
         }
     }
 
@@ -867,6 +927,9 @@ impl Driver {
         affected.sort_unstable();
         affected.dedup();
         let mut gaps = Vec::new();
+        for &index in &affected {
+            self.release_held(index).await;
+        }
         for index in affected {
             if self.route_count(index) <= 1 {
                 self.accounts[index].dedup.overlap_ended(Instant::now());
