@@ -71,7 +71,8 @@ async fn shutdown_with_a_long_overlap(
         let sessions = server.admin_get("/admin/v1/sessions").await;
         let old = sessions
             .as_array()
-            .and_then(|sessions| sessions.iter().map(|session| session["id"].clone()).last())
+            .and_then(|sessions| sessions.last())
+            .map(|session| session["id"].clone())
             .expect("a session");
         fault(
             server,
