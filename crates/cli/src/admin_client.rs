@@ -20,7 +20,10 @@ pub struct AdminClient {
 impl AdminClient {
     pub fn new(args: &AdminArgs) -> anyhow::Result<AdminClient> {
         Ok(AdminClient {
-            remote: Remote::new(url_or_default(&args.admin_url, DEFAULT_ADMIN_URL))?,
+            remote: Remote::new(
+                url_or_default(&args.admin_url, DEFAULT_ADMIN_URL),
+                &args.trust.certificates()?,
+            )?,
             token: args.admin_token.clone().filter(|token| !token.is_empty()),
         })
     }

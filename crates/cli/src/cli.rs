@@ -166,6 +166,30 @@ pub struct AdminArgs {
         hide_env_values = true
     )]
     pub admin_token: Option<String>,
+    #[command(flatten)]
+    pub trust: TrustArgs,
+}
+
+/// Trusting a gateway whose TLS certificate is private (self-signed or from an internal CA).
+#[derive(Debug, Clone, Args)]
+pub struct TrustArgs {
+    /// PEM certificate (or CA bundle) to trust besides the public roots, for a gateway
+    /// started with --tls-cert.
+    #[arg(long, value_name = "FILE", env = "USERSTREAM_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
+}
+
+impl TrustArgs {
+    /// The certificates named, read and parsed (none when no file was given).
+    pub fn certificates(&self) -> anyhow::Result<userstream_client::TrustedCertificates> {
+        use anyhow::Context;
+        let Some(path) = &self.ca_cert else {
+            return Ok(Default::default());
+        };
+        let pem = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        userstream_client::TrustedCertificates::from_pem(&pem)
+            .with_context(|| format!("{} holds no usable certificate", path.display()))
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -286,6 +310,8 @@ pub struct TokenArgs {
     /// Base URL of the gateway's public API.
     #[arg(long, value_name = "URL", env = "USERSTREAM_URL", default_value = DEFAULT_PUBLIC_URL)]
     pub url: String,
+    #[command(flatten)]
+    pub trust: TrustArgs,
 }
 
 #[derive(Debug, Args)]
@@ -319,6 +345,8 @@ pub struct TailArgs {
     /// Token validity in milliseconds (at most 86400000 = 24 h). [default: the server's, 24 h]
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=86_400_000))]
     pub validity: Option<u64>,
+    #[command(flatten)]
+    pub trust: TrustArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -8,6 +8,7 @@ use anyhow::{Context, anyhow, bail};
 use reqwest::{RequestBuilder, StatusCode, Url};
 use serde_json::Value;
 use std::time::Duration;
+use userstream_client::TrustedCertificates;
 use userstream_client::token::root_cause;
 
 /// Long enough for a slow machine, short enough that a black-holed address does not hang a
@@ -24,17 +25,17 @@ pub struct Remote {
 
 impl Remote {
     /// Checks the base URL up front, so a typo is reported as such and not as a network error.
-    pub fn new(base: &str) -> anyhow::Result<Remote> {
+    pub fn new(base: &str, trusted: &TrustedCertificates) -> anyhow::Result<Remote> {
         let base = Url::parse(base).with_context(|| format!("'{base}' is not a valid URL"))?;
-        // The gateway speaks plain HTTP (TLS belongs to a proxy in front of it); https:// is
-        // for such a proxy or for Binance itself.
         if !matches!(base.scheme(), "http" | "https") || base.cannot_be_a_base() {
             bail!("'{base}' is not an http:// or https:// URL");
         }
         let client = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
-            .user_agent(concat!("userstream-cli/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!("userstream-cli/", env!("CARGO_PKG_VERSION")));
+        let client = trusted
+            .trust_in(client)?
             .build()
             .context("cannot set up the HTTP client")?;
         Ok(Remote { base, client })
@@ -146,12 +147,12 @@ mod tests {
 
     #[test]
     fn paths_are_appended_to_the_base() {
-        let remote = Remote::new("http://127.0.0.1:9444").unwrap();
+        let remote = Remote::new("http://127.0.0.1:9444", &Default::default()).unwrap();
         assert_eq!(
             remote.url(&["admin", "v1", "keys", "a/b"]).as_str(),
             "http://127.0.0.1:9444/admin/v1/keys/a%2Fb"
         );
-        let prefixed = Remote::new("http://host/userstream/").unwrap();
+        let prefixed = Remote::new("http://host/userstream/", &Default::default()).unwrap();
         assert_eq!(
             prefixed.url(&["healthz"]).as_str(),
             "http://host/userstream/healthz"
@@ -160,10 +161,10 @@ mod tests {
 
     #[test]
     fn bad_base_urls_are_refused() {
-        assert!(Remote::new("127.0.0.1:9444").is_err());
-        assert!(Remote::new("ftp://host").is_err());
-        assert!(Remote::new("https://host").is_ok());
-        assert!(Remote::new("not a url").is_err());
+        assert!(Remote::new("127.0.0.1:9444", &Default::default()).is_err());
+        assert!(Remote::new("ftp://host", &Default::default()).is_err());
+        assert!(Remote::new("https://host", &Default::default()).is_ok());
+        assert!(Remote::new("not a url", &Default::default()).is_err());
     }
 
     #[test]

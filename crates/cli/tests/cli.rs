@@ -8,9 +8,6 @@ mod common;
 
 use common::*;
 use serde_json::{Value, json};
-use std::process::Stdio;
-use tokio::io::{AsyncBufReadExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdout};
 
 #[tokio::test]
 async fn events_flow_from_publish_to_a_cross_subscriber_until_revocation() {
@@ -408,56 +405,6 @@ async fn faults_terminate_streams_and_fail_token_requests() {
 
     let bad = gateway.cli(&["fault", "mute"]).await;
     bad.failed_with(&["durationMs"]);
-}
-
-/// A running `userstream tail`, its stdout read line by line.
-struct Tail {
-    child: Child,
-    stdout: Lines<BufReader<ChildStdout>>,
-    stderr: Lines<BufReader<tokio::process::ChildStderr>>,
-    statuses: Vec<String>,
-}
-
-impl Tail {
-    fn start(gateway: &Gateway, args: &[&str]) -> Tail {
-        let mut command = gateway.command(&[&["tail"], args].concat());
-        command.stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = command.spawn().expect("spawn userstream tail");
-        let stdout = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let stderr = BufReader::new(child.stderr.take().expect("stderr")).lines();
-        Tail {
-            child,
-            stdout,
-            stderr,
-            statuses: Vec::new(),
-        }
-    }
-
-    async fn line(&mut self) -> String {
-        tokio::time::timeout(WAIT, self.stdout.next_line())
-            .await
-            .expect("no event line in time")
-            .expect("read stdout")
-            .expect("tail ended")
-    }
-
-    /// The first status line containing `needle`, reading more as needed.
-    async fn status(&mut self, needle: &str) -> String {
-        if let Some(seen) = self.statuses.iter().find(|line| line.contains(needle)) {
-            return seen.clone();
-        }
-        loop {
-            let line = tokio::time::timeout(WAIT, self.stderr.next_line())
-                .await
-                .unwrap_or_else(|_| panic!("no status line with {needle:?} in time"))
-                .expect("read stderr")
-                .expect("tail ended");
-            self.statuses.push(line.clone());
-            if line.contains(needle) {
-                return line;
-            }
-        }
-    }
 }
 
 #[tokio::test]

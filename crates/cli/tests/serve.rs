@@ -342,3 +342,48 @@ async fn both_listeners_speak_tls_and_reload_the_certificate_on_sighup() {
         .expect("still served");
     assert_eq!(ping.status(), 200);
 }
+
+/// The command line against a gateway with a private certificate: refused without `--ca-cert`,
+/// working with it (admin commands, `token`, and `tail` over `wss://`).
+#[tokio::test]
+async fn the_command_line_trusts_a_private_certificate_when_told() {
+    let files = tempfile::tempdir().expect("tempdir");
+    let (cert_path, key_path) = (files.path().join("cert.pem"), files.path().join("key.pem"));
+    let (cert, key) = self_signed();
+    std::fs::write(&cert_path, &cert).expect("write cert");
+    std::fs::write(&key_path, &key).expect("write key");
+    let paths = [
+        cert_path.to_str().expect("path"),
+        key_path.to_str().expect("path"),
+    ];
+    let gateway = Gateway::start_with(&["--tls-cert", paths[0], "--tls-key", paths[1]], &[]).await;
+    let refused = gateway.cli(&["keys", "list"]).await;
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    assert!(
+        refused.stderr.to_lowercase().contains("certificate"),
+        "{refused:?}"
+    );
+
+    let trusting = |args: &[&str]| {
+        let mut command = gateway.command(args);
+        command.env("USERSTREAM_CA_CERT", &cert_path);
+        command
+    };
+    let created = run(trusting(&["keys", "create"]), None).await.json();
+    let api_key = created["apiKey"].as_str().expect("apiKey");
+    let uid = created["uid"].as_u64().expect("uid").to_string();
+    let token = run(trusting(&["token", "--api-key", api_key]), None)
+        .await
+        .json();
+    assert!(token["token"].is_string(), "{token}");
+
+    let mut tail = Tail::start(&gateway, &["--api-key", api_key, "--ca-cert", paths[0]]);
+    tail.status("cross: subscribed").await;
+    run(trusting(&["publish", "--uid", &uid, BALANCE_UPDATE]), None)
+        .await
+        .json();
+    assert_eq!(
+        tail.line().await,
+        "2019-11-08T08:11:37.110000Z cross balanceUpdate BTC 100.00000000"
+    );
+}

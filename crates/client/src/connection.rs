@@ -144,7 +144,13 @@ async fn run(id: u64, settings: ConnSettings, mut commands: mpsc::UnboundedRecei
     config.max_message_size = Some(MAX_MESSAGE_BYTES);
     config.max_frame_size = Some(MAX_MESSAGE_BYTES);
     let url = session_url(&url, options.time_unit, options.sbe);
-    let connecting = tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), true);
+    let connector = options.trusted_certificates.websocket_connector();
+    let connecting = tokio_tungstenite::connect_async_tls_with_config(
+        url.as_str(),
+        Some(config),
+        true,
+        connector,
+    );
     let mut ws = match timeout(options.connect_timeout, connecting).await {
         Ok(Ok((ws, _response))) => ws,
         Ok(Err(error)) => {

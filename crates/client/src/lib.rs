@@ -45,11 +45,13 @@ mod driver;
 mod frame;
 mod item;
 mod options;
+mod tls;
 pub mod token;
 
 pub use backoff::Backoff;
 pub use item::{AccountEvent, Disconnect, Fatal, Gap, HandoverReason, Item, Status};
 pub use options::{BINANCE_REST_URL, BINANCE_WS_API_URL, Endpoints, Options, UrlError};
+pub use tls::{CertificateError, TrustedCertificates};
 pub use token::{ListenToken, TokenClient, TokenError};
 pub use userstream_protocol::Scope;
 pub use userstream_protocol::clock::{Clock, SharedClock, SystemClock};
@@ -205,7 +207,11 @@ impl UserStreamBuilder {
         let http = reqwest::Client::builder()
             .connect_timeout(options.connect_timeout)
             .timeout(options.request_timeout)
-            .user_agent(concat!("userstream-client/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!("userstream-client/", env!("CARGO_PKG_VERSION")));
+        let http = options
+            .trusted_certificates
+            .trust_in(http)
+            .map_err(|error| BuildError::Http(error.to_string()))?
             .build()
             .map_err(|error| BuildError::Http(token::root_cause(&error)))?;
         let tokens = TokenClient::new(

@@ -1,6 +1,7 @@
 //! Where to connect and how patiently: endpoints and timing policy.
 
 use crate::backoff::Backoff;
+use crate::tls::TrustedCertificates;
 use reqwest::Url;
 use std::time::Duration;
 use userstream_protocol::TimeUnit;
@@ -139,6 +140,9 @@ pub struct Options {
     pub sbe: bool,
     /// Items buffered for a slow reader before the client stops reading the socket.
     pub buffer: usize,
+    /// Certificates trusted besides the public web roots, for a gateway with a private
+    /// certificate (HTTPS and `wss://`).
+    pub trusted_certificates: TrustedCertificates,
 }
 
 impl Default for Options {
@@ -158,6 +162,7 @@ impl Default for Options {
             time_unit: TimeUnit::Microsecond,
             sbe: false,
             buffer: 1024,
+            trusted_certificates: TrustedCertificates::default(),
         }
     }
 }

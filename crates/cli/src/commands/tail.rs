@@ -31,6 +31,7 @@ pub async fn run(args: TailArgs) -> anyhow::Result<()> {
         .options(Options {
             token_validity: args.validity.map(Duration::from_millis),
             sbe: args.sbe,
+            trusted_certificates: args.trust.certificates()?,
             ..Options::default()
         });
     if let Some(secret) = args.key.secret {

@@ -11,7 +11,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use userstream_client::token::{API_KEY_HEADER, sign, unsigned_query};
 
 pub async fn run(args: TokenArgs) -> anyhow::Result<()> {
-    let remote = Remote::new(url_or_default(&args.url, DEFAULT_PUBLIC_URL))?;
+    let remote = Remote::new(
+        url_or_default(&args.url, DEFAULT_PUBLIC_URL),
+        &args.trust.certificates()?,
+    )?;
     let symbol = args
         .isolated
         .as_deref()

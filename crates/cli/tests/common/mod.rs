@@ -107,6 +107,8 @@ pub struct Gateway {
     pub child: Child,
     pub public: SocketAddr,
     pub admin: SocketAddr,
+    /// `https` when the listeners speak TLS, else `http`.
+    pub scheme: &'static str,
     /// Held so the server's stdout stays open.
     _stdout: Lines<BufReader<ChildStdout>>,
     _dir: tempfile::TempDir,
@@ -140,10 +142,16 @@ impl Gateway {
             .expect("read stdout")
             .expect("serve exited before listening");
         let (public, admin) = parse_listening_line(&line);
+        let scheme = if line.contains("https://") {
+            "https"
+        } else {
+            "http"
+        };
         Gateway {
             child,
             public,
             admin,
+            scheme,
             _stdout: lines,
             _dir: dir,
         }
@@ -162,8 +170,14 @@ impl Gateway {
     pub fn command(&self, args: &[&str]) -> Command {
         let mut command = userstream();
         command
-            .env("USERSTREAM_ADMIN_URL", format!("http://{}", self.admin))
-            .env("USERSTREAM_URL", format!("http://{}", self.public))
+            .env(
+                "USERSTREAM_ADMIN_URL",
+                format!("{}://{}", self.scheme, self.admin),
+            )
+            .env(
+                "USERSTREAM_URL",
+                format!("{}://{}", self.scheme, self.public),
+            )
             .args(args);
         command
     }
@@ -292,5 +306,55 @@ impl Ws {
         response["result"]["subscriptionId"]
             .as_u64()
             .expect("subscriptionId")
+    }
+}
+
+/// A running `userstream tail`, its stdout read line by line.
+pub struct Tail {
+    pub child: Child,
+    stdout: Lines<BufReader<ChildStdout>>,
+    stderr: Lines<BufReader<tokio::process::ChildStderr>>,
+    statuses: Vec<String>,
+}
+
+impl Tail {
+    pub fn start(gateway: &Gateway, args: &[&str]) -> Tail {
+        let mut command = gateway.command(&[&["tail"], args].concat());
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = command.spawn().expect("spawn userstream tail");
+        let stdout = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let stderr = BufReader::new(child.stderr.take().expect("stderr")).lines();
+        Tail {
+            child,
+            stdout,
+            stderr,
+            statuses: Vec::new(),
+        }
+    }
+
+    pub async fn line(&mut self) -> String {
+        tokio::time::timeout(WAIT, self.stdout.next_line())
+            .await
+            .expect("no event line in time")
+            .expect("read stdout")
+            .expect("tail ended")
+    }
+
+    /// The first status line containing `needle`, reading more as needed.
+    pub async fn status(&mut self, needle: &str) -> String {
+        if let Some(seen) = self.statuses.iter().find(|line| line.contains(needle)) {
+            return seen.clone();
+        }
+        loop {
+            let line = tokio::time::timeout(WAIT, self.stderr.next_line())
+                .await
+                .unwrap_or_else(|_| panic!("no status line with {needle:?} in time"))
+                .expect("read stderr")
+                .expect("tail ended");
+            self.statuses.push(line.clone());
+            if line.contains(needle) {
+                return line;
+            }
+        }
     }
 }
