@@ -40,6 +40,15 @@ impl Dedup {
         }
     }
 
+    /// True when this event was already delivered from another source (while remembering).
+    pub fn seen_elsewhere(&self, fingerprint: u64, source: Source) -> bool {
+        self.window.is_some()
+            && self
+                .seen
+                .get(&fingerprint)
+                .is_some_and(|first| *first != source)
+    }
+
     /// True when this copy should be delivered.
     pub fn admit(&mut self, fingerprint: u64, source: Source, now: Instant) -> bool {
         match self.window {
@@ -89,6 +98,22 @@ mod tests {
         assert!(!dedup.admit(3, (1, 0), now + Duration::from_secs(1)));
         assert!(dedup.admit(3, (1, 0), now + TAIL), "tail over: forgotten");
         assert!(dedup.seen.is_empty());
+    }
+
+    #[test]
+    fn an_event_is_seen_elsewhere_only_from_another_source_while_remembering() {
+        let now = Instant::now();
+        let mut dedup = Dedup::default();
+        dedup.admit(7, (1, 0), now);
+        assert!(
+            !dedup.seen_elsewhere(7, (2, 0)),
+            "not remembering outside an overlap"
+        );
+        dedup.overlap_started();
+        dedup.admit(7, (1, 0), now);
+        assert!(dedup.seen_elsewhere(7, (2, 0)));
+        assert!(!dedup.seen_elsewhere(7, (1, 0)));
+        assert!(!dedup.seen_elsewhere(8, (2, 0)));
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::item::{AccountEvent, Disconnect, Fatal, Gap, HandoverReason, Item, St
 use crate::options::{Endpoints, Options};
 use crate::token::{ListenToken, TokenClient, TokenError};
 use serde_json::json;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::pending;
 use std::sync::Arc;
 use std::time::Duration;
@@ -75,11 +75,17 @@ struct AccountState {
     held: Option<Held>,
 }
 
-/// Events held back from one connection during a handover overlap.
+/// Events held back from the new connection during a handover overlap: its lead over the old
+/// one. An event the old one then delivers leaves the queue (the old copy went out); whatever
+/// is left when the old one stops delivering is released, in order.
 struct Held {
     conn: u64,
-    events: Vec<(u64, Source, AccountEvent)>,
+    events: VecDeque<(u64, Source, AccountEvent)>,
 }
+
+/// The most events the new connection may be ahead of the old one. Past it the old one is
+/// stuck: the lead is released at once rather than held without bound.
+const HELD_CAPACITY: usize = 65_536;
 
 impl AccountState {
     fn active_since(&self, except_conn: u64) -> Option<i64> {
@@ -334,10 +340,18 @@ impl Driver {
                             self.accounts[index].dedup.overlap_started();
                         }
                         if self.delivering_elsewhere(index, conn) {
-                            self.accounts[index].held = Some(Held {
-                                conn,
-                                events: Vec::new(),
-                            });
+                            // A lead held for a connection that went away stays held: the old
+                            // connection has not delivered it yet.
+                            let held = &mut self.accounts[index].held;
+                            match held {
+                                Some(held) => held.conn = conn,
+                                None => {
+                                    *held = Some(Held {
+                                        conn,
+                                        events: VecDeque::new(),
+                                    })
+                                }
+                            }
                         }
                         self.subscribe(conn, index, value, expires_us, renew_at_us);
                     }
@@ -854,18 +868,45 @@ impl Driver {
             account.retry_at = None;
             return;
         }
-        let account = &mut self.accounts[index];
-        let event = AccountEvent {
-            account: account.scope.clone(),
-            subscription_id,
-            event,
-        };
         let source = (conn, subscription_id);
-        if let Some(held) = account.held.as_mut().filter(|held| held.conn == conn) {
-            held.events.push((fingerprint, source, event));
-            return;
+        let AccountState {
+            scope, held, dedup, ..
+        } = &mut self.accounts[index];
+        if let Some(lead) = held.as_mut() {
+            if lead.conn == conn {
+                // The new connection: hold what the old one has not delivered yet.
+                let known = dedup.seen_elsewhere(fingerprint, source)
+                    || lead.events.iter().any(|(seen, _, _)| *seen == fingerprint);
+                if known {
+                    return;
+                }
+                let event = AccountEvent {
+                    account: scope.clone(),
+                    subscription_id,
+                    event,
+                };
+                lead.events.push_back((fingerprint, source, event));
+                if lead.events.len() >= HELD_CAPACITY {
+                    tracing::warn!(account = %scope, connection = conn, "the old connection is {HELD_CAPACITY} events behind the new one; releasing them without waiting");
+                    self.release(index).await;
+                }
+                return;
+            }
+            // The old connection catches up: its copy goes out below, the held one leaves.
+            if let Some(position) = lead
+                .events
+                .iter()
+                .position(|(seen, _, _)| *seen == fingerprint)
+            {
+                lead.events.drain(..=position);
+            }
         }
-        if account.dedup.admit(fingerprint, source, Instant::now()) {
+        if dedup.admit(fingerprint, source, Instant::now()) {
+            let event = AccountEvent {
+                account: scope.clone(),
+                subscription_id,
+                event,
+            };
             self.emit(Item::Event(event)).await;
         }
     }
@@ -880,23 +921,23 @@ impl Driver {
     }
 
     /// Releases the events held back during a handover once no other connection delivers the
-    /// account any more (the old one is drained, closed or unsubscribed), less those the old one
-    /// delivered. Held events of a connection that closed while the old one still delivers are
-    /// dropped: the old one carries every one of them.
+    /// account any more (the old one is drained, unsubscribed or closed): they all come after
+    /// the last event the old one delivered.
     async fn release_held(&mut self, index: usize) {
-        let Some(held_conn) = self.accounts[index].held.as_ref().map(|held| held.conn) else {
-            return;
-        };
-        let delivering = self.delivering_elsewhere(index, held_conn);
-        if delivering && self.conns.contains_key(&held_conn) {
-            return;
+        let waiting = self.accounts[index]
+            .held
+            .as_ref()
+            .is_some_and(|held| self.delivering_elsewhere(index, held.conn));
+        if !waiting {
+            self.release(index).await;
         }
+    }
+
+    /// Emits the held events of account `index` (less any copy already out) and ends the hold.
+    async fn release(&mut self, index: usize) {
         let Some(held) = self.accounts[index].held.take() else {
             return;
         };
-        if delivering {
-            return;
-        }
         let now = Instant::now();
         for (fingerprint, source, event) in held.events {
             if self.accounts[index].dedup.admit(fingerprint, source, now) {
@@ -928,9 +969,6 @@ impl Driver {
         affected.dedup();
         let mut gaps = Vec::new();
         for &index in &affected {
-            self.release_held(index).await;
-        }
-        for index in affected {
             if self.route_count(index) <= 1 {
                 self.accounts[index].dedup.overlap_ended(Instant::now());
             }
@@ -959,6 +997,10 @@ impl Driver {
         }
         for gap in gaps {
             self.status(Status::Gap(gap)).await;
+        }
+        // What the new connection held back comes after any gap the old one left.
+        for index in affected {
+            self.release_held(index).await;
         }
 
         if self.current == Some(id) {
