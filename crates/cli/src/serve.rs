@@ -41,9 +41,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let signals = Signals::install()?;
     raise_descriptor_limit();
     let server = Server::bind(config, Arc::new(SystemClock)).await?;
-    if let Some(tls) = server.tls() {
-        reload_on_hangup(tls)?;
-    }
+    reload_on_hangup(server.tls())?;
     announce(
         server.public_addr(),
         server.admin_addr(),
@@ -87,17 +85,19 @@ fn raise_descriptor_limit() {
     }
 }
 
-/// SIGHUP reads the certificate and key again; connections already open keep theirs.
-fn reload_on_hangup(tls: userstream_server::net::Tls) -> anyhow::Result<()> {
+/// SIGHUP reads the certificate and key again; connections already open keep theirs. Without
+/// TLS it is still caught (and said to do nothing), so it never ends the server unannounced.
+fn reload_on_hangup(tls: Option<userstream_server::net::Tls>) -> anyhow::Result<()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
         let mut hangups = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
         tokio::spawn(async move {
             while hangups.recv().await.is_some() {
-                match tls.reload() {
-                    Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
-                    Err(error) => {
+                match tls.as_ref().map(|tls| tls.reload()) {
+                    None => tracing::info!("SIGHUP: no TLS certificate to reload"),
+                    Some(Ok(())) => tracing::info!("SIGHUP: TLS certificate reloaded"),
+                    Some(Err(error)) => {
                         tracing::error!(%error, "SIGHUP: TLS certificate not reloaded; the previous one stays in force")
                     }
                 }

@@ -5,7 +5,7 @@ use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use std::sync::Arc;
 
-/// Extra trusted certificates, in DER. Empty by default: the public web roots only.
+/// Extra trusted certificates. Empty by default: the public web roots only.
 ///
 /// ```
 /// use userstream_client::TrustedCertificates;
@@ -13,8 +13,20 @@ use std::sync::Arc;
 /// assert!(TrustedCertificates::default().is_empty());
 /// assert!(TrustedCertificates::from_pem(b"not PEM").is_err());
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TrustedCertificates(Vec<CertificateDer<'static>>);
+#[derive(Debug, Clone, Default)]
+pub struct TrustedCertificates {
+    certificates: Vec<CertificateDer<'static>>,
+    /// The WebSocket TLS configuration (public roots and these), made once.
+    websocket: Option<Arc<rustls::ClientConfig>>,
+}
+
+impl PartialEq for TrustedCertificates {
+    fn eq(&self, other: &Self) -> bool {
+        self.certificates == other.certificates
+    }
+}
+
+impl Eq for TrustedCertificates {}
 
 /// A PEM text without a usable certificate.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -30,12 +42,28 @@ impl TrustedCertificates {
         if certificates.is_empty() {
             return Err(CertificateError("no CERTIFICATE block found".into()));
         }
-        Ok(TrustedCertificates(certificates))
+        let mut roots = rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        for certificate in &certificates {
+            roots
+                .add(certificate.clone())
+                .map_err(|error| CertificateError(error.to_string()))?;
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|error| CertificateError(error.to_string()))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(TrustedCertificates {
+            certificates,
+            websocket: Some(Arc::new(config)),
+        })
     }
 
     /// True when only the public roots are trusted.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.certificates.is_empty()
     }
 
     /// Adds these certificates to an HTTP client's roots.
@@ -43,7 +71,7 @@ impl TrustedCertificates {
         &self,
         mut builder: reqwest::ClientBuilder,
     ) -> Result<reqwest::ClientBuilder, CertificateError> {
-        for certificate in &self.0 {
+        for certificate in &self.certificates {
             let certificate = reqwest::Certificate::from_der(certificate)
                 .map_err(|error| CertificateError(error.to_string()))?;
             builder = builder.add_root_certificate(certificate);
@@ -54,20 +82,8 @@ impl TrustedCertificates {
     /// A TLS connector for WebSockets that trusts the public roots and these; `None` when
     /// there are none to add (the default connector then serves).
     pub(crate) fn websocket_connector(&self) -> Option<tokio_tungstenite::Connector> {
-        if self.0.is_empty() {
-            return None;
-        }
-        let mut roots = rustls::RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        // Certificates were parsed when read; one the verifier cannot use is skipped here and
-        // the handshake then fails with the verifier's own reason.
-        roots.add_parsable_certificates(self.0.iter().cloned());
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .ok()?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        Some(tokio_tungstenite::Connector::Rustls(Arc::new(config)))
+        self.websocket
+            .clone()
+            .map(tokio_tungstenite::Connector::Rustls)
     }
 }

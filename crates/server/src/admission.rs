@@ -88,6 +88,12 @@ impl Admission {
         })
     }
 
+    /// Refuses a banned address; the first check of a request that costs weight only once it
+    /// is known whom to charge (a token request, after its API key).
+    pub fn banned(&self, ip: IpAddr, now_ms: i64) -> Result<(), Refusal> {
+        self.check_ban(client_key(ip), now_ms)
+    }
+
     /// A SAPI request of `weight`, counted against the key's UID; bans are per address.
     pub fn sapi(&self, ip: IpAddr, uid: Uid, weight: u64, now_ms: i64) -> Result<Charge, Refusal> {
         self.gate(client_key(ip), now_ms, || {
@@ -103,16 +109,7 @@ impl Admission {
         now_ms: i64,
         charge: impl FnOnce() -> Result<Charge, (ApiError, Charge)>,
     ) -> Result<Charge, Refusal> {
-        if let Some(until_ms) = self.bans.banned_until(&key, now_ms) {
-            return Err(Refusal {
-                error: ApiError::ip_banned(until_ms),
-                data: ErrorData {
-                    server_time: now_ms,
-                    retry_after: until_ms,
-                },
-                charge: None,
-            });
-        }
+        self.check_ban(key, now_ms)?;
         charge().map_err(|(error, charge)| {
             self.bans.rejected(&key, now_ms);
             Refusal {
@@ -124,6 +121,22 @@ impl Admission {
                 charge: Some(charge),
             }
         })
+    }
+}
+
+impl Admission {
+    fn check_ban(&self, key: IpAddr, now_ms: i64) -> Result<(), Refusal> {
+        match self.bans.banned_until(&key, now_ms) {
+            None => Ok(()),
+            Some(until_ms) => Err(Refusal {
+                error: ApiError::ip_banned(until_ms),
+                data: ErrorData {
+                    server_time: now_ms,
+                    retry_after: until_ms,
+                },
+                charge: None,
+            }),
+        }
     }
 }
 
@@ -181,6 +194,8 @@ mod tests {
         assert_eq!(banned.retry_after_secs(), 120);
         assert_eq!(banned.charge, None);
         assert_eq!(admission.sapi(ip, 1, 1, 1).unwrap_err().error.status, 418);
+        assert_eq!(admission.banned(ip, 1).unwrap_err().error.status, 418);
+        assert!(admission.banned("10.0.0.2".parse().unwrap(), 1).is_ok());
         // Another address, and the same one once the ban is over.
         assert!(admission.request("10.0.0.2".parse().unwrap(), 1, 1).is_ok());
         assert!(admission.request(ip, 1, 120_000).is_ok());

@@ -56,9 +56,10 @@ pub struct NetConfig {
     /// handshake); also the longest a connection may sit idle between requests before it
     /// upgrades to a WebSocket.
     pub header_timeout_ms: u64,
-    /// Time a request gets to send its body and be answered.
+    /// Time a request's body gets to arrive whole (the answer is not timed).
     pub request_timeout_ms: u64,
-    /// Open TCP connections per client address on the public listener (IPv6 counted per /64).
+    /// Open TCP connections per client address on the public listener (IPv6 counted per /64);
+    /// by default Binance's allowance of new connections per 5 minutes.
     pub max_connections_per_ip: usize,
     /// Open TCP connections on the public listener. 0: the process's descriptor limit less a
     /// reserve for the admin listener and the store.
@@ -172,7 +173,7 @@ impl Default for NetConfig {
         NetConfig {
             header_timeout_ms: 10_000,
             request_timeout_ms: 30_000,
-            max_connections_per_ip: 1_000,
+            max_connections_per_ip: 300,
             max_connections: 0,
             admin_max_connections: 256,
         }

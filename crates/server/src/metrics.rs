@@ -48,8 +48,86 @@ pub struct Metrics {
     pub events_delivered: Counter,
     pub slow_consumer_disconnects: Counter,
     pub faults_injected: Counter,
+    /// The public listener's connections.
+    pub public: ListenerMetrics,
+    /// The admin listener's connections.
+    pub admin: ListenerMetrics,
+    admin_refused: [Counter; 4],
     errors: Mutex<HashMap<i32, Counter>>,
     ended: Mutex<HashMap<EndReason, Counter>>,
+}
+
+/// Why the admin guard refused a request (label of `userstream_admin_refused_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminRefusal {
+    Host,
+    Origin,
+    Token,
+    ContentType,
+}
+
+impl AdminRefusal {
+    const ALL: [AdminRefusal; 4] = [
+        AdminRefusal::Host,
+        AdminRefusal::Origin,
+        AdminRefusal::Token,
+        AdminRefusal::ContentType,
+    ];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            AdminRefusal::Host => "host",
+            AdminRefusal::Origin => "origin",
+            AdminRefusal::Token => "token",
+            AdminRefusal::ContentType => "content_type",
+        }
+    }
+}
+
+/// One listener's connection metrics, registered up front: refusals and failures come in
+/// floods, and a flood must not pay for building labels and looking series up.
+#[derive(Clone)]
+pub struct ListenerMetrics {
+    /// `userstream_tcp_connections_open`, kept by the listener's connection caps.
+    pub open: Gauge,
+    /// Refused because the client address holds its share.
+    pub refused_per_client: Counter,
+    /// Refused because the listener is full.
+    pub refused_full: Counter,
+    /// Failed `accept` calls (out of descriptors or memory), after which the listener pauses.
+    pub accept_errors: Counter,
+    /// Connections closed, or requests answered 408, for taking too long: a request head, a TLS
+    /// handshake, idling before an upgrade, or a body.
+    pub timeouts: Counter,
+    /// TLS handshakes that failed.
+    pub tls_failures: Counter,
+}
+
+impl ListenerMetrics {
+    fn register(recorder: &PrometheusRecorder, listener: &'static str) -> ListenerMetrics {
+        let key = |name: &'static str, extra: Option<&'static str>| {
+            let mut labels = vec![Label::new("listener", listener)];
+            if let Some(reason) = extra {
+                labels.push(Label::new("reason", reason));
+            }
+            Key::from_parts(name, labels)
+        };
+        let counter = |name, extra| recorder.register_counter(&key(name, extra), &METADATA);
+        ListenerMetrics {
+            open: recorder.register_gauge(&key("userstream_tcp_connections_open", None), &METADATA),
+            refused_per_client: counter(
+                "userstream_tcp_connections_refused_total",
+                Some("per_client"),
+            ),
+            refused_full: counter(
+                "userstream_tcp_connections_refused_total",
+                Some("listener_full"),
+            ),
+            accept_errors: counter("userstream_accept_errors_total", None),
+            timeouts: counter("userstream_http_timeouts_total", None),
+            tls_failures: counter("userstream_tls_handshake_failures_total", None),
+        }
+    }
 }
 
 impl Metrics {
@@ -71,6 +149,15 @@ impl Metrics {
             events_delivered: counter("userstream_events_delivered_total"),
             slow_consumer_disconnects: counter("userstream_slow_consumer_disconnects_total"),
             faults_injected: counter("userstream_faults_injected_total"),
+            public: ListenerMetrics::register(&recorder, "public"),
+            admin: ListenerMetrics::register(&recorder, "admin"),
+            admin_refused: AdminRefusal::ALL.map(|reason| {
+                let key = Key::from_parts(
+                    "userstream_admin_refused_total",
+                    vec![Label::new("reason", reason.as_str())],
+                );
+                recorder.register_counter(&key, &METADATA)
+            }),
             errors: Mutex::new(HashMap::new()),
             ended: Mutex::new(HashMap::new()),
             recorder,
@@ -109,77 +196,13 @@ impl Metrics {
     }
 
     fn labelled_counter(&self, name: &'static str, label: &'static str, value: String) -> Counter {
-        self.counter_with(name, &[(label, value)])
-    }
-
-    /// A counter with several labels; for rare events (refusals, failures), where looking the
-    /// series up each time costs nothing that matters.
-    fn counter_with(&self, name: &'static str, labels: &[(&'static str, String)]) -> Counter {
-        let labels = labels
-            .iter()
-            .map(|(label, value)| Label::new(*label, value.clone()))
-            .collect::<Vec<_>>();
-        self.recorder
-            .register_counter(&Key::from_parts(name, labels), &METADATA)
-    }
-
-    /// The gauge of TCP connections open on `listener` (kept by its connection caps).
-    pub fn tcp_connections_open(&self, listener: &'static str) -> Gauge {
-        let key = Key::from_parts(
-            "userstream_tcp_connections_open",
-            vec![Label::new("listener", listener)],
-        );
-        self.recorder.register_gauge(&key, &METADATA)
-    }
-
-    /// Counts a connection refused at accept time because a cap was reached.
-    pub fn connection_refused(&self, listener: &'static str, full: crate::net::Full) {
-        let reason = match full {
-            crate::net::Full::PerClient { .. } => "per_client",
-            crate::net::Full::Listener { .. } => "listener_full",
-        };
-        self.counter_with(
-            "userstream_tcp_connections_refused_total",
-            &[("listener", listener.into()), ("reason", reason.into())],
-        )
-        .increment(1);
-    }
-
-    /// Counts a failed `accept` (out of descriptors or memory), after which the listener pauses.
-    pub fn accept_error(&self, listener: &'static str) {
-        self.labelled_counter(
-            "userstream_accept_errors_total",
-            "listener",
-            listener.into(),
-        )
-        .increment(1);
-    }
-
-    /// Counts a connection closed for taking too long over its request head, its TLS handshake,
-    /// its request body or its idle time before an upgrade.
-    pub fn timed_out(&self, listener: &'static str) {
-        self.labelled_counter(
-            "userstream_http_timeouts_total",
-            "listener",
-            listener.into(),
-        )
-        .increment(1);
-    }
-
-    /// Counts a TLS handshake that failed.
-    pub fn tls_handshake_failed(&self, listener: &'static str) {
-        self.labelled_counter(
-            "userstream_tls_handshake_failures_total",
-            "listener",
-            listener.into(),
-        )
-        .increment(1);
+        let key = Key::from_parts(name, vec![Label::new(label, value)]);
+        self.recorder.register_counter(&key, &METADATA)
     }
 
     /// Counts an admin request refused before it reached its handler, by why.
-    pub fn admin_refused(&self, reason: &'static str) {
-        self.labelled_counter("userstream_admin_refused_total", "reason", reason.into())
-            .increment(1);
+    pub fn admin_refused(&self, reason: AdminRefusal) {
+        self.admin_refused[reason as usize].increment(1);
     }
 
     /// The Prometheus text exposition of every metric.

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 use userstream_protocol::clock::SharedClock;
 
 #[derive(Debug, thiserror::Error)]
@@ -79,11 +79,13 @@ impl Server {
             name: "public",
             tcp: bind(config.listen).await?,
             caps: public_caps,
+            metrics: metrics.public.clone(),
         };
         let admin = Listener {
             name: "admin",
             tcp: bind(config.admin_listen).await?,
             caps: admin_caps,
+            metrics: metrics.admin.clone(),
         };
         let (stop, shutdown) = watch::channel(false);
         let state = Arc::new(AppState {
@@ -154,7 +156,6 @@ impl Server {
         let settings = ServeSettings {
             header_timeout: Duration::from_millis(state.config.net.header_timeout_ms),
             tls,
-            metrics: Arc::clone(&state.metrics),
         };
         let (public_caps, admin_caps) = (Arc::clone(&public.caps), Arc::clone(&admin.caps));
         let public_task = tokio::spawn(net::serve(
@@ -175,23 +176,40 @@ impl Server {
         tracing::info!(sessions, "shutting down");
         let _ = stop.send(true);
         let grace = Duration::from_millis(state.config.shutdown_grace_ms);
+        // The HTTP connections still open, per listener.
+        let mut connections: Vec<JoinSet<()>> = Vec::new();
+        for task in [public_task, admin_task] {
+            if let Ok(open) = task.await {
+                connections.push(open);
+            }
+        }
+        let open = || public_caps.open() + admin_caps.open();
         let drained = tokio::time::timeout(grace, async {
-            let _ = public_task.await;
-            let _ = admin_task.await;
-            // Every connection, HTTP or upgraded, holds its place under the caps until it closes.
-            while state.hub.session_count() > 0 || public_caps.open() + admin_caps.open() > 0 {
+            for open in &mut connections {
+                while open.join_next().await.is_some() {}
+            }
+            // Upgraded WebSocket connections hold their place under the caps until they close.
+            while state.hub.session_count() > 0 || open() > 0 {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         })
         .await;
         if drained.is_err() {
             tracing::warn!(
-                remaining = state.hub.session_count(),
+                connections = open(),
+                sessions = state.hub.session_count(),
                 "connections still open after the grace period; exiting anyway"
             );
         }
+        // Nothing this server started outlives `run`: what still holds the state (and with it
+        // the data directory's lock) is stopped and waited for.
+        for open in &mut connections {
+            open.shutdown().await;
+        }
         expiry.abort();
         heartbeat.abort();
+        let _ = expiry.await;
+        let _ = heartbeat.await;
         Ok(())
     }
 
@@ -267,7 +285,8 @@ fn connection_caps(
         .unwrap_or(usize::MAX);
     if public_max == 0 {
         // A small limit (`ulimit -n 64`) still leaves the admin listener a few places.
-        let reserve = (descriptors / 8).clamp(32, admin_max + RESERVED_DESCRIPTORS);
+        let most = admin_max.saturating_add(RESERVED_DESCRIPTORS).max(32);
+        let reserve = (descriptors / 8).clamp(32, most);
         admin_max = admin_max.min(reserve - 16);
         public_max = descriptors.saturating_sub(reserve).max(1);
     }
@@ -282,9 +301,9 @@ fn connection_caps(
         ConnectionCaps::new(
             public_max,
             net.max_connections_per_ip,
-            metrics.tcp_connections_open("public"),
+            metrics.public.open.clone(),
         ),
-        ConnectionCaps::new(admin_max, admin_max, metrics.tcp_connections_open("admin")),
+        ConnectionCaps::new(admin_max, admin_max, metrics.admin.open.clone()),
     )
 }
 

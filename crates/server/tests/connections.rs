@@ -171,3 +171,30 @@ async fn the_admin_listener_answers_while_the_public_one_is_full() {
         "{metrics}"
     );
 }
+
+#[tokio::test]
+async fn shutdown_does_not_wait_for_strangers_that_never_sent_a_request() {
+    let server = TestServer::start_with(|config| config.shutdown_grace_ms = 5_000).await;
+    let _silent = idle_from("127.0.0.1", server.server.public_addr).await;
+    let mut half = idle_from("127.0.0.1", server.server.admin_addr).await;
+    half.write_all(b"GET /healthz HTTP/1.1\r\n").await.unwrap();
+    // Let the server take both connections in.
+    let open = tokio::time::timeout(WAIT, async {
+        while !server
+            .metrics()
+            .await
+            .contains("userstream_tcp_connections_open{listener=\"admin\"} 2")
+        {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert!(open.is_ok(), "{}", server.metrics().await);
+    let started = Instant::now();
+    server.server.shutdown().await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "shutdown waited {:?} for connections without a request",
+        started.elapsed()
+    );
+}

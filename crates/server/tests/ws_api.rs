@@ -325,7 +325,10 @@ async fn every_way_in_bans_after_the_same_number_of_429s() {
         "{body}"
     );
     assert_eq!(headers["retry-after"], "120");
-    // Banned on the WebSocket API too.
+    // Banned whatever key is sent, or none; and on the WebSocket API too.
+    for api_key in [None, Some("nope")] {
+        assert_eq!(server.request_token(api_key, "").await.0, 418);
+    }
     assert_eq!(server.ws_from("127.0.0.1").await.err(), Some(418));
 }
 

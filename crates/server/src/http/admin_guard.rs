@@ -2,8 +2,9 @@
 //!
 //! A page on another site can make the browser send requests to `127.0.0.1:9444`, and through
 //! DNS rebinding even read the answers. Every admin request therefore passes, in order:
-//! 1. **Host**: an IP literal, `localhost`, or a name in `admin_allowed_hosts`. A rebinding
-//!    attack needs a host *name* that the attacker's DNS points at us, so IP literals are safe.
+//! 1. **Host**: exactly one, naming an IP literal, `localhost`, or a name in
+//!    `admin_allowed_hosts`. A rebinding attack needs a host *name* that the attacker's DNS
+//!    points at us, so IP literals are safe.
 //! 2. **Origin**: absent (not a browser), the admin API's own origin, or one in
 //!    `admin_allowed_origins`; `Sec-Fetch-Site: cross-site` is refused too.
 //! 3. **Token**: `Authorization: Bearer <admin_token>` when one is set, compared in constant time.
@@ -12,6 +13,7 @@
 //!    preflight, which this API never approves.
 
 use crate::config::Config;
+use crate::metrics::AdminRefusal;
 use crate::state::SharedState;
 use axum::Json;
 use axum::extract::{Request, State};
@@ -19,6 +21,7 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use sha2::{Digest, Sha256};
 use std::net::IpAddr;
 use subtle::ConstantTimeEq;
 use userstream_protocol::events::clip;
@@ -27,13 +30,12 @@ use userstream_protocol::events::clip;
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Refusal {
     status: StatusCode,
-    /// The label of `userstream_admin_refused_total`.
-    reason: &'static str,
+    reason: AdminRefusal,
     message: String,
 }
 
 impl Refusal {
-    fn new(status: StatusCode, reason: &'static str, message: String) -> Refusal {
+    fn new(status: StatusCode, reason: AdminRefusal, message: String) -> Refusal {
         Refusal {
             status,
             reason,
@@ -51,14 +53,26 @@ pub(crate) async fn guard(
         Ok(()) => next.run(request).await,
         Err(refusal) => {
             state.metrics.admin_refused(refusal.reason);
-            tracing::info!(reason = refusal.reason, message = %refusal.message, "admin request refused");
+            tracing::info!(reason = ?refusal.reason, message = %refusal.message, "admin request refused");
             (refusal.status, Json(json!({ "error": refusal.message }))).into_response()
         }
     }
 }
 
 fn check(config: &Config, method: &Method, headers: &HeaderMap) -> Result<(), Refusal> {
-    let host = text(headers, header::HOST).unwrap_or("");
+    let mut hosts = headers.get_all(header::HOST).iter();
+    let host = match (hosts.next(), hosts.next()) {
+        (Some(host), None) => host.to_str().unwrap_or(""),
+        (None, _) => "",
+        (Some(_), Some(_)) => {
+            let message = "the request names more than one Host".to_owned();
+            return Err(Refusal::new(
+                StatusCode::BAD_REQUEST,
+                AdminRefusal::Host,
+                message,
+            ));
+        }
+    };
     check_host(config, host)?;
     check_origin(config, host, headers)?;
     check_token(config, headers)?;
@@ -69,29 +83,29 @@ fn text(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|value| value.to_str().ok())
 }
 
-/// The host part of a `Host` header or an origin's authority: `[::1]:9444` → `::1`.
-fn host_name(authority: &str) -> &str {
+/// The host part of a `Host` header (`[::1]:9444` → `::1`), or `None` when it is not `name`,
+/// `name:port`, `[v6]` or `[v6]:port`.
+fn host_name(authority: &str) -> Option<&str> {
+    let is_port = |port: &str| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit());
     if let Some(rest) = authority.strip_prefix('[') {
-        return rest.split(']').next().unwrap_or(rest);
+        let (literal, after) = rest.split_once(']')?;
+        let port_only = after.is_empty() || after.strip_prefix(':').is_some_and(is_port);
+        return port_only.then_some(literal);
     }
-    authority
-        .rsplit_once(':')
-        .map_or(authority, |(name, port)| {
-            if port.bytes().all(|b| b.is_ascii_digit()) {
-                name
-            } else {
-                authority
-            }
-        })
+    match authority.split_once(':') {
+        None => Some(authority),
+        Some((name, port)) => is_port(port).then_some(name),
+    }
 }
 
 fn check_host(config: &Config, host: &str) -> Result<(), Refusal> {
-    let name = host_name(host);
-    let allowed = name.parse::<IpAddr>().is_ok()
-        || name.eq_ignore_ascii_case("localhost")
-        || config.admin_allowed_hosts.iter().any(|allowed| {
-            allowed.eq_ignore_ascii_case(host) || allowed.eq_ignore_ascii_case(name)
-        });
+    let allowed = host_name(host).is_some_and(|name| {
+        name.parse::<IpAddr>().is_ok()
+            || name.eq_ignore_ascii_case("localhost")
+            || config.admin_allowed_hosts.iter().any(|allowed| {
+                allowed.eq_ignore_ascii_case(host) || allowed.eq_ignore_ascii_case(name)
+            })
+    });
     if allowed {
         return Ok(());
     }
@@ -103,9 +117,14 @@ fn check_host(config: &Config, host: &str) -> Result<(), Refusal> {
             clip(host)
         )
     };
-    Err(Refusal::new(StatusCode::FORBIDDEN, "host", message))
+    Err(Refusal::new(
+        StatusCode::FORBIDDEN,
+        AdminRefusal::Host,
+        message,
+    ))
 }
 
+/// Same origin means the same host and port as the request's `Host`, by `http` or `https`.
 fn check_origin(config: &Config, host: &str, headers: &HeaderMap) -> Result<(), Refusal> {
     let cross_site = text(headers, header::HeaderName::from_static("sec-fetch-site"))
         .is_some_and(|site| site.eq_ignore_ascii_case("cross-site"));
@@ -134,22 +153,30 @@ fn check_origin(config: &Config, host: &str, headers: &HeaderMap) -> Result<(), 
         "cross-origin requests to the admin API are refused (Origin '{}'); add the origin to admin_allowed_origins if it is yours",
         clip(origin.unwrap_or("none, Sec-Fetch-Site: cross-site"))
     );
-    Err(Refusal::new(StatusCode::FORBIDDEN, "origin", message))
+    Err(Refusal::new(
+        StatusCode::FORBIDDEN,
+        AdminRefusal::Origin,
+        message,
+    ))
 }
 
 fn check_token(config: &Config, headers: &HeaderMap) -> Result<(), Refusal> {
     let Some(expected) = &config.admin_token else {
         return Ok(());
     };
+    // The scheme name is case-insensitive (RFC 9110). Digests are compared, so the time taken
+    // says nothing about the token, its length included.
     let presented = text(headers, header::AUTHORIZATION)
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if bool::from(presented.as_bytes().ct_eq(expected.as_bytes())) {
+        .and_then(|value| value.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map_or("", |(_, token)| token.trim_start());
+    let digest = |text: &str| Sha256::digest(text.as_bytes());
+    if bool::from(digest(presented).ct_eq(&digest(expected))) {
         return Ok(());
     }
     Err(Refusal::new(
         StatusCode::UNAUTHORIZED,
-        "token",
+        AdminRefusal::Token,
         "missing or wrong admin bearer token".into(),
     ))
 }
@@ -174,17 +201,18 @@ fn check_content_type(method: &Method, headers: &HeaderMap) -> Result<(), Refusa
     {
         return Ok(());
     }
+    let shown = if media_type.is_empty() {
+        "none"
+    } else {
+        media_type
+    };
     let message = format!(
         "admin request bodies must be JSON: send Content-Type: application/json (or application/x-ndjson for event batches), not '{}'",
-        clip(if media_type.is_empty() {
-            "none"
-        } else {
-            media_type
-        })
+        clip(shown)
     );
     Err(Refusal::new(
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "content_type",
+        AdminRefusal::ContentType,
         message,
     ))
 }
@@ -197,7 +225,7 @@ mod tests {
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
         let mut map = HeaderMap::new();
         for (name, value) in pairs {
-            map.insert(*name, HeaderValue::from_str(value).unwrap());
+            map.append(*name, HeaderValue::from_str(value).unwrap());
         }
         map
     }
@@ -205,7 +233,12 @@ mod tests {
     fn reason(config: &Config, method: Method, pairs: &[(&'static str, &str)]) -> &'static str {
         match check(config, &method, &headers(pairs)) {
             Ok(()) => "ok",
-            Err(refusal) => refusal.reason,
+            Err(refusal) => match refusal.reason {
+                AdminRefusal::Host => "host",
+                AdminRefusal::Origin => "origin",
+                AdminRefusal::Token => "token",
+                AdminRefusal::ContentType => "content_type",
+            },
         }
     }
 
@@ -217,6 +250,7 @@ mod tests {
             "localhost:9444",
             "LOCALHOST",
             "[::1]:9444",
+            "[::1]",
             "10.1.2.3",
         ] {
             assert_eq!(
@@ -230,6 +264,13 @@ mod tests {
             "attacker.example",
             "",
             "127.0.0.1.nip.io:9444",
+            "[::1]junk",
+            "[::1",
+            "[::1]:",
+            "127.0.0.1:",
+            "127.0.0.1:x",
+            "user@127.0.0.1",
+            "[fe80::1%25eth0]",
         ] {
             assert_eq!(
                 reason(&config, Method::GET, &[("host", host)]),
@@ -248,18 +289,23 @@ mod tests {
     }
 
     #[test]
+    fn one_host_only() {
+        let pairs = [("host", "127.0.0.1"), ("host", "attacker.example")];
+        let refused = check(&Config::default(), &Method::GET, &headers(&pairs));
+        assert_eq!(refused.map_err(|r| r.status), Err(StatusCode::BAD_REQUEST));
+    }
+
+    #[test]
     fn foreign_origins_are_refused() {
         let config = Config::default();
         let host = ("host", "127.0.0.1:9444");
         assert_eq!(reason(&config, Method::GET, &[host]), "ok");
-        assert_eq!(
-            reason(
-                &config,
-                Method::GET,
-                &[host, ("origin", "http://127.0.0.1:9444")]
-            ),
-            "ok"
-        );
+        for origin in ["http://127.0.0.1:9444", "https://127.0.0.1:9444"] {
+            assert_eq!(
+                reason(&config, Method::GET, &[host, ("origin", origin)]),
+                "ok"
+            );
+        }
         for origin in [
             "https://evil.example",
             "null",
@@ -299,41 +345,23 @@ mod tests {
         let config = Config::default();
         let host = ("host", "127.0.0.1");
         let post = |pairs: &[(&'static str, &str)]| reason(&config, Method::POST, pairs);
+        let length = ("content-length", "13");
         assert_eq!(post(&[host]), "ok", "no body");
         assert_eq!(post(&[host, ("content-length", "0")]), "ok");
         assert_eq!(
-            post(&[
-                host,
-                ("content-length", "13"),
-                ("content-type", "text/plain;charset=UTF-8")
-            ]),
+            post(&[host, length, ("content-type", "text/plain;charset=UTF-8")]),
             "content_type"
         );
-        assert_eq!(post(&[host, ("content-length", "13")]), "content_type");
+        assert_eq!(post(&[host, length]), "content_type");
+        let form = ("content-type", "application/x-www-form-urlencoded");
         assert_eq!(
-            post(&[
-                host,
-                ("transfer-encoding", "chunked"),
-                ("content-type", "application/x-www-form-urlencoded")
-            ]),
+            post(&[host, ("transfer-encoding", "chunked"), form]),
             "content_type"
         );
-        assert_eq!(
-            post(&[
-                host,
-                ("content-length", "13"),
-                ("content-type", "Application/JSON; charset=utf-8")
-            ]),
-            "ok"
-        );
-        assert_eq!(
-            post(&[
-                host,
-                ("content-length", "13"),
-                ("content-type", "application/x-ndjson")
-            ]),
-            "ok"
-        );
+        let json = ("content-type", "Application/JSON; charset=utf-8");
+        assert_eq!(post(&[host, length, json]), "ok");
+        let ndjson = ("content-type", "application/x-ndjson");
+        assert_eq!(post(&[host, length, ndjson]), "ok");
     }
 
     #[test]
@@ -343,30 +371,20 @@ mod tests {
             ..Config::default()
         };
         let host = ("host", "127.0.0.1");
+        let with = |value: &str| reason(&config, Method::GET, &[host, ("authorization", value)]);
         assert_eq!(reason(&config, Method::GET, &[host]), "token");
-        assert_eq!(
-            reason(
-                &config,
-                Method::GET,
-                &[host, ("authorization", "Bearer sesam")]
-            ),
-            "token"
-        );
-        assert_eq!(
-            reason(
-                &config,
-                Method::GET,
-                &[host, ("authorization", "Bearer sesame")]
-            ),
-            "ok"
-        );
-        assert_eq!(
-            reason(
-                &config,
-                Method::GET,
-                &[("host", "evil.example"), ("authorization", "Bearer sesame")]
-            ),
-            "host"
-        );
+        for wrong in [
+            "Bearer sesam",
+            "Bearer sesame!",
+            "Basic sesame",
+            "sesame",
+            "Bearer",
+        ] {
+            assert_eq!(with(wrong), "token", "{wrong}");
+        }
+        assert_eq!(with("Bearer sesame"), "ok");
+        assert_eq!(with("bearer sesame"), "ok");
+        let foreign = [("host", "evil.example"), ("authorization", "Bearer sesame")];
+        assert_eq!(reason(&config, Method::GET, &foreign), "host");
     }
 }

@@ -41,6 +41,10 @@ pub async fn issue(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    // A banned address is refused before anything else, whatever key it sends (or none).
+    if let Err(refusal) = state.admission.banned(peer.ip(), state.clock.now_ms()) {
+        return http_refusal(&state, &refusal);
+    }
     if let Some(error) = state.token_failures.take() {
         return error_response(&state, &error);
     }

@@ -47,7 +47,7 @@ pub fn public_router(state: SharedState) -> Router {
         ))
         .layer(middleware::from_fn_with_state(
             Arc::clone(&state),
-            public_deadline,
+            public_body,
         ))
         .with_state(state)
 }
@@ -57,7 +57,7 @@ pub fn admin_router(state: SharedState) -> Router {
     admin::router(Arc::clone(&state))
         .layer(DefaultBodyLimit::max(ADMIN_BODY_LIMIT))
         .layer(middleware::map_response(admin_json_errors))
-        .layer(middleware::from_fn_with_state(state, admin_deadline))
+        .layer(middleware::from_fn_with_state(state, admin_body))
 }
 
 /// The framework answers a few refusals itself in plain text (a body over the limit, a path
@@ -107,50 +107,80 @@ async fn admin_json_errors(response: Response) -> Response {
     }
 }
 
-/// A request must arrive whole and be answered within `net.request_timeout_ms`, so a client
-/// that trickles its body cannot hold a connection (the head has its own, shorter deadline).
-async fn within_deadline(
+/// Why a request body was not read.
+enum BodyError {
+    /// It did not arrive whole within `net.request_timeout_ms`.
+    TimedOut,
+    /// It is longer than the listener takes.
+    TooLarge(usize),
+    /// The connection failed while it was being read.
+    Unreadable,
+}
+
+/// Reads the request's body, which must arrive whole within `net.request_timeout_ms`, so a
+/// client that trickles its body cannot hold a connection (the head has its own, shorter
+/// deadline). The handler then runs untimed: a request that has arrived is carried out and
+/// answered, never cut off half done.
+async fn read_body(
     state: &SharedState,
-    listener: &'static str,
     request: Request,
-    next: Next,
-) -> Option<Response> {
-    let limit = Duration::from_millis(state.config.net.request_timeout_ms);
-    let answered = tokio::time::timeout(limit, next.run(request)).await.ok();
-    if answered.is_none() {
-        state.metrics.timed_out(listener);
-    }
-    answered
-}
-
-async fn public_deadline(
-    State(state): State<SharedState>,
-    request: Request,
-    next: Next,
-) -> Response {
-    match within_deadline(&state, "public", request, next).await {
-        Some(response) => response,
-        None => {
-            let msg = "Timeout waiting for the request to be received and answered.";
-            error_response(&state, &ApiError::new(408, codes::TIMEOUT, msg))
+    limit: usize,
+) -> Result<Request, BodyError> {
+    let deadline = Duration::from_millis(state.config.net.request_timeout_ms);
+    let (parts, body) = request.into_parts();
+    match tokio::time::timeout(deadline, axum::body::to_bytes(body, limit)).await {
+        Err(_) => Err(BodyError::TimedOut),
+        Ok(Ok(bytes)) => Ok(Request::from_parts(parts, axum::body::Body::from(bytes))),
+        Ok(Err(error)) => {
+            let too_large = std::error::Error::source(&error)
+                .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
+            Err(if too_large {
+                BodyError::TooLarge(limit)
+            } else {
+                BodyError::Unreadable
+            })
         }
     }
 }
 
-/// The same deadline, answered in the admin API's error shape.
-async fn admin_deadline(
-    State(state): State<SharedState>,
-    request: Request,
-    next: Next,
-) -> Response {
-    match within_deadline(&state, "admin", request, next).await {
-        Some(response) => response,
-        None => {
-            let msg = "request timed out: the body was not received, or not answered, in time";
-            let body = serde_json::json!({ "error": msg });
-            (StatusCode::REQUEST_TIMEOUT, axum::Json(body)).into_response()
+async fn public_body(State(state): State<SharedState>, request: Request, next: Next) -> Response {
+    let error = match read_body(&state, request, PUBLIC_BODY_LIMIT).await {
+        Ok(request) => return next.run(request).await,
+        Err(BodyError::TimedOut) => {
+            state.metrics.public.timeouts.increment(1);
+            let msg = "Timeout waiting for the request body to arrive.";
+            ApiError::new(408, codes::TIMEOUT, msg)
         }
-    }
+        Err(BodyError::TooLarge(limit)) => {
+            let msg = format!("Request body is larger than {limit} bytes.");
+            ApiError::new(413, codes::UNKNOWN, msg)
+        }
+        Err(BodyError::Unreadable) => {
+            ApiError::new(400, codes::UNKNOWN, "The request body could not be read.")
+        }
+    };
+    error_response(&state, &error)
+}
+
+/// The same for the admin listener, answered in its own error shape.
+async fn admin_body(State(state): State<SharedState>, request: Request, next: Next) -> Response {
+    let (status, msg) = match read_body(&state, request, ADMIN_BODY_LIMIT).await {
+        Ok(request) => return next.run(request).await,
+        Err(BodyError::TimedOut) => {
+            state.metrics.admin.timeouts.increment(1);
+            let msg = "request timed out: the body did not arrive in time";
+            (StatusCode::REQUEST_TIMEOUT, msg.to_owned())
+        }
+        Err(BodyError::TooLarge(limit)) => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the request body is larger than {limit} bytes"),
+        ),
+        Err(BodyError::Unreadable) => (
+            StatusCode::BAD_REQUEST,
+            "the request body could not be read".to_owned(),
+        ),
+    };
+    (status, axum::Json(serde_json::json!({ "error": msg }))).into_response()
 }
 
 async fn not_found() -> Response {

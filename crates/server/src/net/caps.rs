@@ -35,7 +35,7 @@ pub enum Full {
     /// The client address holds its share already.
     PerClient { limit: usize },
     /// The listener holds all it may.
-    Listener { limit: usize },
+    Listener,
 }
 
 pub struct ConnectionCaps {
@@ -64,9 +64,7 @@ impl ConnectionCaps {
         let mut per_client = self.per_client.lock();
         // Checked and counted under the lock, so concurrent accepts cannot overshoot.
         if self.open.load(Ordering::Relaxed) >= self.max_total {
-            return Err(Full::Listener {
-                limit: self.max_total,
-            });
+            return Err(Full::Listener);
         }
         let held = per_client.entry(key).or_insert(0);
         if *held >= self.max_per_client {
@@ -98,11 +96,6 @@ impl ConnectionCaps {
         }
         self.open.fetch_sub(1, Ordering::Relaxed);
         self.gauge.decrement(1.0);
-    }
-
-    /// The most connections this listener holds.
-    pub fn max_total(&self) -> usize {
-        self.max_total
     }
 }
 
@@ -136,10 +129,7 @@ mod tests {
             Some(Full::PerClient { limit: 2 })
         );
         let _b1 = caps.try_acquire(ip("10.0.0.2")).unwrap();
-        assert_eq!(
-            caps.try_acquire(ip("10.0.0.3")).err(),
-            Some(Full::Listener { limit: 3 })
-        );
+        assert_eq!(caps.try_acquire(ip("10.0.0.3")).err(), Some(Full::Listener));
         assert_eq!(caps.open(), 3);
         drop(a1);
         assert_eq!(caps.open(), 2);

@@ -10,7 +10,7 @@ mod tls;
 pub use caps::{ConnectionCaps, Full, Permit, client_key};
 pub use tls::{Tls, TlsError};
 
-use crate::metrics::Metrics;
+use crate::metrics::ListenerMetrics;
 use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
@@ -20,11 +20,13 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 use tower::Service;
 use userstream_protocol::ApiError;
 
@@ -36,10 +38,11 @@ const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 
 /// One listener and what governs it.
 pub struct Listener {
-    /// `public` or `admin`: the label of its metrics and logs.
+    /// `public` or `admin`: the label of its logs.
     pub name: &'static str,
     pub tcp: TcpListener,
     pub caps: Arc<ConnectionCaps>,
+    pub metrics: ListenerMetrics,
 }
 
 /// What every connection of a listener shares.
@@ -47,17 +50,18 @@ pub struct Listener {
 pub struct ServeSettings {
     pub header_timeout: Duration,
     pub tls: Option<Tls>,
-    pub metrics: Arc<Metrics>,
 }
 
-/// Accepts connections until `stop` turns true, then asks each HTTP connection to finish its
-/// request and close. Upgraded WebSocket connections are the sessions' to close.
+/// Accepts connections until `stop` turns true, then returns the tasks of the connections
+/// still open: each HTTP connection finishes the request it is serving and closes. Upgraded
+/// WebSocket connections are the sessions' to close.
 pub async fn serve(
     listener: Listener,
     router: Router,
     settings: ServeSettings,
     mut stop: watch::Receiver<bool>,
-) {
+) -> JoinSet<()> {
+    let mut connections = JoinSet::new();
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(settings.header_timeout)
@@ -65,14 +69,17 @@ pub async fn serve(
     let mut backoff = Duration::ZERO;
     let mut last_warning: Option<tokio::time::Instant> = None;
     loop {
+        // Finished connections leave the set as new ones come, so it holds only open ones.
+        while connections.try_join_next().is_some() {}
         let accepted = tokio::select! {
             accepted = listener.tcp.accept() => accepted,
-            () = stopped(&mut stop) => return,
+            () = stopped(&mut stop) => return connections,
         };
         match accepted {
             Ok((tcp, peer)) => {
                 backoff = Duration::ZERO;
-                let Some(permit) = admit(&listener, &settings.metrics, &tcp, peer) else {
+                let tls = settings.tls.is_some();
+                let Some(permit) = admit(&listener, &tcp, peer, tls) else {
                     continue;
                 };
                 let connection = Connection {
@@ -80,15 +87,15 @@ pub async fn serve(
                     router: router.clone(),
                     settings: settings.clone(),
                     listener: listener.name,
+                    metrics: listener.metrics.clone(),
                     peer,
                 };
-                tokio::spawn(connection.run(tcp, permit, stop.clone()));
+                connections.spawn(connection.run(tcp, permit, stop.clone()));
             }
-            // Errors about one connection (reset before it was accepted): go on at once.
-            Err(error) if is_per_connection(&error) => {}
-            // Out of descriptors or memory: retrying at once would spin. Pause, longer each time.
-            Err(error) => {
-                settings.metrics.accept_error(listener.name);
+            // Running out of descriptors or memory: retrying at once would spin. Pause, longer
+            // each time.
+            Err(error) if is_exhaustion(&error) => {
+                listener.metrics.accept_errors.increment(1);
                 backoff = (backoff * 2).clamp(Duration::from_millis(5), MAX_ACCEPT_BACKOFF);
                 let now = tokio::time::Instant::now();
                 if last_warning.is_none_or(|at| now.duration_since(at) >= Duration::from_secs(1)) {
@@ -103,9 +110,12 @@ pub async fn serve(
                 }
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}
-                    () = stopped(&mut stop) => return,
+                    () = stopped(&mut stop) => return connections,
                 }
             }
+            // Anything else concerns one connection (reset before it was accepted, or a network
+            // error Linux passes on from it): go on at once.
+            Err(error) => tracing::debug!(listener = listener.name, %error, "accept failed"),
         }
     }
 }
@@ -115,43 +125,46 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|stopping| *stopping).await;
 }
 
-fn is_per_connection(error: &io::Error) -> bool {
+/// Whether `accept` failed for want of descriptors or memory (the process's or the system's).
+fn is_exhaustion(error: &io::Error) -> bool {
     matches!(
-        error.kind(),
-        io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::Interrupted
-            | io::ErrorKind::WouldBlock
+        error.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
     )
 }
 
-/// Takes a place under the listener's caps, or refuses the connection with a Binance-shaped
-/// answer written straight to the socket (plain HTTP only; a TLS client just sees the close).
-fn admit(
-    listener: &Listener,
-    metrics: &Metrics,
-    tcp: &TcpStream,
-    peer: SocketAddr,
-) -> Option<Permit> {
+/// Takes a place under the listener's caps, or refuses the connection. A plain HTTP client is
+/// answered in Binance's shape, written straight to the socket; a TLS client just sees the
+/// close (no handshake is spent on a refusal).
+fn admit(listener: &Listener, tcp: &TcpStream, peer: SocketAddr, tls: bool) -> Option<Permit> {
     let full = match listener.caps.try_acquire(peer.ip()) {
         Ok(permit) => return Some(permit),
         Err(full) => full,
     };
-    metrics.connection_refused(listener.name, full);
+    match full {
+        Full::PerClient { .. } => listener.metrics.refused_per_client.increment(1),
+        Full::Listener => listener.metrics.refused_full.increment(1),
+    }
     tracing::debug!(listener = listener.name, %peer, ?full, "connection refused");
+    if tls {
+        return None;
+    }
     let error = match full {
         Full::PerClient { limit } => ApiError::new(
             429,
             userstream_protocol::error::codes::TOO_MANY_REQUESTS,
             format!("Too many open connections from this address; the limit is {limit}."),
         ),
-        Full::Listener { .. } => ApiError::new(
+        Full::Listener => ApiError::new(
             503,
             userstream_protocol::error::codes::SERVER_BUSY,
             "Server is currently overloaded with other requests. Please try again in a few minutes.",
         ),
     };
-    // Best effort and never waiting: a fresh socket's send buffer takes this at once.
+    // Best effort and never waiting: a fresh socket's send buffer takes this at once. Whatever
+    // the client already sent is read first, so closing does not reset the connection and
+    // throw the answer away.
+    let _ = tcp.try_read(&mut [0; 4096]);
     let _ = tcp.try_write(&refusal_bytes(&error));
     None
 }
@@ -179,6 +192,7 @@ struct Connection {
     router: Router,
     settings: ServeSettings,
     listener: &'static str,
+    metrics: ListenerMetrics,
     peer: SocketAddr,
 }
 
@@ -189,6 +203,7 @@ impl Connection {
             router,
             settings,
             listener,
+            metrics,
             peer,
         } = self;
         // Events and answers are small and latency-bound: never hold them back for Nagle.
@@ -196,16 +211,21 @@ impl Connection {
         let transport = match &settings.tls {
             None => Transport::Plain(tcp),
             Some(tls) => {
-                let handshake = tls.acceptor().accept(tcp);
-                match tokio::time::timeout(settings.header_timeout, handshake).await {
+                let handshake =
+                    tokio::time::timeout(settings.header_timeout, tls.acceptor().accept(tcp));
+                let handshake = tokio::select! {
+                    handshake = handshake => handshake,
+                    () = stopped(&mut stop) => return,
+                };
+                match handshake {
                     Ok(Ok(stream)) => Transport::Tls(Box::new(stream)),
                     Ok(Err(error)) => {
-                        settings.metrics.tls_handshake_failed(listener);
+                        metrics.tls_failures.increment(1);
                         tracing::debug!(listener, %peer, %error, "TLS handshake failed");
                         return;
                     }
                     Err(_) => {
-                        settings.metrics.timed_out(listener);
+                        metrics.timeouts.increment(1);
                         tracing::debug!(listener, %peer, "TLS handshake timed out");
                         return;
                     }
@@ -216,9 +236,18 @@ impl Connection {
             transport,
             _permit: permit,
         };
+        // Requests being answered on this connection right now (HTTP/1: zero or one).
+        let serving = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&serving);
         let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
             request.extensions_mut().insert(ConnectInfo(peer));
-            router.clone().call(request)
+            let answered = router.clone().call(request);
+            let serving = Serving::start(&counter);
+            async move {
+                let response = answered.await;
+                drop(serving);
+                response
+            }
         });
         let connection = http
             .serve_connection(TokioIo::new(stream), service)
@@ -227,16 +256,37 @@ impl Connection {
         let result = tokio::select! {
             result = connection.as_mut() => result,
             () = stopped(&mut stop) => {
+                // A request being answered is finished; a connection that is only waiting for
+                // one (idle, or a stranger that never sends) is closed now.
+                if serving.load(Ordering::Acquire) == 0 {
+                    return;
+                }
                 connection.as_mut().graceful_shutdown();
                 connection.await
             }
         };
         if let Err(error) = result {
             if error.is_timeout() {
-                settings.metrics.timed_out(listener);
+                metrics.timeouts.increment(1);
             }
             tracing::debug!(listener, %peer, %error, "connection ended with an error");
         }
+    }
+}
+
+/// Counts a request as being answered for as long as it lives.
+struct Serving(Arc<AtomicUsize>);
+
+impl Serving {
+    fn start(counter: &Arc<AtomicUsize>) -> Serving {
+        counter.fetch_add(1, Ordering::AcqRel);
+        Serving(Arc::clone(counter))
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

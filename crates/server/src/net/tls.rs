@@ -21,32 +21,34 @@ pub enum TlsError {
 /// The certificate in force, shared by both listeners. [`Tls::reload`] swaps it for the files'
 /// current contents: handshakes from then on use the new one, open connections keep theirs.
 #[derive(Clone)]
-pub struct Tls {
+pub struct Tls(Arc<Files>);
+
+struct Files {
     cert: PathBuf,
     key: PathBuf,
-    acceptor: Arc<RwLock<TlsAcceptor>>,
+    acceptor: RwLock<TlsAcceptor>,
 }
 
 impl Tls {
     /// Reads the files now; a bad certificate or key stops the start.
     pub fn load(cert: &Path, key: &Path) -> Result<Tls, TlsError> {
         let acceptor = read_acceptor(cert, key)?;
-        Ok(Tls {
+        Ok(Tls(Arc::new(Files {
             cert: cert.to_owned(),
             key: key.to_owned(),
-            acceptor: Arc::new(RwLock::new(acceptor)),
-        })
+            acceptor: RwLock::new(acceptor),
+        })))
     }
 
     /// Reads the files again. On failure the certificate in force stays, and the error says why.
     pub fn reload(&self) -> Result<(), TlsError> {
-        let acceptor = read_acceptor(&self.cert, &self.key)?;
-        *self.acceptor.write() = acceptor;
+        let acceptor = read_acceptor(&self.0.cert, &self.0.key)?;
+        *self.0.acceptor.write() = acceptor;
         Ok(())
     }
 
     pub(crate) fn acceptor(&self) -> TlsAcceptor {
-        self.acceptor.read().clone()
+        self.0.acceptor.read().clone()
     }
 }
 

@@ -131,7 +131,7 @@ pub async fn upgrade(
         .max_frame_size(ws.max_frame_bytes)
         .read_buffer_size(ws.read_buffer_bytes)
         .write_buffer_size(ws.write_buffer_bytes)
-        .on_upgrade(move |socket| session::run(state, socket, peer, options))
+        .on_upgrade(move |socket| session::run(socket, state, peer, options))
 }
 
 #[cfg(test)]

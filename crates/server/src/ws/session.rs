@@ -17,9 +17,12 @@ use std::time::Duration;
 /// How long a closing handshake may take before the socket is simply dropped.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// `socket` comes first so that it is dropped last: parameters are dropped in reverse order,
+/// and the socket holds the connection's place under the caps, which the server watches at
+/// shutdown to know that no session holds the state any more.
 pub async fn run(
-    state: SharedState,
     mut socket: WebSocket,
+    state: SharedState,
     peer: SocketAddr,
     options: ConnectionOptions,
 ) {
