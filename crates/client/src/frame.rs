@@ -19,14 +19,19 @@ use userstream_protocol::ws::{Answer, SubscriptionInfo};
 pub enum Inbound {
     /// The answer to one of our requests (our ids are integers).
     Response {
+        /// The request id.
         id: u64,
+        /// The `result`, or the error the server answered with.
         outcome: Result<Reply, ApiError>,
     },
     /// An event for one subscription. `fingerprint` identifies the event's exact bytes, so the
     /// same event seen on two connections is recognised.
     Event {
+        /// The subscription the event belongs to.
         subscription_id: u32,
+        /// The event.
         event: Event,
+        /// A hash of the event's exact bytes (leaving out an SBE `subscriptionId`).
         fingerprint: u64,
     },
     /// An event outside any subscription (`serverShutdown`).
@@ -92,10 +97,13 @@ struct ErrorBody {
 /// Why a frame could not be read at all.
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {
+    /// Not JSON, or not shaped like a response or an event frame.
     #[error("frame is not a JSON object of the WebSocket API: {0}")]
     Envelope(serde_json::Error),
+    /// An event of a known type that cannot be read.
     #[error("event cannot be read: {0}")]
     Event(#[from] EventError),
+    /// A binary frame that is not a message this client reads.
     #[error("SBE frame cannot be read: {0}")]
     Sbe(#[from] SbeError),
 }

@@ -43,6 +43,9 @@ mod connection;
 mod dedup;
 mod driver;
 mod frame;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod item;
 mod options;
 mod tls;

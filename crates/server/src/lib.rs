@@ -10,6 +10,9 @@ pub mod bus;
 pub mod config;
 pub mod directory;
 pub mod faults;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod heartbeat;
 mod http;
 pub mod hub;

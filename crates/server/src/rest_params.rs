@@ -25,6 +25,16 @@ pub const MAX_AHEAD_MS: i64 = 1_000;
 
 const SIGNATURE: &str = "signature";
 
+/// The parameters `POST /sapi/v1/userListenToken` knows.
+pub(crate) const LISTEN_TOKEN_PARAMS: &[&str] = &[
+    "symbol",
+    "isIsolated",
+    "validity",
+    "timestamp",
+    "recvWindow",
+    "signature",
+];
+
 /// Parsed, de-duplicated parameters. Query wins over body when a name appears in both; the same
 /// name twice within ONE source is -1101.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

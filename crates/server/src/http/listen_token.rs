@@ -2,7 +2,7 @@
 
 use super::{error_response, http_refusal, with_count_header};
 use crate::directory::is_api_key_shaped;
-use crate::rest_params::{Params, parse_bool, verify_signature};
+use crate::rest_params::{LISTEN_TOKEN_PARAMS, Params, parse_bool, verify_signature};
 use crate::state::SharedState;
 use crate::token::TokenClaims;
 use axum::Json;
@@ -15,14 +15,6 @@ use std::net::SocketAddr;
 use userstream_protocol::account::is_valid_symbol;
 use userstream_protocol::{Account, ApiError};
 
-const ALLOWED: &[&str] = &[
-    "symbol",
-    "isIsolated",
-    "validity",
-    "timestamp",
-    "recvWindow",
-    "signature",
-];
 pub(crate) const API_KEY_HEADER: &str = "x-mbx-apikey";
 const USED_WEIGHT_HEADER: &str = "x-sapi-used-uid-weight-1m";
 
@@ -66,7 +58,7 @@ pub async fn issue(
     };
     let respond =
         |response: Response| with_count_header(response, USED_WEIGHT_HEADER, charge.count);
-    let result = Params::parse(query.as_deref(), &body, ALLOWED).and_then(|params| {
+    let result = Params::parse(query.as_deref(), &body, LISTEN_TOKEN_PARAMS).and_then(|params| {
         verify_signature(
             query.as_deref(),
             &body,
