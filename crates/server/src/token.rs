@@ -21,7 +21,7 @@
 //! ```
 //!
 //! The symbol runs to the end instead of carrying a length byte, so minting cannot fail on any
-//! input; opening insists on a well-formed symbol. The longest token is 79 bytes, 108 characters.
+//! input; opening insists on a well-formed symbol. The longest token is 78 bytes, 104 characters.
 //!
 //! Nonces are 96 random bits per token, so a key should sign far fewer than 2^32 tokens (NIST's
 //! bound for random GCM nonces) before it is rotated out of the active slot.
