@@ -1,0 +1,60 @@
+//! The client's text frame reader (`frame::parse`, through the hidden
+//! `userstream_client::fuzzing::parse_text`), in both time units.
+//!
+//! Checks, beyond "no panic": an event read from a frame writes back as JSON that reads as the
+//! same event, and an event frame rebuilt around that JSON is classified the same way (same
+//! subscription, same event); a successful JSON response's `result` is JSON; reading is
+//! deterministic (same fingerprint twice).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use serde_json::Value;
+use userstream_client::fuzzing::{Inbound, Reply, parse_text};
+use userstream_fuzz::assert_json_round_trip;
+use userstream_protocol::TimeUnit;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    for unit in [TimeUnit::Millisecond, TimeUnit::Microsecond] {
+        let Ok(inbound) = parse_text(text, unit) else {
+            continue;
+        };
+        match inbound {
+            Inbound::Event {
+                subscription_id,
+                event,
+                fingerprint,
+            } => {
+                assert_json_round_trip(&event, unit);
+                match parse_text(text, unit) {
+                    Ok(Inbound::Event { fingerprint: f, .. }) => assert_eq!(f, fingerprint),
+                    other => panic!("read twice, the frame reads differently: {other:?}"),
+                }
+                let json = String::from_utf8_lossy(&event.to_json(unit)).into_owned();
+                let rebuilt = format!("{{\"subscriptionId\":{subscription_id},\"event\":{json}}}");
+                match parse_text(&rebuilt, unit) {
+                    Ok(Inbound::Event {
+                        subscription_id: id,
+                        event: again,
+                        ..
+                    }) => {
+                        assert_eq!(id, subscription_id);
+                        assert_eq!(again, event);
+                    }
+                    other => panic!("rebuilt frame {rebuilt} reads as {other:?}"),
+                }
+            }
+            Inbound::ConnectionEvent(event) => assert_json_round_trip(&event, unit),
+            Inbound::Response {
+                outcome: Ok(Reply::Json(result)),
+                ..
+            } => assert!(
+                serde_json::from_str::<Value>(&result).is_ok(),
+                "result {result:?} is not JSON"
+            ),
+            Inbound::Response { .. } | Inbound::NotRepresentable | Inbound::Ignored(_) => {}
+        }
+    }
+});
