@@ -79,9 +79,9 @@ for target in "${targets[@]}"; do
     cov=$(sed -nE 's/.* cov: ([0-9]+).*/\1/p' <<<"$last")
     ft=$(sed -nE 's/.* ft: ([0-9]+).*/\1/p' <<<"$last")
     corp=$(sed -nE 's/.* corp: ([0-9]+\/[0-9]+[a-zA-Z]*).*/\1/p' <<<"$last")
-    execs=$(sed -nE 's/^stat::number_of_executed_units: ([0-9]+)/\1/p' "$log")
-    rate=$(sed -nE 's/^stat::average_exec_per_sec: ([0-9]+)/\1/p' "$log")
-    rss=$(sed -nE 's/^stat::peak_rss_mb: ([0-9]+)/\1/p' "$log")
+    execs=$(sed -nE 's/^stat::number_of_executed_units:[[:space:]]*([0-9]+)/\1/p' "$log")
+    rate=$(sed -nE 's/^stat::average_exec_per_sec:[[:space:]]*([0-9]+)/\1/p' "$log")
+    rss=$(sed -nE 's/^stat::peak_rss_mb:[[:space:]]*([0-9]+)/\1/p' "$log")
     execs=${execs:-$(sed -nE 's/^#([0-9]+).*/\1/p' <<<"$last")}
     mapfile -t inputs < <(find "$artifacts" -maxdepth 1 -type f ! -name '*.log' ! -name '.started' -newer "$artifacts/.started")
     crashes=${#inputs[@]}

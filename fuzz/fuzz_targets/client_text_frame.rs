@@ -3,12 +3,12 @@
 //!
 //! Checks, beyond "no panic": an event read from a frame writes back as JSON that reads as the
 //! same event, and an event frame rebuilt around that JSON is classified the same way (same
-//! subscription, same event); a successful JSON response's `result` is JSON; reading is
+//! subscription, same event); a successful JSON response's `result` is one JSON value, as sent; reading is
 //! deterministic (same fingerprint twice).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use serde_json::Value;
+use serde_json::value::RawValue;
 use userstream_client::fuzzing::{Inbound, Reply, parse_text};
 use userstream_fuzz::assert_json_round_trip;
 use userstream_protocol::TimeUnit;
@@ -50,10 +50,12 @@ fuzz_target!(|data: &[u8]| {
             Inbound::Response {
                 outcome: Ok(Reply::Json(result)),
                 ..
-            } => assert!(
-                serde_json::from_str::<Value>(&result).is_ok(),
-                "result {result:?} is not JSON"
-            ),
+            } => match serde_json::from_str::<&RawValue>(&result) {
+                // Exactly one JSON value, kept as sent (not re-serialised: numbers beyond f64
+                // stay as they were written).
+                Ok(raw) => assert_eq!(raw.get(), result),
+                Err(error) => panic!("result {result:?} is not JSON: {error}"),
+            },
             Inbound::Response { .. } | Inbound::NotRepresentable | Inbound::Ignored(_) => {}
         }
     }
