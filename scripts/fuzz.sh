@@ -10,7 +10,9 @@
 #                       SECONDS_PER_TARGET still caps it.
 #   FUZZ_CORPUS=DIR     the working corpus, outside git (default fuzz/corpus); it grows run by
 #                       run and is read together with the committed seeds (fuzz/seeds).
-#   FUZZ_TARGET_DIR=DIR cargo's target directory for the fuzz build (default fuzz/target).
+#   FUZZ_TARGET_DIR=DIR cargo's target directory for the fuzz build (default
+#                       ~/.cache/userstream/fuzz-target, outside the clone, so CI and every
+#                       checkout on a machine share one build and rebuild only what changed).
 #   FUZZ_CODEGEN_UNITS  codegen units for the build (default 16: a build several times faster
 #                       for fuzzing a little slower; 1 for the fastest binaries).
 #
@@ -28,7 +30,7 @@ shift || true
 [[ $seconds =~ ^[0-9]+$ ]] && ((seconds > 0)) || { echo "error: SECONDS_PER_TARGET must be a positive integer" >&2; exit 2; }
 runs=${FUZZ_RUNS:-0}
 corpus_root=${FUZZ_CORPUS:-$root/fuzz/corpus}
-target_dir=${FUZZ_TARGET_DIR:-$root/fuzz/target}
+target_dir=${FUZZ_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/userstream/fuzz-target}
 codegen_units=${FUZZ_CODEGEN_UNITS:-16}
 
 # What the build needs: a C++ compiler for libFuzzer itself, and cargo-fuzz.

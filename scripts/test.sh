@@ -23,6 +23,6 @@ cargo test --workspace --locked 2>&1 | tee "$log"
 # Fuzzing: every fuzz target (fuzz/) for 30 s on the committed seeds, one after the other; fails
 # on any crash and prints the input and the command that reproduces it (docs/reliability.md).
 # The build is cached outside the clone, so a machine that fuzzed before only rebuilds what changed.
-FUZZ_TARGET_DIR="${FUZZ_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/userstream/fuzz-target}" scripts/fuzz.sh 30
+scripts/fuzz.sh 30
 # One closing line for the whole run (cargo prints one per test binary, doc-tests last).
 awk '/^test result:/ { passed += $4; failed += $6 } END { printf "tests: %d passed, %d failed\n", passed, failed }' "$log"
