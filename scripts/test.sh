@@ -16,6 +16,7 @@ command -v cargo >/dev/null 2>&1 || { echo "error: cargo (Rust stable) is requir
 rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
 cargo fmt --all -- --check
+(cd fuzz && cargo fmt -- --check) # the fuzz targets are a workspace of their own
 cargo clippy --workspace --all-targets --locked -- -D warnings
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT

@@ -65,7 +65,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         r#"{"id":5,"params":[]}"#.into(),
         "[1,2,3]".into(),
     ];
-    write_all(&root, "ws_request", requests.iter().map(|r| r.as_bytes().to_vec()))?;
+    write_all(
+        &root,
+        "ws_request",
+        requests.iter().map(|r| r.as_bytes().to_vec()),
+    )?;
 
     // rest_params: its input is structured (arbitrary); plain requests still give the
     // mutator real parameter text to splice.
@@ -74,7 +78,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "timestamp=1749094553955&recvWindow=5000&signature=c8db56825ae71d6d79447849e617115f4a920fa2acdcab2b053c4b2838bd6b71",
         "isIsolated=false&%73ignature=00&validity=1+0",
     ];
-    write_all(&root, "rest_params", rest.iter().map(|r| r.as_bytes().to_vec()))?;
+    write_all(
+        &root,
+        "rest_params",
+        rest.iter().map(|r| r.as_bytes().to_vec()),
+    )?;
 
     // intake: one item, an array, NDJSON, an isolated account.
     let items: Vec<String> = EVENTS
@@ -92,9 +100,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut bodies: Vec<Vec<u8>> = items.iter().map(|item| item.as_bytes().to_vec()).collect();
     bodies.push(format!("[{}]", items.join(",")).into_bytes());
     bodies.push(items.join("\n").into_bytes());
-    bodies.push(
-        br#"[{"uid":1,"event":{"e":"balanceUpdate","a":"BTC","d":"-0.5","T":1}}]"#.to_vec(),
-    );
+    bodies
+        .push(br#"[{"uid":1,"event":{"e":"balanceUpdate","a":"BTC","d":"-0.5","T":1}}]"#.to_vec());
     write_all(&root, "intake", bodies)?;
 
     // token_open: real tokens of both keys' eras, cross and isolated.
@@ -161,7 +168,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             },
         ])),
         Outcome::Answer(Answer::SessionStatus(SessionStatus {
-            api_key: Some("vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A".into()),
+            api_key: Some(
+                "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A".into(),
+            ),
             authorized_since: Some(1_749_094_553_955_000),
             connected_since: 1_749_094_553_000_000,
             return_rate_limits: true,

@@ -36,12 +36,17 @@ fuzz_target!(|frame: &[u8]| {
                 }) => {
                     assert_eq!(id, u32::from(other));
                     assert_eq!(again, event);
-                    assert_eq!(f, fingerprint, "the fingerprint depends on the subscription id");
+                    assert_eq!(
+                        f, fingerprint,
+                        "the fingerprint depends on the subscription id"
+                    );
                 }
                 other => panic!("with another subscription id the frame reads as {other:?}"),
             }
         }
-        Ok(Inbound::ConnectionEvent(event)) => assert_json_round_trip(&event, TimeUnit::Microsecond),
+        Ok(Inbound::ConnectionEvent(event)) => {
+            assert_json_round_trip(&event, TimeUnit::Microsecond)
+        }
         Ok(_) | Err(_) => {}
     }
 });

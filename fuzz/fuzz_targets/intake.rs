@@ -57,7 +57,10 @@ fn publish_item(item: &AccountEvent) -> Vec<u8> {
 
 fn assert_same(events: &[AccountEvent], body: &[u8], shape: &str) {
     match parse(body, &CONFIG, NOW_US) {
-        Ok(again) => assert_eq!(again.events, events, "{shape} written back reads differently"),
+        Ok(again) => assert_eq!(
+            again.events, events,
+            "{shape} written back reads differently"
+        ),
         Err(error) => panic!(
             "{shape} written back is refused: {error}: {}",
             String::from_utf8_lossy(body)

@@ -106,7 +106,12 @@ fn signed_request(signed: &Signed) {
         if *in_query { &mut query } else { &mut body }.push(pair);
     }
     let timing = format!("timestamp={timestamp}");
-    if signed.timestamp_in_query { &mut query } else { &mut body }.push(timing);
+    if signed.timestamp_in_query {
+        &mut query
+    } else {
+        &mut body
+    }
+    .push(timing);
     if let Some((window, in_query)) = signed.recv_window {
         let pair = format!("recvWindow={window}");
         if in_query { &mut query } else { &mut body }.push(pair);
@@ -135,15 +140,17 @@ fn signed_request(signed: &Signed) {
     // values may add, repeat or hide parameters (a value holding `&timestamp=…`, say).
     let no_other_signature = [raw_query.as_bytes(), raw_body.as_bytes()]
         .iter()
-        .all(|raw| raw.split(|&b| b == b'&').all(|segment| !names_signature(segment)));
+        .all(|raw| {
+            raw.split(|&b| b == b'&')
+                .all(|segment| !names_signature(segment))
+        });
     let window = signed
         .recv_window
         .map_or(DEFAULT_RECV_WINDOW_MS, |(w, _)| i64::from(w));
     let in_window = timestamp >= NOW_MS - window && timestamp - NOW_MS < MAX_AHEAD_MS;
     let as_built = |params: &Params| {
         params.get("timestamp") == Some(timestamp.to_string().as_str())
-            && params.get("recvWindow")
-                == signed.recv_window.map(|(w, _)| w.to_string()).as_deref()
+            && params.get("recvWindow") == signed.recv_window.map(|(w, _)| w.to_string()).as_deref()
             && params.get("signature") == Some(signature.as_str())
     };
     let known = window <= 60_000 && no_other_signature;
@@ -205,7 +212,11 @@ fn signed_request(signed: &Signed) {
         && as_built(&params)
         && [sent_query.as_bytes(), &sent_body]
             .iter()
-            .map(|raw| raw.split(|&b| b == b'&').filter(|s| names_signature(s)).count())
+            .map(|raw| {
+                raw.split(|&b| b == b'&')
+                    .filter(|s| names_signature(s))
+                    .count()
+            })
             .sum::<usize>()
             == 1
     {

@@ -40,7 +40,9 @@ fuzz_target!(|frame: &[u8]| {
         assert_eq!(frame.get(2..4), Some(&999u16.to_le_bytes()[..]));
         return;
     };
-    let version = frame.get(6..8).map_or(0, |v| u16::from_le_bytes([v[0], v[1]]));
+    let version = frame
+        .get(6..8)
+        .map_or(0, |v| u16::from_le_bytes([v[0], v[1]]));
     if let Some(id) = subscription_id
         && version >= 1
     {

@@ -27,7 +27,10 @@ fuzz_target!(|frame: &[u8]| {
         panic!("a response that was read cannot be written again: {error}: {response:?}");
     }
     match read_response(&out) {
-        Ok(again) => assert_eq!(again, response, "written again, the response reads differently"),
+        Ok(again) => assert_eq!(
+            again, response,
+            "written again, the response reads differently"
+        ),
         Err(error) => panic!("a response written again does not read: {error}"),
     }
 });

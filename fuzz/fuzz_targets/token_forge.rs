@@ -131,7 +131,10 @@ fn minted(
         if text == token {
             return;
         }
-        assert!(ring.open(&text).is_err(), "changed token text {text:?} opened");
+        assert!(
+            ring.open(&text).is_err(),
+            "changed token text {text:?} opened"
+        );
     }
 }
 

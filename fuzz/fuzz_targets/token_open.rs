@@ -23,8 +23,16 @@ fuzz_target!(|data: &[u8]| {
         Ok(bytes) => bytes,
         Err(error) => panic!("opened a token that is not standard base64: {error}"),
     };
-    assert_eq!(STANDARD.encode(&bytes), text, "opened a non-canonical encoding");
-    assert_eq!(bytes.first(), Some(&1), "opened a token of another layout version");
+    assert_eq!(
+        STANDARD.encode(&bytes),
+        text,
+        "opened a non-canonical encoding"
+    );
+    assert_eq!(
+        bytes.first(),
+        Some(&1),
+        "opened a token of another layout version"
+    );
     let kid = bytes
         .get(1..5)
         .and_then(|kid| <[u8; 4]>::try_from(kid).ok())
@@ -34,7 +42,10 @@ fuzz_target!(|data: &[u8]| {
         "opened a token of kid {kid:?}"
     );
     if let Scope::Isolated(symbol) = &claims.account.scope {
-        assert!(is_valid_symbol(symbol), "opened a malformed symbol {symbol:?}");
+        assert!(
+            is_valid_symbol(symbol),
+            "opened a malformed symbol {symbol:?}"
+        );
     }
     assert_eq!(ring.open(&ring.mint(&claims)), Ok(claims));
 });

@@ -91,14 +91,25 @@ fn answers_echo_the_id(id: &RequestId) {
     for frame in [success, error] {
         match serde_json::from_slice::<Value>(&frame) {
             Ok(Value::Object(object)) => assert_eq!(object.get("id"), Some(&expected)),
-            _ => panic!("response is not a JSON object: {}", String::from_utf8_lossy(&frame)),
+            _ => panic!(
+                "response is not a JSON object: {}",
+                String::from_utf8_lossy(&frame)
+            ),
         }
     }
     // SBE sessions carry the id as text.
     let text = id.as_text();
     let mut sbe = Vec::new();
     let outcome = Outcome::Answer(Answer::Pong);
-    if let Err(error) = write_response(&mut sbe, LATEST_VERSION, false, 200, &[WEIGHT], &text, &outcome) {
+    if let Err(error) = write_response(
+        &mut sbe,
+        LATEST_VERSION,
+        false,
+        200,
+        &[WEIGHT],
+        &text,
+        &outcome,
+    ) {
         panic!("SBE response for id {text:?}: {error}");
     }
     match read_response(&sbe) {
