@@ -14,6 +14,7 @@ pub mod peer;
 pub mod process;
 pub mod pusher;
 pub mod scenarios;
+pub mod soak;
 
 /// A bench step that failed, in words.
 #[derive(Debug, thiserror::Error)]

@@ -33,10 +33,7 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Resident memory, from `/proc/<pid>/status`.
     pub fn rss_bytes(&self) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).ok()?;
-        let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
-        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-        Some(kib * 1024)
+        rss_of(&self.pid.to_string())
     }
 
     /// CPU time (user + system) used so far, from `/proc/<pid>/stat`.
@@ -50,9 +47,24 @@ impl ServerProcess {
         Some(Duration::from_millis((utime + stime) * 10))
     }
 
+    /// Open file descriptors (sockets included), counted in `/proc/<pid>/fd`.
+    pub fn open_fds(&self) -> Option<usize> {
+        let entries = std::fs::read_dir(format!("/proc/{}/fd", self.pid)).ok()?;
+        Some(entries.count())
+    }
+
+    /// Kills the process with SIGKILL (no graceful shutdown) and reaps it.
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;
     }
+}
+
+/// Resident memory of process `pid` (`"self"`: this one), from `/proc/<pid>/status`.
+pub fn rss_of(pid: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 /// `userstream serve` on ephemeral loopback ports: (process, public, admin).
@@ -61,20 +73,49 @@ pub async fn spawn_userstream(
     extra_env: &[(&str, &str)],
 ) -> Result<(ServerProcess, SocketAddr, SocketAddr), BenchError> {
     let dir = tempfile::tempdir()?;
+    let placement = Placement {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        admin_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        data_dir: dir.path(),
+        stderr: None,
+    };
+    let (mut process, public, admin) = spawn_userstream_at(exe, &placement, extra_env).await?;
+    process._dir = Some(dir);
+    Ok((process, public, admin))
+}
+
+/// Where a `userstream serve` runs: its listeners, its data directory, and where its logs go
+/// (`None`: this process's stderr). A restart with the same placement finds the same keys.
+pub struct Placement<'a> {
+    pub listen: SocketAddr,
+    pub admin_listen: SocketAddr,
+    pub data_dir: &'a Path,
+    pub stderr: Option<std::fs::File>,
+}
+
+/// `userstream serve` at `placement`: (process, public, admin).
+pub async fn spawn_userstream_at(
+    exe: &Path,
+    placement: &Placement<'_>,
+    extra_env: &[(&str, &str)],
+) -> Result<(ServerProcess, SocketAddr, SocketAddr), BenchError> {
     let mut command = Command::new(exe);
     command
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-        ])
+        .arg("serve")
+        .arg("--listen")
+        .arg(placement.listen.to_string())
+        .arg("--admin-listen")
+        .arg(placement.admin_listen.to_string())
         .arg("--data-dir")
-        .arg(dir.path())
+        .arg(placement.data_dir)
         .envs(USERSTREAM_BENCH_ENV.iter().copied())
         .envs(extra_env.iter().copied());
-    let (process, line) = spawn_and_read_line(command, Some(dir)).await?;
+    if let Some(log) = &placement.stderr {
+        command.stderr(log.try_clone()?);
+    } else {
+        command.stderr(Stdio::inherit());
+    }
+    let (process, line) = spawn_and_read_line(command, None).await?;
     // `userstream listening on http://P (WebSocket API ws://P/ws-api/v3), admin on http://A`
     let parse = || -> Option<(SocketAddr, SocketAddr)> {
         let rest = line.strip_prefix("userstream listening on http://")?;
@@ -220,11 +261,7 @@ async fn spawn_and_read_line(
     mut command: Command,
     dir: Option<tempfile::TempDir>,
 ) -> Result<(ServerProcess, String), BenchError> {
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()?;
+    let mut child = command.stdout(Stdio::piped()).kill_on_drop(true).spawn()?;
     let stdout = child
         .stdout
         .take()

@@ -367,6 +367,11 @@ pub enum BenchCommand {
     /// The publish intake in process: each candidate JSON parser over the same NDJSON batch,
     /// then the event decoder; one report line per parser (no server involved).
     Intake(IntakeArgs),
+    /// Soak: thousands of client streams with short tokens, publishing at half saturation,
+    /// random faults (drop, mute, terminate, shutdown, kill -9 and restart); fails on any event
+    /// lost without a gap, any duplicate, any gap no fault explains, or server memory or
+    /// descriptors that grow. Writes samples, faults and a summary to --out.
+    Soak(SoakArgs),
 }
 
 /// The server under test.
@@ -450,6 +455,36 @@ pub struct IntakeArgs {
     /// How long each parser runs, in milliseconds.
     #[arg(long, default_value_t = 3000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
     pub duration_ms: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct SoakArgs {
+    /// Client streams, one account and one connection each (a process holds at most about
+    /// 19,700 sockets; each stream needs about three at the server: its connection, a
+    /// handover's second one, and its token requests' keep-alive).
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..=6000))]
+    pub streams: u64,
+    /// Length of the main phase (publishing with faults), in minutes.
+    #[arg(long, default_value_t = 30.0)]
+    pub minutes: f64,
+    /// Seed of the fault schedule.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Events per second in the main phase. [default: half the saturation the ramp finds]
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Length of each ramp step, in seconds.
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u64).range(2..=60))]
+    pub ramp_step_secs: u64,
+    /// Listen token validity in milliseconds: renewals come every three quarters of it.
+    #[arg(long, default_value_t = 80_000, value_parser = clap::value_parser!(u64).range(10_000..=86_400_000))]
+    pub token_validity_ms: u64,
+    /// Mean time between faults, in seconds.
+    #[arg(long, default_value_t = 30.0)]
+    pub fault_interval_secs: f64,
+    /// Directory for samples.jsonl, faults.jsonl, server.log and summary.json.
+    #[arg(long, default_value = "target/soak")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]

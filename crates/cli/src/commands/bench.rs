@@ -1,6 +1,6 @@
 //! `userstream bench`: start the server under test, drive it, print one JSON report line.
 
-use crate::cli::{BenchCommand, PeerKind};
+use crate::cli::{BenchCommand, PeerKind, SoakArgs};
 use anyhow::Context;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -13,6 +13,7 @@ use userstream_bench::peer::Peer;
 use userstream_bench::process::{self, ServerProcess};
 use userstream_bench::pusher::PusherApp;
 use userstream_bench::scenarios::{self, FanoutOptions};
+use userstream_bench::soak::{self, SoakOptions};
 
 pub fn run(command: BenchCommand) -> anyhow::Result<()> {
     crate::logging::init("warn");
@@ -66,6 +67,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
                 server.stop().await;
                 print(&report?)
             }
+            BenchCommand::Soak(args) => soak(args).await,
             BenchCommand::Expiry(args) => {
                 let (peer, server) = start(PeerKind::Userstream, FloorStack::default()).await?;
                 let report = scenarios::expiry_storm(&peer, args.subscriptions).await;
@@ -74,6 +76,38 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
             }
         }
     })
+}
+
+/// The soak: prints its summary, and fails when the run broke a promise.
+async fn soak(args: SoakArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.minutes.is_finite() && args.minutes >= 1.0,
+        "--minutes must be at least 1 (faults start 10 s in and stop 30 s before the end)"
+    );
+    anyhow::ensure!(
+        args.fault_interval_secs.is_finite() && args.fault_interval_secs >= 1.0,
+        "--fault-interval-secs must be at least 1"
+    );
+    let exe =
+        std::env::current_exe().context("cannot find this binary to start the server with")?;
+    let options = SoakOptions {
+        streams: args.streams as usize,
+        duration: Duration::from_secs_f64(args.minutes * 60.0),
+        seed: args.seed,
+        rate: args.rate,
+        ramp_step: Duration::from_secs(args.ramp_step_secs),
+        token_validity: Duration::from_millis(args.token_validity_ms),
+        mean_fault_interval: Duration::from_secs_f64(args.fault_interval_secs),
+        out_dir: args.out,
+    };
+    let report = soak::run(&exe, &options).await?;
+    print(&report)?;
+    anyhow::ensure!(
+        report.passed,
+        "the soak failed: {}",
+        report.failures.join("; ")
+    );
+    Ok(())
 }
 
 /// Starts the server under test as a child process.
