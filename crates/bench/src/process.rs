@@ -38,13 +38,7 @@ impl ServerProcess {
 
     /// CPU time (user + system) used so far, from `/proc/<pid>/stat`.
     pub fn cpu_time(&self) -> Option<Duration> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).ok()?;
-        let rest = stat.rsplit_once(')')?.1;
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let utime: u64 = fields.get(11)?.parse().ok()?;
-        let stime: u64 = fields.get(12)?.parse().ok()?;
-        // Clock ticks are 100 per second on Linux.
-        Some(Duration::from_millis((utime + stime) * 10))
+        cpu_time_of(&self.pid.to_string())
     }
 
     /// Open file descriptors (sockets included), counted in `/proc/<pid>/fd`.
@@ -65,6 +59,18 @@ pub fn rss_of(pid: &str) -> Option<u64> {
     let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
+}
+
+/// CPU time (user + system) process `pid` (`"self"`: this one) has used so far, from
+/// `/proc/<pid>/stat`.
+pub fn cpu_time_of(pid: &str) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    // Clock ticks are 100 per second on Linux.
+    Some(Duration::from_millis((utime + stime) * 10))
 }
 
 /// `userstream serve` on ephemeral loopback ports: (process, public, admin).

@@ -84,6 +84,8 @@ pub struct RampStep {
     pub published_per_sec: f64,
     pub delivered_per_sec: f64,
     pub server_cpu_percent: Option<f64>,
+    /// This process: every stream, the checks and the publisher.
+    pub client_cpu_percent: Option<f64>,
 }
 
 /// The run's verdict and figures; `summary.json`.
@@ -262,7 +264,7 @@ pub async fn run(exe: &Path, options: &SoakOptions) -> Result<SoakReport, BenchE
     }
     write_jsonl(&options.out_dir.join("samples.jsonl"), &samples)?;
 
-    let growth_rule = GrowthRule::for_main_phase(options.duration);
+    let growth_rule = GrowthRule::for_renewal_period(options.token_validity * 3 / 4);
     let mut report = SoakReport {
         scenario: "soak",
         passed: false,
@@ -505,6 +507,7 @@ struct Reading {
     published: u64,
     delivered: u64,
     cpu: Option<Duration>,
+    own_cpu: Option<Duration>,
 }
 
 impl Reading {
@@ -514,6 +517,7 @@ impl Reading {
             published: published.published.load(Ordering::Relaxed),
             delivered: fleet.delivered.load(Ordering::Relaxed),
             cpu: server.probe().cpu,
+            own_cpu: process::cpu_time_of("self"),
         }
     }
 
@@ -524,6 +528,7 @@ impl Reading {
             published_per_sec: (self.published - earlier.published) as f64 / secs,
             delivered_per_sec: (self.delivered - earlier.delivered) as f64 / secs,
             server_cpu_percent: cpu_percent(earlier.cpu, self.cpu, secs),
+            client_cpu_percent: cpu_percent(earlier.own_cpu, self.own_cpu, secs),
         }
     }
 }
@@ -589,6 +594,7 @@ async fn sample(
             rss_bytes: probe.rss_bytes,
             fds: probe.fds,
             server_cpu_percent: cpu,
+            client_cpu_percent: cpu_percent(previous.own_cpu, now.own_cpu, secs),
             delivered_per_sec: (now.delivered - previous.delivered) as f64 / secs,
             published_per_sec: (now.published - previous.published) as f64 / secs,
             client_rss_bytes: process::rss_of("self"),

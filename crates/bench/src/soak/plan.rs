@@ -8,6 +8,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
+use std::collections::HashMap;
 use std::time::Duration;
 
 /// What goes wrong.
@@ -83,6 +84,14 @@ pub struct PlanSettings {
     pub mean_interval: Duration,
 }
 
+/// The targets a kind is injected on, in proportion: every connection one time in five.
+const TARGET_DECK: [Target; 5] = [
+    Target::All,
+    Target::Account,
+    Target::Account,
+    Target::Session,
+    Target::Session,
+];
 /// How long a mute lasts: some shorter than the client's silence detection (a stall, no gap),
 /// some longer (a reconnect and a gap).
 const MUTE: (u64, u64) = (2_000, 15_000);
@@ -118,6 +127,7 @@ pub fn plan(settings: &PlanSettings) -> Vec<Planned> {
     }
     kinds.truncate(count);
     let slot = span / count as u32;
+    let mut decks: HashMap<Kind, Vec<Target>> = HashMap::new();
     kinds
         .into_iter()
         .enumerate()
@@ -126,11 +136,16 @@ pub fn plan(settings: &PlanSettings) -> Vec<Planned> {
             let at = settings.from + slot * index as u32 + slot.mul_f64(rng.random_range(0.2..0.8));
             let target = match kind {
                 Kind::Kill => Target::All,
-                _ => match rng.random_range(0..10) {
-                    0..=1 => Target::All,
-                    2..=5 => Target::Account,
-                    _ => Target::Session,
-                },
+                _ => {
+                    // Each kind draws its targets from its own shuffled deck, so that a long run
+                    // meets every kind on every connection as well as on single ones.
+                    let deck = decks.entry(kind).or_default();
+                    if deck.is_empty() {
+                        deck.extend(TARGET_DECK);
+                        deck.shuffle(&mut rng);
+                    }
+                    deck.pop().unwrap_or(Target::Account)
+                }
             };
             let range = match kind {
                 Kind::Mute => MUTE,
@@ -191,6 +206,13 @@ mod tests {
         );
         let kills = schedule.iter().filter(|f| f.kind == Kind::Kill).count();
         assert!((3..=12).contains(&kills), "{kills} kills");
+        for kind in [Kind::Drop, Kind::Mute, Kind::Terminate, Kind::Shutdown] {
+            let on_all = schedule
+                .iter()
+                .filter(|f| f.kind == kind && f.target == Target::All)
+                .count();
+            assert!(on_all >= 2, "{kind:?} on every connection {on_all} times");
+        }
         for fault in &schedule {
             match fault.kind {
                 Kind::Kill => assert_eq!(fault.target, Target::All),

@@ -48,6 +48,8 @@ pub struct Sample {
     pub rss_bytes: Option<u64>,
     pub fds: Option<usize>,
     pub server_cpu_percent: Option<f64>,
+    /// This process: every stream, the checks and the publisher.
+    pub client_cpu_percent: Option<f64>,
     /// Events the streams yielded in the last second.
     pub delivered_per_sec: f64,
     /// Events accepted by the server in the last second.
@@ -72,13 +74,15 @@ pub struct GrowthRule {
 }
 
 impl GrowthRule {
-    /// The rule for a main phase of `main`: a minute of warm-up (a quarter of the phase when
-    /// that is shorter).
-    pub fn for_main_phase(main: Duration) -> GrowthRule {
-        let warmup = (main.as_secs_f64() / 4.0).min(60.0);
+    /// The rule when tokens are renewed every `renewal` (three quarters of their validity).
+    /// A restarted server is warm once every stream has renewed once: streams come back on
+    /// their old tokens, and their keep-alive connections for token requests (which cost the
+    /// server more memory than a WebSocket) only return with the next renewal. So the warm-up
+    /// is one renewal period and half as much again.
+    pub fn for_renewal_period(renewal: Duration) -> GrowthRule {
         GrowthRule {
-            warmup_secs: warmup,
-            min_window_secs: warmup.min(30.0),
+            warmup_secs: renewal.as_secs_f64() * 1.5,
+            min_window_secs: 30.0,
             rss_fraction: 0.10,
             rss_bytes: 16 << 20,
             fds_fraction: 0.05,
@@ -111,27 +115,24 @@ impl IncarnationVerdict {
 
 /// Judges every incarnation seen in the main phase.
 pub fn judge(samples: &[Sample], rule: &GrowthRule) -> Vec<IncarnationVerdict> {
-    let main: Vec<&Sample> = samples
+    let mut incarnations: Vec<u32> = samples
         .iter()
         .filter(|sample| sample.phase == Phase::Main)
+        .map(|sample| sample.incarnation)
         .collect();
-    let mut incarnations: Vec<u32> = main.iter().map(|sample| sample.incarnation).collect();
     incarnations.dedup();
     incarnations
         .into_iter()
         .map(|incarnation| {
-            let own: Vec<&&Sample> = main
-                .iter()
-                .filter(|sample| sample.incarnation == incarnation)
+            let own = || samples.iter().filter(move |s| s.incarnation == incarnation);
+            // The process started with its first sample (the first one at the run's setup).
+            let started = own().next().map_or(0.0, |sample| sample.t);
+            let window: Vec<(f64, u64, u64)> = own()
+                .filter(|s| s.phase == Phase::Main && s.t >= started + rule.warmup_secs)
+                .filter_map(|s| Some((s.t, s.rss_bytes?, s.fds? as u64)))
                 .collect();
-            let start = own.first().map_or(0.0, |sample| sample.t);
-            let window: Vec<(f64, u64, u64)> = own
-                .iter()
-                .filter(|sample| sample.t >= start + rule.warmup_secs)
-                .filter_map(|sample| Some((sample.t, sample.rss_bytes?, sample.fds? as u64)))
-                .collect();
-            let from_t = window.first().map_or(start, |s| s.0);
-            let to_t = window.last().map_or(start, |s| s.0);
+            let from_t = window.first().map_or(started, |s| s.0);
+            let to_t = window.last().map_or(started, |s| s.0);
             let judged = to_t - from_t >= rule.min_window_secs && window.len() >= 6;
             let third = window.len() / 3;
             let (first, last) = (&window[..third], &window[window.len() - third..]);
@@ -176,6 +177,7 @@ mod tests {
             rss_bytes: Some(rss_mib << 20),
             fds: Some(fds),
             server_cpu_percent: None,
+            client_cpu_percent: None,
             delivered_per_sec: 0.0,
             published_per_sec: 0.0,
             client_rss_bytes: None,
@@ -183,7 +185,7 @@ mod tests {
     }
 
     fn rule() -> GrowthRule {
-        GrowthRule::for_main_phase(Duration::from_secs(1800))
+        GrowthRule::for_renewal_period(Duration::from_secs(40))
     }
 
     #[test]
