@@ -127,7 +127,12 @@ impl Publisher {
             );
         }
         body.push(']');
-        let failure = match self.http.post(&self.url).body(body).send().await {
+        let request = self
+            .http
+            .post(&self.url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        let failure = match request.send().await {
             Ok(response) if response.status().is_success() => {
                 // Reading the answer also lets the connection be reused.
                 let _ = response.bytes().await;
