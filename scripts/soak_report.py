@@ -166,8 +166,8 @@ What it checks, per stream, in the order the client yields items:
   before it; anything in an unexplained hole (or never received at the end) that never arrives is
   lost. Must be 0. Events of a publish request cut by a kill may or may not have been published,
   and count either way.
-- **duplicates**: a number yielded twice. Must be 0. (Out of order, a number filling an earlier
-  hole, is counted too.)
+- **duplicates**: a number yielded twice. Must be 0. **Out of order** (a number filling an
+  earlier hole: a handover's new connection outrunning the old one) must be 0 too.
 - **gaps**: each one must be blamed on a fault that touched that stream at that time (its window
   overlaps the fault's, 2 s before to 15 s after). A gap blamed only on `shutdown` fails the run
   (its make-before-break handover should lose nothing), as does a gap no fault explains (a
@@ -200,7 +200,7 @@ the same way but leaves this page alone.
 - **Events**: {n(s['published'])} published ({n(s['uncertain'])} in requests cut by a kill);
   {n(s['expected'])} had to reach their stream, {n(s['received'])} did, {n(s['missed_with_gap'])} were missed
   under a reported gap.
-- **Lost without a gap: {s['lost']}. Duplicates: {s['duplicates']}.** Out of order: {s['out_of_order']}.
+- **Lost without a gap: {s['lost']}. Duplicates: {s['duplicates']}. Out of order: {s['out_of_order']}.**
 - **Gaps: {n(s['gaps'])}**, blamed on {blamed}; unexplained: {attribution['unexplained']}.
 - Statuses: {n(st['renewed'])} renewals, {n(st['reconnecting'])} reconnect attempts,
   {n(st['handovers_started'])} handovers started and {n(st['handovers_completed'])} completed, {n(st['token_retries'])} token retries;

@@ -367,6 +367,10 @@ fn failures(report: &SoakReport) -> Vec<String> {
         format!("{} duplicate events", report.duplicates),
     );
     check(
+        report.out_of_order > 0,
+        format!("{} events out of order", report.out_of_order),
+    );
+    check(
         report.unknown > 0,
         format!(
             "{} events numbered beyond what was published",
