@@ -15,6 +15,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The commit measured, taken before anything is built, so that the report names what ran rather
+# than what is checked out when it is rendered.
+SOAK_COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+if [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then
+  SOAK_COMMIT="$SOAK_COMMIT (with uncommitted changes)"
+fi
+export SOAK_COMMIT
+
 check=0
 if [ "${1:-}" = --check ]; then
   check=1

@@ -27,7 +27,7 @@ use crate::BenchError;
 use crate::peer::Peer;
 use crate::process;
 use checker::Loss;
-use faults::{Attribution, Injector};
+use faults::{Attribution, FaultRecord, Injector};
 use plan::PlanSettings;
 use publisher::{PublishCounters, Publisher};
 use samples::{GrowthRule, IncarnationVerdict, Phase, Sample};
@@ -39,7 +39,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
-use streams::{Fleet, FleetCounters, StatusCounts};
+use streams::{Fleet, FleetCounters, StatusCounts, StreamOutcome};
 
 /// Requests in flight while creating API keys.
 const SETUP_CONCURRENCY: usize = 64;
@@ -155,11 +155,6 @@ pub async fn run(exe: &Path, options: &SoakOptions) -> Result<SoakReport, BenchE
             validity_ms.clone(),
         ),
         ("USERSTREAM_TOKEN__DEFAULT_VALIDITY_MS".into(), validity_ms),
-        // Every stream and its token requests come from 127.0.0.1.
-        (
-            "USERSTREAM_NET__MAX_CONNECTIONS_PER_IP".into(),
-            "1000000".into(),
-        ),
     ];
     let server = Arc::new(SoakServer::start(exe, env, log).await?);
     let http = reqwest::Client::builder()
@@ -264,6 +259,60 @@ pub async fn run(exe: &Path, options: &SoakOptions) -> Result<SoakReport, BenchE
     }
     write_jsonl(&options.out_dir.join("samples.jsonl"), &samples)?;
 
+    let restarts = server.probe().incarnation;
+    let report = verdict(
+        options,
+        Collected {
+            saturation,
+            rate,
+            ramp,
+            publisher,
+            records,
+            outcomes,
+            samples,
+            undrained,
+            restarts,
+            started,
+            started_unix_ms,
+        },
+    );
+    write_jsonl(
+        &options.out_dir.join("summary.json"),
+        std::slice::from_ref(&report),
+    )?;
+    Ok(report)
+}
+
+/// What a run collected, to be judged.
+struct Collected {
+    saturation: Option<f64>,
+    rate: f64,
+    ramp: Vec<RampStep>,
+    publisher: Publisher,
+    records: Vec<FaultRecord>,
+    outcomes: Vec<StreamOutcome>,
+    samples: Vec<Sample>,
+    undrained: usize,
+    restarts: u32,
+    started: Instant,
+    started_unix_ms: i64,
+}
+
+/// Sums up every stream, blames every gap, judges growth, and lists what failed.
+fn verdict(options: &SoakOptions, run: Collected) -> SoakReport {
+    let Collected {
+        saturation,
+        rate,
+        ramp,
+        publisher,
+        records,
+        outcomes,
+        samples,
+        undrained,
+        restarts,
+        started,
+        started_unix_ms,
+    } = run;
     let growth_rule = GrowthRule::for_renewal_period(options.token_validity * 3 / 4);
     let mut report = SoakReport {
         scenario: "soak",
@@ -295,14 +344,14 @@ pub async fn run(exe: &Path, options: &SoakOptions) -> Result<SoakReport, BenchE
         statuses: StatusCounts::default(),
         fatal_streams: 0,
         undrained_streams: undrained as u64,
-        server_restarts: server.probe().incarnation,
+        server_restarts: restarts,
         growth: samples::judge(&samples, &growth_rule),
         growth_rule,
         peak_rss_bytes: samples.iter().filter_map(|s| s.rss_bytes).max(),
         peak_fds: samples.iter().filter_map(|s| s.fds).max(),
         peak_client_rss_bytes: samples.iter().filter_map(|s| s.client_rss_bytes).max(),
         started_unix_ms,
-        wall_secs: 0.0,
+        wall_secs: started.elapsed().as_secs_f64(),
     };
     for record in &records {
         if record.error.is_some() {
@@ -310,12 +359,10 @@ pub async fn run(exe: &Path, options: &SoakOptions) -> Result<SoakReport, BenchE
             continue;
         }
         *report.faults.entry(record.kind.name()).or_default() += 1;
-        let target = match record.target {
-            plan::Target::All => "all",
-            plan::Target::Account => "account",
-            plan::Target::Session => "session",
-        };
-        *report.fault_targets.entry(target).or_default() += 1;
+        *report
+            .fault_targets
+            .entry(record.target.name())
+            .or_default() += 1;
     }
     for (stream, outcome) in outcomes.iter().enumerate() {
         let verdict = outcome
@@ -342,12 +389,7 @@ pub async fn run(exe: &Path, options: &SoakOptions) -> Result<SoakReport, BenchE
     }
     report.failures = failures(&report);
     report.passed = report.failures.is_empty();
-    report.wall_secs = started.elapsed().as_secs_f64();
-    write_jsonl(
-        &options.out_dir.join("summary.json"),
-        std::slice::from_ref(&report),
-    )?;
-    Ok(report)
+    report
 }
 
 /// Every promise the run broke, in words.

@@ -59,6 +59,16 @@ pub enum Target {
     Session,
 }
 
+impl Target {
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::All => "all",
+            Target::Account => "account",
+            Target::Session => "session",
+        }
+    }
+}
+
 /// One fault of the schedule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Planned {
