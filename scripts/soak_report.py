@@ -69,6 +69,8 @@ print(f"  published {n(s['published'])}, expected {n(s['expected'])}, received {
       f"out of order {s['out_of_order']}")
 print(f"  gaps {n(s['gaps'])} {attribution['by_kind']}, unexplained {attribution['unexplained']}, "
       f"renewals {n(s['statuses']['renewed'])}")
+print(f"  server at the end: {s['server_at_end']['connections']} connections, "
+      f"{s['server_at_end']['subscriptions']} subscriptions")
 for g in s["growth"]:
     state = ("ok" if g["rss_ok"] and g["fds_ok"] else "GREW") if g["judged"] else "not judged"
     print(f"  incarnation {g['incarnation']}: {state}, RSS {g['rss_first_bytes'] // MIB} -> "
@@ -185,7 +187,9 @@ What it checks, per stream, in the order the client yields items:
   fault makes every stream reconnect at once) and the floor ignores them; a leak raises the
   level the process returns to between them. A process with less than {rule['min_window_secs']:.0f} s after its
   warm-up is not judged.
-- every stream subscribed, renewed, never ended, and caught up at the end.
+- every stream subscribed, renewed, never ended, and caught up at the end; and the server then
+  held exactly one connection and one subscription per stream (`GET /healthz`), so no fault
+  left a session or a subscription behind.
 
 CI runs a 2-minute version from `scripts/test.sh`: `scripts/soak.sh --check 2`, on the debug
 binary the tests have just built (a release build takes about ten minutes on this machine), with
@@ -212,7 +216,8 @@ Verdict: **{verdict}**.
 - **Gaps: {n(s['gaps'])}**, blamed on {blamed}; unexplained: {attribution['unexplained']}.
 - Statuses: {n(st['renewed'])} renewals, {n(st['reconnecting'])} reconnect attempts,
   {n(st['handovers_started'])} handovers started and {n(st['handovers_completed'])} completed, {n(st['token_retries'])} token retries;
-  {s['fatal_streams']} streams ended, {s['undrained_streams']} failed to catch up.
+  {s['fatal_streams']} streams ended, {s['undrained_streams']} failed to catch up; at the end the server held
+  {s['server_at_end']['connections']:,} connections and {s['server_at_end']['subscriptions']:,} subscriptions.
 - Peaks: server RSS {(s['peak_rss_bytes'] or 0) / MIB:.0f} MiB, {s['peak_fds'] or 0:,} descriptors; load generator
   RSS {(s['peak_client_rss_bytes'] or 0) / MIB:.0f} MiB.
 

@@ -131,6 +131,9 @@ pub struct SoakReport {
     pub fatal_streams: u64,
     /// Streams that had not caught up when the drain gave up.
     pub undrained_streams: u64,
+    /// What the server counted once the streams had caught up: one connection and one
+    /// subscription per stream, or it kept something a fault should have ended.
+    pub server_at_end: ServerCounts,
     pub server_restarts: u32,
     pub growth_rule: GrowthRule,
     pub growth: Vec<IncarnationVerdict>,
@@ -248,6 +251,7 @@ pub async fn run(exe: &Path, options: &SoakOptions) -> Result<SoakReport, BenchE
 
     phase.store(Phase::Drain as u8, Ordering::Relaxed);
     let undrained = drain(&mut publisher, &fleet.counters).await?;
+    let server_counts = settled_counts(&http, &server, options.streams).await?;
     let outcomes = fleet.stop().await?;
     sampling.store(true, Ordering::Relaxed);
     let mut samples = sampler
@@ -271,6 +275,7 @@ pub async fn run(exe: &Path, options: &SoakOptions) -> Result<SoakReport, BenchE
             outcomes,
             samples,
             undrained,
+            server_counts,
             restarts,
             started,
             started_unix_ms,
@@ -293,6 +298,7 @@ struct Collected {
     outcomes: Vec<StreamOutcome>,
     samples: Vec<Sample>,
     undrained: usize,
+    server_counts: ServerCounts,
     restarts: u32,
     started: Instant,
     started_unix_ms: i64,
@@ -309,6 +315,7 @@ fn verdict(options: &SoakOptions, run: Collected) -> SoakReport {
         outcomes,
         samples,
         undrained,
+        server_counts,
         restarts,
         started,
         started_unix_ms,
@@ -344,6 +351,7 @@ fn verdict(options: &SoakOptions, run: Collected) -> SoakReport {
         statuses: StatusCounts::default(),
         fatal_streams: 0,
         undrained_streams: undrained as u64,
+        server_at_end: server_counts,
         server_restarts: restarts,
         growth: samples::judge(&samples, &growth_rule),
         growth_rule,
@@ -450,6 +458,15 @@ fn failures(report: &SoakReport) -> Vec<String> {
         ),
     );
     check(report.statuses.renewed == 0, "no token was renewed".into());
+    let at_end = &report.server_at_end;
+    check(
+        at_end.connections != report.streams as u64
+            || at_end.subscriptions != report.streams as u64,
+        format!(
+            "at the end the server held {} connections and {} subscriptions for {} streams",
+            at_end.connections, at_end.subscriptions, report.streams
+        ),
+    );
     for verdict in &report.growth {
         check(
             !verdict.rss_ok && verdict.judged,
@@ -607,6 +624,36 @@ async fn drain(publisher: &mut Publisher, counters: &FleetCounters) -> Result<us
         pending = behind(publisher, counters);
     }
     Ok(pending.len())
+}
+
+/// The server's count of connections and subscriptions (`GET /healthz`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ServerCounts {
+    pub connections: u64,
+    pub subscriptions: u64,
+}
+
+/// The server's counts once they settle at one connection and one subscription per stream
+/// (connections that just closed may take a moment to leave), or what they are after
+/// [`SETTLE_TIMEOUT`].
+async fn settled_counts(
+    http: &reqwest::Client,
+    server: &SoakServer,
+    streams: usize,
+) -> Result<ServerCounts, BenchError> {
+    let url = format!("http://{}/healthz", server.admin);
+    let want = ServerCounts {
+        connections: streams as u64,
+        subscriptions: streams as u64,
+    };
+    let deadline = Instant::now() + SETTLE_TIMEOUT;
+    loop {
+        let counts: ServerCounts = http.get(&url).send().await?.json().await?;
+        if counts == want || Instant::now() >= deadline {
+            return Ok(counts);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 /// Samples the server, the streams and the publisher every second until `stop`.
