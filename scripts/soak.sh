@@ -37,10 +37,10 @@ if [ "$check" = 1 ]; then
   # binary is fast enough for the CI-sized run (the ramp measures what it can do).
   cargo test --workspace --locked --no-run --quiet
   BIN=target/debug/userstream
-  # A thousand streams: the mass faults (kill -9, drop of every connection) make all of them
-  # reconnect and subscribe at once, which a debug build on a busy 2-core machine does in a
-  # couple of seconds; many more and a starved process could miss its own 5-second silence
-  # checks and report gaps no fault explains.
+  # A thousand streams: every mass fault (kill -9, a drop of every connection) is still a
+  # thundering herd of a thousand reconnects and subscribes, but the debug build recovers from
+  # one in about 5 s and the load generator stays near 350 MB. 5,000 pass here too, but need
+  # 1.6 GB and 12 s per recovery: little headroom when the CI machine is busy with other work.
   STREAMS=${STREAMS:-1000}
   # Shorter ramp steps, and tokens of 40 s (renewed every 30 s) so that two minutes see several
   # renewals per stream and the growth check's warm-up (1.5 renewal periods) leaves time to judge.
