@@ -25,10 +25,10 @@ cargo test --workspace --locked 2>&1 | tee "$log"
 # on any crash and prints the input and the command that reproduces it (docs/reliability.md).
 # The build is cached outside the clone, so a machine that fuzzed before only rebuilds what changed.
 scripts/fuzz.sh 30
-# One closing line for the whole run (cargo prints one per test binary, doc-tests last).
-awk '/^test result:/ { passed += $4; failed += $6 } END { printf "tests: %d passed, %d failed\n", passed, failed }' "$log"
 # The 2-minute soak: 1,000 client streams under publishing and random faults, kill -9 of the
 # server included, on the debug binary the tests just built; fails on an event lost without a
 # gap, a duplicate, a gap no fault explains, or server memory or descriptors that keep growing
 # (docs/reliability.md). About two and a half minutes; leaves docs/ alone.
 scripts/soak.sh --check 2
+# One closing line for the whole run (cargo prints one per test binary, doc-tests last).
+awk '/^test result:/ { passed += $4; failed += $6 } END { printf "tests: %d passed, %d failed\n", passed, failed }' "$log"
