@@ -116,11 +116,6 @@ impl StreamCheck {
         &self.gaps
     }
 
-    /// The highest number received so far (0: none).
-    pub fn highest(&self) -> u64 {
-        self.next - 1
-    }
-
     /// The verdict once nothing more will arrive: `last_published` is the highest number
     /// published to the account, `optional` (sorted) the numbers whose publication is uncertain.
     pub fn finish(&self, last_published: u64, optional: &[u64]) -> StreamVerdict {
@@ -265,7 +260,6 @@ mod tests {
     fn numbers_beyond_what_was_published_are_flagged() {
         let mut check = StreamCheck::new();
         feed(&mut check, [1, 2, 3]);
-        assert_eq!(check.highest(), 3);
         assert_eq!(check.finish(2, &[]).unknown, 1);
     }
 }
