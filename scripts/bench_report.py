@@ -4,39 +4,14 @@
 Usage: bench_report.py RUNS.jsonl COMMAND  (the command is quoted in the report)
 Hand-written findings, if any, come from scripts/bench_findings.md and are included verbatim.
 """
-import json, os, platform, subprocess, sys
+import json, os, platform, sys
 from collections import defaultdict
+
+from report_common import cpu_model, git_rev, k, mem_total
 
 runs = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
 command = sys.argv[2] if len(sys.argv) > 2 else "scripts/bench.sh"
 KIB = 1024
-
-def cpu_model():
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-def mem_total():
-    try:
-        for line in open("/proc/meminfo"):
-            if line.startswith("MemTotal"):
-                return f"{int(line.split()[1]) / 1024 / 1024:.0f} GiB"
-    except OSError:
-        pass
-    return "unknown"
-
-def git_rev():
-    try:
-        return subprocess.check_output(["git", "rev-parse", "--short", "HEAD"], text=True).strip()
-    except Exception:
-        return "unknown"
-
-def k(x):
-    return f"{x/1000:,.1f}k" if x >= 1000 else f"{x:,.0f}"
 
 def ms(us):
     return f"{us/1000:.2f} ms"

@@ -7,7 +7,10 @@ Usage:
                                               section of docs/reliability.md (COMMAND is quoted
                                               as the way to reproduce the run)
 """
-import datetime, json, os, platform, re, subprocess, sys
+import datetime, json, os, re, sys
+
+import report_common
+from report_common import cpu_model, k
 
 out_dir = sys.argv[1]
 docs = len(sys.argv) > 3 and sys.argv[2] == "--docs"
@@ -24,31 +27,12 @@ samples = jsonl("samples.jsonl")
 faults = jsonl("faults.jsonl")
 MIB = 1 << 20
 
-def k(x):
-    return f"{x / 1000:,.1f}k" if x >= 1000 else f"{x:,.0f}"
-
 def n(x):
     return f"{x:,}"
 
 def git_rev():
     """The commit measured: SOAK_COMMIT from scripts/soak.sh, else what is checked out."""
-    if os.environ.get("SOAK_COMMIT"):
-        return os.environ["SOAK_COMMIT"]
-    try:
-        rev = subprocess.check_output(["git", "rev-parse", "--short", "HEAD"], text=True).strip()
-        dirty = subprocess.check_output(["git", "status", "--porcelain", "--untracked-files=no"], text=True).strip()
-        return rev + (" (with uncommitted changes)" if dirty else "")
-    except Exception:
-        return "unknown"
-
-def cpu_model():
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+    return os.environ.get("SOAK_COMMIT") or report_common.git_rev(mark_dirty=True)
 
 s = summary
 verdict = "passed" if s["passed"] else "FAILED: " + "; ".join(s["failures"])
