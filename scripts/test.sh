@@ -8,6 +8,8 @@ need_apt=()
 command -v cc >/dev/null 2>&1 || need_apt+=(gcc libc6-dev)
 # The benchmark harness's smoke test drives a real nats-server, as a peer.
 command -v nats-server >/dev/null 2>&1 || need_apt+=(nats-server)
+# A test reads the listen backlog the kernel reports (ss, from iproute2).
+command -v ss >/dev/null 2>&1 || need_apt+=(iproute2)
 if ((${#need_apt[@]})); then
     echo "installing: ${need_apt[*]}"
     apt-get update -qq && apt-get install -y -qq "${need_apt[@]}"

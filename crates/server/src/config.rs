@@ -67,6 +67,10 @@ pub struct NetConfig {
     /// Open TCP connections on the admin listener, kept apart so it answers while the public
     /// listener is saturated.
     pub admin_max_connections: usize,
+    /// Connections the kernel may hold completed but not yet accepted, per listener. 0: the
+    /// system's maximum (`net.core.somaxconn`), so a reconnect storm after a restart or a
+    /// failover queues instead of losing SYNs (each lost one costs its client a 1 s retry).
+    pub listen_backlog: u32,
 }
 
 /// One tradable margin pair.
@@ -176,6 +180,7 @@ impl Default for NetConfig {
             max_connections_per_ip: 300,
             max_connections: 0,
             admin_max_connections: 256,
+            listen_backlog: 0,
         }
     }
 }

@@ -3,13 +3,21 @@
 //! Each [`Metrics`] owns its own recorder instead of installing a process-global one, so several
 //! servers (tests, embedded use) can live in one process without mixing their numbers.
 
-use metrics::{Counter, Gauge, Key, Label, Level, Metadata, Recorder};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+use metrics::{Counter, Gauge, Histogram, Key, Label, Level, Metadata, Recorder};
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 
 const METADATA: Metadata<'static> =
     Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
+
+const EXPIRY_LATENESS: &str = "userstream_expiry_lateness_seconds";
+/// From half a millisecond (on time) to a second (a storm gone wrong).
+const LATENESS_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0,
+];
 
 /// Why a subscription ended (label of `userstream_subscriptions_ended_total`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -48,6 +56,9 @@ pub struct Metrics {
     pub events_delivered: Counter,
     pub slow_consumer_disconnects: Counter,
     pub faults_injected: Counter,
+    /// Seconds from a subscription's expiry to its `eventStreamTerminated` being queued: the
+    /// server's own part of the lateness clients see.
+    pub expiry_lateness: Histogram,
     /// The public listener's connections.
     pub public: ListenerMetrics,
     /// The admin listener's connections.
@@ -132,7 +143,11 @@ impl ListenerMetrics {
 
 impl Metrics {
     pub fn new() -> Self {
-        let recorder = PrometheusBuilder::new().build_recorder();
+        let builder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Full(EXPIRY_LATENESS.into()), LATENESS_BUCKETS)
+            // Only an empty bucket list is refused, and this one is not: a summary then.
+            .unwrap_or_else(|_| PrometheusBuilder::new());
+        let recorder = builder.build_recorder();
         let handle = recorder.handle();
         let counter =
             |name: &'static str| recorder.register_counter(&Key::from_static_name(name), &METADATA);
@@ -149,6 +164,8 @@ impl Metrics {
             events_delivered: counter("userstream_events_delivered_total"),
             slow_consumer_disconnects: counter("userstream_slow_consumer_disconnects_total"),
             faults_injected: counter("userstream_faults_injected_total"),
+            expiry_lateness: recorder
+                .register_histogram(&Key::from_static_name(EXPIRY_LATENESS), &METADATA),
             public: ListenerMetrics::register(&recorder, "public"),
             admin: ListenerMetrics::register(&recorder, "admin"),
             admin_refused: AdminRefusal::ALL.map(|reason| {

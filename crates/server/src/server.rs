@@ -15,7 +15,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 use userstream_protocol::clock::SharedClock;
@@ -75,15 +75,16 @@ impl Server {
             _ => None,
         };
         let (public_caps, admin_caps) = connection_caps(&config.net, &metrics);
+        let backlog = listen_backlog(config.net.listen_backlog);
         let public = Listener {
             name: "public",
-            tcp: bind(config.listen).await?,
+            tcp: bind(config.listen, backlog)?,
             caps: public_caps,
             metrics: metrics.public.clone(),
         };
         let admin = Listener {
             name: "admin",
-            tcp: bind(config.admin_listen).await?,
+            tcp: bind(config.admin_listen, backlog)?,
             caps: admin_caps,
             metrics: metrics.admin.clone(),
         };
@@ -262,10 +263,33 @@ impl Drop for RunningServer {
     }
 }
 
-async fn bind(addr: SocketAddr) -> Result<TcpListener, ServerError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|error| ServerError::Bind { addr, error })
+/// A listening socket with `backlog` (the standard library's bind always asks for 128).
+fn bind(addr: SocketAddr, backlog: u32) -> Result<TcpListener, ServerError> {
+    let failed = |error| ServerError::Bind { addr, error };
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()
+    } else {
+        TcpSocket::new_v6()
+    }
+    .map_err(failed)?;
+    // As std's bind does: a restarted server rebinds at once, past connections in TIME_WAIT.
+    socket.set_reuseaddr(true).map_err(failed)?;
+    socket.bind(addr).map_err(failed)?;
+    socket.listen(backlog).map_err(failed)
+}
+
+/// The listen backlog: as configured, or the system's maximum (the kernel caps any larger value
+/// at `net.core.somaxconn` anyway, so reading it only makes the figure in the log true).
+fn listen_backlog(configured: u32) -> u32 {
+    if configured > 0 {
+        return configured;
+    }
+    let system = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .ok()
+        .and_then(|text| text.trim().parse().ok())
+        .unwrap_or(4096);
+    tracing::info!(backlog = system, "listen backlog: the system's maximum");
+    system
 }
 
 /// Descriptors kept back from the public listener when its cap is derived from the process

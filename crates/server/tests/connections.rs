@@ -198,3 +198,72 @@ async fn shutdown_does_not_wait_for_strangers_that_never_sent_a_request() {
         started.elapsed()
     );
 }
+
+/// The listen backlog as the kernel reports it for the listening socket (`ss`: Send-Q).
+fn backlog_of(addr: SocketAddr) -> u32 {
+    let output = std::process::Command::new("ss")
+        .args(["-ltnH", &format!("sport = :{}", addr.port())])
+        .output()
+        .expect("ss (iproute2) runs");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let line = text
+        .lines()
+        .next()
+        .unwrap_or_else(|| panic!("no listener in {text:?}"));
+    line.split_whitespace()
+        .nth(2)
+        .and_then(|field| field.parse().ok())
+        .unwrap_or_else(|| panic!("no Send-Q in {line:?}"))
+}
+
+#[tokio::test]
+async fn the_listen_backlog_is_the_system_maximum_unless_configured() {
+    let system: u32 = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let server = TestServer::start().await;
+    assert_eq!(backlog_of(server.server.public_addr), system);
+    assert_eq!(backlog_of(server.server.admin_addr), system);
+    assert!(system > 128, "this machine's somaxconn is {system}");
+    let server = TestServer::start_with(|config| config.net.listen_backlog = 200).await;
+    assert_eq!(backlog_of(server.server.public_addr), 200);
+}
+
+/// The accept path sets TCP_NODELAY on every socket; read back with getsockopt by the server
+/// itself and handed to handlers, which a test router echoes.
+#[tokio::test]
+async fn accepted_sockets_have_tcp_nodelay() {
+    use axum::extract::ConnectInfo;
+    use userstream_server::net::{self, Accepted, ConnectionCaps, Listener, ServeSettings};
+    let metrics = userstream_server::metrics::Metrics::new();
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = tcp.local_addr().unwrap();
+    let listener = Listener {
+        name: "public",
+        tcp,
+        caps: ConnectionCaps::new(10, 10, metrics.public.open.clone()),
+        metrics: metrics.public.clone(),
+    };
+    let router = axum::Router::new().route(
+        "/",
+        axum::routing::get(|ConnectInfo(accepted): ConnectInfo<Accepted>| async move {
+            accepted.nodelay.to_string()
+        }),
+    );
+    let settings = ServeSettings {
+        header_timeout: Duration::from_secs(10),
+        tls: None,
+    };
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let serving = tokio::spawn(net::serve(listener, router, settings, stopping));
+    let answer = raw_http(
+        addr,
+        "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(answer.ends_with("\r\n\r\ntrue"), "{answer}");
+    stop.send(true).unwrap();
+    serving.await.unwrap();
+}

@@ -224,6 +224,36 @@ async fn many_subscriptions_expire_in_one_sweep() {
     );
 }
 
+/// The server's own part of expiry lateness, per subscription: from the deadline to the
+/// terminated frame being queued (here the clock jumps 3 ms past the deadline).
+#[tokio::test]
+async fn expiry_lateness_is_measured_per_subscription() {
+    let server = TestServer::start().await;
+    let key = server.create_key(&[]).await;
+    let (token, _) = server.token(&key, None, Some(1_000)).await;
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        let mut ws = server.ws().await;
+        ws.subscribe(&token).await;
+        clients.push(ws);
+    }
+    server.advance_ms(1_003);
+    for ws in &mut clients {
+        assert_eq!(
+            ws.next_event().await["event"]["e"],
+            json!("eventStreamTerminated")
+        );
+    }
+    let metrics = server.metrics().await;
+    for line in [
+        "userstream_expiry_lateness_seconds_bucket{le=\"0.002\"} 0",
+        "userstream_expiry_lateness_seconds_bucket{le=\"0.005\"} 3",
+        "userstream_expiry_lateness_seconds_count 3",
+    ] {
+        assert!(metrics.contains(line), "{line} missing in:\n{metrics}");
+    }
+}
+
 #[tokio::test]
 async fn microsecond_sessions_get_microsecond_event_times() {
     let server = TestServer::start().await;

@@ -2,6 +2,7 @@
 
 use super::{error_response, http_refusal, with_count_header};
 use crate::directory::is_api_key_shaped;
+use crate::net::Accepted;
 use crate::rest_params::{LISTEN_TOKEN_PARAMS, Params, parse_bool, verify_signature};
 use crate::state::SharedState;
 use crate::token::TokenClaims;
@@ -11,7 +12,6 @@ use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use std::net::SocketAddr;
 use userstream_protocol::account::is_valid_symbol;
 use userstream_protocol::{Account, ApiError};
 
@@ -28,7 +28,7 @@ struct Issued {
 
 pub async fn issue(
     State(state): State<SharedState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(Accepted { peer, .. }): ConnectInfo<Accepted>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,

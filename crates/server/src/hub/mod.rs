@@ -487,14 +487,22 @@ impl Hub {
             .into_iter()
             .filter(|(deadline, account)| {
                 let at_us = deadline.at_us;
-                self.remove(
-                    account,
-                    deadline.session_id,
-                    deadline.subscription_id,
-                    |s| s.expires_at_us == at_us,
-                    Some(at_us),
-                )
-                .is_some()
+                let ended = self
+                    .remove(
+                        account,
+                        deadline.session_id,
+                        deadline.subscription_id,
+                        |s| s.expires_at_us == at_us,
+                        Some(at_us),
+                    )
+                    .is_some();
+                if ended {
+                    // Measured when the terminated frame has been queued, per subscription, so
+                    // a storm's tail shows.
+                    let late_us = self.clock.now_us().saturating_sub(at_us).max(0);
+                    self.metrics.expiry_lateness.record(late_us as f64 / 1e6);
+                }
+                ended
             })
             .count();
         self.metrics

@@ -45,6 +45,14 @@ pub struct Listener {
     pub metrics: ListenerMetrics,
 }
 
+/// What a handler learns of the connection its request came on (as axum's `ConnectInfo`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Accepted {
+    pub peer: SocketAddr,
+    /// `TCP_NODELAY` as read back from the socket after it was set.
+    pub nodelay: bool,
+}
+
 /// What every connection of a listener shares.
 #[derive(Clone)]
 pub struct ServeSettings {
@@ -207,7 +215,11 @@ impl Connection {
             peer,
         } = self;
         // Events and answers are small and latency-bound: never hold them back for Nagle.
-        let _ = tcp.set_nodelay(true);
+        let nodelay = tcp
+            .set_nodelay(true)
+            .and_then(|()| tcp.nodelay())
+            .unwrap_or(false);
+        let accepted = Accepted { peer, nodelay };
         let transport = match &settings.tls {
             None => Transport::Plain(tcp),
             Some(tls) => {
@@ -240,7 +252,7 @@ impl Connection {
         let serving = Arc::new(AtomicUsize::new(0));
         let counter = Arc::clone(&serving);
         let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
-            request.extensions_mut().insert(ConnectInfo(peer));
+            request.extensions_mut().insert(ConnectInfo(accepted));
             let answered = router.clone().call(request);
             let serving = Serving::start(&counter);
             async move {

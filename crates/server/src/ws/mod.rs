@@ -4,6 +4,7 @@ mod methods;
 mod session;
 
 use crate::http::{error_response, http_refusal};
+use crate::net::Accepted;
 use crate::rest_params::parse_bool;
 use crate::state::SharedState;
 use crate::wire::WireFormat;
@@ -11,7 +12,6 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::response::Response;
-use std::net::SocketAddr;
 use userstream_protocol::error::codes;
 use userstream_protocol::{ApiError, TimeUnit, sbe};
 
@@ -99,7 +99,7 @@ fn sbe_format(
 
 pub async fn upgrade(
     State(state): State<SharedState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(Accepted { peer, .. }): ConnectInfo<Accepted>,
     RawQuery(query): RawQuery,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
