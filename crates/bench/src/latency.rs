@@ -8,6 +8,12 @@ const SHARDS: usize = 32;
 /// Up to 60 s, 3 significant digits, in µs.
 const MAX_US: u64 = 60_000_000;
 
+/// The quantiles a latency distribution is reported at: evenly spaced in nines, up to the
+/// largest sample.
+pub const DISTRIBUTION: &[f64] = &[
+    0.0, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999, 0.99995, 0.99999, 1.0,
+];
+
 /// Latency recorder shared by all readers.
 pub struct Latencies {
     shards: Vec<Mutex<Histogram<u64>>>,
@@ -49,14 +55,30 @@ impl Latencies {
         }
     }
 
-    pub fn percentiles(&self) -> Percentiles {
-        let mut all = match Histogram::<u64>::new_with_bounds(1, MAX_US, 3) {
-            Ok(histogram) => histogram,
-            Err(_) => return Percentiles::default(),
-        };
+    /// Every shard's samples in one histogram.
+    fn merged(&self) -> Option<Histogram<u64>> {
+        let mut all = Histogram::<u64>::new_with_bounds(1, MAX_US, 3).ok()?;
         for shard in &self.shards {
             let _ = all.add(&*shard.lock());
         }
+        Some(all)
+    }
+
+    /// The latency at each of [`DISTRIBUTION`]'s quantiles (for a plot): `(quantile, µs)`.
+    pub fn distribution(&self) -> Vec<(f64, u64)> {
+        let Some(all) = self.merged().filter(|all| !all.is_empty()) else {
+            return Vec::new();
+        };
+        DISTRIBUTION
+            .iter()
+            .map(|&quantile| (quantile, all.value_at_quantile(quantile)))
+            .collect()
+    }
+
+    pub fn percentiles(&self) -> Percentiles {
+        let Some(all) = self.merged() else {
+            return Percentiles::default();
+        };
         Percentiles {
             count: all.len(),
             p50_us: all.value_at_quantile(0.50),

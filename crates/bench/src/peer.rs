@@ -53,6 +53,21 @@ pub enum Peer {
     },
 }
 
+/// Frames and socket writes counted by the server (see [`Peer::write_counters`]).
+#[derive(Debug, Clone, Copy)]
+pub struct WriteCounters {
+    pub frames: u64,
+    pub writes: u64,
+}
+
+/// The value of the series named `series` (labels included) in a Prometheus text exposition.
+pub fn metric(text: &str, series: &str) -> Option<u64> {
+    text.lines().find_map(|line| {
+        let value = line.strip_prefix(series)?.strip_prefix(' ')?;
+        value.trim().parse::<f64>().ok().map(|value| value as u64)
+    })
+}
+
 /// One account under test.
 #[derive(Debug, Clone)]
 pub struct BenchAccount {
@@ -229,6 +244,26 @@ impl Peer {
                 Ok((ws, None))
             }
         }
+    }
+
+    /// WebSocket frames written and socket writes so far on the public listener, read from
+    /// userstream's metrics (the peers do not say).
+    pub async fn write_counters(&self) -> Option<WriteCounters> {
+        let Peer::Userstream { admin, http, .. } = self else {
+            return None;
+        };
+        let text = http
+            .get(format!("http://{admin}/metrics"))
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        Some(WriteCounters {
+            frames: metric(&text, "userstream_ws_frames_written_total")?,
+            writes: metric(&text, "userstream_socket_writes_total{listener=\"public\"}")?,
+        })
     }
 
     /// Publishes one event to each account in `batch`, each carrying the current time.

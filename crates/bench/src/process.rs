@@ -155,26 +155,38 @@ pub async fn spawn_floor(
     Ok((process, addr))
 }
 
-/// `nats-server` with a WebSocket listener: (process, client port, WebSocket port).
-pub async fn spawn_nats() -> Result<(ServerProcess, SocketAddr, SocketAddr), BenchError> {
+/// `nats-server` with a WebSocket listener on free ports, pinging every `ping`: (process,
+/// client port, WebSocket port).
+pub async fn spawn_nats(
+    ping: Duration,
+) -> Result<(ServerProcess, SocketAddr, SocketAddr), BenchError> {
+    let (client, ws) = (free_port()?, free_port()?);
+    let process = spawn_nats_at(client, ws, ping).await?;
+    Ok((process, client, ws))
+}
+
+/// `nats-server` on these ports (a restart after a kill takes the same ones).
+pub async fn spawn_nats_at(
+    client: SocketAddr,
+    ws: SocketAddr,
+    ping: Duration,
+) -> Result<ServerProcess, BenchError> {
     let dir = tempfile::tempdir()?;
-    let client = free_port()?;
-    let ws = free_port()?;
     let config = format!(
-        "listen: \"{client}\"\nmax_payload: 1048576\nwebsocket {{\n  listen: \"{ws}\"\n  no_tls: true\n  compression: false\n}}\n"
+        "listen: \"{client}\"\nmax_payload: 1048576\nping_interval: \"{}ms\"\nwebsocket {{\n  listen: \"{ws}\"\n  no_tls: true\n  compression: false\n}}\n",
+        ping.as_millis()
     );
     let path = dir.path().join("nats.conf");
     std::fs::write(&path, config)?;
     let mut command = Command::new("nats-server");
     command.arg("-c").arg(&path);
-    let process = spawn_until_listening(
+    spawn_until_listening(
         command,
         dir,
         &[client, ws],
         "nats-server (apt-get install -y nats-server)",
     )
-    .await?;
-    Ok((process, client, ws))
+    .await
 }
 
 /// Sockudo (built by `scripts/bench.sh` when asked) with one app and its limits lifted:

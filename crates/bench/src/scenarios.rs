@@ -30,6 +30,9 @@ pub struct FanoutOptions {
     pub batch: usize,
     /// Publish requests in flight when publishing as fast as possible.
     pub publishers: usize,
+    /// How often the server under test pings each connection (`None`: it does not), for the
+    /// report: a latency window must span several pings to show what they cost.
+    pub ping_interval: Option<Duration>,
 }
 
 /// What a fan-out run measured.
@@ -44,10 +47,18 @@ pub struct FanoutReport {
     /// Payload bytes read per delivered event (frames and protocol overhead included).
     pub bytes_per_event: Option<f64>,
     pub latency: Percentiles,
+    /// `(quantile, µs)` pairs, for a plot of the whole distribution.
+    pub latency_distribution: Vec<(f64, u64)>,
+    pub window_secs: f64,
+    pub ping_interval_secs: Option<f64>,
     pub tokens_per_sec: Option<f64>,
     pub connect_subscribe_per_sec: f64,
     pub rss_per_connection_bytes: Option<u64>,
     pub server_cpu_percent: Option<f64>,
+    /// Events delivered per second of server CPU time (user + system).
+    pub deliveries_per_cpu_second: Option<f64>,
+    /// WebSocket frames per socket write in the window (userstream only: its own counters).
+    pub frames_per_write: Option<f64>,
 }
 
 /// Connections subscribed and being read.
@@ -194,34 +205,52 @@ pub async fn fanout(
     let published_start = published.load(Ordering::Relaxed);
     let delivered_start = delivered.load(Ordering::Relaxed);
     let bytes_start = counters.bytes.load(Ordering::Relaxed);
+    let writes_start = peer.write_counters().await;
     tokio::time::sleep(options.duration).await;
+    let writes_end = peer.write_counters().await;
     let elapsed = start.elapsed().as_secs_f64();
     let published_end = published.load(Ordering::Relaxed);
     let delivered_end = delivered.load(Ordering::Relaxed);
     let bytes_end = counters.bytes.load(Ordering::Relaxed);
     let cpu_end = server.cpu_time();
     let latency = latencies.percentiles();
+    let latency_distribution = latencies.distribution();
     stop.store(true, Ordering::Relaxed);
     publishers.shutdown().await;
     subscribed.readers.shutdown().await;
 
+    let delivered_per_sec = (delivered_end - delivered_start) as f64 / elapsed;
+    let server_cpu = match (cpu_start, cpu_end) {
+        (Some(a), Some(b)) => Some(b.saturating_sub(a).as_secs_f64()),
+        _ => None,
+    };
+    let frames_per_write = match (writes_start, writes_end) {
+        (Some(a), Some(b)) if b.writes > a.writes => {
+            Some((b.frames - a.frames) as f64 / (b.writes - a.writes) as f64)
+        }
+        _ => None,
+    };
     Ok(FanoutReport {
         scenario: "fanout",
         peer: peer.name(),
         connections: options.connections,
         target_rate: options.rate,
         published_per_sec: (published_end - published_start) as f64 / elapsed,
-        delivered_per_sec: (delivered_end - delivered_start) as f64 / elapsed,
+        delivered_per_sec,
         bytes_per_event: (delivered_end > delivered_start)
             .then(|| (bytes_end - bytes_start) as f64 / (delivered_end - delivered_start) as f64),
         latency,
+        latency_distribution,
+        window_secs: elapsed,
+        ping_interval_secs: options.ping_interval.map(|ping| ping.as_secs_f64()),
         tokens_per_sec: subscribed.tokens_per_sec,
         connect_subscribe_per_sec: subscribed.connect_subscribe_per_sec,
         rss_per_connection_bytes,
-        server_cpu_percent: match (cpu_start, cpu_end) {
-            (Some(a), Some(b)) => Some(b.saturating_sub(a).as_secs_f64() / elapsed * 100.0),
-            _ => None,
-        },
+        server_cpu_percent: server_cpu.map(|cpu| cpu / elapsed * 100.0),
+        deliveries_per_cpu_second: server_cpu
+            .filter(|cpu| *cpu > 0.0)
+            .map(|cpu| delivered_per_sec * elapsed / cpu),
+        frames_per_write,
     })
 }
 

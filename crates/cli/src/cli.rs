@@ -413,6 +413,11 @@ pub struct FanoutArgs {
     /// Publish requests in flight when there is no --rate.
     #[arg(long, default_value_t = 4)]
     pub publishers: usize,
+    /// Seconds between the server's pings to each connection (userstream and nats-server; the
+    /// floor and Sockudo do not ping). Shorter than in production so that every window spans
+    /// several pings and their cost shows in the latency tail.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub ping_secs: u64,
 }
 
 #[derive(Debug, Args)]

@@ -4,15 +4,22 @@
 //! keeping timers of its own. A sweep queues a ping where one is due and a close where a
 //! connection went silent or grew too old; each session's task carries them out in order with
 //! its other frames.
+//!
+//! The sweep visits the session table one slice at a time, a slice every 20 ms, so that the
+//! connections of a reconnect storm, all opened in the same instant, are pinged spread over a
+//! second: a thousand pings and a thousand pongs at once stall every other frame for
+//! milliseconds.
 
-use crate::hub::{Hub, SessionHandle};
+use crate::hub::{Hub, SESSION_SLICES, SessionHandle};
 use crate::outbox::OutFrame;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use userstream_protocol::clock::SharedClock;
 
-/// How often the sweep runs.
+/// How often each session is looked at.
 const SWEEP_US: i64 = 1_000_000;
+/// Time between two slices.
+const SLICE_US: i64 = SWEEP_US / SESSION_SLICES as i64;
 
 /// Close code and reason for a connection that stopped answering pings.
 pub const PONG_TIMEOUT_CLOSE: (u16, &str) = (1008, "Pong timeout: no pong received in time.");
@@ -91,20 +98,145 @@ fn check(session: &SessionHandle, now_us: i64, settings: &HeartbeatSettings) -> 
     None
 }
 
-/// Checks every session once.
-pub fn sweep(hub: &Hub, now_us: i64, settings: &HeartbeatSettings) {
-    for session in hub.sessions() {
+/// Checks every session of one slice once.
+fn sweep_slice(hub: &Hub, slice: usize, now_us: i64, settings: &HeartbeatSettings) {
+    for session in hub.sessions_in_slice(slice) {
         if let Some(frame) = check(&session, now_us, settings) {
             session.outbox.push(frame);
         }
     }
 }
 
-/// Sweeps forever, once a second of `clock`. Run it as one task.
+/// Which slice's turn it is, and when.
+struct Schedule {
+    next_at_us: i64,
+    next_slice: usize,
+}
+
+impl Schedule {
+    fn new(now_us: i64) -> Self {
+        Schedule {
+            next_at_us: now_us,
+            next_slice: 0,
+        }
+    }
+
+    /// Calls `sweep` for each slice whose turn came by `now_us`, each at most once: a clock that
+    /// jumped (a suspended host, a test's manual clock) gets one full sweep, not a backlog.
+    fn run_due(&mut self, now_us: i64, mut sweep: impl FnMut(usize)) {
+        let mut swept = 0;
+        while self.next_at_us <= now_us && swept < SESSION_SLICES {
+            sweep(self.next_slice);
+            self.next_slice = (self.next_slice + 1) % SESSION_SLICES;
+            self.next_at_us += SLICE_US;
+            swept += 1;
+        }
+        if self.next_at_us <= now_us {
+            self.next_at_us = now_us + SLICE_US;
+        }
+    }
+}
+
+/// Sweeps forever, a slice every 20 ms of `clock`. Run it as one task.
 pub async fn run(hub: Arc<Hub>, clock: SharedClock, settings: HeartbeatSettings) {
+    let mut schedule = Schedule::new(clock.now_us());
     loop {
         let now_us = clock.now_us();
-        sweep(&hub, now_us, &settings);
-        clock.sleep_until(now_us + SWEEP_US).await;
+        schedule.run_due(now_us, |slice| sweep_slice(&hub, slice, now_us, &settings));
+        clock.sleep_until(schedule.next_at_us).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hub::SubscriptionLimits;
+    use crate::metrics::Metrics;
+    use crate::outbox::OutboxState;
+    use crate::wire::WireFormat;
+    use userstream_protocol::clock::ManualClock;
+
+    const START_US: i64 = 1_700_000_000_000_000;
+
+    fn settings() -> HeartbeatSettings {
+        HeartbeatSettings {
+            ping_interval_us: 20 * SWEEP_US,
+            pong_timeout_us: 60 * SWEEP_US,
+            lifetime_us: 86_400 * SWEEP_US,
+        }
+    }
+
+    fn hub() -> Hub {
+        let limits = SubscriptionLimits {
+            max_active: 10,
+            max_lifetime: 100,
+        };
+        let clock: SharedClock = Arc::new(ManualClock::new(START_US));
+        Hub::new(clock, Arc::new(Metrics::new()), limits, 1 << 16, false)
+    }
+
+    fn pings_queued(session: &SessionHandle) -> usize {
+        let mut frames = Vec::new();
+        assert_eq!(session.outbox.drain(&mut frames), OutboxState::Open);
+        frames
+            .iter()
+            .filter(|frame| **frame == OutFrame::Ping)
+            .count()
+    }
+
+    /// Connections opened in the same instant are pinged a few at a time over a second, each
+    /// exactly once per interval.
+    #[test]
+    fn a_burst_of_connections_is_pinged_spread_out() {
+        let hub = hub();
+        let sessions: Vec<_> = (0..500)
+            .map(|_| {
+                hub.open_session(
+                    "127.0.0.1:1".parse().unwrap(),
+                    WireFormat::Json(Default::default()),
+                )
+            })
+            .collect();
+        let settings = settings();
+        let mut schedule = Schedule::new(START_US);
+        let mut per_step = Vec::new();
+        let mut per_session = vec![0; sessions.len()];
+        // Two ping intervals and one round of slices, in 20 ms steps.
+        for step in 0..(2 * settings.ping_interval_us + SWEEP_US) / SLICE_US {
+            let now_us = START_US + step * SLICE_US;
+            schedule.run_due(now_us, |slice| sweep_slice(&hub, slice, now_us, &settings));
+            let mut pinged = 0;
+            for (index, session) in sessions.iter().enumerate() {
+                let pings = pings_queued(session);
+                per_session[index] += pings;
+                pinged += pings;
+            }
+            per_step.push(pinged);
+        }
+        assert!(
+            per_session.iter().all(|&pings| pings == 2),
+            "{per_session:?}"
+        );
+        let most = per_step.iter().copied().max().unwrap_or(0);
+        assert_eq!(
+            most,
+            sessions.len().div_ceil(SESSION_SLICES),
+            "{per_step:?}"
+        );
+    }
+
+    /// A clock that jumps gets every slice swept once, not a backlog of sweeps.
+    #[test]
+    fn a_jump_sweeps_every_slice_once() {
+        let mut schedule = Schedule::new(START_US);
+        let mut swept = Vec::new();
+        schedule.run_due(START_US + 3600 * SWEEP_US, |slice| swept.push(slice));
+        assert_eq!(swept, (0..SESSION_SLICES).collect::<Vec<_>>());
+        assert_eq!(schedule.next_at_us, START_US + 3600 * SWEEP_US + SLICE_US);
+        swept.clear();
+        schedule.run_due(START_US + 3600 * SWEEP_US + SLICE_US, |slice| {
+            swept.push(slice)
+        });
+        assert_eq!(swept, [0]);
     }
 }

@@ -54,6 +54,8 @@ pub struct Metrics {
     pub tokens_issued: Counter,
     pub events_published: Counter,
     pub events_delivered: Counter,
+    /// WebSocket frames handed to the sockets (events, responses, pings).
+    pub frames_written: Counter,
     pub slow_consumer_disconnects: Counter,
     pub faults_injected: Counter,
     /// Seconds from a subscription's expiry to its `eventStreamTerminated` being queued: the
@@ -112,6 +114,9 @@ pub struct ListenerMetrics {
     pub timeouts: Counter,
     /// TLS handshakes that failed.
     pub tls_failures: Counter,
+    /// Writes to the connections' sockets: with `userstream_ws_frames_written_total`, how many
+    /// frames each write carries.
+    pub socket_writes: Counter,
 }
 
 impl ListenerMetrics {
@@ -137,6 +142,7 @@ impl ListenerMetrics {
             accept_errors: counter("userstream_accept_errors_total", None),
             timeouts: counter("userstream_http_timeouts_total", None),
             tls_failures: counter("userstream_tls_handshake_failures_total", None),
+            socket_writes: counter("userstream_socket_writes_total", None),
         }
     }
 }
@@ -162,6 +168,7 @@ impl Metrics {
             tokens_issued: counter("userstream_tokens_issued_total"),
             events_published: counter("userstream_events_published_total"),
             events_delivered: counter("userstream_events_delivered_total"),
+            frames_written: counter("userstream_ws_frames_written_total"),
             slow_consumer_disconnects: counter("userstream_slow_consumer_disconnects_total"),
             faults_injected: counter("userstream_faults_injected_total"),
             expiry_lateness: recorder
@@ -226,7 +233,21 @@ impl Metrics {
     pub fn render(&self) -> String {
         self.handle.render()
     }
+
+    /// Folds histogram samples into their buckets every few seconds, forever: without it they
+    /// pile up between scrapes, and a server nobody scrapes would grow without bound.
+    pub async fn run_upkeep(self: std::sync::Arc<Self>) {
+        let mut every = tokio::time::interval(UPKEEP_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            self.handle.run_upkeep();
+        }
+    }
 }
+
+/// How often [`Metrics::run_upkeep`] folds histogram samples.
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Default for Metrics {
     fn default() -> Self {

@@ -154,6 +154,7 @@ impl Server {
             Arc::clone(&state.clock),
             crate::heartbeat::HeartbeatSettings::from_config(&state.config.ws),
         ));
+        let upkeep = tokio::spawn(Arc::clone(&state.metrics).run_upkeep());
         let settings = ServeSettings {
             header_timeout: Duration::from_millis(state.config.net.header_timeout_ms),
             tls,
@@ -207,10 +208,10 @@ impl Server {
         for open in &mut connections {
             open.shutdown().await;
         }
-        expiry.abort();
-        heartbeat.abort();
-        let _ = expiry.await;
-        let _ = heartbeat.await;
+        for task in [expiry, heartbeat, upkeep] {
+            task.abort();
+            let _ = task.await;
+        }
         Ok(())
     }
 

@@ -254,9 +254,18 @@ async fn health_and_metrics() {
         "userstream_tokens_issued_total 1",
         "userstream_events_published_total 1",
         "userstream_events_delivered_total 1",
+        // The subscribe response and the event.
+        "userstream_ws_frames_written_total 2",
     ] {
         assert!(metrics.contains(line), "missing {line} in\n{metrics}");
     }
+    // At least the token's response, the upgrade's, and one write per frame (nothing was
+    // queued together here).
+    let writes = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("userstream_socket_writes_total{listener=\"public\"} "))
+        .and_then(|value| value.parse::<u64>().ok());
+    assert!(writes.is_some_and(|writes| writes >= 4), "{metrics}");
 }
 
 #[tokio::test]

@@ -38,7 +38,8 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
                 Ok(())
             }
             BenchCommand::Fanout(args) => {
-                let (mut peer, server) = start(args.peer, args.floor_stack).await?;
+                let ping = Duration::from_secs(args.ping_secs);
+                let (mut peer, server) = start(args.peer, args.floor_stack, ping).await?;
                 if let Peer::Userstream { sbe, .. } = &mut peer {
                     *sbe = args.sbe;
                 }
@@ -49,19 +50,21 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
                     duration: Duration::from_secs(args.duration_secs),
                     batch: args.batch,
                     publishers: args.publishers,
+                    ping_interval: pings(args.peer).then_some(ping),
                 };
                 let report = scenarios::fanout(&peer, &server, &options).await;
                 server.stop().await;
                 print(&report?)
             }
             BenchCommand::Tokens(args) => {
-                let (peer, server) = start(args.peer, FloorStack::default()).await?;
+                let (peer, server) =
+                    start(args.peer, FloorStack::default(), PRODUCTION_PING).await?;
                 let report = scenarios::tokens(&peer, args.requests, args.concurrency).await;
                 server.stop().await;
                 print(&report?)
             }
             BenchCommand::Churn(args) => {
-                let (peer, server) = start(args.peer, args.floor_stack).await?;
+                let (peer, server) = start(args.peer, args.floor_stack, PRODUCTION_PING).await?;
                 let duration = Duration::from_secs(args.duration_secs);
                 let report = scenarios::churn(&peer, args.concurrency, duration).await;
                 server.stop().await;
@@ -69,7 +72,8 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
             }
             BenchCommand::Soak(args) => soak(args).await,
             BenchCommand::Expiry(args) => {
-                let (peer, server) = start(PeerKind::Userstream, FloorStack::default()).await?;
+                let (peer, server) =
+                    start(PeerKind::Userstream, FloorStack::default(), PRODUCTION_PING).await?;
                 let report = scenarios::expiry_storm(&peer, args.subscriptions).await;
                 server.stop().await;
                 print(&report?)
@@ -110,15 +114,29 @@ async fn soak(args: SoakArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Starts the server under test as a child process.
-async fn start(kind: PeerKind, floor_stack: FloorStack) -> anyhow::Result<(Peer, ServerProcess)> {
+/// Userstream's default ping interval, for runs that do not measure latency.
+const PRODUCTION_PING: Duration = Duration::from_secs(20);
+
+/// Whether the server under test pings its connections.
+fn pings(kind: PeerKind) -> bool {
+    matches!(kind, PeerKind::Userstream | PeerKind::Nats)
+}
+
+/// Starts the server under test as a child process, pinging every `ping` where it pings.
+async fn start(
+    kind: PeerKind,
+    floor_stack: FloorStack,
+    ping: Duration,
+) -> anyhow::Result<(Peer, ServerProcess)> {
     let exe = std::env::current_exe().context("cannot find this binary to start servers with")?;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
         .build()?;
     Ok(match kind {
         PeerKind::Userstream => {
-            let (server, public, admin) = process::spawn_userstream(&exe, &[]).await?;
+            let ping_ms = ping.as_millis().to_string();
+            let env = [("USERSTREAM_WS__PING_INTERVAL_MS", ping_ms.as_str())];
+            let (server, public, admin) = process::spawn_userstream(&exe, &env).await?;
             (
                 Peer::Userstream {
                     public,
@@ -147,7 +165,7 @@ async fn start(kind: PeerKind, floor_stack: FloorStack) -> anyhow::Result<(Peer,
             (Peer::Sockudo { addr, http, app }, server)
         }
         PeerKind::Nats => {
-            let (server, client, ws) = process::spawn_nats().await?;
+            let (server, client, ws) = process::spawn_nats(ping).await?;
             (
                 Peer::Nats {
                     client,

@@ -34,6 +34,8 @@ use userstream_protocol::ws::SubscriptionInfo;
 use userstream_protocol::{Account, ApiError};
 
 const SHARDS: usize = 64;
+/// Slices of the session table: the heartbeat sweeps one at a time (see [`crate::heartbeat`]).
+pub const SESSION_SLICES: usize = 50;
 
 /// Per-connection limits on subscriptions.
 #[derive(Debug, Clone, Copy)]
@@ -112,12 +114,15 @@ impl Subscriber {
 }
 
 type Shard = HashMap<Account, Vec<Subscriber>>;
+/// Some of the live sessions, by id.
+type SessionSlice = HashMap<u64, Weak<SessionHandle>>;
 
 pub struct Hub {
     shards: Box<[Mutex<Shard>]>,
     expiry: Mutex<ExpiryQueue>,
     expiry_rearm: Notify,
-    sessions: Mutex<HashMap<u64, Weak<SessionHandle>>>,
+    /// Live sessions in [`SESSION_SLICES`] slices by id, which the heartbeat visits in turn.
+    sessions: Box<[Mutex<SessionSlice>]>,
     next_session_id: AtomicU64,
     clock: SharedClock,
     metrics: Arc<Metrics>,
@@ -138,7 +143,9 @@ impl Hub {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::new())).collect(),
             expiry: Mutex::new(ExpiryQueue::default()),
             expiry_rearm: Notify::new(),
-            sessions: Mutex::new(HashMap::new()),
+            sessions: (0..SESSION_SLICES)
+                .map(|_| Mutex::new(HashMap::new()))
+                .collect(),
             next_session_id: AtomicU64::new(1),
             clock,
             metrics,
@@ -166,7 +173,7 @@ impl Hub {
             outbox: Outbox::new(self.outbox_bytes),
             subscriptions: Mutex::new(SessionSubscriptions::default()),
         });
-        self.sessions
+        self.session_slice(session.id)
             .lock()
             .insert(session.id, Arc::downgrade(&session));
         self.metrics.connections_opened.increment(1);
@@ -188,22 +195,32 @@ impl Hub {
         }
         self.metrics
             .subscriptions_ended(EndReason::Disconnected, ended);
-        self.sessions.lock().remove(&session.id);
+        self.session_slice(session.id).lock().remove(&session.id);
         self.metrics.connections_active.decrement(1.0);
     }
 
-    /// Live sessions, in no particular order (the heartbeat sweeps them every second).
+    fn session_slice(&self, id: u64) -> &Mutex<SessionSlice> {
+        &self.sessions[(id % SESSION_SLICES as u64) as usize]
+    }
+
+    /// Live sessions, in no particular order.
     pub fn sessions(&self) -> Vec<Arc<SessionHandle>> {
-        self.sessions
-            .lock()
-            .values()
-            .filter_map(Weak::upgrade)
+        (0..SESSION_SLICES)
+            .flat_map(|slice| self.sessions_in_slice(slice))
             .collect()
+    }
+
+    /// Live sessions in one slice (`slice` < [`SESSION_SLICES`]); consecutive sessions fall in
+    /// different slices.
+    pub fn sessions_in_slice(&self, slice: usize) -> Vec<Arc<SessionHandle>> {
+        self.sessions.get(slice).map_or_else(Vec::new, |sessions| {
+            sessions.lock().values().filter_map(Weak::upgrade).collect()
+        })
     }
 
     /// Number of live sessions.
     pub fn session_count(&self) -> usize {
-        self.sessions.lock().len()
+        self.sessions.iter().map(|slice| slice.lock().len()).sum()
     }
 
     /// Subscribes `session` to the account a verified token names, or extends the subscription it

@@ -246,6 +246,7 @@ impl Connection {
         };
         let stream = Stream {
             transport,
+            writes: metrics.socket_writes.clone(),
             _permit: permit,
         };
         // Requests being answered on this connection right now (HTTP/1: zero or one).
@@ -311,12 +312,23 @@ enum Transport {
 /// (through a WebSocket upgrade too: the upgraded socket is this same value).
 struct Stream {
     transport: Transport,
+    /// Counts the writes that moved bytes (not `WouldBlock` polls).
+    writes: metrics::Counter,
     _permit: Permit,
 }
 
+impl Stream {
+    fn count(&self, written: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
+        if let Poll::Ready(Ok(1..)) = written {
+            self.writes.increment(1);
+        }
+        written
+    }
+}
+
 macro_rules! delegate {
-    ($self:ident, $stream:ident => $call:expr) => {
-        match &mut $self.get_mut().transport {
+    ($this:expr, $stream:ident => $call:expr) => {
+        match &mut $this.transport {
             Transport::Plain($stream) => {
                 let $stream = Pin::new($stream);
                 $call
@@ -335,7 +347,7 @@ impl AsyncRead for Stream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        delegate!(self, stream => stream.poll_read(cx, buf))
+        delegate!(self.get_mut(), stream => stream.poll_read(cx, buf))
     }
 }
 
@@ -345,7 +357,9 @@ impl AsyncWrite for Stream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        delegate!(self, stream => stream.poll_write(cx, buf))
+        let this = self.get_mut();
+        let written = delegate!(this, stream => stream.poll_write(cx, buf));
+        this.count(written)
     }
 
     fn poll_write_vectored(
@@ -353,7 +367,9 @@ impl AsyncWrite for Stream {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        delegate!(self, stream => stream.poll_write_vectored(cx, bufs))
+        let this = self.get_mut();
+        let written = delegate!(this, stream => stream.poll_write_vectored(cx, bufs));
+        this.count(written)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -364,11 +380,11 @@ impl AsyncWrite for Stream {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        delegate!(self, stream => stream.poll_flush(cx))
+        delegate!(self.get_mut(), stream => stream.poll_flush(cx))
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        delegate!(self, stream => stream.poll_shutdown(cx))
+        delegate!(self.get_mut(), stream => stream.poll_shutdown(cx))
     }
 }
 

@@ -49,7 +49,7 @@ pub async fn run(
                 if delay_us > 0 {
                     state.clock.sleep_until(state.clock.now_us().saturating_add(delay_us)).await;
                 }
-                let written = tokio::time::timeout(write_timeout, write_frames(&mut socket, &session.outbox, &mut frames)).await;
+                let written = tokio::time::timeout(write_timeout, write_frames(&mut socket, &session.outbox, &mut frames, &state.metrics.frames_written)).await;
                 match written {
                     Ok(Ok(Written::Open)) => {}
                     Ok(Ok(Written::Close(code, reason))) => break Some((code, reason)),
@@ -92,7 +92,7 @@ pub async fn run(
             _ = async { let _ = shutdown.wait_for(|stopping| *stopping).await; } => {
                 // serverShutdown goes after whatever is already queued, then the close frame.
                 session.outbox.push(state.hub.shutdown_frame(session.format));
-                let _ = tokio::time::timeout(CLOSE_TIMEOUT, write_frames(&mut socket, &session.outbox, &mut frames)).await;
+                let _ = tokio::time::timeout(CLOSE_TIMEOUT, write_frames(&mut socket, &session.outbox, &mut frames, &state.metrics.frames_written)).await;
                 break Some((close_code::AWAY, "Server shutting down."));
             }
         }
@@ -120,11 +120,12 @@ enum Written {
     Mute(i64),
 }
 
-/// Writes every queued frame, then flushes once.
+/// Writes every queued frame, then flushes once; counts the frames into `written`.
 async fn write_frames(
     socket: &mut WebSocket,
     outbox: &crate::outbox::Outbox,
     frames: &mut VecDeque<OutFrame>,
+    written: &metrics::Counter,
 ) -> Result<Written, axum::Error> {
     if outbox.drain(frames) == OutboxState::Overflowed {
         frames.clear();
@@ -157,6 +158,7 @@ async fn write_frames(
             },
         };
         socket.feed(message).await?;
+        written.increment(1);
     }
     socket.flush().await?;
     Ok(outcome)
