@@ -15,6 +15,7 @@ pub mod process;
 pub mod pusher;
 pub mod scenarios;
 pub mod soak;
+pub mod storm;
 
 /// A bench step that failed, in words.
 #[derive(Debug, thiserror::Error)]

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 
 /// Requests in flight while preparing accounts and tokens.
-const SETUP_CONCURRENCY: usize = 64;
+pub(crate) const SETUP_CONCURRENCY: usize = 64;
 /// Connections being opened at once.
 const CONNECT_CONCURRENCY: usize = 256;
 
@@ -33,6 +33,8 @@ pub struct FanoutOptions {
     /// How often the server under test pings each connection (`None`: it does not), for the
     /// report: a latency window must span several pings to show what they cost.
     pub ping_interval: Option<Duration>,
+    /// userstream's `ws.write_coalesce_ms`, for the report.
+    pub write_coalesce_ms: Option<u64>,
 }
 
 /// What a fan-out run measured.
@@ -51,6 +53,7 @@ pub struct FanoutReport {
     pub latency_distribution: Vec<(f64, u64)>,
     pub window_secs: f64,
     pub ping_interval_secs: Option<f64>,
+    pub write_coalesce_ms: Option<u64>,
     pub tokens_per_sec: Option<f64>,
     pub connect_subscribe_per_sec: f64,
     pub rss_per_connection_bytes: Option<u64>,
@@ -70,7 +73,7 @@ struct Subscribed {
 }
 
 /// A token for each account (none for the peers), `SETUP_CONCURRENCY` requests at a time.
-async fn fetch_tokens(
+pub(crate) async fn fetch_tokens(
     peer: &Peer,
     accounts: &[BenchAccount],
     validity_ms: Option<u64>,
@@ -86,7 +89,7 @@ async fn fetch_tokens(
 
 /// Opens and subscribes one connection per account, `CONNECT_CONCURRENCY` at a time: each
 /// socket with its subscription's expiration time (userstream).
-async fn open_all(
+pub(crate) async fn open_all(
     peer: &Peer,
     accounts: &[BenchAccount],
     tokens: &[Option<String>],
@@ -243,6 +246,7 @@ pub async fn fanout(
         latency_distribution,
         window_secs: elapsed,
         ping_interval_secs: options.ping_interval.map(|ping| ping.as_secs_f64()),
+        write_coalesce_ms: options.write_coalesce_ms,
         tokens_per_sec: subscribed.tokens_per_sec,
         connect_subscribe_per_sec: subscribed.connect_subscribe_per_sec,
         rss_per_connection_bytes,

@@ -362,6 +362,10 @@ pub enum BenchCommand {
     /// Expiry storm: K subscriptions expiring in the same second; reports how late each
     /// eventStreamTerminated arrives (userstream only).
     Expiry(ExpiryArgs),
+    /// Reconnect storm: N subscribed clients dropped at once by a kill -9 of the server, which
+    /// starts again on the same ports; reports the time until every client is subscribed again
+    /// (userstream or nats).
+    Storm(StormArgs),
     /// Run the floor server: fan-out on the same WebSocket stack with no protocol logic.
     Floor(FloorArgs),
     /// The publish intake in process: each candidate JSON parser over the same NDJSON batch,
@@ -418,6 +422,9 @@ pub struct FanoutArgs {
     /// several pings and their cost shows in the latency tail.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub ping_secs: u64,
+    /// userstream's `ws.write_coalesce_ms` (0, its default: off).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=10))]
+    pub coalesce_ms: u64,
 }
 
 #[derive(Debug, Args)]
@@ -450,6 +457,19 @@ pub struct ExpiryArgs {
     /// Subscriptions expiring together.
     #[arg(long, default_value_t = 10_000)]
     pub subscriptions: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct StormArgs {
+    /// userstream or nats.
+    #[arg(long, value_enum, default_value = "userstream")]
+    pub peer: PeerKind,
+    /// Subscribed clients (at most about 19,000: one process may hold 20,000 sockets).
+    #[arg(long, default_value_t = 10_000)]
+    pub connections: usize,
+    /// Seconds to wait for every client to be back before reporting those that are.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub limit_secs: u64,
 }
 
 #[derive(Debug, Args)]

@@ -128,6 +128,11 @@ pub struct WsConfig {
     /// A write that cannot complete in this long (the client's receive window stays shut) ends
     /// the connection as a slow consumer.
     pub write_timeout_ms: u64,
+    /// Minimum time between two writes to one connection, so that frames arriving meanwhile
+    /// leave together: fewer, larger writes under load, for at most this much extra latency. A
+    /// connection that has been quiet for this long is written at once. 0 (the default) writes
+    /// whatever is queued as soon as the connection's task runs.
+    pub write_coalesce_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -196,6 +201,9 @@ impl Default for TokenConfig {
     }
 }
 
+/// A trader waits on every `executionReport`: coalescing may cost a little latency, never much.
+const MAX_WRITE_COALESCE_MS: u64 = 10;
+
 impl Default for WsConfig {
     fn default() -> Self {
         WsConfig {
@@ -211,6 +219,7 @@ impl Default for WsConfig {
             pong_timeout_ms: 60_000,
             max_connection_lifetime_ms: 86_400_000,
             write_timeout_ms: 10_000,
+            write_coalesce_ms: 0,
         }
     }
 }
@@ -396,6 +405,11 @@ impl Config {
             || self.ws.max_connection_lifetime_ms == 0
         {
             return invalid("ws ping, pong and lifetime intervals must be positive".into());
+        }
+        if self.ws.write_coalesce_ms > MAX_WRITE_COALESCE_MS {
+            return invalid(format!(
+                "ws.write_coalesce_ms must be at most {MAX_WRITE_COALESCE_MS}"
+            ));
         }
         if self.ws.max_frame_bytes < 1024 || self.ws.outbox_bytes < 1024 {
             return invalid("ws.max_frame_bytes and ws.outbox_bytes must be at least 1024".into());

@@ -261,11 +261,10 @@ async fn health_and_metrics() {
     }
     // At least the token's response, the upgrade's, and one write per frame (nothing was
     // queued together here).
-    let writes = metrics
-        .lines()
-        .find_map(|line| line.strip_prefix("userstream_socket_writes_total{listener=\"public\"} "))
-        .and_then(|value| value.parse::<u64>().ok());
-    assert!(writes.is_some_and(|writes| writes >= 4), "{metrics}");
+    let writes = server
+        .metric("userstream_socket_writes_total{listener=\"public\"}")
+        .await;
+    assert!(writes >= 4, "{writes} writes");
 }
 
 #[tokio::test]

@@ -1,6 +1,6 @@
 //! `userstream bench`: start the server under test, drive it, print one JSON report line.
 
-use crate::cli::{BenchCommand, PeerKind, SoakArgs};
+use crate::cli::{BenchCommand, PeerKind, SoakArgs, StormArgs};
 use anyhow::Context;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -14,6 +14,7 @@ use userstream_bench::process::{self, ServerProcess};
 use userstream_bench::pusher::PusherApp;
 use userstream_bench::scenarios::{self, FanoutOptions};
 use userstream_bench::soak::{self, SoakOptions};
+use userstream_bench::storm;
 
 pub fn run(command: BenchCommand) -> anyhow::Result<()> {
     crate::logging::init("warn");
@@ -39,7 +40,10 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
             }
             BenchCommand::Fanout(args) => {
                 let ping = Duration::from_secs(args.ping_secs);
-                let (mut peer, server) = start(args.peer, args.floor_stack, ping).await?;
+                let coalesce_ms = args.coalesce_ms.to_string();
+                let env = [("USERSTREAM_WS__WRITE_COALESCE_MS", coalesce_ms.as_str())];
+                let (mut peer, server) =
+                    start_with(args.peer, args.floor_stack, ping, &env).await?;
                 if let Peer::Userstream { sbe, .. } = &mut peer {
                     *sbe = args.sbe;
                 }
@@ -51,6 +55,8 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
                     batch: args.batch,
                     publishers: args.publishers,
                     ping_interval: pings(args.peer).then_some(ping),
+                    write_coalesce_ms: (args.peer == PeerKind::Userstream)
+                        .then_some(args.coalesce_ms),
                 };
                 let report = scenarios::fanout(&peer, &server, &options).await;
                 server.stop().await;
@@ -71,6 +77,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
                 print(&report?)
             }
             BenchCommand::Soak(args) => soak(args).await,
+            BenchCommand::Storm(args) => storm(args).await,
             BenchCommand::Expiry(args) => {
                 let (peer, server) =
                     start(PeerKind::Userstream, FloorStack::default(), PRODUCTION_PING).await?;
@@ -80,6 +87,19 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
             }
         }
     })
+}
+
+/// The reconnect storm, against a server that is killed and started again on the same ports
+/// (userstream: and the same data directory, where its keys are).
+async fn storm(args: StormArgs) -> anyhow::Result<()> {
+    let limit = Duration::from_secs(args.limit_secs);
+    let exe = std::env::current_exe().context("cannot find this binary to start servers with")?;
+    let report = match args.peer {
+        PeerKind::Userstream => storm::against_userstream(&exe, args.connections, limit).await?,
+        PeerKind::Nats => storm::against_nats(PRODUCTION_PING, args.connections, limit).await?,
+        other => anyhow::bail!("the reconnect storm runs against userstream or nats, not {other:?}"),
+    };
+    print(&report)
 }
 
 /// The soak: prints its summary, and fails when the run broke a promise.
@@ -128,6 +148,16 @@ async fn start(
     floor_stack: FloorStack,
     ping: Duration,
 ) -> anyhow::Result<(Peer, ServerProcess)> {
+    start_with(kind, floor_stack, ping, &[]).await
+}
+
+/// [`start`], with more environment for userstream.
+async fn start_with(
+    kind: PeerKind,
+    floor_stack: FloorStack,
+    ping: Duration,
+    userstream_env: &[(&str, &str)],
+) -> anyhow::Result<(Peer, ServerProcess)> {
     let exe = std::env::current_exe().context("cannot find this binary to start servers with")?;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
@@ -135,7 +165,8 @@ async fn start(
     Ok(match kind {
         PeerKind::Userstream => {
             let ping_ms = ping.as_millis().to_string();
-            let env = [("USERSTREAM_WS__PING_INTERVAL_MS", ping_ms.as_str())];
+            let mut env = vec![("USERSTREAM_WS__PING_INTERVAL_MS", ping_ms.as_str())];
+            env.extend_from_slice(userstream_env);
             let (server, public, admin) = process::spawn_userstream(&exe, &env).await?;
             (
                 Peer::Userstream {

@@ -41,10 +41,21 @@ pub async fn run(
         state.metrics.slow_consumer_disconnects.increment(1);
         tracing::info!(session = session.id, %peer, "slow consumer disconnected");
     };
+    let coalesce = Duration::from_millis(state.config.ws.write_coalesce_ms);
+    let mut last_write: Option<tokio::time::Instant> = None;
     // Not `biased`: a busy outbox must not starve reads (pongs, renewals, pings).
     let close = loop {
         tokio::select! {
             _ = session.outbox.ready() => {
+                if !coalesce.is_zero() {
+                    // Under load, wait out the interval so that what arrives meanwhile shares
+                    // this write; a quiet connection is written at once.
+                    let due = last_write.map(|at| at + coalesce);
+                    if let Some(due) = due.filter(|due| *due > tokio::time::Instant::now()) {
+                        tokio::time::sleep_until(due).await;
+                    }
+                    last_write = Some(tokio::time::Instant::now());
+                }
                 let delay_us = session.faults.delay_us();
                 if delay_us > 0 {
                     state.clock.sleep_until(state.clock.now_us().saturating_add(delay_us)).await;

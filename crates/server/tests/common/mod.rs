@@ -262,6 +262,16 @@ impl TestServer {
             .await
             .unwrap()
     }
+
+    /// The value of one series (labels included) in the Prometheus metrics.
+    pub async fn metric(&self, series: &str) -> u64 {
+        let metrics = self.metrics().await;
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+            .and_then(|value| value.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in\n{metrics}"))
+    }
 }
 
 /// A balanceUpdate with a recognisable delta.
