@@ -246,20 +246,38 @@ impl Peer {
         }
     }
 
-    /// WebSocket frames written and socket writes so far on the public listener, read from
-    /// userstream's metrics (the peers do not say).
-    pub async fn write_counters(&self) -> Option<WriteCounters> {
+    /// userstream's Prometheus metrics (the peers' are not read).
+    async fn metrics_text(&self) -> Option<String> {
         let Peer::Userstream { admin, http, .. } = self else {
             return None;
         };
-        let text = http
-            .get(format!("http://{admin}/metrics"))
-            .send()
-            .await
-            .ok()?
-            .text()
-            .await
-            .ok()?;
+        let response = http.get(format!("http://{admin}/metrics")).send().await;
+        response.ok()?.text().await.ok()
+    }
+
+    /// `userstream_expiry_lateness_seconds` as `(upper bound in ms, cumulative count)` pairs,
+    /// `+Inf` last as `f64::INFINITY`.
+    pub async fn expiry_lateness_buckets(&self) -> Option<Vec<(f64, u64)>> {
+        let text = self.metrics_text().await?;
+        let buckets = text
+            .lines()
+            .filter_map(|line| {
+                let rest = line.strip_prefix("userstream_expiry_lateness_seconds_bucket{le=\"")?;
+                let (bound, count) = rest.split_once("\"} ")?;
+                let bound = match bound {
+                    "+Inf" => f64::INFINITY,
+                    bound => bound.parse::<f64>().ok()? * 1000.0,
+                };
+                Some((bound, count.trim().parse::<f64>().ok()? as u64))
+            })
+            .collect();
+        Some(buckets)
+    }
+
+    /// WebSocket frames written and socket writes so far on the public listener, read from
+    /// userstream's metrics (the peers do not say).
+    pub async fn write_counters(&self) -> Option<WriteCounters> {
+        let text = self.metrics_text().await?;
         Some(WriteCounters {
             frames: metric(&text, "userstream_ws_frames_written_total")?,
             writes: metric(&text, "userstream_socket_writes_total{listener=\"public\"}")?,

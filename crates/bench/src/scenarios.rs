@@ -319,12 +319,23 @@ pub struct ExpiryReport {
     pub scenario: &'static str,
     pub peer: &'static str,
     pub subscriptions: usize,
+    /// The expiration times are spread evenly over this many milliseconds (0: all in one).
+    pub spread_ms: u64,
     pub terminated: u64,
     pub lateness: Percentiles,
+    /// The server's own part, from its `userstream_expiry_lateness_seconds` histogram: each
+    /// bucket's upper bound in ms and how many subscriptions fell at or under it.
+    pub server_lateness_buckets: Vec<(f64, u64)>,
+    /// The smallest bucket bound holding 99 % of the server's lateness samples, in ms.
+    pub server_p99_at_most_ms: Option<f64>,
 }
 
-/// `count` subscriptions whose tokens all expire within the same second.
-pub async fn expiry_storm(peer: &Peer, count: usize) -> Result<ExpiryReport, BenchError> {
+/// `count` subscriptions whose tokens expire spread evenly over `spread_ms` milliseconds.
+pub async fn expiry_storm(
+    peer: &Peer,
+    count: usize,
+    spread_ms: u64,
+) -> Result<ExpiryReport, BenchError> {
     if !matches!(peer, Peer::Userstream { .. }) {
         return Err(BenchError(
             "the expiry storm needs userstream (the peers have no expiry)".into(),
@@ -334,9 +345,10 @@ pub async fn expiry_storm(peer: &Peer, count: usize) -> Result<ExpiryReport, Ben
     // them to be minted and subscribed first (a generous 2 ms each, plus 5 s).
     let expire_at_ms = now_us() / 1000 + 5_000 + 2 * count as i64;
     let accounts = peer.prepare_accounts(count, SETUP_CONCURRENCY).await?;
-    let tokens = futures_util::stream::iter(accounts.iter())
-        .map(|account| async move {
-            let validity = (expire_at_ms - now_us() / 1000).max(1) as u64;
+    let tokens = futures_util::stream::iter(accounts.iter().enumerate())
+        .map(|(index, account)| async move {
+            let offset_ms = (index as u64 * spread_ms / count.max(1) as u64) as i64;
+            let validity = (expire_at_ms + offset_ms - now_us() / 1000).max(1) as u64;
             peer.token(account, Some(validity)).await
         })
         .buffered(SETUP_CONCURRENCY)
@@ -369,16 +381,28 @@ pub async fn expiry_storm(peer: &Peer, count: usize) -> Result<ExpiryReport, Ben
             }
         });
     }
-    let wait = Duration::from_millis((expire_at_ms - now_us() / 1000).max(0) as u64 + 10_000);
+    let wait =
+        Duration::from_millis((expire_at_ms - now_us() / 1000).max(0) as u64 + spread_ms + 10_000);
     let _ =
         tokio::time::timeout(wait, async { while readers.join_next().await.is_some() {} }).await;
     readers.shutdown().await;
+    let server_lateness_buckets = peer.expiry_lateness_buckets().await.unwrap_or_default();
+    let total = server_lateness_buckets
+        .last()
+        .map_or(0, |(_, count)| *count);
+    let server_p99_at_most_ms = server_lateness_buckets
+        .iter()
+        .find(|(_, count)| total > 0 && *count as f64 >= total as f64 * 0.99)
+        .map(|(bound, _)| *bound);
     Ok(ExpiryReport {
         scenario: "expiry",
         peer: peer.name(),
         subscriptions: count,
+        spread_ms,
         terminated: terminated.load(Ordering::Relaxed),
         lateness: lateness.percentiles(),
+        server_lateness_buckets,
+        server_p99_at_most_ms,
     })
 }
 

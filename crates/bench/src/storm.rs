@@ -119,8 +119,10 @@ where
     let last_back_us = Arc::new(AtomicI64::new(0));
     let (stop, stopped) = watch::channel(false);
     let mut clients = JoinSet::new();
-    for (index, ((mut ws, _), (account, token))) in
-        opened.into_iter().zip(accounts.into_iter().zip(tokens)).enumerate()
+    for (index, ((mut ws, _), (account, token))) in opened
+        .into_iter()
+        .zip(accounts.into_iter().zip(tokens))
+        .enumerate()
     {
         let peer = peer.clone();
         let (killed_at_us, back, resubscribed, failed, last_back_us) = (

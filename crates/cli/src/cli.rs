@@ -457,6 +457,9 @@ pub struct ExpiryArgs {
     /// Subscriptions expiring together.
     #[arg(long, default_value_t = 10_000)]
     pub subscriptions: usize,
+    /// Milliseconds the expiration times are spread over, evenly (0: all in the same one).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub spread_ms: u64,
 }
 
 #[derive(Debug, Args)]

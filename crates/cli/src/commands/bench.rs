@@ -81,7 +81,8 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
             BenchCommand::Expiry(args) => {
                 let (peer, server) =
                     start(PeerKind::Userstream, FloorStack::default(), PRODUCTION_PING).await?;
-                let report = scenarios::expiry_storm(&peer, args.subscriptions).await;
+                let report =
+                    scenarios::expiry_storm(&peer, args.subscriptions, args.spread_ms).await;
                 server.stop().await;
                 print(&report?)
             }
@@ -97,7 +98,9 @@ async fn storm(args: StormArgs) -> anyhow::Result<()> {
     let report = match args.peer {
         PeerKind::Userstream => storm::against_userstream(&exe, args.connections, limit).await?,
         PeerKind::Nats => storm::against_nats(PRODUCTION_PING, args.connections, limit).await?,
-        other => anyhow::bail!("the reconnect storm runs against userstream or nats, not {other:?}"),
+        other => {
+            anyhow::bail!("the reconnect storm runs against userstream or nats, not {other:?}")
+        }
     };
     print(&report)
 }

@@ -331,17 +331,13 @@ impl Hub {
                     .collect(),
             }
         };
+        let event = terminated(self.clock.now_us());
+        let encoded = EncodedEvent::new(&event);
         let ended = targets
             .into_iter()
             .filter(|(id, account)| {
-                self.remove(
-                    account,
-                    session.id,
-                    *id,
-                    |_| true,
-                    Some(self.clock.now_us()),
-                )
-                .is_some()
+                self.remove(account, session.id, *id, |_| true, Some(&encoded))
+                    .is_some()
             })
             .count();
         self.metrics
@@ -356,13 +352,14 @@ impl Hub {
         session: &Arc<SessionHandle>,
         which: impl Fn(&Account) -> bool,
     ) -> usize {
-        let now_us = self.clock.now_us();
+        let event = terminated(self.clock.now_us());
+        let encoded = EncodedEvent::new(&event);
         let ended = session
             .subscribed_accounts()
             .into_iter()
             .filter(|(_, account, _)| which(account))
             .filter(|(id, account, _)| {
-                self.remove(account, session.id, *id, |_| true, Some(now_us))
+                self.remove(account, session.id, *id, |_| true, Some(&encoded))
                     .is_some()
             })
             .count();
@@ -386,7 +383,8 @@ impl Hub {
                 }
             }
         }
-        let now_us = self.clock.now_us();
+        let event = terminated(self.clock.now_us());
+        let encoded = EncodedEvent::new(&event);
         let ended = targets
             .into_iter()
             .filter(|(account, session_id, id)| {
@@ -395,7 +393,7 @@ impl Hub {
                     *session_id,
                     *id,
                     |s| s.api_key_id == api_key_id,
-                    Some(now_us),
+                    Some(&encoded),
                 )
                 .is_some()
             })
@@ -405,15 +403,15 @@ impl Hub {
         ended
     }
 
-    /// Removes one subscription if `still` holds for it. With `terminate_at_us`, the session
-    /// receives `eventStreamTerminated` stamped with that time.
+    /// Removes one subscription if `still` holds for it. With `terminated` (an encoded
+    /// `eventStreamTerminated`), the session is sent it, after everything already queued.
     fn remove(
         &self,
         account: &Account,
         session_id: u64,
         subscription_id: u32,
         still: impl Fn(&Subscriber) -> bool,
-        terminate_at_us: Option<i64>,
+        terminated: Option<&EncodedEvent>,
     ) -> Option<Arc<SessionHandle>> {
         let mut shard = self.shard(account).lock();
         let subscribers = shard.get_mut(account)?;
@@ -431,12 +429,8 @@ impl Hub {
             .by_id
             .remove(&subscription_id);
         self.expiry.lock().remove(&subscriber.deadline());
-        if let Some(at_us) = terminate_at_us {
-            let event = Event::EventStreamTerminated(EventStreamTerminated {
-                event_time_us: at_us,
-            });
-            let frame =
-                EncodedEvent::new(&event).frame(subscriber.session.format, Some(subscription_id));
+        if let Some(terminated) = terminated {
+            let frame = terminated.frame(subscriber.session.format, Some(subscription_id));
             subscriber.session.outbox.push(frame);
         }
         Some(subscriber.session)
@@ -496,34 +490,42 @@ impl Hub {
         }
     }
 
-    /// Terminates every subscription whose deadline has passed.
+    /// Terminates every subscription whose deadline has passed. Deadlines come in time order,
+    /// and those that share a time share one encoding of their `eventStreamTerminated`.
     pub fn expire_due(&self) -> usize {
         let now_us = self.clock.now_us();
         let due = self.expiry.lock().pop_due(now_us);
-        let ended = due
-            .into_iter()
-            .filter(|(deadline, account)| {
-                let at_us = deadline.at_us;
-                let ended = self
-                    .remove(
-                        account,
-                        deadline.session_id,
-                        deadline.subscription_id,
-                        |s| s.expires_at_us == at_us,
-                        Some(at_us),
-                    )
-                    .is_some();
-                if ended {
+        let mut ended = 0;
+        for same_time in due.chunk_by(|(a, _), (b, _)| a.at_us == b.at_us) {
+            let at_us = same_time[0].0.at_us;
+            let event = terminated(at_us);
+            let encoded = EncodedEvent::new(&event);
+            for (deadline, account) in same_time {
+                let removed = self.remove(
+                    account,
+                    deadline.session_id,
+                    deadline.subscription_id,
+                    |s| s.expires_at_us == at_us,
+                    Some(&encoded),
+                );
+                if removed.is_some() {
+                    ended += 1;
                     // Measured when the terminated frame has been queued, per subscription, so
                     // a storm's tail shows.
                     let late_us = self.clock.now_us().saturating_sub(at_us).max(0);
                     self.metrics.expiry_lateness.record(late_us as f64 / 1e6);
                 }
-                ended
-            })
-            .count();
+            }
+        }
         self.metrics
             .subscriptions_ended(EndReason::Expired, ended as u64);
         ended
     }
+}
+
+/// `eventStreamTerminated` at `at_us`.
+fn terminated(at_us: i64) -> Event {
+    Event::EventStreamTerminated(EventStreamTerminated {
+        event_time_us: at_us,
+    })
 }
