@@ -3,7 +3,7 @@
 # in one run, on this host; then the WebSocket crates (the floor on each), JSON against SBE, and
 # the publish intake's JSON parsers. Writes docs/benchmarks.md (and the raw JSON lines next to it).
 #
-#   scripts/bench.sh            # the whole matrix, about 10 minutes on 2 cores
+#   scripts/bench.sh            # the whole matrix, about 25 minutes on 2 cores
 #   QUICK=1 scripts/bench.sh    # 1k connections only, shorter runs
 #
 # Every run is bounded in time and count and stops by itself.
@@ -36,33 +36,45 @@ printf '{"scenario":"meta","commit":"%s","dirty":%s}\n' "$(git rev-parse --short
 
 DURATION=${DURATION:-8}
 WARMUP=${WARMUP:-2}
+# Latency windows span several of the servers' pings (userstream and nats-server ping every
+# 5 s in these runs: --ping-secs), as every long-lived production connection does.
+LATENCY_DURATION=${LATENCY_DURATION:-20}
 BATCH=${BATCH:-500}
 CONNECTIONS=${CONNECTIONS:-"1000 10000"}
-if [ "${QUICK:-}" = 1 ]; then CONNECTIONS=1000; DURATION=4; WARMUP=1; fi
+STORM=${STORM:-10000}
+if [ "${QUICK:-}" = 1 ]; then CONNECTIONS=1000; DURATION=4; WARMUP=1; LATENCY_DURATION=11; STORM=1000; fi
 PEERS="userstream floor nats"
 if [ -x "$SOCKUDO_BIN" ]; then
   PEERS="$PEERS sockudo"
 else
   echo "sockudo: skipped (not built; SOCKUDO=1 scripts/bench.sh builds it into $SOCKUDO_ROOT)" >&2
 fi
-FIXED_RATE=10000
 
 run() {
   echo "+ userstream bench $*" >&2
   timeout 900 "$BIN" bench "$@" | tee -a "$OUT"
 }
 
+# Fan-out: at saturation, then paced at half of it, at 10,000 and at 1,000 events/s. Paced runs
+# publish once a millisecond, so a batch's own dispatch time does not pass for latency.
+fanout_matrix() {
+  local peer=$1 n=$2; shift 2
+  local common=(--peer "$peer" --connections "$n" --warmup-secs "$WARMUP" "$@")
+  local saturation half
+  saturation=$(run fanout "${common[@]}" --duration-secs "$DURATION" --batch "$BATCH" \
+    | python3 -c 'import json,sys; print(int(json.load(sys.stdin)["delivered_per_sec"]))')
+  half=$(( saturation / 2 ))
+  for rate in "$half" 10000 1000; do
+    run fanout "${common[@]}" --duration-secs "$LATENCY_DURATION" --rate "$rate" \
+      --batch $(( rate / 1000 > 0 ? rate / 1000 : 1 )) >/dev/null
+  done
+}
 for n in $CONNECTIONS; do
   for peer in $PEERS; do
-    common=(--peer "$peer" --connections "$n" --duration-secs "$DURATION" --warmup-secs "$WARMUP" --batch "$BATCH")
-    saturation=$(run fanout "${common[@]}" | python3 -c 'import json,sys; print(int(json.load(sys.stdin)["delivered_per_sec"]))')
-    # Paced runs publish once a millisecond, so a batch's own dispatch time does not pass for
-    # latency.
-    half=$(( saturation / 2 ))
-    paced=(--peer "$peer" --connections "$n" --duration-secs "$DURATION" --warmup-secs "$WARMUP")
-    run fanout "${paced[@]}" --rate "$half" --batch $(( half / 1000 > 0 ? half / 1000 : 1 )) >/dev/null
-    run fanout "${paced[@]}" --rate "$FIXED_RATE" --batch $(( FIXED_RATE / 1000 )) >/dev/null
+    fanout_matrix "$peer" "$n"
   done
+  # userstream with write coalescing on (ws.write_coalesce_ms = 1), the same runs.
+  fanout_matrix userstream "$n" --coalesce-ms 1
 done
 # The WebSocket crate: the floor on each candidate (its tungstenite run is in the matrix above).
 for n in $CONNECTIONS; do
@@ -83,7 +95,15 @@ for peer in $PEERS; do
 done
 run tokens --peer userstream --requests 50000 --concurrency 32 >/dev/null
 run tokens --peer floor --requests 50000 --concurrency 32 >/dev/null
-run expiry --subscriptions "${EXPIRY:-10000}" >/dev/null
+# Reconnect storms: every client dropped by kill -9, the server restarted on the same ports.
+for peer in userstream nats; do
+  run storm --peer "$peer" --connections "$STORM" >/dev/null
+done
+run storm --peer userstream --connections 1000 >/dev/null
+# Expiry storms: spread over one second, and all in the same millisecond.
+run expiry --subscriptions "${EXPIRY:-10000}" --spread-ms 1000 >/dev/null
+run expiry --subscriptions "${EXPIRY:-10000}" --spread-ms 0 >/dev/null
 
-python3 scripts/bench_report.py "$OUT" "$0 ${*:-}" > docs/benchmarks.md
+python3 -c 'import matplotlib' 2>/dev/null || python3 -m pip install --quiet matplotlib >&2
+python3 scripts/bench_report.py "$OUT" "$0 ${*:-}" docs/latency.png > docs/benchmarks.md
 echo "wrote docs/benchmarks.md" >&2
