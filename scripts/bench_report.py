@@ -116,7 +116,7 @@ if plot_path and fanout:
         rows = math.ceil(len(panels) / cols)
         fig, axes = plt.subplots(rows, cols, figsize=(11, 4.2 * rows), squeeze=False)
         def nines(q):
-            return min(-math.log10(1 - q), 5.5) if q < 1 else 5.5
+            return min(-math.log10(1 - q), 5.0) if q < 1 else 6.0
         for ax, (n, slot) in zip(axes.flat, panels):
             for peer in peers:
                 run = fanout[n].get(peer, {}).get(slot)
@@ -127,10 +127,10 @@ if plot_path and fanout:
                 ys = [max(us, 1) / 1000 for _, us in points]
                 ax.step(xs, ys, where="post", color=COLOURS.get(peer), lw=1.8, label=peer)
             ax.set_yscale("log")
-            ticks = [0, 1, 2, 3, 4, 5, 5.5]
+            ticks = [0, 1, 2, 3, 4, 5, 6]
             ax.set_xticks(ticks)
             ax.set_xticklabels(["0", "90 %", "99 %", "99.9 %", "99.99 %", "99.999 %", "max"])
-            ax.set_xlim(0, 5.6)
+            ax.set_xlim(0, 6.1)
             ax.set_ylabel("latency, ms (log)")
             rate = "1,000" if slot == "1k" else "10,000"
             ax.set_title(f"{n:,} connections, {rate} events/s", fontsize=10)
