@@ -176,7 +176,7 @@ mod tests {
     }
 
     fn pings_queued(session: &SessionHandle) -> usize {
-        let mut frames = Vec::new();
+        let mut frames = std::collections::VecDeque::new();
         assert_eq!(session.outbox.drain(&mut frames), OutboxState::Open);
         frames
             .iter()

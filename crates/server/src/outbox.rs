@@ -160,12 +160,20 @@ impl Outbox {
         true
     }
 
-    /// Moves every queued frame into `into`, oldest first.
-    pub fn drain(&self, into: &mut impl Extend<OutFrame>) -> OutboxState {
+    /// Moves every queued frame into `into`, oldest first. The queue's allocation goes with
+    /// them, so an idle connection keeps none.
+    pub fn drain(&self, into: &mut VecDeque<OutFrame>) -> OutboxState {
         let mut queue = self.queue.lock();
-        into.extend(queue.frames.drain(..));
+        let taken = std::mem::take(&mut queue.frames);
         queue.bytes = 0;
-        if queue.overflowed {
+        let overflowed = queue.overflowed;
+        drop(queue);
+        if into.is_empty() {
+            *into = taken;
+        } else {
+            into.extend(taken);
+        }
+        if overflowed {
             OutboxState::Overflowed
         } else {
             OutboxState::Open
@@ -236,7 +244,7 @@ mod tests {
         assert_eq!(outbox.queued_bytes(), 60);
         assert!(!outbox.push(OutFrame::Text(Bytes::from(vec![b'x'; 60]))));
         assert!(!outbox.push(OutFrame::Text(Bytes::from_static(b"{}"))));
-        let mut frames = Vec::new();
+        let mut frames = VecDeque::new();
         assert_eq!(outbox.drain(&mut frames), OutboxState::Overflowed);
         assert!(frames.is_empty());
     }
@@ -246,7 +254,7 @@ mod tests {
         let outbox = Outbox::new(1000);
         assert!(outbox.push(OutFrame::Text(Bytes::from_static(b"{}"))));
         outbox.ready().await;
-        let mut frames = Vec::new();
+        let mut frames = VecDeque::new();
         assert_eq!(outbox.drain(&mut frames), OutboxState::Open);
         assert_eq!(frames.len(), 1);
     }

@@ -171,6 +171,10 @@ async fn write_frames(
         socket.feed(message).await?;
         written.increment(1);
     }
+    if frames.is_empty() {
+        // Give the allocation back: an idle connection keeps none.
+        *frames = VecDeque::new();
+    }
     socket.flush().await?;
     Ok(outcome)
 }
