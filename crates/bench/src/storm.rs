@@ -43,6 +43,29 @@ pub struct StormReport {
     pub failed_attempts: u64,
 }
 
+/// What the clients report as they come back, shared by all of them.
+struct Tally {
+    /// When the server was killed (µs); far in the future until then.
+    killed_at_us: AtomicI64,
+    /// Each client's time from the kill until it was subscribed again.
+    back: Latencies,
+    resubscribed: AtomicU64,
+    /// Connection attempts refused or failed.
+    failed: AtomicU64,
+    /// When the last client came back (µs).
+    last_back_us: AtomicI64,
+}
+
+impl Tally {
+    /// Client `index` is subscribed again at `now_us`.
+    fn back_at(&self, index: usize, now_us: i64) {
+        let since_kill = now_us - self.killed_at_us.load(Ordering::Relaxed);
+        self.back.record(index, since_kill);
+        self.last_back_us.fetch_max(now_us, Ordering::Relaxed);
+        self.resubscribed.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// The storm against `userstream serve` (this binary, `exe`), restarted on the same ports and
 /// data directory.
 pub async fn against_userstream(
@@ -112,11 +135,13 @@ where
         .await?;
     let tokens = fetch_tokens(peer, &accounts, None).await?;
     let opened = open_all(peer, &accounts, &tokens).await?;
-    let killed_at_us = Arc::new(AtomicI64::new(i64::MAX));
-    let back = Arc::new(Latencies::new());
-    let resubscribed = Arc::new(AtomicU64::new(0));
-    let failed = Arc::new(AtomicU64::new(0));
-    let last_back_us = Arc::new(AtomicI64::new(0));
+    let tally = Arc::new(Tally {
+        killed_at_us: AtomicI64::new(i64::MAX),
+        back: Latencies::new(),
+        resubscribed: AtomicU64::new(0),
+        failed: AtomicU64::new(0),
+        last_back_us: AtomicI64::new(0),
+    });
     let (stop, stopped) = watch::channel(false);
     let mut clients = JoinSet::new();
     for (index, ((mut ws, _), (account, token))) in opened
@@ -124,38 +149,27 @@ where
         .zip(accounts.into_iter().zip(tokens))
         .enumerate()
     {
-        let peer = peer.clone();
-        let (killed_at_us, back, resubscribed, failed, last_back_us) = (
-            Arc::clone(&killed_at_us),
-            Arc::clone(&back),
-            Arc::clone(&resubscribed),
-            Arc::clone(&failed),
-            Arc::clone(&last_back_us),
-        );
+        let (peer, tally) = (peer.clone(), Arc::clone(&tally));
         let mut stopped = stopped.clone();
         clients.spawn(async move {
             // Read (and drop) whatever comes until the connection goes.
             while let Some(Ok(_)) = ws.next().await {}
             drop(ws);
             let jitter = Duration::from_millis(20 + (index % 21) as u64);
-            let again = loop {
+            let mut again = loop {
                 if *stopped.borrow() {
                     return;
                 }
                 match peer.subscribe(index, &account, token.as_deref()).await {
                     Ok((ws, _)) => break ws,
                     Err(_) => {
-                        failed.fetch_add(1, Ordering::Relaxed);
+                        tally.failed.fetch_add(1, Ordering::Relaxed);
                         tokio::time::sleep(jitter).await;
                     }
                 }
             };
-            let now = now_us();
-            back.record(index, now - killed_at_us.load(Ordering::Relaxed));
-            last_back_us.fetch_max(now, Ordering::Relaxed);
-            resubscribed.fetch_add(1, Ordering::Relaxed);
+            tally.back_at(index, now_us());
             // Hold the connection (reading what comes) until the measurement ends.
-            let mut again = again;
             tokio::select! {
                 _ = async { while let Some(Ok(_)) = again.next().await {} } => {}
                 _ = stopped.wait_for(|stop| *stop) => {}
@@ -165,20 +179,20 @@ where
     // Let every client settle into reading before the fault.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let killed_at = now_us();
-    killed_at_us.store(killed_at, Ordering::Relaxed);
+    tally.killed_at_us.store(killed_at, Ordering::Relaxed);
     server.stop().await;
     let server = restart().await?;
     let restart_ms = (now_us() - killed_at) as f64 / 1000.0;
     let deadline = tokio::time::Instant::now() + limit;
-    while resubscribed.load(Ordering::Relaxed) < connections as u64
+    while tally.resubscribed.load(Ordering::Relaxed) < connections as u64
         && tokio::time::Instant::now() < deadline
     {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let _ = stop.send(true);
-    let resubscribed = resubscribed.load(Ordering::Relaxed);
+    let resubscribed = tally.resubscribed.load(Ordering::Relaxed);
     let all_back = resubscribed == connections as u64;
-    let last = last_back_us.load(Ordering::Relaxed);
+    let last = tally.last_back_us.load(Ordering::Relaxed);
     clients.shutdown().await;
     let storm_secs = (last - killed_at) as f64 / 1e6 - restart_ms / 1000.0;
     Ok((
@@ -191,8 +205,8 @@ where
             all_resubscribed_ms: all_back.then(|| (last - killed_at) as f64 / 1000.0),
             resubscribe_per_sec: (all_back && storm_secs > 0.0)
                 .then(|| connections as f64 / storm_secs),
-            per_client: back.percentiles(),
-            failed_attempts: failed.load(Ordering::Relaxed),
+            per_client: tally.back.percentiles(),
+            failed_attempts: tally.failed.load(Ordering::Relaxed),
         },
         server,
     ))

@@ -55,10 +55,10 @@ pub struct Loss {
     pub lost: u64,
 }
 
-/// One stream's verdict.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct StreamVerdict {
-    /// Events the stream had to receive (published for certain).
+/// What became of the events a stream (or, summed, every stream) had to receive.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct EventCounts {
+    /// Events that had to be received (published for certain).
     pub expected: u64,
     /// Distinct events received.
     pub received: u64,
@@ -69,6 +69,26 @@ pub struct StreamVerdict {
     pub duplicates: u64,
     pub out_of_order: u64,
     pub unknown: u64,
+}
+
+impl EventCounts {
+    /// Adds another stream's counts to these.
+    pub fn add(&mut self, other: &EventCounts) {
+        self.expected += other.expected;
+        self.received += other.received;
+        self.missed_with_gap += other.missed_with_gap;
+        self.lost += other.lost;
+        self.duplicates += other.duplicates;
+        self.out_of_order += other.out_of_order;
+        self.unknown += other.unknown;
+    }
+}
+
+/// One stream's verdict.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct StreamVerdict {
+    #[serde(flatten)]
+    pub counts: EventCounts,
     pub losses: Vec<Loss>,
 }
 
@@ -126,13 +146,16 @@ impl StreamCheck {
             (to - from) as u64
         };
         let mut verdict = StreamVerdict {
-            expected: last_published.saturating_sub(optional_in(1, last_published)),
-            received: self.received,
-            duplicates: self.duplicates,
-            out_of_order: self.out_of_order,
-            // Numbers above anything ever published: a corrupted or foreign event.
-            unknown: self.next.saturating_sub(last_published + 1),
-            ..StreamVerdict::default()
+            counts: EventCounts {
+                expected: last_published.saturating_sub(optional_in(1, last_published)),
+                received: self.received,
+                duplicates: self.duplicates,
+                out_of_order: self.out_of_order,
+                // Numbers above anything ever published: a corrupted or foreign event.
+                unknown: self.next.saturating_sub(last_published + 1),
+                ..EventCounts::default()
+            },
+            losses: Vec::new(),
         };
         let trailing = (self.next <= last_published).then(|| Hole {
             first: self.next,
@@ -149,9 +172,9 @@ impl StreamCheck {
                 continue;
             }
             if hole.gap.is_some() {
-                verdict.missed_with_gap += missing;
+                verdict.counts.missed_with_gap += missing;
             } else {
-                verdict.lost += missing;
+                verdict.counts.lost += missing;
                 verdict.losses.push(Loss {
                     first: hole.first,
                     last: hole.last,
@@ -183,10 +206,14 @@ mod tests {
         let mut check = StreamCheck::new();
         feed(&mut check, 1..=100);
         let verdict = check.finish(100, &[]);
-        assert_eq!(verdict.expected, 100);
-        assert_eq!(verdict.received, 100);
+        assert_eq!(verdict.counts.expected, 100);
+        assert_eq!(verdict.counts.received, 100);
         assert_eq!(
-            (verdict.lost, verdict.duplicates, verdict.out_of_order),
+            (
+                verdict.counts.lost,
+                verdict.counts.duplicates,
+                verdict.counts.out_of_order
+            ),
             (0, 0, 0)
         );
     }
@@ -200,8 +227,8 @@ mod tests {
         // No gap this time: 21..=22 are lost.
         feed(&mut check, 23..=30);
         let verdict = check.finish(30, &[]);
-        assert_eq!(verdict.missed_with_gap, 4);
-        assert_eq!(verdict.lost, 2);
+        assert_eq!(verdict.counts.missed_with_gap, 4);
+        assert_eq!(verdict.counts.lost, 2);
         assert_eq!(
             verdict.losses,
             vec![Loss {
@@ -219,7 +246,7 @@ mod tests {
         feed(&mut check, [1, 2, 5]);
         check.gap(GAP);
         feed(&mut check, [6]);
-        assert_eq!(check.finish(6, &[]).lost, 2);
+        assert_eq!(check.finish(6, &[]).counts.lost, 2);
     }
 
     #[test]
@@ -227,22 +254,25 @@ mod tests {
         let mut check = StreamCheck::new();
         feed(&mut check, [1, 2, 2, 5, 3, 4, 4, 1]);
         let verdict = check.finish(5, &[]);
-        assert_eq!(verdict.duplicates, 3);
-        assert_eq!(verdict.out_of_order, 2);
-        assert_eq!(verdict.received, 5);
-        assert_eq!(verdict.lost, 0, "the hole was filled");
+        assert_eq!(verdict.counts.duplicates, 3);
+        assert_eq!(verdict.counts.out_of_order, 2);
+        assert_eq!(verdict.counts.received, 5);
+        assert_eq!(verdict.counts.lost, 0, "the hole was filled");
     }
 
     #[test]
     fn the_tail_must_be_covered_by_a_gap() {
         let mut unexplained = StreamCheck::new();
         feed(&mut unexplained, 1..=5);
-        assert_eq!(unexplained.finish(8, &[]).lost, 3);
+        assert_eq!(unexplained.finish(8, &[]).counts.lost, 3);
         let mut explained = StreamCheck::new();
         feed(&mut explained, 1..=5);
         explained.gap(GAP);
         let verdict = explained.finish(8, &[]);
-        assert_eq!((verdict.lost, verdict.missed_with_gap), (0, 3));
+        assert_eq!(
+            (verdict.counts.lost, verdict.counts.missed_with_gap),
+            (0, 3)
+        );
     }
 
     #[test]
@@ -251,15 +281,15 @@ mod tests {
         // 4..=6 went out in a request that failed; 5 arrived anyway.
         feed(&mut check, [1, 2, 3, 5, 7, 8]);
         let verdict = check.finish(10, &[4, 5, 6, 9, 10]);
-        assert_eq!(verdict.expected, 5);
-        assert_eq!(verdict.lost, 0);
-        assert_eq!(verdict.received, 6);
+        assert_eq!(verdict.counts.expected, 5);
+        assert_eq!(verdict.counts.lost, 0);
+        assert_eq!(verdict.counts.received, 6);
     }
 
     #[test]
     fn numbers_beyond_what_was_published_are_flagged() {
         let mut check = StreamCheck::new();
         feed(&mut check, [1, 2, 3]);
-        assert_eq!(check.finish(2, &[]).unknown, 1);
+        assert_eq!(check.finish(2, &[]).counts.unknown, 1);
     }
 }

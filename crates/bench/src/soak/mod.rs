@@ -26,7 +26,7 @@ mod streams;
 use crate::BenchError;
 use crate::peer::Peer;
 use crate::process;
-use checker::Loss;
+use checker::{EventCounts, Loss};
 use faults::{Attribution, FaultRecord, Injector};
 use plan::PlanSettings;
 use publisher::{PublishCounters, Publisher};
@@ -114,16 +114,10 @@ pub struct SoakReport {
     pub published: u64,
     pub uncertain: u64,
     pub failed_publish_requests: u64,
-    /// Over all streams: events that had to arrive, distinct events that did, and those missing
-    /// where a gap had been reported.
-    pub expected: u64,
-    pub received: u64,
-    pub missed_with_gap: u64,
-    /// Must be 0.
-    pub lost: u64,
-    pub duplicates: u64,
-    pub out_of_order: u64,
-    pub unknown: u64,
+    /// Over all streams: events that had to arrive, distinct events that did, those missing
+    /// where a gap had been reported, and those lost (must be 0).
+    #[serde(flatten)]
+    pub events: EventCounts,
     pub loss_examples: Vec<(usize, Loss)>,
     pub gaps: u64,
     pub gap_attribution: Attribution,
@@ -338,13 +332,7 @@ fn verdict(options: &SoakOptions, run: Collected) -> SoakReport {
         published: publisher.counters.published.load(Ordering::Relaxed),
         uncertain: publisher.counters.uncertain.load(Ordering::Relaxed),
         failed_publish_requests: publisher.counters.failed_requests.load(Ordering::Relaxed),
-        expected: 0,
-        received: 0,
-        missed_with_gap: 0,
-        lost: 0,
-        duplicates: 0,
-        out_of_order: 0,
-        unknown: 0,
+        events: EventCounts::default(),
         loss_examples: Vec::new(),
         gaps: 0,
         gap_attribution: Attribution::default(),
@@ -376,13 +364,7 @@ fn verdict(options: &SoakOptions, run: Collected) -> SoakReport {
         let verdict = outcome
             .check
             .finish(publisher.last()[stream], &publisher.optional()[stream]);
-        report.expected += verdict.expected;
-        report.received += verdict.received;
-        report.missed_with_gap += verdict.missed_with_gap;
-        report.lost += verdict.lost;
-        report.duplicates += verdict.duplicates;
-        report.out_of_order += verdict.out_of_order;
-        report.unknown += verdict.unknown;
+        report.events.add(&verdict.counts);
         for loss in verdict.losses {
             if report.loss_examples.len() < 20 {
                 report.loss_examples.push((stream, loss));
@@ -409,22 +391,22 @@ fn failures(report: &SoakReport) -> Vec<String> {
         }
     };
     check(
-        report.lost > 0,
-        format!("{} events lost with no gap reported", report.lost),
+        report.events.lost > 0,
+        format!("{} events lost with no gap reported", report.events.lost),
     );
     check(
-        report.duplicates > 0,
-        format!("{} duplicate events", report.duplicates),
+        report.events.duplicates > 0,
+        format!("{} duplicate events", report.events.duplicates),
     );
     check(
-        report.out_of_order > 0,
-        format!("{} events out of order", report.out_of_order),
+        report.events.out_of_order > 0,
+        format!("{} events out of order", report.events.out_of_order),
     );
     check(
-        report.unknown > 0,
+        report.events.unknown > 0,
         format!(
             "{} events numbered beyond what was published",
-            report.unknown
+            report.events.unknown
         ),
     );
     check(

@@ -143,6 +143,7 @@ async fn write_frames(
         return Ok(Written::Overflowed);
     }
     let mut outcome = Written::Open;
+    let mut fed = 0;
     while let Some(frame) = frames.pop_front() {
         let message = match frame {
             OutFrame::Close { code, reason } => {
@@ -169,8 +170,9 @@ async fn write_frames(
             },
         };
         socket.feed(message).await?;
-        written.increment(1);
+        fed += 1;
     }
+    written.increment(fed);
     if frames.is_empty() {
         // Give the allocation back: an idle connection keeps none.
         *frames = VecDeque::new();
