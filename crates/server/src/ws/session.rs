@@ -17,106 +17,115 @@ use std::time::Duration;
 /// How long a closing handshake may take before the socket is simply dropped.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// `socket` comes first so that it is dropped last: parameters are dropped in reverse order,
-/// and the socket holds the connection's place under the caps, which the server watches at
-/// shutdown to know that no session holds the state any more.
-pub async fn run(
+/// A plain function returning an `async move` block, not an `async fn`: an `async fn` keeps each
+/// argument twice in its state (as the argument and as the local it is moved into), which for
+/// the socket alone is 368 bytes of every connection's task.
+#[allow(clippy::manual_async_fn)]
+pub fn run(
     mut socket: WebSocket,
     state: SharedState,
     peer: SocketAddr,
     options: ConnectionOptions,
-) {
-    let session = state.hub.open_session(peer, options.format);
-    tracing::debug!(session = session.id, %peer, "connection opened");
-    let mut context = MethodContext {
-        state: &state,
-        session: &session,
-        ip: peer.ip(),
-        return_rate_limits: options.return_rate_limits,
-    };
-    let mut shutdown = state.shutdown.clone();
-    let mut frames = VecDeque::new();
-    let write_timeout = Duration::from_millis(state.config.ws.write_timeout_ms);
-    let slow_consumer = || {
-        state.metrics.slow_consumer_disconnects.increment(1);
-        tracing::info!(session = session.id, %peer, "slow consumer disconnected");
-    };
-    let coalesce = Duration::from_millis(state.config.ws.write_coalesce_ms);
-    let mut last_write: Option<tokio::time::Instant> = None;
-    // Not `biased`: a busy outbox must not starve reads (pongs, renewals, pings).
-    let close = loop {
-        tokio::select! {
-            _ = session.outbox.ready() => {
-                if !coalesce.is_zero() {
-                    // Under load, wait out the interval so that what arrives meanwhile shares
-                    // this write; a quiet connection is written at once.
-                    let due = last_write.map(|at| at + coalesce);
-                    if let Some(due) = due.filter(|due| *due > tokio::time::Instant::now()) {
-                        tokio::time::sleep_until(due).await;
-                    }
-                    last_write = Some(tokio::time::Instant::now());
-                }
-                let delay_us = session.faults.delay_us();
-                if delay_us > 0 {
-                    state.clock.sleep_until(state.clock.now_us().saturating_add(delay_us)).await;
-                }
-                let written = tokio::time::timeout(write_timeout, write_frames(&mut socket, &session.outbox, &mut frames, &state.metrics.frames_written)).await;
-                match written {
-                    Ok(Ok(Written::Open)) => {}
-                    Ok(Ok(Written::Close(code, reason))) => break Some((code, reason)),
-                    Ok(Ok(Written::Drop)) => break None,
-                    Ok(Ok(Written::Mute(until_us))) => {
-                        state.clock.sleep_until(until_us).await;
-                        // Whatever waits behind the mute goes out now.
-                        session.outbox.wake();
-                    }
-                    Ok(Ok(Written::Overflowed)) => {
-                        slow_consumer();
-                        break Some((close_code::POLICY, "Outgoing queue overflow: the client is not reading fast enough."));
-                    }
-                    Ok(Err(_)) => break None,
-                    // The client's receive window stayed shut: nothing more can be written.
-                    Err(_) => {
-                        slow_consumer();
-                        break None;
-                    }
-                }
-            }
-            incoming = socket.recv() => match incoming {
-                Some(Ok(Message::Text(text))) => methods::handle(&mut context, text.as_bytes()),
-                Some(Ok(Message::Binary(_))) => methods::reject_unparsable(&mut context),
-                // tungstenite queued the pong; send it now rather than with the next frame.
-                Some(Ok(Message::Ping(_))) => {
-                    if !matches!(tokio::time::timeout(write_timeout, socket.flush()).await, Ok(Ok(()))) {
-                        break None;
-                    }
-                }
-                Some(Ok(Message::Pong(_))) => session.liveness.pong(state.clock.now_us()),
-                Some(Ok(Message::Close(_))) => {
-                    // Complete the closing handshake: tungstenite queued our reply.
-                    let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.flush()).await;
-                    break None;
-                }
-                None => break None,
-                Some(Err(error)) => break read_error_close(error),
-            },
-            _ = async { let _ = shutdown.wait_for(|stopping| *stopping).await; } => {
-                // serverShutdown goes after whatever is already queued, then the close frame.
-                session.outbox.push(state.hub.shutdown_frame(session.format));
-                let _ = tokio::time::timeout(CLOSE_TIMEOUT, write_frames(&mut socket, &session.outbox, &mut frames, &state.metrics.frames_written)).await;
-                break Some((close_code::AWAY, "Server shutting down."));
-            }
-        }
-    };
-    if let Some((code, reason)) = close {
-        let frame = CloseFrame {
-            code,
-            reason: Utf8Bytes::from_static(reason),
+) -> impl Future<Output = ()> + Send {
+    async move {
+        let session = state.hub.open_session(peer, options.format);
+        tracing::debug!(session = session.id, %peer, "connection opened");
+        let mut context = MethodContext {
+            state: &state,
+            session: &session,
+            ip: peer.ip(),
+            return_rate_limits: options.return_rate_limits,
         };
-        let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.send(Message::Close(Some(frame)))).await;
+        let mut shutdown = state.shutdown.clone();
+        let mut frames = VecDeque::new();
+        let write_timeout = Duration::from_millis(state.config.ws.write_timeout_ms);
+        let slow_consumer = || {
+            state.metrics.slow_consumer_disconnects.increment(1);
+            tracing::info!(session = session.id, %peer, "slow consumer disconnected");
+        };
+        let coalesce = Duration::from_millis(state.config.ws.write_coalesce_ms);
+        let mut last_write: Option<tokio::time::Instant> = None;
+        // Not `biased`: a busy outbox must not starve reads (pongs, renewals, pings).
+        let close = loop {
+            tokio::select! {
+                _ = session.outbox.ready() => {
+                    if !coalesce.is_zero() {
+                        // Under load, wait out the interval so that what arrives meanwhile shares
+                        // this write; a quiet connection is written at once.
+                        let due = last_write.map(|at| at + coalesce);
+                        if let Some(due) = due.filter(|due| *due > tokio::time::Instant::now()) {
+                            tokio::time::sleep_until(due).await;
+                        }
+                        last_write = Some(tokio::time::Instant::now());
+                    }
+                    let delay_us = session.faults.delay_us();
+                    if delay_us > 0 {
+                        state.clock.sleep_until(state.clock.now_us().saturating_add(delay_us)).await;
+                    }
+                    let written = tokio::time::timeout(write_timeout, write_frames(&mut socket, &session.outbox, &mut frames, &state.metrics.frames_written)).await;
+                    match written {
+                        Ok(Ok(Written::Open)) => {}
+                        Ok(Ok(Written::Close(code, reason))) => break Some((code, reason)),
+                        Ok(Ok(Written::Drop)) => break None,
+                        Ok(Ok(Written::Mute(until_us))) => {
+                            state.clock.sleep_until(until_us).await;
+                            // Whatever waits behind the mute goes out now.
+                            session.outbox.wake();
+                        }
+                        Ok(Ok(Written::Overflowed)) => {
+                            slow_consumer();
+                            break Some((close_code::POLICY, "Outgoing queue overflow: the client is not reading fast enough."));
+                        }
+                        Ok(Err(_)) => break None,
+                        // The client's receive window stayed shut: nothing more can be written.
+                        Err(_) => {
+                            slow_consumer();
+                            break None;
+                        }
+                    }
+                }
+                incoming = socket.recv() => match incoming {
+                    Some(Ok(Message::Text(text))) => methods::handle(&mut context, text.as_bytes()),
+                    Some(Ok(Message::Binary(_))) => methods::reject_unparsable(&mut context),
+                    // tungstenite queued the pong; send it now rather than with the next frame.
+                    Some(Ok(Message::Ping(_))) => {
+                        if !matches!(tokio::time::timeout(write_timeout, socket.flush()).await, Ok(Ok(()))) {
+                            break None;
+                        }
+                    }
+                    Some(Ok(Message::Pong(_))) => session.liveness.pong(state.clock.now_us()),
+                    Some(Ok(Message::Close(_))) => {
+                        // Complete the closing handshake: tungstenite queued our reply.
+                        let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.flush()).await;
+                        break None;
+                    }
+                    None => break None,
+                    Some(Err(error)) => break read_error_close(error),
+                },
+                _ = async { let _ = shutdown.wait_for(|stopping| *stopping).await; } => {
+                    // serverShutdown goes after whatever is already queued, then the close frame.
+                    session.outbox.push(state.hub.shutdown_frame(session.format));
+                    let _ = tokio::time::timeout(CLOSE_TIMEOUT, write_frames(&mut socket, &session.outbox, &mut frames, &state.metrics.frames_written)).await;
+                    break Some((close_code::AWAY, "Server shutting down."));
+                }
+            }
+        };
+        if let Some((code, reason)) = close {
+            let frame = CloseFrame {
+                code,
+                reason: Utf8Bytes::from_static(reason),
+            };
+            let _ =
+                tokio::time::timeout(CLOSE_TIMEOUT, socket.send(Message::Close(Some(frame)))).await;
+        }
+        state.hub.close_session(&session);
+        tracing::debug!(session = session.id, %peer, "connection closed");
+        // The socket goes last: it holds the connection's place under the caps, which the server
+        // watches at shutdown to know that no session holds the state any more.
+        drop(session);
+        drop(state);
+        drop(socket);
     }
-    state.hub.close_session(&session);
-    tracing::debug!(session = session.id, %peer, "connection closed");
 }
 
 /// What writing the queued frames came to.
