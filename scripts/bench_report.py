@@ -84,6 +84,7 @@ for slot, label in (("half", "half saturation"), ("10k", "10k events/s"), ("1k",
 ROWS += [
     ("connect+subscribe per second (setup)", "max", ("connect_subscribe_per_sec",), k),
     ("server RSS per subscribed connection", "max", ("rss_per_connection_bytes",), lambda b: f"{b/KIB:.1f} KiB"),
+    ("server RSS per account (key, account, token), before connecting", "max", ("rss_per_account_bytes",), lambda b: f"{b/KIB:.1f} KiB"),
 ]
 
 for n in sorted(fanout):

@@ -56,7 +56,10 @@ pub struct FanoutReport {
     pub write_coalesce_ms: Option<u64>,
     pub tokens_per_sec: Option<f64>,
     pub connect_subscribe_per_sec: f64,
+    /// Server RSS per idle subscribed connection, beyond what its account takes.
     pub rss_per_connection_bytes: Option<u64>,
+    /// Server RSS per account prepared (API key, account, a token minted), before connecting.
+    pub rss_per_account_bytes: Option<u64>,
     pub server_cpu_percent: Option<f64>,
     /// Events delivered per second of server CPU time (user + system).
     pub deliveries_per_cpu_second: Option<f64>,
@@ -69,6 +72,8 @@ struct Subscribed {
     readers: JoinSet<()>,
     tokens_per_sec: Option<f64>,
     connect_subscribe_per_sec: f64,
+    /// The server's RSS once its accounts and tokens were made, before the first connection.
+    rss_before_connecting: Option<u64>,
     sockets: Vec<Ws>,
 }
 
@@ -106,6 +111,7 @@ pub(crate) async fn open_all(
 /// Prepares one account per connection, fetches tokens, opens and subscribes every connection.
 async fn subscribe_all(
     peer: &Peer,
+    server: &ServerProcess,
     connections: usize,
     validity_ms: Option<u64>,
 ) -> Result<Subscribed, BenchError> {
@@ -116,6 +122,7 @@ async fn subscribe_all(
     let tokens = fetch_tokens(peer, &accounts, validity_ms).await?;
     let tokens_per_sec = matches!(peer, Peer::Userstream { .. })
         .then(|| connections as f64 / started.elapsed().as_secs_f64());
+    let rss_before_connecting = server.rss_bytes();
     let started = Instant::now();
     let opened = open_all(peer, &accounts, &tokens).await?;
     let connect_subscribe_per_sec = connections as f64 / started.elapsed().as_secs_f64();
@@ -124,6 +131,7 @@ async fn subscribe_all(
         readers: JoinSet::new(),
         tokens_per_sec,
         connect_subscribe_per_sec,
+        rss_before_connecting,
         sockets,
     })
 }
@@ -134,17 +142,18 @@ pub async fn fanout(
     server: &ServerProcess,
     options: &FanoutOptions,
 ) -> Result<FanoutReport, BenchError> {
-    let rss_before = server.rss_bytes();
-    let mut subscribed = subscribe_all(peer, options.connections, None).await?;
+    let rss_at_start = server.rss_bytes();
+    let mut subscribed = subscribe_all(peer, server, options.connections, None).await?;
     // Let the server settle before reading its memory.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_after = server.rss_bytes();
-    let rss_per_connection_bytes = match (rss_before, rss_after) {
-        (Some(before), Some(after)) => {
-            Some(after.saturating_sub(before) / options.connections as u64)
-        }
-        _ => None,
+    let per_connection = |before: Option<u64>, after: Option<u64>| {
+        Some(after?.saturating_sub(before?) / options.connections as u64)
     };
+    // An account (its key, its row, a minted token) is not a connection's cost: the two are
+    // reported apart.
+    let rss_per_account_bytes = per_connection(rss_at_start, subscribed.rss_before_connecting);
+    let rss_per_connection_bytes = per_connection(subscribed.rss_before_connecting, rss_after);
     let latencies = Arc::new(Latencies::new());
     let counters = Arc::new(Counters::default());
     for (reader, ws) in std::mem::take(&mut subscribed.sockets)
@@ -250,6 +259,7 @@ pub async fn fanout(
         tokens_per_sec: subscribed.tokens_per_sec,
         connect_subscribe_per_sec: subscribed.connect_subscribe_per_sec,
         rss_per_connection_bytes,
+        rss_per_account_bytes,
         server_cpu_percent: server_cpu.map(|cpu| cpu / elapsed * 100.0),
         deliveries_per_cpu_second: server_cpu
             .filter(|cpu| *cpu > 0.0)
