@@ -13,6 +13,7 @@ pub mod net;
 pub mod peer;
 pub mod process;
 pub mod pusher;
+pub mod raw_post;
 pub mod scenarios;
 pub mod soak;
 pub mod storm;

@@ -6,6 +6,7 @@ use crate::floor::Stack;
 use crate::latency::Latencies;
 use crate::net::{Ws, connect_ws, embedded_timestamp, now_us, source_for};
 use crate::pusher::{self, PusherApp};
+use crate::raw_post::RawPost;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::fmt::Write as _;
@@ -29,6 +30,8 @@ pub enum Peer {
         public: SocketAddr,
         admin: SocketAddr,
         http: reqwest::Client,
+        /// Publishes to `admin` (see [`RawPost`] for why not through `http`).
+        publisher: Arc<RawPost>,
         /// Subscribe in SBE (schema 3:5) instead of JSON.
         sbe: bool,
     },
@@ -77,6 +80,17 @@ pub struct BenchAccount {
 }
 
 impl Peer {
+    /// userstream at `public` (WebSocket API, tokens) and `admin` (keys, publishing), in JSON.
+    pub fn userstream(public: SocketAddr, admin: SocketAddr, http: reqwest::Client) -> Peer {
+        Peer::Userstream {
+            public,
+            admin,
+            http,
+            publisher: Arc::new(RawPost::new(admin)),
+            sbe: false,
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Peer::Userstream { sbe: false, .. } => "userstream",
@@ -288,7 +302,7 @@ impl Peer {
     pub async fn publish(&self, batch: &[u64]) -> Result<(), BenchError> {
         let stamp = now_us();
         match self {
-            Peer::Userstream { admin, http, .. } => {
+            Peer::Userstream { publisher, .. } => {
                 let mut body = String::with_capacity(batch.len() * 96);
                 for uid in batch {
                     let _ = writeln!(
@@ -296,16 +310,13 @@ impl Peer {
                         r#"{{"uid":{uid},"event":{{"e":"balanceUpdate","a":"BTC","d":"{stamp}","T":0}}}}"#
                     );
                 }
-                let response = http
-                    .post(format!("http://{admin}/admin/v1/events"))
-                    .header("content-type", "application/x-ndjson")
-                    .body(body)
-                    .send()
+                let answer = publisher
+                    .post("/admin/v1/events", "application/x-ndjson", body.as_bytes())
                     .await?;
-                if !response.status().is_success() {
+                if !(200..300).contains(&answer.status) {
                     return Err(BenchError(format!(
                         "publish refused: {}",
-                        response.text().await?
+                        String::from_utf8_lossy(&answer.body)
                     )));
                 }
             }

@@ -83,12 +83,7 @@ pub async fn against_userstream(
     let any = SocketAddr::from(([127, 0, 0, 1], 0));
     let (server, public, admin) =
         process::spawn_userstream_at(exe, &placement(any, any), &[]).await?;
-    let peer = Peer::Userstream {
-        public,
-        admin,
-        http: reqwest::Client::new(),
-        sbe: false,
-    };
+    let peer = Peer::userstream(public, admin, reqwest::Client::new());
     let restart = || async {
         let (server, _, _) =
             process::spawn_userstream_at(exe, &placement(public, admin), &[]).await?;

@@ -157,12 +157,7 @@ pub async fn run(exe: &Path, options: &SoakOptions) -> Result<SoakReport, BenchE
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(SETUP_CONCURRENCY)
         .build()?;
-    let peer = Peer::Userstream {
-        public: server.public,
-        admin: server.admin,
-        http: http.clone(),
-        sbe: false,
-    };
+    let peer = Peer::userstream(server.public, server.admin, http.clone());
     let accounts = peer
         .prepare_accounts(options.streams, SETUP_CONCURRENCY)
         .await?;

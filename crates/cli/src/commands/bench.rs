@@ -171,15 +171,7 @@ async fn start_with(
             let mut env = vec![("USERSTREAM_WS__PING_INTERVAL_MS", ping_ms.as_str())];
             env.extend_from_slice(userstream_env);
             let (server, public, admin) = process::spawn_userstream(&exe, &env).await?;
-            (
-                Peer::Userstream {
-                    public,
-                    admin,
-                    http,
-                    sbe: false,
-                },
-                server,
-            )
+            (Peer::userstream(public, admin, http), server)
         }
         PeerKind::Floor => {
             let (server, addr) = process::spawn_floor(&exe, floor_stack).await?;
