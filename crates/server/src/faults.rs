@@ -5,27 +5,14 @@
 //! and counted. A fault targets every connection, the connections subscribed to one account, or
 //! one connection by id.
 
-use crate::hub::{Hub, SessionHandle};
+use crate::connection::{SessionHandle, Sessions};
+use crate::hub::Hub;
 use crate::outbox::OutFrame;
-use crate::state::AppState;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use userstream_protocol::clock::SharedClock;
 use userstream_protocol::{Account, ApiError, Uid};
-
-/// Faults that live on a connection.
-#[derive(Default)]
-pub struct SessionFaults {
-    delay_us: AtomicI64,
-}
-
-impl SessionFaults {
-    /// How long each batch of outgoing frames is held back (0: not at all).
-    pub fn delay_us(&self) -> i64 {
-        self.delay_us.load(Ordering::Relaxed)
-    }
-}
 
 /// Token requests that must fail: how many more, and with what.
 #[derive(Default)]
@@ -105,8 +92,18 @@ const MAX_FAULT_MSG_BYTES: usize = 256;
 /// Longest `durationMs`: a day, the longest anything lives on this protocol.
 const MAX_FAULT_DURATION_MS: u64 = 86_400_000;
 
+/// What faults act on.
+pub struct FaultTargets<'a> {
+    pub sessions: &'a Sessions,
+    pub hub: &'a Hub,
+    pub clock: &'a SharedClock,
+    pub token_failures: &'a TokenFailures,
+    /// Counts the faults applied.
+    pub injected: &'a metrics::Counter,
+}
+
 /// Applies a fault. Errors are messages for a 400 answer.
-pub fn apply(state: &Arc<AppState>, request: &FaultRequest) -> Result<FaultOutcome, String> {
+pub fn apply(on: FaultTargets<'_>, request: &FaultRequest) -> Result<FaultOutcome, String> {
     if request
         .duration_ms
         .is_some_and(|ms| ms > MAX_FAULT_DURATION_MS)
@@ -138,9 +135,9 @@ pub fn apply(state: &Arc<AppState>, request: &FaultRequest) -> Result<FaultOutco
             .map(|ms| ms.saturating_mul(1000).min(i64::MAX as u64) as i64)
             .ok_or_else(|| format!("{:?} needs durationMs", request.kind))
     };
-    let hub = &state.hub;
-    let targets = targets(hub, account.as_ref(), request.session_id);
-    let now_us = state.clock.now_us();
+    let hub = on.hub;
+    let targets = targets(on.sessions, account.as_ref(), request.session_id);
+    let now_us = on.clock.now_us();
     let mut outcome = FaultOutcome {
         sessions: targets.len(),
         subscriptions: 0,
@@ -162,7 +159,7 @@ pub fn apply(state: &Arc<AppState>, request: &FaultRequest) -> Result<FaultOutco
             for session in &targets {
                 session.outbox.push(hub.shutdown_frame(session.format));
             }
-            let clock = Arc::clone(&state.clock);
+            let clock = Arc::clone(on.clock);
             let doomed = targets.clone();
             tokio::spawn(async move {
                 clock.sleep_until(now_us.saturating_add(grace_us)).await;
@@ -175,7 +172,7 @@ pub fn apply(state: &Arc<AppState>, request: &FaultRequest) -> Result<FaultOutco
         FaultKind::Delay => {
             let delay_us = duration_us()?;
             for session in &targets {
-                session.faults.delay_us.store(delay_us, Ordering::Relaxed);
+                session.faults.set_delay_us(delay_us);
             }
         }
         FaultKind::FailTokenRequests => {
@@ -191,24 +188,25 @@ pub fn apply(state: &Arc<AppState>, request: &FaultRequest) -> Result<FaultOutco
             let msg = request.msg.clone().unwrap_or_else(|| {
                 "An unknown error occurred while processing the request.".into()
             });
-            *state.token_failures.pending.lock() = Some((count, ApiError::new(status, code, msg)));
+            *on.token_failures.pending.lock() = Some((count, ApiError::new(status, code, msg)));
             outcome = FaultOutcome {
                 sessions: 0,
                 subscriptions: 0,
             };
         }
     }
-    state.metrics.faults_injected.increment(1);
+    on.injected.increment(1);
     tracing::warn!(kind = ?request.kind, sessions = outcome.sessions, subscriptions = outcome.subscriptions, "fault injected");
     Ok(outcome)
 }
 
 fn targets(
-    hub: &Hub,
+    sessions: &Sessions,
     account: Option<&Account>,
     session_id: Option<u64>,
 ) -> Vec<Arc<SessionHandle>> {
-    hub.sessions()
+    sessions
+        .all()
         .into_iter()
         .filter(|session| session_id.is_none_or(|id| session.id == id))
         .filter(|session| {

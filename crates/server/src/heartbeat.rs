@@ -10,10 +10,9 @@
 //! second: a thousand pings and a thousand pongs at once stall every other frame for
 //! milliseconds.
 
-use crate::hub::{Hub, SESSION_SLICES, SessionHandle};
+use crate::connection::{SESSION_SLICES, SessionHandle, Sessions};
 use crate::outbox::OutFrame;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use userstream_protocol::clock::SharedClock;
 
 /// How often each session is looked at.
@@ -49,58 +48,32 @@ impl HeartbeatSettings {
     }
 }
 
-/// One connection's heartbeat state.
-pub struct Liveness {
-    last_pong_us: AtomicI64,
-    last_ping_us: AtomicI64,
-    closing: AtomicBool,
-}
-
-impl Liveness {
-    pub fn new(connected_at_us: i64) -> Self {
-        Liveness {
-            last_pong_us: AtomicI64::new(connected_at_us),
-            last_ping_us: AtomicI64::new(connected_at_us),
-            closing: AtomicBool::new(false),
-        }
-    }
-
-    /// Notes a pong from the client.
-    pub fn pong(&self, now_us: i64) {
-        self.last_pong_us.store(now_us, Ordering::Relaxed);
-    }
-}
-
 /// What a sweep decided for one session.
 fn check(session: &SessionHandle, now_us: i64, settings: &HeartbeatSettings) -> Option<OutFrame> {
     let liveness = &session.liveness;
-    if liveness.closing.load(Ordering::Relaxed) {
+    if liveness.is_closing() {
         return None;
     }
     let close = |(code, reason): (u16, &'static str)| {
-        liveness.closing.store(true, Ordering::Relaxed);
+        liveness.mark_closing();
         Some(OutFrame::Close { code, reason })
     };
     if now_us.saturating_sub(session.connected_at_us) >= settings.lifetime_us {
         return close(LIFETIME_CLOSE);
     }
-    if now_us.saturating_sub(liveness.last_pong_us.load(Ordering::Relaxed))
-        >= settings.pong_timeout_us
-    {
+    if now_us.saturating_sub(liveness.last_pong_us()) >= settings.pong_timeout_us {
         return close(PONG_TIMEOUT_CLOSE);
     }
-    if now_us.saturating_sub(liveness.last_ping_us.load(Ordering::Relaxed))
-        >= settings.ping_interval_us
-    {
-        liveness.last_ping_us.store(now_us, Ordering::Relaxed);
+    if now_us.saturating_sub(liveness.last_ping_us()) >= settings.ping_interval_us {
+        liveness.pinged(now_us);
         return Some(OutFrame::Ping);
     }
     None
 }
 
 /// Checks every session of one slice once.
-fn sweep_slice(hub: &Hub, slice: usize, now_us: i64, settings: &HeartbeatSettings) {
-    for session in hub.sessions_in_slice(slice) {
+fn sweep_slice(sessions: &Sessions, slice: usize, now_us: i64, settings: &HeartbeatSettings) {
+    for session in sessions.in_slice(slice) {
         if let Some(frame) = check(&session, now_us, settings) {
             session.outbox.push(frame);
         }
@@ -138,11 +111,13 @@ impl Schedule {
 }
 
 /// Sweeps forever, a slice every 20 ms of `clock`. Run it as one task.
-pub async fn run(hub: Arc<Hub>, clock: SharedClock, settings: HeartbeatSettings) {
+pub async fn run(sessions: Arc<Sessions>, clock: SharedClock, settings: HeartbeatSettings) {
     let mut schedule = Schedule::new(clock.now_us());
     loop {
         let now_us = clock.now_us();
-        schedule.run_due(now_us, |slice| sweep_slice(&hub, slice, now_us, &settings));
+        schedule.run_due(now_us, |slice| {
+            sweep_slice(&sessions, slice, now_us, &settings)
+        });
         clock.sleep_until(schedule.next_at_us).await;
     }
 }
@@ -150,11 +125,9 @@ pub async fn run(hub: Arc<Hub>, clock: SharedClock, settings: HeartbeatSettings)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hub::SubscriptionLimits;
     use crate::metrics::Metrics;
     use crate::outbox::OutboxState;
     use crate::wire::WireFormat;
-    use userstream_protocol::clock::ManualClock;
 
     const START_US: i64 = 1_700_000_000_000_000;
 
@@ -166,13 +139,8 @@ mod tests {
         }
     }
 
-    fn hub() -> Hub {
-        let limits = SubscriptionLimits {
-            max_active: 10,
-            max_lifetime: 100,
-        };
-        let clock: SharedClock = Arc::new(ManualClock::new(START_US));
-        Hub::new(clock, Arc::new(Metrics::new()), limits, 1 << 16, false)
+    fn registry() -> Sessions {
+        Sessions::new(1 << 16, Arc::new(Metrics::new()))
     }
 
     fn pings_queued(session: &SessionHandle) -> usize {
@@ -188,12 +156,13 @@ mod tests {
     /// exactly once per interval.
     #[test]
     fn a_burst_of_connections_is_pinged_spread_out() {
-        let hub = hub();
+        let registry = registry();
         let sessions: Vec<_> = (0..500)
             .map(|_| {
-                hub.open_session(
+                registry.open(
                     "127.0.0.1:1".parse().unwrap(),
                     WireFormat::Json(Default::default()),
+                    START_US,
                 )
             })
             .collect();
@@ -204,7 +173,9 @@ mod tests {
         // Two ping intervals and one round of slices, in 20 ms steps.
         for step in 0..(2 * settings.ping_interval_us + SWEEP_US) / SLICE_US {
             let now_us = START_US + step * SLICE_US;
-            schedule.run_due(now_us, |slice| sweep_slice(&hub, slice, now_us, &settings));
+            schedule.run_due(now_us, |slice| {
+                sweep_slice(&registry, slice, now_us, &settings)
+            });
             let mut pinged = 0;
             for (index, session) in sessions.iter().enumerate() {
                 let pings = pings_queued(session);

@@ -8,6 +8,7 @@
 pub mod admission;
 pub mod bus;
 pub mod config;
+pub mod connection;
 pub mod directory;
 pub mod faults;
 #[cfg(feature = "fuzzing")]
@@ -15,6 +16,7 @@ pub mod faults;
 pub mod fuzzing;
 pub mod heartbeat;
 mod http;
+mod http_error;
 pub mod hub;
 pub mod intake;
 pub mod limits;

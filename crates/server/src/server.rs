@@ -3,9 +3,10 @@
 use crate::admission::Admission;
 use crate::bus::{Bus, LocalBus};
 use crate::config::{Config, NetConfig};
+use crate::connection::{Sessions, SubscriptionLimits};
 use crate::directory::Directory;
 use crate::http;
-use crate::hub::{Hub, SubscriptionLimits};
+use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::net::{self, ConnectionCaps, Listener, ServeSettings, Tls, TlsError};
 use crate::state::{AppState, SharedState};
@@ -62,11 +63,11 @@ impl Server {
             max_active: config.ws.max_active_subscriptions,
             max_lifetime: config.ws.max_lifetime_subscriptions,
         };
+        let sessions = Arc::new(Sessions::new(config.ws.outbox_bytes, Arc::clone(&metrics)));
         let hub = Arc::new(Hub::new(
             Arc::clone(&clock),
             Arc::clone(&metrics),
             limits,
-            config.ws.outbox_bytes,
             config.ws.risk_events,
         ));
         let bus: Arc<dyn Bus> = Arc::new(LocalBus::new(Arc::clone(&hub)));
@@ -96,6 +97,7 @@ impl Server {
             clock,
             directory,
             keyring,
+            sessions,
             hub,
             bus,
             metrics,
@@ -150,7 +152,7 @@ impl Server {
         } = self;
         let expiry = tokio::spawn(Arc::clone(&state.hub).run_expiry());
         let heartbeat = tokio::spawn(crate::heartbeat::run(
-            Arc::clone(&state.hub),
+            Arc::clone(&state.sessions),
             Arc::clone(&state.clock),
             crate::heartbeat::HeartbeatSettings::from_config(&state.config.ws),
         ));
@@ -174,7 +176,7 @@ impl Server {
         ));
         shutdown.await;
         // Sessions see this, send serverShutdown and close with 1001; listeners stop accepting.
-        let sessions = state.hub.session_count();
+        let sessions = state.sessions.count();
         tracing::info!(sessions, "shutting down");
         let _ = stop.send(true);
         let grace = Duration::from_millis(state.config.shutdown_grace_ms);
@@ -191,7 +193,7 @@ impl Server {
                 while open.join_next().await.is_some() {}
             }
             // Upgraded WebSocket connections hold their place under the caps until they close.
-            while state.hub.session_count() > 0 || open() > 0 {
+            while state.sessions.count() > 0 || open() > 0 {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         })
@@ -199,7 +201,7 @@ impl Server {
         if drained.is_err() {
             tracing::warn!(
                 connections = open(),
-                sessions = state.hub.session_count(),
+                sessions = state.sessions.count(),
                 "connections still open after the grace period; exiting anyway"
             );
         }

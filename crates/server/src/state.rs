@@ -3,6 +3,7 @@
 use crate::admission::Admission;
 use crate::bus::Bus;
 use crate::config::Config;
+use crate::connection::Sessions;
 use crate::directory::Directory;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
@@ -16,6 +17,8 @@ pub struct AppState {
     pub clock: SharedClock,
     pub directory: Directory,
     pub keyring: KeyRing,
+    /// The live connections.
+    pub sessions: Arc<Sessions>,
     pub hub: Arc<Hub>,
     pub bus: Arc<dyn Bus>,
     pub metrics: Arc<Metrics>,

@@ -229,7 +229,14 @@ async fn inject_fault(
     body: Bytes,
 ) -> Result<Json<Value>, AdminError> {
     let request: crate::faults::FaultRequest = parse_body(&body)?;
-    let outcome = crate::faults::apply(&state, &request).map_err(bad_request)?;
+    let on = crate::faults::FaultTargets {
+        sessions: &state.sessions,
+        hub: &state.hub,
+        clock: &state.clock,
+        token_failures: &state.token_failures,
+        injected: &state.metrics.faults_injected,
+    };
+    let outcome = crate::faults::apply(on, &request).map_err(bad_request)?;
     Ok(Json(
         json!({ "sessions": outcome.sessions, "subscriptions": outcome.subscriptions }),
     ))
@@ -237,7 +244,7 @@ async fn inject_fault(
 
 /// Live connections: who, since when, which subscriptions, how much is queued.
 async fn list_sessions(State(state): State<SharedState>) -> Json<Value> {
-    let mut sessions = state.hub.sessions();
+    let mut sessions = state.sessions.all();
     sessions.sort_by_key(|session| session.id);
     let sessions: Vec<Value> = sessions
         .iter()
@@ -271,7 +278,7 @@ async fn list_sessions(State(state): State<SharedState>) -> Json<Value> {
 async fn healthz(State(state): State<SharedState>) -> Json<Value> {
     Json(json!({
         "status": "ok",
-        "connections": state.hub.session_count(),
+        "connections": state.sessions.count(),
         "subscriptions": state.hub.pending_expiries(),
     }))
 }

@@ -13,10 +13,9 @@ mod expiry;
 pub use encoded::EncodedEvent;
 pub use expiry::Deadline;
 
-use crate::faults::SessionFaults;
-use crate::heartbeat::Liveness;
+use crate::connection::{SessionHandle, SubscriptionLimits};
 use crate::metrics::{EndReason, Metrics};
-use crate::outbox::{OutFrame, Outbox};
+use crate::outbox::OutFrame;
 use crate::token::TokenClaims;
 use crate::wire::WireFormat;
 use expiry::ExpiryQueue;
@@ -24,9 +23,7 @@ use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use tokio::sync::Notify;
 use userstream_protocol::clock::SharedClock;
 use userstream_protocol::events::{Event, EventStreamTerminated, ServerShutdown};
@@ -34,112 +31,6 @@ use userstream_protocol::ws::SubscriptionInfo;
 use userstream_protocol::{Account, ApiError};
 
 const SHARDS: usize = 64;
-/// Slices of the session table: the heartbeat sweeps one at a time (see [`crate::heartbeat`]).
-pub const SESSION_SLICES: usize = 50;
-
-/// Per-connection limits on subscriptions.
-#[derive(Debug, Clone, Copy)]
-pub struct SubscriptionLimits {
-    pub max_active: usize,
-    pub max_lifetime: u32,
-}
-
-/// What the hub knows of one connection.
-pub struct SessionHandle {
-    pub id: u64,
-    pub peer: SocketAddr,
-    pub connected_at_us: i64,
-    pub format: WireFormat,
-    pub outbox: Outbox,
-    /// Heartbeat and lifetime state, kept by [`crate::heartbeat`].
-    pub liveness: Liveness,
-    /// Faults injected into this connection (see [`crate::faults`]).
-    pub faults: SessionFaults,
-    subscriptions: Mutex<SessionSubscriptions>,
-}
-
-/// A session's own view: subscription ids and what they point at.
-#[derive(Default)]
-struct SessionSubscriptions {
-    by_id: ById,
-    next_id: u32,
-}
-
-/// Subscriptions by id, in id order: a vector, since nearly every connection holds one (a
-/// `BTreeMap` allocates a node of eleven slots for it, about 500 bytes per connection).
-#[derive(Default)]
-struct ById(Vec<(u32, (Account, i64))>);
-
-impl ById {
-    fn position(&self, id: u32) -> Result<usize, usize> {
-        self.0.binary_search_by_key(&id, |(id, _)| *id)
-    }
-
-    fn iter(&self) -> impl Iterator<Item = (&u32, &(Account, i64))> {
-        self.0.iter().map(|(id, entry)| (id, entry))
-    }
-
-    fn get(&self, id: &u32) -> Option<&(Account, i64)> {
-        self.position(*id).ok().map(|at| &self.0[at].1)
-    }
-
-    fn get_mut(&mut self, id: &u32) -> Option<&mut (Account, i64)> {
-        self.position(*id).ok().map(|at| &mut self.0[at].1)
-    }
-
-    fn insert(&mut self, id: u32, entry: (Account, i64)) {
-        if self.0.capacity() == 0 {
-            self.0.reserve_exact(1);
-        }
-        match self.position(id) {
-            Ok(at) => self.0[at].1 = entry,
-            Err(at) => self.0.insert(at, (id, entry)),
-        }
-    }
-
-    fn remove(&mut self, id: &u32) -> Option<(Account, i64)> {
-        self.position(*id).ok().map(|at| self.0.remove(at).1)
-    }
-
-    fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl SessionHandle {
-    /// The session's active subscriptions, by id.
-    pub fn subscriptions(&self) -> Vec<SubscriptionInfo> {
-        self.subscriptions
-            .lock()
-            .by_id
-            .iter()
-            .map(
-                |(&subscription_id, &(_, expiration_time))| SubscriptionInfo {
-                    subscription_id,
-                    expiration_time,
-                },
-            )
-            .collect()
-    }
-
-    /// The session's active subscriptions with their accounts.
-    pub fn subscribed_accounts(&self) -> Vec<(u32, Account, i64)> {
-        self.subscriptions
-            .lock()
-            .by_id
-            .iter()
-            .map(|(&id, (account, at))| (id, account.clone(), *at))
-            .collect()
-    }
-
-    pub fn has_subscriptions(&self) -> bool {
-        !self.subscriptions.lock().by_id.is_empty()
-    }
-}
 
 struct Subscriber {
     session: Arc<SessionHandle>,
@@ -159,20 +50,14 @@ impl Subscriber {
 }
 
 type Shard = HashMap<Account, Vec<Subscriber>>;
-/// Some of the live sessions, by id.
-type SessionSlice = HashMap<u64, Weak<SessionHandle>>;
 
 pub struct Hub {
     shards: Box<[Mutex<Shard>]>,
     expiry: Mutex<ExpiryQueue>,
     expiry_rearm: Notify,
-    /// Live sessions in [`SESSION_SLICES`] slices by id, which the heartbeat visits in turn.
-    sessions: Box<[Mutex<SessionSlice>]>,
-    next_session_id: AtomicU64,
     clock: SharedClock,
     metrics: Arc<Metrics>,
     limits: SubscriptionLimits,
-    outbox_bytes: usize,
     risk_events: bool,
 }
 
@@ -181,21 +66,15 @@ impl Hub {
         clock: SharedClock,
         metrics: Arc<Metrics>,
         limits: SubscriptionLimits,
-        outbox_bytes: usize,
         risk_events: bool,
     ) -> Hub {
         Hub {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::new())).collect(),
             expiry: Mutex::new(ExpiryQueue::default()),
             expiry_rearm: Notify::new(),
-            sessions: (0..SESSION_SLICES)
-                .map(|_| Mutex::new(HashMap::new()))
-                .collect(),
-            next_session_id: AtomicU64::new(1),
             clock,
             metrics,
             limits,
-            outbox_bytes,
             risk_events,
         }
     }
@@ -206,28 +85,8 @@ impl Hub {
         &self.shards[(hasher.finish() as usize) % SHARDS]
     }
 
-    /// Registers a new connection.
-    pub fn open_session(&self, peer: SocketAddr, format: WireFormat) -> Arc<SessionHandle> {
-        let session = Arc::new(SessionHandle {
-            id: self.next_session_id.fetch_add(1, Ordering::Relaxed),
-            peer,
-            connected_at_us: self.clock.now_us(),
-            liveness: Liveness::new(self.clock.now_us()),
-            faults: SessionFaults::default(),
-            format,
-            outbox: Outbox::new(self.outbox_bytes),
-            subscriptions: Mutex::new(SessionSubscriptions::default()),
-        });
-        self.session_slice(session.id)
-            .lock()
-            .insert(session.id, Arc::downgrade(&session));
-        self.metrics.connections_opened.increment(1);
-        self.metrics.connections_active.increment(1.0);
-        session
-    }
-
-    /// Forgets a connection and every subscription it held (no frames: the socket is gone).
-    pub fn close_session(&self, session: &Arc<SessionHandle>) {
+    /// Forgets every subscription a closed connection held (no frames: the socket is gone).
+    pub fn disconnected(&self, session: &Arc<SessionHandle>) {
         let held = session.subscribed_accounts();
         let mut ended = 0;
         for (subscription_id, account, _) in held {
@@ -240,32 +99,6 @@ impl Hub {
         }
         self.metrics
             .subscriptions_ended(EndReason::Disconnected, ended);
-        self.session_slice(session.id).lock().remove(&session.id);
-        self.metrics.connections_active.decrement(1.0);
-    }
-
-    fn session_slice(&self, id: u64) -> &Mutex<SessionSlice> {
-        &self.sessions[(id % SESSION_SLICES as u64) as usize]
-    }
-
-    /// Live sessions, in no particular order.
-    pub fn sessions(&self) -> Vec<Arc<SessionHandle>> {
-        (0..SESSION_SLICES)
-            .flat_map(|slice| self.sessions_in_slice(slice))
-            .collect()
-    }
-
-    /// Live sessions in one slice (`slice` < [`SESSION_SLICES`]); consecutive sessions fall in
-    /// different slices.
-    pub fn sessions_in_slice(&self, slice: usize) -> Vec<Arc<SessionHandle>> {
-        self.sessions.get(slice).map_or_else(Vec::new, |sessions| {
-            sessions.lock().values().filter_map(Weak::upgrade).collect()
-        })
-    }
-
-    /// Number of live sessions.
-    pub fn session_count(&self) -> usize {
-        self.sessions.iter().map(|slice| slice.lock().len()).sum()
     }
 
     /// Subscribes `session` to the account a verified token names, or extends the subscription it
@@ -297,14 +130,7 @@ impl Hub {
                 subscription_id: existing.subscription_id,
                 expiration_time: claims.expires_at_us,
             };
-            if let Some(entry) = session
-                .subscriptions
-                .lock()
-                .by_id
-                .get_mut(&info.subscription_id)
-            {
-                entry.1 = claims.expires_at_us;
-            }
+            session.set_subscription_expiry(info.subscription_id, claims.expires_at_us);
             let mut expiry = self.expiry.lock();
             expiry.remove(&old);
             let rearm = expiry.insert(existing.deadline(), account.clone());
@@ -318,20 +144,8 @@ impl Hub {
             return Ok(info);
         }
 
-        let subscription_id = {
-            let mut own = session.subscriptions.lock();
-            if own.by_id.len() >= self.limits.max_active {
-                return Err(ApiError::too_many_subscriptions(self.limits.max_active));
-            }
-            if own.next_id >= self.limits.max_lifetime {
-                return Err(ApiError::max_subscription_id());
-            }
-            let id = own.next_id;
-            own.next_id += 1;
-            own.by_id
-                .insert(id, (account.clone(), claims.expires_at_us));
-            id
-        };
+        let subscription_id =
+            session.add_subscription(account, claims.expires_at_us, self.limits)?;
         let subscriber = Subscriber {
             session: Arc::clone(session),
             subscription_id,
@@ -365,21 +179,17 @@ impl Hub {
     /// Ends one subscription of `session` (or all of them), each with `eventStreamTerminated`.
     /// Returns how many ended. An unknown id ends nothing.
     pub fn unsubscribe(&self, session: &Arc<SessionHandle>, subscription_id: Option<u32>) -> usize {
-        let targets: Vec<(u32, Account)> = {
-            let own = session.subscriptions.lock();
-            match subscription_id {
-                Some(id) => own
-                    .by_id
-                    .get(&id)
-                    .map(|(account, _)| (id, account.clone()))
-                    .into_iter()
-                    .collect(),
-                None => own
-                    .by_id
-                    .iter()
-                    .map(|(&id, (account, _))| (id, account.clone()))
-                    .collect(),
-            }
+        let targets: Vec<(u32, Account)> = match subscription_id {
+            Some(id) => session
+                .subscription_account(id)
+                .map(|account| (id, account))
+                .into_iter()
+                .collect(),
+            None => session
+                .subscribed_accounts()
+                .into_iter()
+                .map(|(id, account, _)| (id, account))
+                .collect(),
         };
         let event = terminated(self.clock.now_us());
         let encoded = EncodedEvent::new(&event);
@@ -472,12 +282,7 @@ impl Hub {
         if subscribers.is_empty() {
             shard.remove(account);
         }
-        subscriber
-            .session
-            .subscriptions
-            .lock()
-            .by_id
-            .remove(&subscription_id);
+        subscriber.session.forget_subscription(subscription_id);
         self.expiry.lock().remove(&subscriber.deadline());
         if let Some(terminated) = terminated {
             let frame = terminated.frame(subscriber.session.format, Some(subscription_id));
@@ -578,36 +383,4 @@ fn terminated(at_us: i64) -> Event {
     Event::EventStreamTerminated(EventStreamTerminated {
         event_time_us: at_us,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-    use std::collections::BTreeMap;
-
-    proptest! {
-        /// The table answers every operation as an ordered map would.
-        #[test]
-        fn subscriptions_by_id_behave_as_an_ordered_map(
-            operations in proptest::collection::vec((any::<bool>(), 0u32..16, any::<i64>()), 0..64)
-        ) {
-            let mut table = ById::default();
-            let mut model = BTreeMap::new();
-            for (insert, id, at) in operations {
-                let entry = (Account::cross(u64::from(id)), at);
-                if insert {
-                    table.insert(id, entry.clone());
-                    model.insert(id, entry);
-                } else {
-                    prop_assert_eq!(table.remove(&id), model.remove(&id));
-                }
-                prop_assert_eq!(table.len(), model.len());
-                prop_assert_eq!(table.is_empty(), model.is_empty());
-                prop_assert!(table.iter().eq(model.iter()));
-                prop_assert_eq!(table.get(&id), model.get(&id));
-                prop_assert_eq!(table.get_mut(&id).map(|entry| entry.1), model.get(&id).map(|entry| entry.1));
-            }
-        }
-    }
 }

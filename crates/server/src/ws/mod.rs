@@ -3,7 +3,7 @@
 mod methods;
 mod session;
 
-use crate::http::{error_response, http_refusal};
+use crate::http_error::{error_response, http_refusal};
 use crate::net::Accepted;
 use crate::rest_params::parse_bool;
 use crate::state::SharedState;

@@ -28,7 +28,9 @@ pub fn run(
     options: ConnectionOptions,
 ) -> impl Future<Output = ()> + Send {
     async move {
-        let session = state.hub.open_session(peer, options.format);
+        let session = state
+            .sessions
+            .open(peer, options.format, state.clock.now_us());
         tracing::debug!(session = session.id, %peer, "connection opened");
         let mut context = MethodContext {
             state: &state,
@@ -118,7 +120,8 @@ pub fn run(
             let _ =
                 tokio::time::timeout(CLOSE_TIMEOUT, socket.send(Message::Close(Some(frame)))).await;
         }
-        state.hub.close_session(&session);
+        state.hub.disconnected(&session);
+        state.sessions.close(session.id);
         tracing::debug!(session = session.id, %peer, "connection closed");
         // The socket goes last: it holds the connection's place under the caps, which the server
         // watches at shutdown to know that no session holds the state any more.

@@ -9,7 +9,7 @@ mod time;
 mod unsubscribe;
 
 use crate::admission::Refusal;
-use crate::hub::SessionHandle;
+use crate::connection::SessionHandle;
 use crate::limits::Charge;
 use crate::outbox::OutFrame;
 use crate::rest_params::parse_bool;

@@ -1,0 +1,184 @@
+//! A connection as the rest of the server sees it, and the registry of live ones.
+//!
+//! The hub subscribes connections to accounts, the heartbeat pings them, fault injection breaks
+//! them, the admin API lists them: each works on the [`SessionHandle`]s found here, and this
+//! module depends on none of them.
+
+mod faults;
+mod liveness;
+mod subscriptions;
+
+pub use faults::SessionFaults;
+pub use liveness::Liveness;
+
+use crate::metrics::Metrics;
+use crate::outbox::Outbox;
+use crate::wire::WireFormat;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use subscriptions::OwnSubscriptions;
+use userstream_protocol::ws::SubscriptionInfo;
+use userstream_protocol::{Account, ApiError};
+
+/// Slices of the registry: the heartbeat sweeps one at a time (see [`crate::heartbeat`]).
+pub const SESSION_SLICES: usize = 50;
+
+/// Per-connection limits on subscriptions.
+#[derive(Debug, Clone, Copy)]
+pub struct SubscriptionLimits {
+    pub max_active: usize,
+    pub max_lifetime: u32,
+}
+
+/// One live connection.
+pub struct SessionHandle {
+    pub id: u64,
+    pub peer: SocketAddr,
+    pub connected_at_us: i64,
+    pub format: WireFormat,
+    pub outbox: Outbox,
+    /// Heartbeat and lifetime state, kept by [`crate::heartbeat`].
+    pub liveness: Liveness,
+    /// Faults injected into this connection (see [`crate::faults`]).
+    pub faults: SessionFaults,
+    subscriptions: Mutex<OwnSubscriptions>,
+}
+
+impl SessionHandle {
+    /// The session's active subscriptions, by id.
+    pub fn subscriptions(&self) -> Vec<SubscriptionInfo> {
+        self.subscriptions
+            .lock()
+            .by_id
+            .iter()
+            .map(
+                |(&subscription_id, &(_, expiration_time))| SubscriptionInfo {
+                    subscription_id,
+                    expiration_time,
+                },
+            )
+            .collect()
+    }
+
+    /// The session's active subscriptions with their accounts.
+    pub fn subscribed_accounts(&self) -> Vec<(u32, Account, i64)> {
+        self.subscriptions
+            .lock()
+            .by_id
+            .iter()
+            .map(|(&id, (account, at))| (id, account.clone(), *at))
+            .collect()
+    }
+
+    pub fn has_subscriptions(&self) -> bool {
+        !self.subscriptions.lock().by_id.is_empty()
+    }
+
+    /// The account subscription `id` follows, if it is active.
+    pub fn subscription_account(&self, id: u32) -> Option<Account> {
+        let own = self.subscriptions.lock();
+        own.by_id.get(&id).map(|(account, _)| account.clone())
+    }
+
+    /// Records a new subscription to `account` and returns its id, within `limits`.
+    pub(crate) fn add_subscription(
+        &self,
+        account: &Account,
+        expires_at_us: i64,
+        limits: SubscriptionLimits,
+    ) -> Result<u32, ApiError> {
+        self.subscriptions
+            .lock()
+            .add(account, expires_at_us, limits)
+    }
+
+    /// Records subscription `id`'s new expiry (it was extended).
+    pub(crate) fn set_subscription_expiry(&self, id: u32, expires_at_us: i64) {
+        if let Some(entry) = self.subscriptions.lock().by_id.get_mut(&id) {
+            entry.1 = expires_at_us;
+        }
+    }
+
+    /// Forgets subscription `id` (it ended).
+    pub(crate) fn forget_subscription(&self, id: u32) {
+        self.subscriptions.lock().by_id.remove(&id);
+    }
+}
+
+/// Some of the live sessions, by id.
+type SessionSlice = HashMap<u64, Weak<SessionHandle>>;
+
+/// The live connections, in [`SESSION_SLICES`] slices by id, which the heartbeat visits in turn.
+pub struct Sessions {
+    slices: Box<[Mutex<SessionSlice>]>,
+    next_id: AtomicU64,
+    outbox_bytes: usize,
+    metrics: Arc<Metrics>,
+}
+
+impl Sessions {
+    /// An empty registry whose connections may each queue up to `outbox_bytes` of frames.
+    pub fn new(outbox_bytes: usize, metrics: Arc<Metrics>) -> Sessions {
+        Sessions {
+            slices: (0..SESSION_SLICES)
+                .map(|_| Mutex::new(HashMap::new()))
+                .collect(),
+            next_id: AtomicU64::new(1),
+            outbox_bytes,
+            metrics,
+        }
+    }
+
+    /// Registers a new connection.
+    pub fn open(&self, peer: SocketAddr, format: WireFormat, now_us: i64) -> Arc<SessionHandle> {
+        let session = Arc::new(SessionHandle {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            peer,
+            connected_at_us: now_us,
+            liveness: Liveness::new(now_us),
+            faults: SessionFaults::default(),
+            format,
+            outbox: Outbox::new(self.outbox_bytes),
+            subscriptions: Mutex::new(OwnSubscriptions::default()),
+        });
+        self.slice(session.id)
+            .lock()
+            .insert(session.id, Arc::downgrade(&session));
+        self.metrics.connections_opened.increment(1);
+        self.metrics.connections_active.increment(1.0);
+        session
+    }
+
+    /// Forgets a connection (after the hub forgot its subscriptions).
+    pub fn close(&self, id: u64) {
+        self.slice(id).lock().remove(&id);
+        self.metrics.connections_active.decrement(1.0);
+    }
+
+    fn slice(&self, id: u64) -> &Mutex<SessionSlice> {
+        &self.slices[(id % SESSION_SLICES as u64) as usize]
+    }
+
+    /// Live sessions, in no particular order.
+    pub fn all(&self) -> Vec<Arc<SessionHandle>> {
+        (0..SESSION_SLICES)
+            .flat_map(|slice| self.in_slice(slice))
+            .collect()
+    }
+
+    /// Live sessions in one slice (`slice` < [`SESSION_SLICES`]); consecutive sessions fall in
+    /// different slices.
+    pub fn in_slice(&self, slice: usize) -> Vec<Arc<SessionHandle>> {
+        self.slices.get(slice).map_or_else(Vec::new, |sessions| {
+            sessions.lock().values().filter_map(Weak::upgrade).collect()
+        })
+    }
+
+    /// Number of live sessions.
+    pub fn count(&self) -> usize {
+        self.slices.iter().map(|slice| slice.lock().len()).sum()
+    }
+}
