@@ -214,7 +214,7 @@ fn targets(
                 session
                     .subscribed_accounts()
                     .iter()
-                    .any(|(_, account, _)| account == want)
+                    .any(|(_, account)| account == want)
             })
         })
         .collect()

@@ -20,7 +20,6 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use subscriptions::OwnSubscriptions;
-use userstream_protocol::ws::SubscriptionInfo;
 use userstream_protocol::{Account, ApiError};
 
 /// Slices of the registry: the heartbeat sweeps one at a time (see [`crate::heartbeat`]).
@@ -48,28 +47,14 @@ pub struct SessionHandle {
 }
 
 impl SessionHandle {
-    /// The session's active subscriptions, by id.
-    pub fn subscriptions(&self) -> Vec<SubscriptionInfo> {
+    /// The session's active subscriptions and their accounts, by id (their expiry is the
+    /// hub's: [`crate::hub::Hub::subscriptions_of`]).
+    pub fn subscribed_accounts(&self) -> Vec<(u32, Account)> {
         self.subscriptions
             .lock()
             .by_id
             .iter()
-            .map(
-                |(&subscription_id, &(_, expiration_time))| SubscriptionInfo {
-                    subscription_id,
-                    expiration_time,
-                },
-            )
-            .collect()
-    }
-
-    /// The session's active subscriptions with their accounts.
-    pub fn subscribed_accounts(&self) -> Vec<(u32, Account, i64)> {
-        self.subscriptions
-            .lock()
-            .by_id
-            .iter()
-            .map(|(&id, (account, at))| (id, account.clone(), *at))
+            .map(|(&id, account)| (id, account.clone()))
             .collect()
     }
 
@@ -80,26 +65,16 @@ impl SessionHandle {
     /// The account subscription `id` follows, if it is active.
     pub fn subscription_account(&self, id: u32) -> Option<Account> {
         let own = self.subscriptions.lock();
-        own.by_id.get(&id).map(|(account, _)| account.clone())
+        own.by_id.get(&id).cloned()
     }
 
     /// Records a new subscription to `account` and returns its id, within `limits`.
     pub(crate) fn add_subscription(
         &self,
         account: &Account,
-        expires_at_us: i64,
         limits: SubscriptionLimits,
     ) -> Result<u32, ApiError> {
-        self.subscriptions
-            .lock()
-            .add(account, expires_at_us, limits)
-    }
-
-    /// Records subscription `id`'s new expiry (it was extended).
-    pub(crate) fn set_subscription_expiry(&self, id: u32, expires_at_us: i64) {
-        if let Some(entry) = self.subscriptions.lock().by_id.get_mut(&id) {
-            entry.1 = expires_at_us;
-        }
+        self.subscriptions.lock().add(account, limits)
     }
 
     /// Forgets subscription `id` (it ended).

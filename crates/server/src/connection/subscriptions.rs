@@ -1,5 +1,5 @@
-//! A connection's own view of its subscriptions: ids, the accounts they follow, their expiry.
-//! The hub keeps the other view (account to subscribers) and changes both under its locks.
+//! A connection's own view of its subscriptions: ids and the accounts they follow. The hub keeps
+//! the other view (account to subscribers) and every expiry, and changes all under its locks.
 
 use super::SubscriptionLimits;
 use userstream_protocol::{Account, ApiError};
@@ -16,7 +16,6 @@ impl OwnSubscriptions {
     pub(super) fn add(
         &mut self,
         account: &Account,
-        expires_at_us: i64,
         limits: SubscriptionLimits,
     ) -> Result<u32, ApiError> {
         if self.by_id.len() >= limits.max_active {
@@ -27,7 +26,7 @@ impl OwnSubscriptions {
         }
         let id = self.next_id;
         self.next_id += 1;
-        self.by_id.insert(id, (account.clone(), expires_at_us));
+        self.by_id.insert(id, account.clone());
         Ok(id)
     }
 }
@@ -35,26 +34,22 @@ impl OwnSubscriptions {
 /// Subscriptions by id, in id order: a vector, since nearly every connection holds one (a
 /// `BTreeMap` allocates a node of eleven slots for it, about 500 bytes per connection).
 #[derive(Default)]
-pub(super) struct ById(Vec<(u32, (Account, i64))>);
+pub(super) struct ById(Vec<(u32, Account)>);
 
 impl ById {
     fn position(&self, id: u32) -> Result<usize, usize> {
         self.0.binary_search_by_key(&id, |(id, _)| *id)
     }
 
-    pub(super) fn iter(&self) -> impl Iterator<Item = (&u32, &(Account, i64))> {
+    pub(super) fn iter(&self) -> impl Iterator<Item = (&u32, &Account)> {
         self.0.iter().map(|(id, entry)| (id, entry))
     }
 
-    pub(super) fn get(&self, id: &u32) -> Option<&(Account, i64)> {
+    pub(super) fn get(&self, id: &u32) -> Option<&Account> {
         self.position(*id).ok().map(|at| &self.0[at].1)
     }
 
-    pub(super) fn get_mut(&mut self, id: &u32) -> Option<&mut (Account, i64)> {
-        self.position(*id).ok().map(|at| &mut self.0[at].1)
-    }
-
-    pub(super) fn insert(&mut self, id: u32, entry: (Account, i64)) {
+    pub(super) fn insert(&mut self, id: u32, entry: Account) {
         if self.0.capacity() == 0 {
             self.0.reserve_exact(1);
         }
@@ -64,7 +59,7 @@ impl ById {
         }
     }
 
-    pub(super) fn remove(&mut self, id: &u32) -> Option<(Account, i64)> {
+    pub(super) fn remove(&mut self, id: &u32) -> Option<Account> {
         self.position(*id).ok().map(|at| self.0.remove(at).1)
     }
 
@@ -87,12 +82,12 @@ mod tests {
         /// The table answers every operation as an ordered map would.
         #[test]
         fn subscriptions_by_id_behave_as_an_ordered_map(
-            operations in proptest::collection::vec((any::<bool>(), 0u32..16, any::<i64>()), 0..64)
+            operations in proptest::collection::vec((any::<bool>(), 0u32..16, any::<u64>()), 0..64)
         ) {
             let mut table = ById::default();
             let mut model = BTreeMap::new();
-            for (insert, id, at) in operations {
-                let entry = (Account::cross(u64::from(id)), at);
+            for (insert, id, uid) in operations {
+                let entry = Account::cross(uid);
                 if insert {
                     table.insert(id, entry.clone());
                     model.insert(id, entry);
@@ -103,7 +98,6 @@ mod tests {
                 prop_assert_eq!(table.is_empty(), model.is_empty());
                 prop_assert!(table.iter().eq(model.iter()));
                 prop_assert_eq!(table.get(&id), model.get(&id));
-                prop_assert_eq!(table.get_mut(&id).map(|entry| entry.1), model.get(&id).map(|entry| entry.1));
             }
         }
     }

@@ -249,8 +249,9 @@ async fn list_sessions(State(state): State<SharedState>) -> Json<Value> {
     let sessions: Vec<Value> = sessions
         .iter()
         .map(|session| {
-            let subscriptions: Vec<Value> = session
-                .subscribed_accounts()
+            let subscriptions: Vec<Value> = state
+                .hub
+                .subscriptions_of(session)
                 .into_iter()
                 .map(|(id, account, expires_at_us)| {
                     json!({

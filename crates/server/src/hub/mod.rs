@@ -11,14 +11,14 @@ mod encoded;
 mod expiry;
 
 pub use encoded::EncodedEvent;
-pub use expiry::Deadline;
+pub use expiry::{Deadline, SubscriptionKey};
 
 use crate::connection::{SessionHandle, SubscriptionLimits};
 use crate::metrics::{EndReason, Metrics};
 use crate::outbox::OutFrame;
 use crate::token::TokenClaims;
 use crate::wire::WireFormat;
-use expiry::ExpiryQueue;
+use expiry::Expiries;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
@@ -32,20 +32,23 @@ use userstream_protocol::{Account, ApiError};
 
 const SHARDS: usize = 64;
 
+/// One subscription, as its account's list holds it (its expiry is kept by [`Expiries`]).
 struct Subscriber {
     session: Arc<SessionHandle>,
     subscription_id: u32,
-    expires_at_us: i64,
     api_key_id: u64,
 }
 
 impl Subscriber {
-    fn deadline(&self) -> Deadline {
-        Deadline {
-            at_us: self.expires_at_us,
-            session_id: self.session.id,
-            subscription_id: self.subscription_id,
-        }
+    fn key(&self) -> SubscriptionKey {
+        key(self.session.id, self.subscription_id)
+    }
+}
+
+fn key(session_id: u64, subscription_id: u32) -> SubscriptionKey {
+    SubscriptionKey {
+        session_id,
+        subscription_id,
     }
 }
 
@@ -53,7 +56,7 @@ type Shard = HashMap<Account, Vec<Subscriber>>;
 
 pub struct Hub {
     shards: Box<[Mutex<Shard>]>,
-    expiry: Mutex<ExpiryQueue>,
+    expiry: Mutex<Expiries>,
     expiry_rearm: Notify,
     clock: SharedClock,
     metrics: Arc<Metrics>,
@@ -70,7 +73,7 @@ impl Hub {
     ) -> Hub {
         Hub {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::new())).collect(),
-            expiry: Mutex::new(ExpiryQueue::default()),
+            expiry: Mutex::new(Expiries::default()),
             expiry_rearm: Notify::new(),
             clock,
             metrics,
@@ -89,7 +92,7 @@ impl Hub {
     pub fn disconnected(&self, session: &Arc<SessionHandle>) {
         let held = session.subscribed_accounts();
         let mut ended = 0;
-        for (subscription_id, account, _) in held {
+        for (subscription_id, account) in held {
             if self
                 .remove(&account, session.id, subscription_id, |_| true, None)
                 .is_some()
@@ -123,18 +126,15 @@ impl Hub {
             .get_mut(account)
             .and_then(|subs| subs.iter_mut().find(|s| s.session.id == session.id));
         if let Some(existing) = existing {
-            let old = existing.deadline();
-            existing.expires_at_us = claims.expires_at_us;
             existing.api_key_id = claims.api_key_id;
             let info = SubscriptionInfo {
                 subscription_id: existing.subscription_id,
                 expiration_time: claims.expires_at_us,
             };
-            session.set_subscription_expiry(info.subscription_id, claims.expires_at_us);
-            let mut expiry = self.expiry.lock();
-            expiry.remove(&old);
-            let rearm = expiry.insert(existing.deadline(), account.clone());
-            drop(expiry);
+            let rearm =
+                self.expiry
+                    .lock()
+                    .set(existing.key(), account.clone(), claims.expires_at_us);
             session.outbox.push(respond(info));
             drop(shard);
             if rearm {
@@ -144,18 +144,16 @@ impl Hub {
             return Ok(info);
         }
 
-        let subscription_id =
-            session.add_subscription(account, claims.expires_at_us, self.limits)?;
+        let subscription_id = session.add_subscription(account, self.limits)?;
         let subscriber = Subscriber {
             session: Arc::clone(session),
             subscription_id,
-            expires_at_us: claims.expires_at_us,
             api_key_id: claims.api_key_id,
         };
         let rearm = self
             .expiry
             .lock()
-            .insert(subscriber.deadline(), account.clone());
+            .set(subscriber.key(), account.clone(), claims.expires_at_us);
         // Room for one: nearly every account has one subscriber (a default vector makes room
         // for four).
         shard
@@ -185,11 +183,7 @@ impl Hub {
                 .map(|account| (id, account))
                 .into_iter()
                 .collect(),
-            None => session
-                .subscribed_accounts()
-                .into_iter()
-                .map(|(id, account, _)| (id, account))
-                .collect(),
+            None => session.subscribed_accounts(),
         };
         let event = terminated(self.clock.now_us());
         let encoded = EncodedEvent::new(&event);
@@ -217,8 +211,8 @@ impl Hub {
         let ended = session
             .subscribed_accounts()
             .into_iter()
-            .filter(|(_, account, _)| which(account))
-            .filter(|(id, account, _)| {
+            .filter(|(_, account)| which(account))
+            .filter(|(id, account)| {
                 self.remove(account, session.id, *id, |_| true, Some(&encoded))
                     .is_some()
             })
@@ -283,7 +277,7 @@ impl Hub {
             shard.remove(account);
         }
         subscriber.session.forget_subscription(subscription_id);
-        self.expiry.lock().remove(&subscriber.deadline());
+        self.expiry.lock().remove(subscriber.key());
         if let Some(terminated) = terminated {
             let frame = terminated.frame(subscriber.session.format, Some(subscription_id));
             subscriber.session.outbox.push(frame);
@@ -324,6 +318,18 @@ impl Hub {
     }
 
     /// Number of pending expiry deadlines (one per active subscription).
+    /// `session`'s active subscriptions: id, account, expiration time (µs), by id.
+    pub fn subscriptions_of(&self, session: &SessionHandle) -> Vec<(u32, Account, i64)> {
+        let held = session.subscribed_accounts();
+        let expiry = self.expiry.lock();
+        held.into_iter()
+            .filter_map(|(id, account)| {
+                let at_us = expiry.at(key(session.id, id))?;
+                Some((id, account, at_us))
+            })
+            .collect()
+    }
+
     pub fn pending_expiries(&self) -> usize {
         self.expiry.lock().len()
     }
@@ -356,11 +362,12 @@ impl Hub {
             let event = terminated(at_us);
             let encoded = EncodedEvent::new(&event);
             for (deadline, account) in same_time {
+                // Unless it was extended since it was popped (which set a new expiry).
                 let removed = self.remove(
                     account,
-                    deadline.session_id,
-                    deadline.subscription_id,
-                    |s| s.expires_at_us == at_us,
+                    deadline.key.session_id,
+                    deadline.key.subscription_id,
+                    |s| self.expiry.lock().at(s.key()).is_none(),
                     Some(&encoded),
                 );
                 if removed.is_some() {

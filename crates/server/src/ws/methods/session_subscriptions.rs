@@ -2,7 +2,7 @@
 
 use super::{Call, Method, Reply};
 use userstream_protocol::ApiError;
-use userstream_protocol::ws::Answer;
+use userstream_protocol::ws::{Answer, SubscriptionInfo};
 
 pub const METHOD: Method = Method {
     name: "session.subscriptions",
@@ -12,7 +12,17 @@ pub const METHOD: Method = Method {
 
 fn call(call: &mut Call<'_, '_>) -> Result<Reply, ApiError> {
     call.finish_params()?;
+    let held = call
+        .context
+        .state
+        .hub
+        .subscriptions_of(call.context.session);
     Ok(Reply::Answer(Answer::Subscriptions(
-        call.context.session.subscriptions(),
+        held.into_iter()
+            .map(|(subscription_id, _, expiration_time)| SubscriptionInfo {
+                subscription_id,
+                expiration_time,
+            })
+            .collect(),
     )))
 }
