@@ -7,7 +7,7 @@
 
 use crate::hub::Hub;
 use async_trait::async_trait;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use userstream_protocol::Account;
 use userstream_protocol::events::Event;
 
@@ -26,6 +26,10 @@ pub enum BusError {
 
 #[async_trait]
 pub trait Bus: Send + Sync + 'static {
+    /// Connects the delivery side: from now on, what this node must deliver goes to `hub`.
+    /// Called once, when the server is assembled.
+    fn attach(&self, hub: Arc<Hub>);
+
     /// Publishes a batch, in order. Returns the number of subscriptions this node queued the
     /// events for (other nodes' deliveries are not counted).
     async fn publish(&self, batch: Vec<AccountEvent>) -> Result<usize, BusError>;
@@ -36,26 +40,41 @@ pub trait Bus: Send + Sync + 'static {
 }
 
 /// Single-node bus: publishing is a direct call into the hub.
+#[derive(Default)]
 pub struct LocalBus {
-    hub: Arc<Hub>,
+    hub: OnceLock<Arc<Hub>>,
 }
 
 impl LocalBus {
-    pub fn new(hub: Arc<Hub>) -> Self {
-        LocalBus { hub }
+    pub fn new() -> Self {
+        LocalBus::default()
+    }
+
+    fn hub(&self) -> Result<&Hub, BusError> {
+        self.hub
+            .get()
+            .map(Arc::as_ref)
+            .ok_or_else(|| BusError::Unavailable("not attached to a hub yet".into()))
     }
 }
 
 #[async_trait]
 impl Bus for LocalBus {
+    fn attach(&self, hub: Arc<Hub>) {
+        if self.hub.set(hub).is_err() {
+            tracing::warn!("the local bus was attached twice; the first hub stays");
+        }
+    }
+
     async fn publish(&self, batch: Vec<AccountEvent>) -> Result<usize, BusError> {
+        let hub = self.hub()?;
         Ok(batch
             .iter()
-            .map(|item| self.hub.publish(&item.account, &item.event))
+            .map(|item| hub.publish(&item.account, &item.event))
             .sum())
     }
 
     async fn revoke_key(&self, api_key_id: u64) -> Result<usize, BusError> {
-        Ok(self.hub.revoke_key(api_key_id))
+        Ok(self.hub()?.revoke_key(api_key_id))
     }
 }

@@ -32,6 +32,6 @@ pub mod wire;
 mod ws;
 
 pub use config::Config;
-pub use server::{RunningServer, Server, ServerError};
+pub use server::{Backends, RunningServer, Server, ServerError};
 /// Injected time lives in the protocol crate, shared with the client.
 pub use userstream_protocol::clock::{Clock, ManualClock, SharedClock, SystemClock};

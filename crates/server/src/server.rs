@@ -41,6 +41,26 @@ pub enum ServerError {
     Io(std::io::Error),
 }
 
+/// What a server keeps its state in and carries events on: embedded (SQLite and the in-process
+/// bus, the default) or a cluster's.
+#[non_exhaustive]
+pub struct Backends {
+    pub store: Arc<dyn Store>,
+    pub bus: Arc<dyn Bus>,
+}
+
+impl Backends {
+    pub fn new(store: Arc<dyn Store>, bus: Arc<dyn Bus>) -> Backends {
+        Backends { store, bus }
+    }
+
+    /// The embedded defaults: SQLite in `config.data_dir`, the in-process bus.
+    pub fn embedded(config: &Config) -> Result<Backends, ServerError> {
+        let store = SqliteStore::open_in(&config.data_dir)?;
+        Ok(Backends::new(Arc::new(store), Arc::new(LocalBus::new())))
+    }
+}
+
 /// A gateway bound to its ports, ready to run.
 pub struct Server {
     state: SharedState,
@@ -51,10 +71,23 @@ pub struct Server {
 }
 
 impl Server {
-    /// Opens the store, loads keys and accounts, and binds both listeners.
+    /// Runs on the embedded backends ([`Backends::embedded`]); see [`Server::bind_with`].
     pub async fn bind(config: Config, clock: SharedClock) -> Result<Server, ServerError> {
+        // Before the data directory is opened: a bad setting must not leave files behind.
         config.validate()?;
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in(&config.data_dir)?);
+        let backends = Backends::embedded(&config)?;
+        Server::bind_with(config, clock, backends).await
+    }
+
+    /// Loads keys and accounts from the store, attaches the bus to this node's hub, and binds
+    /// both listeners.
+    pub async fn bind_with(
+        config: Config,
+        clock: SharedClock,
+        backends: Backends,
+    ) -> Result<Server, ServerError> {
+        config.validate()?;
+        let Backends { store, bus } = backends;
         let snapshot = store.load().await?;
         let keyring = signing_keys(&config, store.as_ref(), &snapshot.signing_keys).await?;
         let directory = Directory::from_snapshot(Arc::clone(&store), snapshot);
@@ -70,7 +103,7 @@ impl Server {
             limits,
             config.ws.risk_events,
         ));
-        let bus: Arc<dyn Bus> = Arc::new(LocalBus::new(Arc::clone(&hub)));
+        bus.attach(Arc::clone(&hub));
         let tls = match (&config.tls_cert, &config.tls_key) {
             (Some(cert), Some(key)) => Some(Tls::load(cert, key)?),
             _ => None,

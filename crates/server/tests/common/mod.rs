@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-use userstream_server::{Config, ManualClock, RunningServer, Server};
+use userstream_server::{Backends, Config, ManualClock, RunningServer, Server};
 
 /// Upper bound for anything a test waits for; reached only when something is broken.
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -57,7 +57,17 @@ impl TestServer {
 
     /// Starts a server with this config and clock (the data dir is the caller's).
     pub async fn start_on(config: Config, clock: ManualClock) -> TestServer {
-        let server = Server::bind(config.clone(), Arc::new(clock.clone()))
+        let backends = Backends::embedded(&config).unwrap();
+        Self::start_on_backends(config, clock, backends).await
+    }
+
+    /// Starts a server on the given store and bus.
+    pub async fn start_on_backends(
+        config: Config,
+        clock: ManualClock,
+        backends: Backends,
+    ) -> TestServer {
+        let server = Server::bind_with(config.clone(), Arc::new(clock.clone()), backends)
             .await
             .unwrap()
             .spawn();
