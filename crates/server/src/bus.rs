@@ -1,11 +1,13 @@
-//! The seam between upstream publishers and the hub.
+//! The seam between upstream publishers and the hubs that deliver.
 //!
-//! Publishers (the admin API, `userstream publish`, upstream services) hand batches of account
-//! events to a [`Bus`]. The embedded [`LocalBus`] delivers straight into this node's hub; a
-//! clustered bus carries the same batches between nodes, and each node's hub delivers to its own
-//! connections. Key revocations travel the same way so every node ends the affected streams.
+//! A [`Bus`] has two sides. Publishers (the admin API, `userstream publish`, upstream services)
+//! hand it batches of account events, and learn what the bus can know of them: delivered (the
+//! embedded bus, which is the only node) or accepted by a broker (a clustered bus, whose other
+//! nodes deliver too). Each node's bus hands the events its node must deliver to that node's
+//! [`Delivery`], the hub; the hub tells the bus which accounts it has subscribers for
+//! ([`Interest`]), so a clustered bus listens for those accounts only. Key revocations travel
+//! the same way so every node ends the affected streams.
 
-use crate::hub::Hub;
 use async_trait::async_trait;
 use std::sync::{Arc, OnceLock};
 use userstream_protocol::Account;
@@ -24,15 +26,42 @@ pub enum BusError {
     Unavailable(String),
 }
 
-#[async_trait]
-pub trait Bus: Send + Sync + 'static {
-    /// Connects the delivery side: from now on, what this node must deliver goes to `hub`.
-    /// Called once, when the server is assembled.
-    fn attach(&self, hub: Arc<Hub>);
+/// What a publish came to, as far as the bus can know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Published {
+    /// Delivered here, the only node: this many subscriptions were queued the events.
+    Delivered { subscriptions: usize },
+    /// Handed to the broker, for every node with subscribers to deliver.
+    Accepted,
+    /// Stored by the broker, so a node that was away can still deliver it.
+    Persisted,
+}
 
-    /// Publishes a batch, in order. Returns the number of subscriptions this node queued the
-    /// events for (other nodes' deliveries are not counted).
-    async fn publish(&self, batch: Vec<AccountEvent>) -> Result<usize, BusError>;
+/// Where a node's bus hands what this node must carry out: its hub.
+pub trait Delivery: Send + Sync + 'static {
+    /// Queues `event` for this node's subscribers of its account; how many there were.
+    fn deliver(&self, event: &AccountEvent) -> usize;
+
+    /// Ends this node's subscriptions made with a revoked key; how many there were.
+    fn revoke_key(&self, api_key_id: u64) -> usize;
+}
+
+/// The accounts a node has subscribers for, as its hub reports them: `true` when the first
+/// subscriber of `account` arrives, `false` when the last one leaves. Called under the hub's
+/// locks, so it must not block.
+pub trait Interest: Send + Sync + 'static {
+    fn interest(&self, account: &Account, interested: bool);
+}
+
+#[async_trait]
+pub trait Bus: Interest {
+    /// Connects the delivery side: from now on, what this node must deliver goes to `delivery`.
+    /// Called once, when the server is assembled.
+    fn attach(&self, delivery: Arc<dyn Delivery>);
+
+    /// Publishes a batch, in order.
+    async fn publish(&self, batch: Vec<AccountEvent>) -> Result<Published, BusError>;
 
     /// Announces that an API key was revoked, so every node ends the subscriptions made with it.
     /// Returns the number of subscriptions this node ended.
@@ -42,7 +71,7 @@ pub trait Bus: Send + Sync + 'static {
 /// Single-node bus: publishing is a direct call into the hub.
 #[derive(Default)]
 pub struct LocalBus {
-    hub: OnceLock<Arc<Hub>>,
+    hub: OnceLock<Arc<dyn Delivery>>,
 }
 
 impl LocalBus {
@@ -50,7 +79,7 @@ impl LocalBus {
         LocalBus::default()
     }
 
-    fn hub(&self) -> Result<&Hub, BusError> {
+    fn delivery(&self) -> Result<&dyn Delivery, BusError> {
         self.hub
             .get()
             .map(Arc::as_ref)
@@ -58,23 +87,26 @@ impl LocalBus {
     }
 }
 
+/// Every account is on this node: there is nothing to listen for.
+impl Interest for LocalBus {
+    fn interest(&self, _account: &Account, _interested: bool) {}
+}
+
 #[async_trait]
 impl Bus for LocalBus {
-    fn attach(&self, hub: Arc<Hub>) {
-        if self.hub.set(hub).is_err() {
+    fn attach(&self, delivery: Arc<dyn Delivery>) {
+        if self.hub.set(delivery).is_err() {
             tracing::warn!("the local bus was attached twice; the first hub stays");
         }
     }
 
-    async fn publish(&self, batch: Vec<AccountEvent>) -> Result<usize, BusError> {
-        let hub = self.hub()?;
-        Ok(batch
-            .iter()
-            .map(|item| hub.publish(&item.account, &item.event))
-            .sum())
+    async fn publish(&self, batch: Vec<AccountEvent>) -> Result<Published, BusError> {
+        let delivery = self.delivery()?;
+        let subscriptions = batch.iter().map(|item| delivery.deliver(item)).sum();
+        Ok(Published::Delivered { subscriptions })
     }
 
     async fn revoke_key(&self, api_key_id: u64) -> Result<usize, BusError> {
-        Ok(self.hub()?.revoke_key(api_key_id))
+        Ok(self.delivery()?.revoke_key(api_key_id))
     }
 }

@@ -1,7 +1,7 @@
 //! Assembling and running the gateway: state, listeners, background tasks, shutdown.
 
 use crate::admission::Admission;
-use crate::bus::{Bus, LocalBus};
+use crate::bus::{Bus, Delivery, Interest, LocalBus};
 use crate::config::{Config, NetConfig};
 use crate::connection::{Sessions, SubscriptionLimits};
 use crate::directory::Directory;
@@ -97,13 +97,15 @@ impl Server {
             max_lifetime: config.ws.max_lifetime_subscriptions,
         };
         let sessions = Arc::new(Sessions::new(config.ws.outbox_bytes, Arc::clone(&metrics)));
+        let interest: Arc<dyn Interest> = Arc::clone(&bus) as Arc<dyn Interest>;
         let hub = Arc::new(Hub::new(
             Arc::clone(&clock),
             Arc::clone(&metrics),
             limits,
             config.ws.risk_events,
+            interest,
         ));
-        bus.attach(Arc::clone(&hub));
+        bus.attach(Arc::clone(&hub) as Arc<dyn Delivery>);
         let tls = match (&config.tls_cert, &config.tls_key) {
             (Some(cert), Some(key)) => Some(Tls::load(cert, key)?),
             _ => None,

@@ -4,32 +4,48 @@ mod common;
 
 use async_trait::async_trait;
 use common::{TestServer, balance_update, test_config};
+use parking_lot::Mutex;
+use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use userstream_protocol::Account;
 use userstream_protocol::Uid;
-use userstream_server::bus::{AccountEvent, Bus, BusError, LocalBus};
-use userstream_server::hub::Hub;
+use userstream_server::bus::{
+    AccountEvent, Bus, BusError, Delivery, Interest, LocalBus, Published,
+};
 use userstream_server::store::{
     ApiKeyRecord, NewApiKey, SqliteStore, Store, StoreError, StoreSnapshot,
 };
 use userstream_server::{Backends, ManualClock};
 
-/// The in-process bus, counting what passes through it.
+/// The in-process bus, counting what passes through it and recording the hub's interest; or,
+/// with `accept_only`, a broker's bus that takes events and delivers none here.
 #[derive(Default)]
 struct CountingBus {
     inner: LocalBus,
+    accept_only: bool,
     published: AtomicUsize,
     revocations: AtomicUsize,
+    interest: Mutex<Vec<(Account, bool)>>,
+}
+
+impl Interest for CountingBus {
+    fn interest(&self, account: &Account, interested: bool) {
+        self.interest.lock().push((account.clone(), interested));
+    }
 }
 
 #[async_trait]
 impl Bus for CountingBus {
-    fn attach(&self, hub: Arc<Hub>) {
-        self.inner.attach(hub);
+    fn attach(&self, delivery: Arc<dyn Delivery>) {
+        self.inner.attach(delivery);
     }
 
-    async fn publish(&self, batch: Vec<AccountEvent>) -> Result<usize, BusError> {
+    async fn publish(&self, batch: Vec<AccountEvent>) -> Result<Published, BusError> {
         self.published.fetch_add(batch.len(), Ordering::SeqCst);
+        if self.accept_only {
+            return Ok(Published::Accepted);
+        }
         self.inner.publish(batch).await
     }
 
@@ -73,17 +89,23 @@ impl Store for CountingStore {
     }
 }
 
-#[tokio::test]
-async fn a_server_runs_on_the_store_and_bus_it_is_given() {
+/// A server on a counting store and `bus`, in a data directory of its own.
+async fn server_on(bus: Arc<CountingBus>) -> (TestServer, Arc<CountingStore>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let config = test_config(dir.path().to_path_buf());
     let store = Arc::new(CountingStore {
         inner: SqliteStore::open_in(&config.data_dir).unwrap(),
         keys_inserted: AtomicUsize::new(0),
     });
-    let bus = Arc::new(CountingBus::default());
-    let backends = Backends::new(store.clone(), bus.clone());
+    let backends = Backends::new(store.clone(), bus);
     let server = TestServer::start_on_backends(config, ManualClock::starting_now(), backends).await;
+    (server, store, dir)
+}
+
+#[tokio::test]
+async fn a_server_runs_on_the_store_and_bus_it_is_given() {
+    let bus = Arc::new(CountingBus::default());
+    let (server, store, _dir) = server_on(bus.clone()).await;
 
     let key = server.create_key(&[]).await;
     assert_eq!(store.keys_inserted.load(Ordering::SeqCst), 1);
@@ -104,4 +126,53 @@ async fn a_server_runs_on_the_store_and_bus_it_is_given() {
     assert_eq!(bus.revocations.load(Ordering::SeqCst), 1);
     let event = ws.next_event().await;
     assert_eq!(event["event"]["e"], "eventStreamTerminated", "{event}");
+}
+
+/// The hub tells the bus when an account gains its first subscriber on this node and loses its
+/// last, however many come and go in between.
+#[tokio::test]
+async fn the_bus_hears_of_interest_once_per_account() {
+    let bus = Arc::new(CountingBus::default());
+    let (server, _store, _dir) = server_on(bus.clone()).await;
+    let key = server.create_key(&[]).await;
+    let account = Account::cross(key.uid);
+    let mut first = server.ws().await;
+    first
+        .subscribe(&server.token(&key, None, None).await.0)
+        .await;
+    let mut second = server.ws().await;
+    second
+        .subscribe(&server.token(&key, None, None).await.0)
+        .await;
+    assert_eq!(*bus.interest.lock(), [(account.clone(), true)]);
+
+    first.call("userDataStream.unsubscribe", json!({})).await;
+    assert_eq!(bus.interest.lock().len(), 1, "one subscriber is left");
+    second.call("userDataStream.unsubscribe", json!({})).await;
+    assert_eq!(
+        *bus.interest.lock(),
+        [(account.clone(), true), (account, false)]
+    );
+}
+
+/// A bus that can only say the broker took the events gets that answer to the publisher, with
+/// no subscriber count it cannot know.
+#[tokio::test]
+async fn a_broker_bus_answers_accepted() {
+    let bus = Arc::new(CountingBus {
+        accept_only: true,
+        ..CountingBus::default()
+    });
+    let (server, _store, _dir) = server_on(bus.clone()).await;
+    let key = server.create_key(&[]).await;
+    let item = json!({ "uid": key.uid, "event": balance_update("2") });
+    let (status, answer) = server.admin_post("/admin/v1/events", item.clone()).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer, json!({ "published": 1, "delivery": "accepted" }));
+    let (status, answer) = server
+        .admin_post("/admin/v1/events", json!([item.clone(), item]))
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer, json!({ "published": 2, "delivery": "accepted" }));
+    assert_eq!(bus.published.load(Ordering::SeqCst), 3);
 }

@@ -4,6 +4,7 @@
 //! host names and origin only, JSON bodies, and the bearer token when one is configured.
 //! Errors are `{"error":"<message>"}`.
 
+use crate::bus::Published;
 use crate::intake;
 use crate::state::SharedState;
 use crate::store::ApiKeyRecord;
@@ -214,13 +215,20 @@ async fn publish(State(state): State<SharedState>, body: Bytes) -> Result<Json<V
     let intake =
         intake::parse(&body, &state.config, state.clock.now_us()).map_err(|e| bad_request(e.0))?;
     let published = intake.events.len();
-    let subscribers = state.bus.publish(intake.events).await.map_err(internal)?;
-    if intake.single {
-        Ok(Json(json!({ "subscribers": subscribers })))
-    } else {
-        Ok(Json(
-            json!({ "published": published, "subscribers": subscribers }),
-        ))
+    let outcome = state.bus.publish(intake.events).await.map_err(internal)?;
+    Ok(Json(publish_answer(published, intake.single, outcome)))
+}
+
+/// The answer to a publish: what the bus could know (docs/operations.md, "Publishing"). One node
+/// counts the subscriptions it queued; a cluster's bus only knows the broker took the events.
+fn publish_answer(published: usize, single: bool, outcome: Published) -> Value {
+    match outcome {
+        Published::Delivered { subscriptions } if single => json!({ "subscribers": subscriptions }),
+        Published::Delivered { subscriptions } => {
+            json!({ "published": published, "subscribers": subscriptions })
+        }
+        Published::Accepted => json!({ "published": published, "delivery": "accepted" }),
+        Published::Persisted => json!({ "published": published, "delivery": "persisted" }),
     }
 }
 

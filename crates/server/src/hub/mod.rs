@@ -13,6 +13,7 @@ mod expiry;
 pub use encoded::EncodedEvent;
 pub use expiry::{Deadline, SubscriptionKey};
 
+use crate::bus::{AccountEvent, Delivery, Interest};
 use crate::connection::{SessionHandle, SubscriptionLimits};
 use crate::metrics::{EndReason, Metrics};
 use crate::outbox::OutFrame;
@@ -62,6 +63,8 @@ pub struct Hub {
     metrics: Arc<Metrics>,
     limits: SubscriptionLimits,
     risk_events: bool,
+    /// Told when an account gains its first subscriber here and loses its last.
+    interest: Arc<dyn Interest>,
 }
 
 impl Hub {
@@ -70,6 +73,7 @@ impl Hub {
         metrics: Arc<Metrics>,
         limits: SubscriptionLimits,
         risk_events: bool,
+        interest: Arc<dyn Interest>,
     ) -> Hub {
         Hub {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::new())).collect(),
@@ -79,6 +83,7 @@ impl Hub {
             metrics,
             limits,
             risk_events,
+            interest,
         }
     }
 
@@ -158,7 +163,10 @@ impl Hub {
         // for four).
         shard
             .entry(account.clone())
-            .or_insert_with(|| Vec::with_capacity(1))
+            .or_insert_with(|| {
+                self.interest.interest(account, true);
+                Vec::with_capacity(1)
+            })
             .push(subscriber);
         let info = SubscriptionInfo {
             subscription_id,
@@ -275,6 +283,7 @@ impl Hub {
         let subscriber = subscribers.swap_remove(index);
         if subscribers.is_empty() {
             shard.remove(account);
+            self.interest.interest(account, false);
         }
         subscriber.session.forget_subscription(subscription_id);
         self.expiry.lock().remove(subscriber.key());
@@ -390,4 +399,15 @@ fn terminated(at_us: i64) -> Event {
     Event::EventStreamTerminated(EventStreamTerminated {
         event_time_us: at_us,
     })
+}
+
+/// The hub is where a node's bus delivers.
+impl Delivery for Hub {
+    fn deliver(&self, event: &AccountEvent) -> usize {
+        self.publish(&event.account, &event.event)
+    }
+
+    fn revoke_key(&self, api_key_id: u64) -> usize {
+        Hub::revoke_key(self, api_key_id)
+    }
 }
