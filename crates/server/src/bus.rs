@@ -5,8 +5,8 @@
 //! embedded bus, which is the only node) or accepted by a broker (a clustered bus, whose other
 //! nodes deliver too). Each node's bus hands the events its node must deliver to that node's
 //! [`Delivery`], the hub; the hub tells the bus which accounts it has subscribers for
-//! ([`Interest`]), so a clustered bus listens for those accounts only. Key revocations travel
-//! the same way so every node ends the affected streams.
+//! ([`Interest`]), so a clustered bus listens for those accounts only. Key revocations travel on
+//! the store's change feed instead ([`crate::store_feed`]).
 
 use async_trait::async_trait;
 use std::sync::{Arc, OnceLock};
@@ -38,13 +38,10 @@ pub enum Published {
     Persisted,
 }
 
-/// Where a node's bus hands what this node must carry out: its hub.
+/// Where a node's bus hands the events this node must deliver: its hub.
 pub trait Delivery: Send + Sync + 'static {
     /// Queues `event` for this node's subscribers of its account; how many there were.
     fn deliver(&self, event: &AccountEvent) -> usize;
-
-    /// Ends this node's subscriptions made with a revoked key; how many there were.
-    fn revoke_key(&self, api_key_id: u64) -> usize;
 }
 
 /// The accounts a node has subscribers for, as its hub reports them: `true` when the first
@@ -62,10 +59,6 @@ pub trait Bus: Interest {
 
     /// Publishes a batch, in order.
     async fn publish(&self, batch: Vec<AccountEvent>) -> Result<Published, BusError>;
-
-    /// Announces that an API key was revoked, so every node ends the subscriptions made with it.
-    /// Returns the number of subscriptions this node ended.
-    async fn revoke_key(&self, api_key_id: u64) -> Result<usize, BusError>;
 }
 
 /// Single-node bus: publishing is a direct call into the hub.
@@ -104,9 +97,5 @@ impl Bus for LocalBus {
         let delivery = self.delivery()?;
         let subscriptions = batch.iter().map(|item| delivery.deliver(item)).sum();
         Ok(Published::Delivered { subscriptions })
-    }
-
-    async fn revoke_key(&self, api_key_id: u64) -> Result<usize, BusError> {
-        Ok(self.delivery()?.revoke_key(api_key_id))
     }
 }

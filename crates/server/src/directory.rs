@@ -1,9 +1,10 @@
 //! The in-memory view of API keys and accounts that every request consults.
 //!
-//! Loaded from the [`Store`] at start and written through on change, so issuing a token or
-//! verifying a subscription never touches storage.
+//! Loaded from the [`Store`] at start, written through on this node's changes and kept up to
+//! date by the store's change feed (every node's), so issuing a token or verifying a
+//! subscription never touches storage.
 
-use crate::store::{ApiKeyRecord, NewApiKey, Store, StoreError, StoreSnapshot};
+use crate::store::{ApiKeyRecord, NewApiKey, Store, StoreChange, StoreError, StoreSnapshot};
 use parking_lot::RwLock;
 use rand::Rng;
 use rand::distr::Alphanumeric;
@@ -36,7 +37,26 @@ struct Entries {
 }
 
 impl Entries {
-    fn put_key(&mut self, record: ApiKeyRecord) -> Arc<ApiKeyRecord> {
+    fn from_snapshot(snapshot: StoreSnapshot) -> Entries {
+        let mut entries = Entries::default();
+        for key in snapshot.keys {
+            entries.put_key(key);
+        }
+        for (uid, symbol) in snapshot.isolated {
+            entries.isolated.entry(uid).or_default().insert(symbol);
+        }
+        entries
+    }
+
+    /// Keeps `record`, unless the key is known revoked already: a revocation is never undone,
+    /// whatever order a write and the feed's copy of an older one arrive in.
+    fn put_key(&mut self, mut record: ApiKeyRecord) -> Arc<ApiKeyRecord> {
+        if let Some(known) = self.by_id.get(&record.id)
+            && known.revoked_at_ms.is_some()
+            && record.revoked_at_ms.is_none()
+        {
+            record.revoked_at_ms = known.revoked_at_ms;
+        }
         let record = Arc::new(record);
         self.by_api_key
             .insert(record.api_key.clone(), Arc::clone(&record));
@@ -59,17 +79,47 @@ impl Directory {
 
     /// Builds the view from what the store already returned (its signing keys are not used here).
     pub fn from_snapshot(store: Arc<dyn Store>, snapshot: StoreSnapshot) -> Directory {
-        let mut entries = Entries::default();
-        for key in snapshot.keys {
-            entries.put_key(key);
-        }
-        for (uid, symbol) in snapshot.isolated {
-            entries.isolated.entry(uid).or_default().insert(symbol);
-        }
         Directory {
             store,
-            entries: RwLock::new(entries),
+            entries: RwLock::new(Entries::from_snapshot(snapshot)),
         }
+    }
+
+    /// Applies one change from the store's feed (this node's own writes come back too, and
+    /// change nothing). Returns the key, when the change revoked one.
+    pub fn apply(&self, change: &StoreChange) -> Option<Arc<ApiKeyRecord>> {
+        let mut entries = self.entries.write();
+        match change {
+            StoreChange::KeyCreated(record) => {
+                entries.put_key(record.clone());
+                None
+            }
+            StoreChange::KeyRevoked(record) => Some(entries.put_key(record.clone())),
+            StoreChange::IsolatedOpened { uid, symbol } => {
+                entries
+                    .isolated
+                    .entry(*uid)
+                    .or_default()
+                    .insert(symbol.clone());
+                None
+            }
+            StoreChange::SigningKeyAdded(_) => None,
+        }
+    }
+
+    /// Replaces everything with a fresh read of the store (after falling behind its feed); the
+    /// revoked keys, which the caller must make sure no subscription still uses.
+    pub fn replace(&self, snapshot: StoreSnapshot) -> Vec<Arc<ApiKeyRecord>> {
+        let fresh = Entries::from_snapshot(snapshot);
+        let mut entries = self.entries.write();
+        let revoked = fresh
+            .by_id
+            .values()
+            .filter(|key| key.revoked_at_ms.is_some())
+            .cloned()
+            .collect();
+        *entries = fresh;
+        revoked
     }
 
     /// The key record for an `X-MBX-APIKEY` value (revoked keys included; check `revoked_at_ms`).
@@ -136,7 +186,22 @@ impl Directory {
         Ok(record)
     }
 
-    /// Revokes a key. `None` when it does not exist.
+    /// Marks a key revoked in this node's cache only, ahead of [`Directory::revoke_key`]: from
+    /// now on it mints and subscribes no more here, so its live subscriptions can be ended (and
+    /// counted) before the store's change feed reaches any node. `None` when no such key is
+    /// known; a key revoked before keeps its time.
+    pub fn mark_revoked(&self, api_key: &str, now_ms: i64) -> Option<Arc<ApiKeyRecord>> {
+        let mut entries = self.entries.write();
+        let known = entries.by_api_key.get(api_key)?;
+        if known.revoked_at_ms.is_some() {
+            return Some(Arc::clone(known));
+        }
+        let mut record = ApiKeyRecord::clone(known);
+        record.revoked_at_ms = Some(now_ms);
+        Some(entries.put_key(record))
+    }
+
+    /// Revokes a key in the store (and this cache). `None` when it does not exist.
     pub async fn revoke_key(
         &self,
         api_key: &str,
@@ -173,6 +238,31 @@ mod tests {
         assert_ne!(key, generate_key());
         assert!(!is_api_key_shaped("short"));
         assert!(!is_api_key_shaped(&"-".repeat(KEY_LEN)));
+    }
+
+    /// A stale copy of a key (its creation, arriving after its revocation) does not bring it
+    /// back.
+    #[tokio::test]
+    async fn a_revocation_is_never_undone_by_an_older_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in(dir.path()).unwrap());
+        let mut changes = store.watch();
+        let directory = Directory::load(Arc::clone(&store)).await.unwrap();
+        let key = directory.create_key(None, None, &[], 5).await.unwrap();
+        directory
+            .revoke_key(&key.api_key, 6)
+            .await
+            .unwrap()
+            .unwrap();
+        let created = changes.recv().await.unwrap();
+        let revoked = changes.recv().await.unwrap();
+        assert!(matches!(created, StoreChange::KeyCreated(_)), "{created:?}");
+        assert!(matches!(revoked, StoreChange::KeyRevoked(_)), "{revoked:?}");
+        assert!(directory.apply(&created).is_none());
+        assert!(!directory.is_key_active(key.id));
+        let again = directory.apply(&revoked).unwrap();
+        assert_eq!(again.revoked_at_ms, Some(6));
+        assert!(!directory.is_key_active(key.id));
     }
 
     #[tokio::test]

@@ -10,7 +10,7 @@ use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::net::{self, ConnectionCaps, Listener, ServeSettings, Tls, TlsError};
 use crate::state::{AppState, SharedState};
-use crate::store::{SqliteStore, Store, StoreError};
+use crate::store::{SqliteStore, Store, StoreChange, StoreError};
 use crate::token::{KeyRing, SigningKey, TokenError};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -64,6 +64,9 @@ impl Backends {
 /// A gateway bound to its ports, ready to run.
 pub struct Server {
     state: SharedState,
+    /// The store's change feed, followed once the server runs, and the store to read again.
+    changes: tokio::sync::broadcast::Receiver<StoreChange>,
+    store: Arc<dyn Store>,
     public: Listener,
     admin: Listener,
     tls: Option<Tls>,
@@ -88,6 +91,8 @@ impl Server {
     ) -> Result<Server, ServerError> {
         config.validate()?;
         let Backends { store, bus } = backends;
+        // Before the first read: no change may fall between the two.
+        let changes = store.watch();
         let snapshot = store.load().await?;
         let keyring = signing_keys(&config, store.as_ref(), &snapshot.signing_keys).await?;
         let directory = Directory::from_snapshot(Arc::clone(&store), snapshot);
@@ -140,6 +145,8 @@ impl Server {
         });
         Ok(Server {
             state,
+            changes,
+            store,
             public,
             admin,
             tls,
@@ -180,6 +187,8 @@ impl Server {
     ) -> Result<(), ServerError> {
         let Server {
             state,
+            changes,
+            store,
             public,
             admin,
             tls,
@@ -192,6 +201,11 @@ impl Server {
             crate::heartbeat::HeartbeatSettings::from_config(&state.config.ws),
         ));
         let upkeep = tokio::spawn(Arc::clone(&state.metrics).run_upkeep());
+        let store_feed = tokio::spawn(crate::store_feed::follow(
+            changes,
+            Arc::clone(&state),
+            store,
+        ));
         let settings = ServeSettings {
             header_timeout: Duration::from_millis(state.config.net.header_timeout_ms),
             tls,
@@ -245,7 +259,7 @@ impl Server {
         for open in &mut connections {
             open.shutdown().await;
         }
-        for task in [expiry, heartbeat, upkeep] {
+        for task in [expiry, heartbeat, upkeep, store_feed] {
             task.abort();
             let _ = task.await;
         }

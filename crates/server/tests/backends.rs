@@ -8,13 +8,14 @@ use parking_lot::Mutex;
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use tokio::sync::broadcast;
 use userstream_protocol::Account;
 use userstream_protocol::Uid;
 use userstream_server::bus::{
     AccountEvent, Bus, BusError, Delivery, Interest, LocalBus, Published,
 };
 use userstream_server::store::{
-    ApiKeyRecord, NewApiKey, SqliteStore, Store, StoreError, StoreSnapshot,
+    ApiKeyRecord, NewApiKey, SqliteStore, Store, StoreChange, StoreError, StoreSnapshot,
 };
 use userstream_server::{Backends, ManualClock};
 
@@ -25,7 +26,6 @@ struct CountingBus {
     inner: LocalBus,
     accept_only: bool,
     published: AtomicUsize,
-    revocations: AtomicUsize,
     interest: Mutex<Vec<(Account, bool)>>,
 }
 
@@ -47,11 +47,6 @@ impl Bus for CountingBus {
             return Ok(Published::Accepted);
         }
         self.inner.publish(batch).await
-    }
-
-    async fn revoke_key(&self, api_key_id: u64) -> Result<usize, BusError> {
-        self.revocations.fetch_add(1, Ordering::SeqCst);
-        self.inner.revoke_key(api_key_id).await
     }
 }
 
@@ -86,6 +81,10 @@ impl Store for CountingStore {
 
     async fn add_signing_key(&self, key: &str) -> Result<(), StoreError> {
         self.inner.add_signing_key(key).await
+    }
+
+    fn watch(&self) -> broadcast::Receiver<StoreChange> {
+        self.inner.watch()
     }
 }
 
@@ -123,7 +122,7 @@ async fn a_server_runs_on_the_store_and_bus_it_is_given() {
 
     let (status, answer) = server.revoke(&key.api_key).await;
     assert_eq!(status, 200, "{answer}");
-    assert_eq!(bus.revocations.load(Ordering::SeqCst), 1);
+    assert_eq!(answer["terminatedSubscriptions"], 1, "{answer}");
     let event = ws.next_event().await;
     assert_eq!(event["event"]["e"], "eventStreamTerminated", "{event}");
 }
@@ -175,4 +174,51 @@ async fn a_broker_bus_answers_accepted() {
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer, json!({ "published": 2, "delivery": "accepted" }));
     assert_eq!(bus.published.load(Ordering::SeqCst), 3);
+}
+
+/// Polls `check` until it holds: the store's feed reaches the server on a task of its own.
+async fn eventually(mut check: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + common::WAIT;
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "never happened");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+/// What another node writes to a shared store reaches this one through the store's change
+/// feed: a key created there mints tokens here, and a revocation there ends the key's live
+/// subscriptions here and stops its minting.
+#[tokio::test]
+async fn another_nodes_writes_reach_this_node_through_the_store() {
+    let bus = Arc::new(CountingBus::default());
+    let (server, store, _dir) = server_on(bus).await;
+    // Written straight to the store, as another node sharing it would.
+    let record = store
+        .insert_key(NewApiKey {
+            api_key: "A".repeat(64),
+            secret_key: "S".repeat(64),
+            uid: Some(77),
+            label: Some("elsewhere".into()),
+            created_at_ms: server.now_ms(),
+        })
+        .await
+        .unwrap();
+    let key = common::Key {
+        api_key: record.api_key.clone(),
+        secret: record.secret_key.clone(),
+        uid: record.uid,
+    };
+    eventually(async || server.request_token(Some(&key.api_key), "").await.0 == 200).await;
+    let mut ws = server.ws().await;
+    ws.subscribe(&server.token(&key, None, None).await.0).await;
+
+    store
+        .revoke_key(&key.api_key, server.now_ms())
+        .await
+        .unwrap()
+        .unwrap();
+    let event = ws.next_event().await;
+    assert_eq!(event["event"]["e"], "eventStreamTerminated", "{event}");
+    let (status, answer, _) = server.request_token(Some(&key.api_key), "").await;
+    assert_eq!(status, 401, "{answer}");
 }

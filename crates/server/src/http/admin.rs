@@ -167,15 +167,20 @@ async fn revoke_key(
     State(state): State<SharedState>,
     Path(api_key): Path<String>,
 ) -> Result<Json<Value>, AdminError> {
-    let Some(key) = state
-        .directory
-        .revoke_key(&api_key, state.clock.now_ms())
-        .await
-        .map_err(internal)?
-    else {
+    let now_ms = state.clock.now_ms();
+    // This node first: the key stops working here and its subscriptions here end, counted for
+    // the answer. Then the store, whose change feed carries the revocation to every node (to
+    // this one too, which then finds nothing left to end).
+    let Some(marked) = state.directory.mark_revoked(&api_key, now_ms) else {
         return Err(AdminError(StatusCode::NOT_FOUND, "no such API key".into()));
     };
-    let terminated = state.bus.revoke_key(key.id).await.map_err(internal)?;
+    let terminated = state.hub.revoke_key(marked.id);
+    let key = state
+        .directory
+        .revoke_key(&api_key, now_ms)
+        .await
+        .map_err(internal)?
+        .unwrap_or(marked);
     tracing::info!(uid = key.uid, api_key = %redact(&key.api_key), terminated, "API key revoked");
     let mut body = describe_key(&state, &key);
     body["terminatedSubscriptions"] = json!(terminated);

@@ -232,11 +232,16 @@ impl Hub {
 
     /// Ends every live subscription made with the API key `api_key_id` (the key was revoked).
     pub fn revoke_key(&self, api_key_id: u64) -> usize {
+        self.revoke_keys(|id| id == api_key_id)
+    }
+
+    /// Ends every live subscription made with an API key that `revoked` names, in one pass.
+    pub fn revoke_keys(&self, revoked: impl Fn(u64) -> bool) -> usize {
         let mut targets = Vec::new();
         for shard in self.shards.iter() {
             let shard = shard.lock();
             for (account, subscribers) in shard.iter() {
-                for subscriber in subscribers.iter().filter(|s| s.api_key_id == api_key_id) {
+                for subscriber in subscribers.iter().filter(|s| revoked(s.api_key_id)) {
                     targets.push((
                         account.clone(),
                         subscriber.session.id,
@@ -254,7 +259,7 @@ impl Hub {
                     account,
                     *session_id,
                     *id,
-                    |s| s.api_key_id == api_key_id,
+                    |s| revoked(s.api_key_id),
                     Some(&encoded),
                 )
                 .is_some()
@@ -405,9 +410,5 @@ fn terminated(at_us: i64) -> Event {
 impl Delivery for Hub {
     fn deliver(&self, event: &AccountEvent) -> usize {
         self.publish(&event.account, &event.event)
-    }
-
-    fn revoke_key(&self, api_key_id: u64) -> usize {
-        Hub::revoke_key(self, api_key_id)
     }
 }

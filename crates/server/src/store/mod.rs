@@ -1,8 +1,9 @@
 //! Durable state: API keys, isolated margin accounts, token signing keys.
 //!
-//! The gateway reads the whole store once at start (see [`crate::directory`]) and afterwards only
-//! writes to it, so the hot paths never wait on storage. Two backends share this trait: SQLite
-//! (embedded default) and, for clusters, a replicated key-value store.
+//! The gateway reads the whole store once at start (see [`crate::directory`]) and then follows its
+//! change feed ([`Store::watch`]), so the hot paths never wait on storage and every node sees
+//! every node's writes. Two backends share this trait: SQLite (embedded default) and, for
+//! clusters, a replicated key-value store.
 
 mod data_dir;
 mod sqlite;
@@ -12,6 +13,7 @@ pub use data_dir::DataDir;
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
+use tokio::sync::broadcast;
 use userstream_protocol::Uid;
 
 /// The first UID handed out when a key is created without one.
@@ -50,6 +52,24 @@ pub struct StoreSnapshot {
     pub signing_keys: Vec<String>,
 }
 
+/// One write to the store, as its change feed tells it (to the node that made it too).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreChange {
+    KeyCreated(ApiKeyRecord),
+    /// The key as stored after its revocation (`revoked_at_ms` set).
+    KeyRevoked(ApiKeyRecord),
+    IsolatedOpened {
+        uid: Uid,
+        symbol: String,
+    },
+    /// A token signing key (`kid:base64`).
+    SigningKeyAdded(String),
+}
+
+/// How many changes a follower may fall behind before it must reload everything.
+pub const CHANGE_FEED_CAPACITY: usize = 4096;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("store: {0}")]
@@ -83,4 +103,8 @@ pub trait Store: Send + Sync + 'static {
     async fn open_isolated(&self, uid: Uid, symbol: &str) -> Result<bool, StoreError>;
     /// Adds a token signing key (`kid:base64`).
     async fn add_signing_key(&self, key: &str) -> Result<(), StoreError>;
+    /// Every write from now on, in the order the store applied them, whichever node made it. A
+    /// receiver that falls more than [`CHANGE_FEED_CAPACITY`] behind gets `Lagged` and must
+    /// [`load`](Store::load) again.
+    fn watch(&self) -> broadcast::Receiver<StoreChange>;
 }

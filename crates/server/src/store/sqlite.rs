@@ -1,11 +1,15 @@
 //! The embedded store: one SQLite file in the data directory.
 
-use super::{ApiKeyRecord, DataDir, FIRST_UID, NewApiKey, Store, StoreError, StoreSnapshot};
+use super::{
+    ApiKeyRecord, CHANGE_FEED_CAPACITY, DataDir, FIRST_UID, NewApiKey, Store, StoreChange,
+    StoreError, StoreSnapshot,
+};
 use async_trait::async_trait;
 use parking_lot::Mutex;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
 use std::sync::Arc;
+use tokio::sync::broadcast;
 use userstream_protocol::Uid;
 
 const SCHEMA: &str = "
@@ -39,6 +43,8 @@ const DATABASE_SIDE_FILES: [&str; 2] = ["userstream.db-wal", "userstream.db-shm"
 #[derive(Clone)]
 pub struct SqliteStore {
     connection: Arc<Mutex<Connection>>,
+    /// The change feed: sent under the connection's lock, so in commit order.
+    changes: broadcast::Sender<StoreChange>,
     /// Locked for as long as any clone of the store lives.
     _dir: Arc<DataDir>,
 }
@@ -59,18 +65,30 @@ impl SqliteStore {
         connection.execute_batch(SCHEMA)?;
         Ok(SqliteStore {
             connection: Arc::new(Mutex::new(connection)),
+            changes: broadcast::Sender::new(CHANGE_FEED_CAPACITY),
             _dir: Arc::new(data_dir),
         })
     }
 
     async fn with<T: Send + 'static>(
         &self,
-        work: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+        work: impl FnOnce(&mut Connection, &Feed) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let connection = Arc::clone(&self.connection);
-        tokio::task::spawn_blocking(move || work(&mut connection.lock()))
+        let feed = Feed(self.changes.clone());
+        tokio::task::spawn_blocking(move || work(&mut connection.lock(), &feed))
             .await
             .map_err(|e| StoreError::Backend(format!("store task failed: {e}")))?
+    }
+}
+
+/// The change feed, as a write sees it while it holds the connection.
+struct Feed(broadcast::Sender<StoreChange>);
+
+impl Feed {
+    /// Tells every follower (none listening is fine: nothing has started following yet).
+    fn tell(&self, change: StoreChange) {
+        let _ = self.0.send(change);
     }
 }
 
@@ -99,7 +117,7 @@ fn ensure_user(tx: &rusqlite::Transaction<'_>, uid: Uid) -> Result<(), StoreErro
 #[async_trait]
 impl Store for SqliteStore {
     async fn load(&self) -> Result<StoreSnapshot, StoreError> {
-        self.with(|db| {
+        self.with(|db, _| {
             let mut statement =
                 db.prepare(&format!("SELECT {KEY_COLUMNS} FROM api_keys ORDER BY id"))?;
             let keys = statement
@@ -126,7 +144,7 @@ impl Store for SqliteStore {
     }
 
     async fn insert_key(&self, key: NewApiKey) -> Result<ApiKeyRecord, StoreError> {
-        self.with(move |db| {
+        self.with(move |db, feed| {
             let tx = db.transaction()?;
             let uid = match key.uid {
                 Some(uid) => uid,
@@ -148,7 +166,7 @@ impl Store for SqliteStore {
             };
             let id = tx.last_insert_rowid() as u64;
             tx.commit()?;
-            Ok(ApiKeyRecord {
+            let record = ApiKeyRecord {
                 id,
                 api_key: key.api_key,
                 secret_key: key.secret_key,
@@ -156,7 +174,9 @@ impl Store for SqliteStore {
                 label: key.label,
                 created_at_ms: key.created_at_ms,
                 revoked_at_ms: None,
-            })
+            };
+            feed.tell(StoreChange::KeyCreated(record.clone()));
+            Ok(record)
         })
         .await
     }
@@ -167,7 +187,7 @@ impl Store for SqliteStore {
         at_ms: i64,
     ) -> Result<Option<ApiKeyRecord>, StoreError> {
         let api_key = api_key.to_owned();
-        self.with(move |db| {
+        self.with(move |db, feed| {
             db.execute(
                 "UPDATE api_keys SET revoked_at_ms = ?2 WHERE api_key = ?1 AND revoked_at_ms IS NULL",
                 params![api_key, at_ms],
@@ -175,6 +195,9 @@ impl Store for SqliteStore {
             let record = db
                 .query_row(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE api_key = ?1"), [&api_key], key_from_row)
                 .optional()?;
+            if let Some(record) = &record {
+                feed.tell(StoreChange::KeyRevoked(record.clone()));
+            }
             Ok(record)
         })
         .await
@@ -182,7 +205,7 @@ impl Store for SqliteStore {
 
     async fn open_isolated(&self, uid: Uid, symbol: &str) -> Result<bool, StoreError> {
         let symbol = symbol.to_owned();
-        self.with(move |db| {
+        self.with(move |db, feed| {
             let tx = db.transaction()?;
             ensure_user(&tx, uid)?;
             let added = tx.execute(
@@ -190,6 +213,9 @@ impl Store for SqliteStore {
                 params![uid as i64, symbol],
             )?;
             tx.commit()?;
+            if added == 1 {
+                feed.tell(StoreChange::IsolatedOpened { uid, symbol });
+            }
             Ok(added == 1)
         })
         .await
@@ -197,14 +223,21 @@ impl Store for SqliteStore {
 
     async fn add_signing_key(&self, key: &str) -> Result<(), StoreError> {
         let key = key.to_owned();
-        self.with(move |db| {
-            db.execute(
+        self.with(move |db, feed| {
+            let added = db.execute(
                 "INSERT OR IGNORE INTO signing_keys (key) VALUES (?1)",
-                [key],
+                [&key],
             )?;
+            if added == 1 {
+                feed.tell(StoreChange::SigningKeyAdded(key));
+            }
             Ok(())
         })
         .await
+    }
+
+    fn watch(&self) -> broadcast::Receiver<StoreChange> {
+        self.changes.subscribe()
     }
 }
 
