@@ -103,7 +103,8 @@ pub trait Store: Send + Sync + 'static {
     async fn open_isolated(&self, uid: Uid, symbol: &str) -> Result<bool, StoreError>;
     /// Adds a token signing key (`kid:base64`).
     async fn add_signing_key(&self, key: &str) -> Result<(), StoreError>;
-    /// Every write from now on, in the order the store applied them, whichever node made it. A
+    /// Every write from now on that changed something (a second revocation or opening tells
+    /// nothing), in the order the store applied them, whichever node made it. A
     /// receiver that falls more than [`CHANGE_FEED_CAPACITY`] behind gets `Lagged` and must
     /// [`load`](Store::load) again.
     fn watch(&self) -> broadcast::Receiver<StoreChange>;

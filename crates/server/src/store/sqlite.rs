@@ -188,14 +188,14 @@ impl Store for SqliteStore {
     ) -> Result<Option<ApiKeyRecord>, StoreError> {
         let api_key = api_key.to_owned();
         self.with(move |db, feed| {
-            db.execute(
+            let changed = db.execute(
                 "UPDATE api_keys SET revoked_at_ms = ?2 WHERE api_key = ?1 AND revoked_at_ms IS NULL",
                 params![api_key, at_ms],
             )?;
             let record = db
                 .query_row(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE api_key = ?1"), [&api_key], key_from_row)
                 .optional()?;
-            if let Some(record) = &record {
+            if let Some(record) = record.as_ref().filter(|_| changed == 1) {
                 feed.tell(StoreChange::KeyRevoked(record.clone()));
             }
             Ok(record)
