@@ -64,7 +64,7 @@ pub trait Bus: Interest {
 /// Single-node bus: publishing is a direct call into the hub.
 #[derive(Default)]
 pub struct LocalBus {
-    hub: OnceLock<Arc<dyn Delivery>>,
+    delivery: OnceLock<Arc<dyn Delivery>>,
 }
 
 impl LocalBus {
@@ -73,7 +73,7 @@ impl LocalBus {
     }
 
     fn delivery(&self) -> Result<&dyn Delivery, BusError> {
-        self.hub
+        self.delivery
             .get()
             .map(Arc::as_ref)
             .ok_or_else(|| BusError::Unavailable("not attached to a hub yet".into()))
@@ -88,7 +88,7 @@ impl Interest for LocalBus {
 #[async_trait]
 impl Bus for LocalBus {
     fn attach(&self, delivery: Arc<dyn Delivery>) {
-        if self.hub.set(delivery).is_err() {
+        if self.delivery.set(delivery).is_err() {
             tracing::warn!("the local bus was attached twice; the first hub stays");
         }
     }

@@ -170,7 +170,8 @@ async fn revoke_key(
     let now_ms = state.clock.now_ms();
     // This node first: the key stops working here and its subscriptions here end, counted for
     // the answer. Then the store, whose change feed carries the revocation to every node (to
-    // this one too, which then finds nothing left to end).
+    // this one too, which then finds nothing left to end). Should the store fail, the answer is
+    // a 500 and the key stays revoked here only, until a retry succeeds or the node restarts.
     let Some(marked) = state.directory.mark_revoked(&api_key, now_ms) else {
         return Err(AdminError(StatusCode::NOT_FOUND, "no such API key".into()));
     };
