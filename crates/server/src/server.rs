@@ -11,7 +11,7 @@ use crate::metrics::Metrics;
 use crate::net::{self, ConnectionCaps, Listener, ServeSettings, Tls, TlsError};
 use crate::state::{AppState, SharedState};
 use crate::store::{SqliteStore, Store, StoreChange, StoreError};
-use crate::token::{KeyRing, SigningKey, TokenError};
+use crate::token::{KeyRing, LiveKeyRing, SigningKey, TokenError};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -95,6 +95,7 @@ impl Server {
         let changes = store.watch();
         let snapshot = store.load().await?;
         let keyring = signing_keys(&config, store.as_ref(), &snapshot.signing_keys).await?;
+        let follows_store = config.token.signing_keys.is_empty();
         let directory = Directory::from_snapshot(Arc::clone(&store), snapshot);
         let metrics = Arc::new(Metrics::new());
         let limits = SubscriptionLimits {
@@ -136,7 +137,7 @@ impl Server {
             config,
             clock,
             directory,
-            keyring,
+            keyring: LiveKeyRing::new(keyring, follows_store),
             sessions,
             hub,
             bus,

@@ -7,7 +7,7 @@ use crate::connection::Sessions;
 use crate::directory::Directory;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
-use crate::token::KeyRing;
+use crate::token::LiveKeyRing;
 use std::sync::Arc;
 use tokio::sync::watch;
 use userstream_protocol::clock::SharedClock;
@@ -16,7 +16,7 @@ pub struct AppState {
     pub config: Config,
     pub clock: SharedClock,
     pub directory: Directory,
-    pub keyring: KeyRing,
+    pub keyring: LiveKeyRing,
     /// The live connections.
     pub sessions: Arc<Sessions>,
     pub hub: Arc<Hub>,

@@ -1,5 +1,5 @@
 //! Keeps this node in step with the store: every change, made here or on another node, reaches
-//! the key cache, and a revoked key's live subscriptions end.
+//! the key cache and the key ring, and a revoked key's live subscriptions end.
 
 use crate::state::AppState;
 use crate::store::{Store, StoreChange};
@@ -44,6 +44,11 @@ pub async fn follow(
 /// One change: into the key cache first, so that a revoked key mints and subscribes no more
 /// before its live subscriptions are ended.
 fn apply(state: &AppState, change: &StoreChange) {
+    if let StoreChange::SigningKeyAdded(text) = change
+        && let Err(error) = state.keyring.learn(text)
+    {
+        tracing::error!(%error, "the store holds a signing key this node cannot read");
+    }
     if let Some(key) = state.directory.apply(change) {
         let ended = state.hub.revoke_key(key.id);
         if ended > 0 {

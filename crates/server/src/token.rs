@@ -150,6 +150,39 @@ fn fill_random(buf: &mut [u8]) {
     }
 }
 
+/// The node's key ring while it runs: signing keys that another node adds to the store reach it
+/// through the store's change feed and verify here from then on (making one sign is rotation's
+/// business). A ring given by configuration is the operator's and follows nothing.
+pub struct LiveKeyRing {
+    ring: parking_lot::RwLock<std::sync::Arc<KeyRing>>,
+    follows_store: bool,
+}
+
+impl LiveKeyRing {
+    pub fn new(ring: KeyRing, follows_store: bool) -> LiveKeyRing {
+        LiveKeyRing {
+            ring: parking_lot::RwLock::new(std::sync::Arc::new(ring)),
+            follows_store,
+        }
+    }
+
+    /// The ring as it is now.
+    pub fn current(&self) -> std::sync::Arc<KeyRing> {
+        std::sync::Arc::clone(&self.ring.read())
+    }
+
+    /// Learns a key the store was given (`kid:base64`), to verify with.
+    pub fn learn(&self, text: &str) -> Result<(), TokenError> {
+        if !self.follows_store {
+            return Ok(());
+        }
+        let key = SigningKey::parse_config_string(text)?;
+        let mut ring = self.ring.write();
+        *ring = std::sync::Arc::new(ring.with_key(key));
+        Ok(())
+    }
+}
+
 /// The signing keys a node knows: one key signs (the highest kid unless another is chosen with
 /// [`KeyRing::with_active_kid`]), every key verifies. So a new key can be rolled out everywhere as
 /// verify-only, then made active, and an old one retired once its tokens have expired.
@@ -192,6 +225,20 @@ impl KeyRing {
             .binary_search_by_key(&kid, |key| key.kid)
             .map_err(|_| TokenError::UnknownKid(kid))?;
         Ok(self)
+    }
+
+    /// This ring with `key` added to verify only (the signing key stays); unchanged when its
+    /// kid is known already.
+    pub fn with_key(&self, key: SigningKey) -> KeyRing {
+        if self.keys.iter().any(|known| known.kid == key.kid) {
+            return self.clone();
+        }
+        let mut keys = self.keys.clone();
+        keys.push(key);
+        // Kids are distinct and the active one is among them, so neither step can fail.
+        KeyRing::new(keys)
+            .and_then(|ring| ring.with_active_kid(self.active_kid()))
+            .unwrap_or_else(|_| self.clone())
     }
 
     pub fn active_kid(&self) -> u32 {
@@ -344,6 +391,36 @@ fn decode_symbol(bytes: &[u8]) -> Result<String, TokenError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A key learnt from the store verifies, and the signing key stays.
+    #[test]
+    fn a_learnt_key_verifies_and_does_not_sign() {
+        let ours = SigningKey::generate(5);
+        let lower = SigningKey::generate(2);
+        let higher = SigningKey::generate(9);
+        let live = LiveKeyRing::new(KeyRing::new(vec![ours.clone()]).unwrap(), true);
+        live.learn(&lower.to_config_string()).unwrap();
+        live.learn(&higher.to_config_string()).unwrap();
+        live.learn(&higher.to_config_string()).unwrap();
+        let ring = live.current();
+        assert_eq!(ring.active_kid(), 5);
+        assert_eq!(
+            ring.keys().iter().map(|key| key.kid).collect::<Vec<_>>(),
+            [2, 5, 9]
+        );
+        let claims = TokenClaims {
+            account: Account::cross(1),
+            api_key_id: 3,
+            expires_at_us: 10,
+        };
+        let elsewhere = KeyRing::new(vec![higher]).unwrap().mint(&claims);
+        assert_eq!(ring.open(&elsewhere).unwrap(), claims);
+        assert!(live.learn("not a key").is_err());
+
+        let configured = LiveKeyRing::new(KeyRing::new(vec![ours]).unwrap(), false);
+        configured.learn(&lower.to_config_string()).unwrap();
+        assert_eq!(configured.current().keys().len(), 1);
+    }
     use proptest::prelude::*;
 
     fn ring(kids: &[u32]) -> KeyRing {

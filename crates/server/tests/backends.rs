@@ -17,7 +17,8 @@ use userstream_server::bus::{
 use userstream_server::store::{
     ApiKeyRecord, NewApiKey, SqliteStore, Store, StoreChange, StoreError, StoreSnapshot,
 };
-use userstream_server::{Backends, ManualClock};
+use userstream_server::token::{KeyRing, SigningKey, TokenClaims};
+use userstream_server::{Backends, Clock, ManualClock};
 
 /// The in-process bus, counting what passes through it and recording the hub's interest; or,
 /// with `accept_only`, a broker's bus that takes events and delivers none here.
@@ -221,4 +222,39 @@ async fn another_nodes_writes_reach_this_node_through_the_store() {
     assert_eq!(event["event"]["e"], "eventStreamTerminated", "{event}");
     let (status, answer, _) = server.request_token(Some(&key.api_key), "").await;
     assert_eq!(status, 401, "{answer}");
+}
+
+/// A signing key another node adds to the store verifies here from then on, while this node
+/// keeps signing with its own.
+#[tokio::test]
+async fn a_signing_key_added_elsewhere_verifies_here() {
+    let (server, store, _dir) = server_on(Arc::new(CountingBus::default())).await;
+    let state = &server.server.state;
+    let key = server.create_key(&[]).await;
+    let record = state.directory.key(&key.api_key).unwrap();
+    let ours = state.keyring.current().active_kid();
+    let theirs = SigningKey::generate(ours + 1);
+    let token = KeyRing::new(vec![theirs.clone()])
+        .unwrap()
+        .mint(&TokenClaims {
+            account: Account::cross(key.uid),
+            api_key_id: record.id,
+            expires_at_us: server.clock.now_us() + 60_000_000,
+        });
+    let mut ws = server.ws().await;
+    let refused = ws
+        .call(
+            "userDataStream.subscribe.listenToken",
+            json!({ "listenToken": token }),
+        )
+        .await;
+    assert_eq!(refused["error"]["code"], -1209, "{refused}");
+
+    store
+        .add_signing_key(&theirs.to_config_string())
+        .await
+        .unwrap();
+    eventually(async || state.keyring.current().keys().len() == 2).await;
+    ws.subscribe(&token).await;
+    assert_eq!(state.keyring.current().active_kid(), ours);
 }

@@ -78,7 +78,7 @@ pub async fn issue(
         .clock
         .now_us()
         .saturating_add(validity_ms.saturating_mul(1000));
-    let token = state.keyring.mint(&TokenClaims {
+    let token = state.keyring.current().mint(&TokenClaims {
         account,
         api_key_id: key.id,
         expires_at_us,

@@ -21,6 +21,7 @@ fn call(call: &mut Call<'_, '_>) -> Result<Reply, ApiError> {
     let state = call.context.state;
     let claims = state
         .keyring
+        .current()
         .open(&token)
         .map_err(|_| ApiError::invalid_listen_token())?;
     if claims.expires_at_us <= state.clock.now_us() {
