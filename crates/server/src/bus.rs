@@ -6,7 +6,7 @@
 //! nodes deliver too). Each node's bus hands the events its node must deliver to that node's
 //! [`Delivery`], the hub; the hub tells the bus which accounts it has subscribers for
 //! ([`Interest`]), so a clustered bus listens for those accounts only. Key revocations travel on
-//! the store's change feed instead ([`crate::store_feed`]).
+//! the store's change feed instead ([`crate::store::Store::watch`]).
 
 use async_trait::async_trait;
 use std::sync::{Arc, OnceLock};

@@ -27,7 +27,7 @@ pub mod rest_params;
 pub mod server;
 pub mod state;
 pub mod store;
-pub mod store_feed;
+mod store_feed;
 pub mod token;
 pub mod wire;
 mod ws;

@@ -10,7 +10,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 /// Follows `changes` until the store closes its feed. Run it as one task; subscribe to the feed
 /// before the store is first read, so that no change falls between the two.
-pub async fn follow(
+pub(crate) async fn follow(
     mut changes: Receiver<StoreChange>,
     state: Arc<AppState>,
     store: Arc<dyn Store>,
