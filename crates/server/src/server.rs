@@ -103,7 +103,7 @@ impl Server {
             max_lifetime: config.ws.max_lifetime_subscriptions,
         };
         let sessions = Arc::new(Sessions::new(config.ws.outbox_bytes, Arc::clone(&metrics)));
-        let interest: Arc<dyn Interest> = Arc::clone(&bus) as Arc<dyn Interest>;
+        let interest = Arc::clone(&bus) as Arc<dyn Interest>;
         let hub = Arc::new(Hub::new(
             Arc::clone(&clock),
             Arc::clone(&metrics),

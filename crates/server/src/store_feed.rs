@@ -49,7 +49,15 @@ fn apply(state: &AppState, change: &StoreChange) {
     {
         tracing::error!(%error, "the store holds a signing key this node cannot read");
     }
-    if let Some(key) = state.directory.apply(change) {
+    // A revocation made on this node was applied here before it was stored (the admin API
+    // marks the key and ends its subscriptions first): only news needs the hub's full scan.
+    let news = match change {
+        StoreChange::KeyRevoked(key) => state.directory.is_key_active(key.id),
+        _ => false,
+    };
+    if let Some(key) = state.directory.apply(change)
+        && news
+    {
         let ended = state.hub.revoke_key(key.id);
         if ended > 0 {
             tracing::info!(

@@ -32,6 +32,7 @@ use aes_gcm::Aes256Gcm;
 use aes_gcm::aead::{Aead, KeyInit, Nonce, Payload};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use parking_lot::{RwLock, RwLockReadGuard};
 use rand::{RngCore, TryRngCore};
 use userstream_protocol::account::{MAX_SYMBOL_LEN, is_valid_symbol};
 use userstream_protocol::{Account, Scope};
@@ -154,21 +155,22 @@ fn fill_random(buf: &mut [u8]) {
 /// through the store's change feed and verify here from then on (making one sign is rotation's
 /// business). A ring given by configuration is the operator's and follows nothing.
 pub struct LiveKeyRing {
-    ring: parking_lot::RwLock<std::sync::Arc<KeyRing>>,
+    ring: RwLock<KeyRing>,
     follows_store: bool,
 }
 
 impl LiveKeyRing {
     pub fn new(ring: KeyRing, follows_store: bool) -> LiveKeyRing {
         LiveKeyRing {
-            ring: parking_lot::RwLock::new(std::sync::Arc::new(ring)),
+            ring: RwLock::new(ring),
             follows_store,
         }
     }
 
-    /// The ring as it is now.
-    pub fn current(&self) -> std::sync::Arc<KeyRing> {
-        std::sync::Arc::clone(&self.ring.read())
+    /// The ring as it is now, held for as long as the guard lives (a mint or a check: the lock
+    /// is taken for writing only when a key is learnt).
+    pub fn current(&self) -> RwLockReadGuard<'_, KeyRing> {
+        self.ring.read()
     }
 
     /// Learns a key the store was given (`kid:base64`), to verify with.
@@ -178,7 +180,7 @@ impl LiveKeyRing {
         }
         let key = SigningKey::parse_config_string(text)?;
         let mut ring = self.ring.write();
-        *ring = std::sync::Arc::new(ring.with_key(key));
+        *ring = ring.with_key(key);
         Ok(())
     }
 }

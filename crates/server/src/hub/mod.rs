@@ -11,7 +11,6 @@ mod encoded;
 mod expiry;
 
 pub use encoded::EncodedEvent;
-pub use expiry::{Deadline, SubscriptionKey};
 
 use crate::bus::{AccountEvent, Delivery, Interest};
 use crate::connection::{SessionHandle, SubscriptionLimits};
@@ -19,7 +18,7 @@ use crate::metrics::{EndReason, Metrics};
 use crate::outbox::OutFrame;
 use crate::token::TokenClaims;
 use crate::wire::WireFormat;
-use expiry::Expiries;
+use expiry::{Expiries, SubscriptionKey};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
@@ -96,17 +95,29 @@ impl Hub {
     /// Forgets every subscription a closed connection held (no frames: the socket is gone).
     pub fn disconnected(&self, session: &Arc<SessionHandle>) {
         let held = session.subscribed_accounts();
-        let mut ended = 0;
-        for (subscription_id, account) in held {
-            if self
-                .remove(&account, session.id, subscription_id, |_| true, None)
-                .is_some()
-            {
-                ended += 1;
-            }
-        }
-        self.metrics
-            .subscriptions_ended(EndReason::Disconnected, ended);
+        self.end_own(session, held, EndReason::Disconnected, false);
+    }
+
+    /// Ends `targets`, subscriptions of `session` as `(id, account)`, each with
+    /// `eventStreamTerminated` when `tell`; counts them under `reason`.
+    fn end_own(
+        &self,
+        session: &SessionHandle,
+        targets: Vec<(u32, Account)>,
+        reason: EndReason,
+        tell: bool,
+    ) -> usize {
+        let event = terminated(self.clock.now_us());
+        let encoded = tell.then(|| EncodedEvent::new(&event));
+        let ended = targets
+            .into_iter()
+            .filter(|(id, account)| {
+                self.remove(account, session.id, *id, |_| true, encoded.as_ref())
+                    .is_some()
+            })
+            .count();
+        self.metrics.subscriptions_ended(reason, ended as u64);
+        ended
     }
 
     /// Subscribes `session` to the account a verified token names, or extends the subscription it
@@ -193,18 +204,7 @@ impl Hub {
                 .collect(),
             None => session.subscribed_accounts(),
         };
-        let event = terminated(self.clock.now_us());
-        let encoded = EncodedEvent::new(&event);
-        let ended = targets
-            .into_iter()
-            .filter(|(id, account)| {
-                self.remove(account, session.id, *id, |_| true, Some(&encoded))
-                    .is_some()
-            })
-            .count();
-        self.metrics
-            .subscriptions_ended(EndReason::Unsubscribed, ended as u64);
-        ended
+        self.end_own(session, targets, EndReason::Unsubscribed, true)
     }
 
     /// Ends the subscriptions of `session` that `which` selects, each with `eventStreamTerminated`
@@ -214,20 +214,9 @@ impl Hub {
         session: &Arc<SessionHandle>,
         which: impl Fn(&Account) -> bool,
     ) -> usize {
-        let event = terminated(self.clock.now_us());
-        let encoded = EncodedEvent::new(&event);
-        let ended = session
-            .subscribed_accounts()
-            .into_iter()
-            .filter(|(_, account)| which(account))
-            .filter(|(id, account)| {
-                self.remove(account, session.id, *id, |_| true, Some(&encoded))
-                    .is_some()
-            })
-            .count();
-        self.metrics
-            .subscriptions_ended(EndReason::Terminated, ended as u64);
-        ended
+        let mut targets = session.subscribed_accounts();
+        targets.retain(|(_, account)| which(account));
+        self.end_own(session, targets, EndReason::Terminated, true)
     }
 
     /// Ends every live subscription made with the API key `api_key_id` (the key was revoked).
