@@ -150,6 +150,12 @@ pub struct ServeArgs {
     /// PEM private key of --tls-cert. [default: `tls_key` in the config]
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Join a cluster: the NATS servers (with JetStream) that carry its keys, accounts and
+    /// events, comma-separated: `nats://h1:4222,nats://h2:4222`. Credentials and TLS go in the
+    /// config's [nats] table (docs/operations.md, "Cluster"). [default: embedded mode, or
+    /// `nats.urls` in the config]
+    #[arg(long, value_name = "URLS", value_delimiter = ',')]
+    pub nats: Vec<String>,
 }
 
 /// How to reach a running gateway's admin API.

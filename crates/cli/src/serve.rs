@@ -30,6 +30,9 @@ pub fn load_config(args: &ServeArgs) -> anyhow::Result<Config> {
         // "$UNSET_VARIABLE"` must not silently open the admin API.
         config.admin_token = Some(admin_token.clone());
     }
+    if !args.nats.is_empty() {
+        config.nats.urls = args.nats.clone();
+    }
     // `Server::bind` validates the final settings, flags included.
     Ok(config)
 }

@@ -219,6 +219,15 @@ impl ApiError {
         )
     }
 
+    /// -1001: a backend this node needs is out of reach for now; the client should retry.
+    pub fn disconnected() -> Self {
+        Self::new(
+            503,
+            codes::DISCONNECTED,
+            "Internal error; unable to process your request. Please try again.",
+        )
+    }
+
     /// -1000: an internal failure (store unavailable and the like).
     pub fn internal(msg: impl Into<Cow<'static, str>>) -> Self {
         Self::new(500, codes::UNKNOWN, msg)

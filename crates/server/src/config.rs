@@ -46,6 +46,66 @@ pub struct Config {
     pub ws: WsConfig,
     pub limits: LimitsConfig,
     pub net: NetConfig,
+    /// Cluster mode: nodes share keys, accounts and events through NATS with JetStream.
+    pub nats: NatsConfig,
+}
+
+/// Where a cluster's NATS is, and how to reach it. With no `urls` (the default) the server
+/// runs embedded: SQLite and the in-process bus.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NatsConfig {
+    /// NATS servers, `nats://host:4222` (or `tls://`); the client moves between them.
+    pub urls: Vec<String>,
+    /// A `.creds` file (user JWT and NKey seed).
+    pub creds_file: Option<PathBuf>,
+    /// User and password, when the servers use them.
+    pub user: Option<String>,
+    #[serde(deserialize_with = "text_or_number", default)]
+    pub password: Option<String>,
+    /// A token, when the servers use one.
+    #[serde(deserialize_with = "text_or_number", default)]
+    pub token: Option<String>,
+    /// PEM root certificates to trust for the servers' TLS (besides the system's).
+    pub tls_ca: Option<PathBuf>,
+    /// PEM client certificate and key, for servers that verify clients.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Refuse to talk to NATS without TLS.
+    pub tls_required: bool,
+    /// The JetStream key-value bucket that holds keys, accounts and signing keys.
+    pub kv_bucket: String,
+    /// Copies of the bucket JetStream keeps when this node creates it (3 on a 3-server
+    /// cluster survives the loss of one).
+    pub kv_replicas: usize,
+    /// `/healthz` reports the node unhealthy once NATS has been out of reach this long.
+    pub unhealthy_after_ms: u64,
+}
+
+impl Default for NatsConfig {
+    fn default() -> Self {
+        NatsConfig {
+            urls: Vec::new(),
+            creds_file: None,
+            user: None,
+            password: None,
+            token: None,
+            tls_ca: None,
+            tls_cert: None,
+            tls_key: None,
+            tls_required: false,
+            kv_bucket: "userstream".into(),
+            kv_replicas: 1,
+            unhealthy_after_ms: 5_000,
+        }
+    }
+}
+
+impl NatsConfig {
+    /// Cluster mode is on.
+    pub fn enabled(&self) -> bool {
+        !self.urls.is_empty()
+    }
 }
 
 /// What a stranger may hold open on either listener, and for how long.
@@ -173,6 +233,7 @@ impl Default for Config {
             ws: WsConfig::default(),
             limits: LimitsConfig::default(),
             net: NetConfig::default(),
+            nats: NatsConfig::default(),
         }
     }
 }
@@ -410,6 +471,16 @@ impl Config {
             return invalid(format!(
                 "ws.write_coalesce_ms must be at most {MAX_WRITE_COALESCE_MS}"
             ));
+        }
+        let nats = &self.nats;
+        if nats.tls_cert.is_some() != nats.tls_key.is_some() {
+            return invalid("nats.tls_cert and nats.tls_key go together".into());
+        }
+        if nats.user.is_some() != nats.password.is_some() {
+            return invalid("nats.user and nats.password go together".into());
+        }
+        if nats.enabled() && !(1..=5).contains(&nats.kv_replicas) {
+            return invalid("nats.kv_replicas must be 1 to 5".into());
         }
         if self.ws.max_frame_bytes < 1024 || self.ws.outbox_bytes < 1024 {
             return invalid("ws.max_frame_bytes and ws.outbox_bytes must be at least 1024".into());

@@ -1,8 +1,10 @@
 //! The publish intake: turns a body of untrusted bytes (one item, a JSON array of items, or
 //! NDJSON) into account events, validated as a whole before anything is published.
 //!
-//! One item addresses one account: `{"uid":N, "isolatedSymbol":"BNBUSDT"?, "event":{…}}`. The
-//! admin API reads its bodies here; a clustered bus reads the same items from its subjects.
+//! One item addresses one account: `{"uid":N, "isolatedSymbol":"BNBUSDT"?, "timeUnit":…?,
+//! "event":{…}}`, with the event's timestamps in milliseconds unless `timeUnit` says
+//! `MICROSECOND`. The admin API reads its bodies here; a clustered bus reads the same items from
+//! its subjects.
 
 use crate::bus::AccountEvent;
 use crate::config::Config;
@@ -10,7 +12,7 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use sonic_rs::{JsonContainerTrait, JsonValueTrait, Value as JsonTree};
 use userstream_protocol::events::{Event, parse_tree};
-use userstream_protocol::{Account, Uid};
+use userstream_protocol::{Account, TimeUnit, Uid};
 
 /// A publish body, read and checked.
 #[derive(Debug)]
@@ -32,6 +34,7 @@ pub struct IntakeError(pub String);
 struct Item {
     uid: Uid,
     isolated_symbol: Option<String>,
+    time_unit: Option<String>,
     #[serde(rename = "event")]
     _event: IgnoredAny,
 }
@@ -62,7 +65,13 @@ pub fn parse(body: &[u8], config: &Config, now_us: i64) -> Result<Intake, Intake
         let Some(event) = tree.get("event") else {
             return Err(place("missing field `event`".into()));
         };
-        let event = Event::parse_published(event, now_us).map_err(|e| place(e.to_string()))?;
+        let unit = match item.time_unit.as_deref() {
+            None => TimeUnit::Millisecond,
+            Some(text) => TimeUnit::parse(text)
+                .ok_or_else(|| place("timeUnit must be MILLISECOND or MICROSECOND".into()))?,
+        };
+        let event =
+            Event::parse_published_in(event, unit, now_us).map_err(|e| place(e.to_string()))?;
         // The margin risk events describe the cross margin account (our extension of the stream).
         if event.is_risk_event() && account.scope.isolated_symbol().is_some() {
             return Err(place(format!(

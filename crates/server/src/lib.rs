@@ -7,6 +7,7 @@
 
 pub mod admission;
 pub mod bus;
+mod cluster;
 pub mod config;
 pub mod connection;
 pub mod directory;

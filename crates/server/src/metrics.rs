@@ -3,6 +3,7 @@
 //! Each [`Metrics`] owns its own recorder instead of installing a process-global one, so several
 //! servers (tests, embedded use) can live in one process without mixing their numbers.
 
+use crate::bus::{BusHealth, BusStats};
 use metrics::{Counter, Gauge, Histogram, Key, Label, Level, Metadata, Recorder};
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
@@ -28,6 +29,8 @@ pub enum EndReason {
     Disconnected,
     /// Ended by an injected fault.
     Terminated,
+    /// Ended because events may have been lost on the way to this node (a broker outage).
+    BusLoss,
 }
 
 impl EndReason {
@@ -38,6 +41,7 @@ impl EndReason {
             EndReason::Revoked => "revoked",
             EndReason::Disconnected => "disconnected",
             EndReason::Terminated => "terminated",
+            EndReason::BusLoss => "bus_loss",
         }
     }
 }
@@ -66,8 +70,18 @@ pub struct Metrics {
     /// The admin listener's connections.
     pub admin: ListenerMetrics,
     admin_refused: [Counter; 4],
+    bus: BusMetrics,
     errors: Mutex<HashMap<i32, Counter>>,
     ended: Mutex<HashMap<EndReason, Counter>>,
+}
+
+/// The bus's own counts, copied in from [`crate::bus::Bus::stats`] when the page is read.
+struct BusMetrics {
+    connected: Gauge,
+    accounts: Gauge,
+    reconnects: Counter,
+    losses: Counter,
+    rejected: Counter,
 }
 
 /// Why the admin guard refused a request (label of `userstream_admin_refused_total`).
@@ -182,6 +196,13 @@ impl Metrics {
                 );
                 recorder.register_counter(&key, &METADATA)
             }),
+            bus: BusMetrics {
+                connected: gauge("userstream_bus_connected"),
+                accounts: gauge("userstream_bus_accounts"),
+                reconnects: counter("userstream_bus_reconnects_total"),
+                losses: counter("userstream_bus_losses_total"),
+                rejected: counter("userstream_bus_rejected_messages_total"),
+            },
             errors: Mutex::new(HashMap::new()),
             ended: Mutex::new(HashMap::new()),
             recorder,
@@ -227,6 +248,21 @@ impl Metrics {
     /// Counts an admin request refused before it reached its handler, by why.
     pub fn admin_refused(&self, reason: AdminRefusal) {
         self.admin_refused[reason as usize].increment(1);
+    }
+
+    /// Takes in the bus's counts and state, before the page is rendered.
+    pub fn observe_bus(&self, stats: BusStats, health: BusHealth) {
+        let bus = &self.bus;
+        bus.connected
+            .set(if matches!(health, BusHealth::Disconnected { .. }) {
+                0.0
+            } else {
+                1.0
+            });
+        bus.accounts.set(stats.accounts as f64);
+        bus.reconnects.absolute(stats.reconnects);
+        bus.losses.absolute(stats.losses);
+        bus.rejected.absolute(stats.rejected);
     }
 
     /// The Prometheus text exposition of every metric.

@@ -39,6 +39,8 @@ pub enum ServerError {
     Tls(#[from] TlsError),
     #[error("server I/O: {0}")]
     Io(std::io::Error),
+    #[error("cluster: {0}")]
+    Cluster(String),
 }
 
 /// What a server keeps its state in and carries events on: embedded (SQLite and the in-process
@@ -59,6 +61,11 @@ impl Backends {
         let store = SqliteStore::open_in(&config.data_dir)?;
         Ok(Backends::new(Arc::new(store), Arc::new(LocalBus::new())))
     }
+
+    /// A cluster's: JetStream KV and NATS subjects, on the NATS servers `config.nats` names.
+    pub async fn cluster(config: &Config, clock: SharedClock) -> Result<Backends, ServerError> {
+        crate::cluster::backends(config, clock).await
+    }
 }
 
 /// A gateway bound to its ports, ready to run.
@@ -74,11 +81,17 @@ pub struct Server {
 }
 
 impl Server {
-    /// Runs on the embedded backends ([`Backends::embedded`]); see [`Server::bind_with`].
+    /// Runs on the backends the configuration names: a cluster's when `nats.urls` is set
+    /// ([`Backends::cluster`]), else the embedded ones ([`Backends::embedded`]); see
+    /// [`Server::bind_with`].
     pub async fn bind(config: Config, clock: SharedClock) -> Result<Server, ServerError> {
         // Before the data directory is opened: a bad setting must not leave files behind.
         config.validate()?;
-        let backends = Backends::embedded(&config)?;
+        let backends = if config.nats.enabled() {
+            Backends::cluster(&config, Arc::clone(&clock)).await?
+        } else {
+            Backends::embedded(&config)?
+        };
         Server::bind_with(config, clock, backends).await
     }
 
@@ -403,9 +416,19 @@ async fn signing_keys(
         .map_err(ServerError::Token)?;
     if keys.is_empty() {
         let key = SigningKey::generate(1);
-        store.add_signing_key(&key.to_config_string()).await?;
-        tracing::info!(kid = key.kid, "generated a token signing key");
-        keys.push(key);
+        match store.add_signing_key(&key.to_config_string()).await {
+            Ok(()) => {
+                tracing::info!(kid = key.kid, "generated a token signing key");
+                keys.push(key);
+            }
+            // Another node of the cluster made the first key at the same moment: use theirs.
+            Err(StoreError::Conflict(_)) => {
+                for text in store.load().await?.signing_keys {
+                    keys.push(SigningKey::parse_config_string(&text).map_err(ServerError::Token)?);
+                }
+            }
+            Err(error) => return Err(error.into()),
+        }
     }
     let ring = KeyRing::new(keys).map_err(ServerError::Token)?;
     match config.token.active_kid {

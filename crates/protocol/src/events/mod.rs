@@ -141,7 +141,17 @@ impl Event {
     /// repeated keys are rejected, and the server-generated `eventStreamTerminated` /
     /// `serverShutdown` cannot be published.
     pub fn parse_published(value: &Value, now_us: i64) -> Result<Event, EventError> {
-        Event::decode(value, TimeUnit::Millisecond, Source::Published { now_us })
+        Event::parse_published_in(value, TimeUnit::Millisecond, now_us)
+    }
+
+    /// [`Event::parse_published`] with timestamps in `unit`: an item that says
+    /// `"timeUnit":"MICROSECOND"` keeps microseconds whole on its way through a cluster's bus.
+    pub fn parse_published_in(
+        value: &Value,
+        unit: TimeUnit,
+        now_us: i64,
+    ) -> Result<Event, EventError> {
+        Event::decode(value, unit, Source::Published { now_us })
     }
 
     /// Decodes a bare event object as received on a session whose timestamps are in `unit`.

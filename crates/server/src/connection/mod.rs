@@ -50,12 +50,7 @@ impl SessionHandle {
     /// The session's active subscriptions and their accounts, by id (their expiry is the
     /// hub's: [`crate::hub::Hub::subscriptions_of`]).
     pub fn subscribed_accounts(&self) -> Vec<(u32, Account)> {
-        self.subscriptions
-            .lock()
-            .by_id
-            .iter()
-            .map(|(&id, account)| (id, account.clone()))
-            .collect()
+        self.subscriptions.lock().listed()
     }
 
     pub fn has_subscriptions(&self) -> bool {
@@ -69,6 +64,14 @@ impl SessionHandle {
     }
 
     /// Records a new subscription to `account` and returns its id, within `limits`.
+    /// Marks the connection closed, so no subscription is added to it any more, and hands over
+    /// the ones it held.
+    pub(crate) fn close_subscriptions(&self) -> Vec<(u32, Account)> {
+        let mut subscriptions = self.subscriptions.lock();
+        subscriptions.closed = true;
+        subscriptions.listed()
+    }
+
     pub(crate) fn add_subscription(
         &self,
         account: &Account,

@@ -8,6 +8,9 @@ use userstream_protocol::{Account, ApiError};
 pub(super) struct OwnSubscriptions {
     pub(super) by_id: ById,
     next_id: u32,
+    /// The connection has closed: a subscription that completes late (waiting on the bus) must
+    /// not be added to it.
+    pub(super) closed: bool,
 }
 
 impl OwnSubscriptions {
@@ -18,6 +21,9 @@ impl OwnSubscriptions {
         account: &Account,
         limits: SubscriptionLimits,
     ) -> Result<u32, ApiError> {
+        if self.closed {
+            return Err(ApiError::internal("The connection is closed."));
+        }
         if self.by_id.len() >= limits.max_active {
             return Err(ApiError::too_many_subscriptions(limits.max_active));
         }
@@ -28,6 +34,14 @@ impl OwnSubscriptions {
         self.next_id += 1;
         self.by_id.insert(id, account.clone());
         Ok(id)
+    }
+
+    /// Every subscription, as `(id, account)`, in id order.
+    pub(super) fn listed(&self) -> Vec<(u32, Account)> {
+        self.by_id
+            .iter()
+            .map(|(&id, account)| (id, account.clone()))
+            .collect()
     }
 }
 

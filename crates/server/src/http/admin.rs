@@ -4,7 +4,7 @@
 //! host names and origin only, JSON bodies, and the bearer token when one is configured.
 //! Errors are `{"error":"<message>"}`.
 
-use crate::bus::Published;
+use crate::bus::{BusHealth, Published};
 use crate::intake;
 use crate::state::SharedState;
 use crate::store::ApiKeyRecord;
@@ -17,6 +17,7 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::time::Duration;
 use userstream_protocol::Uid;
 
 pub fn router(state: SharedState) -> Router {
@@ -290,15 +291,37 @@ async fn list_sessions(State(state): State<SharedState>) -> Json<Value> {
     Json(Value::Array(sessions))
 }
 
-async fn healthz(State(state): State<SharedState>) -> Json<Value> {
-    Json(json!({
-        "status": "ok",
+/// Healthy unless the bus has been cut off from its broker for longer than
+/// `nats.unhealthy_after_ms` (then 503, so a load balancer stops sending clients here).
+async fn healthz(State(state): State<SharedState>) -> Response {
+    let grace = Duration::from_millis(state.config.nats.unhealthy_after_ms);
+    let (bus, healthy) = match state.bus.health() {
+        BusHealth::Connected => (json!({ "state": "connected" }), true),
+        BusHealth::Disconnected { since } => {
+            let down = since.elapsed();
+            let state = json!({ "state": "disconnected", "downMs": down.as_millis() as u64 });
+            (state, down <= grace)
+        }
+        _ => (json!({ "state": "in-process" }), true),
+    };
+    let body = Json(json!({
+        "status": if healthy { "ok" } else { "unhealthy" },
         "connections": state.sessions.count(),
         "subscriptions": state.hub.pending_expiries(),
-    }))
+        "bus": bus,
+    }));
+    let status = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, body).into_response()
 }
 
 async fn metrics(State(state): State<SharedState>) -> Response {
+    state
+        .metrics
+        .observe_bus(state.bus.stats(), state.bus.health());
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),

@@ -94,7 +94,7 @@ impl Hub {
 
     /// Forgets every subscription a closed connection held (no frames: the socket is gone).
     pub fn disconnected(&self, session: &Arc<SessionHandle>) {
-        let held = session.subscribed_accounts();
+        let held = session.close_subscriptions();
         self.end_own(session, held, EndReason::Disconnected, false);
     }
 
@@ -226,11 +226,19 @@ impl Hub {
 
     /// Ends every live subscription made with an API key that `revoked` names, in one pass.
     pub fn revoke_keys(&self, revoked: impl Fn(u64) -> bool) -> usize {
+        self.end_where(EndReason::Revoked, |subscriber| {
+            revoked(subscriber.api_key_id)
+        })
+    }
+
+    /// Ends every live subscription that `which` selects, each with `eventStreamTerminated`, in
+    /// one pass over the shards; counts them under `reason`.
+    fn end_where(&self, reason: EndReason, which: impl Fn(&Subscriber) -> bool) -> usize {
         let mut targets = Vec::new();
         for shard in self.shards.iter() {
             let shard = shard.lock();
             for (account, subscribers) in shard.iter() {
-                for subscriber in subscribers.iter().filter(|s| revoked(s.api_key_id)) {
+                for subscriber in subscribers.iter().filter(|s| which(s)) {
                     targets.push((
                         account.clone(),
                         subscriber.session.id,
@@ -244,18 +252,11 @@ impl Hub {
         let ended = targets
             .into_iter()
             .filter(|(account, session_id, id)| {
-                self.remove(
-                    account,
-                    *session_id,
-                    *id,
-                    |s| revoked(s.api_key_id),
-                    Some(&encoded),
-                )
-                .is_some()
+                self.remove(account, *session_id, *id, &which, Some(&encoded))
+                    .is_some()
             })
             .count();
-        self.metrics
-            .subscriptions_ended(EndReason::Revoked, ended as u64);
+        self.metrics.subscriptions_ended(reason, ended as u64);
         ended
     }
 
@@ -399,5 +400,9 @@ fn terminated(at_us: i64) -> Event {
 impl Delivery for Hub {
     fn deliver(&self, event: &AccountEvent) -> usize {
         self.publish(&event.account, &event.event)
+    }
+
+    fn lost(&self) -> usize {
+        self.end_where(EndReason::BusLoss, |_| true)
     }
 }

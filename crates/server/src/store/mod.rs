@@ -6,9 +6,11 @@
 //! clusters, a replicated key-value store.
 
 mod data_dir;
+mod jetstream;
 mod sqlite;
 
 pub use data_dir::DataDir;
+pub use jetstream::{KvSettings, KvStore};
 
 pub use sqlite::SqliteStore;
 
@@ -76,6 +78,9 @@ pub enum StoreError {
     Backend(String),
     #[error("store: API key already exists")]
     DuplicateKey,
+    /// Another node wrote something else first (two nodes made the first signing key at once).
+    #[error("store: {0}")]
+    Conflict(String),
     /// The data directory cannot be used: locked by another server, or not writable.
     #[error("{0}")]
     DataDir(String),

@@ -2,6 +2,8 @@
 //! clients to talk to it.
 #![allow(dead_code)]
 
+pub mod nats;
+
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::collections::VecDeque;

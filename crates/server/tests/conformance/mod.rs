@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::sync::broadcast;
 use userstream_protocol::Account;
 use userstream_protocol::events::{BalanceUpdate, Event};
-use userstream_server::bus::{AccountEvent, Bus, BusError, Delivery, Published};
+use userstream_server::bus::{AccountEvent, Bus, BusError, Delivery, Listen, Published};
 use userstream_server::store::{FIRST_UID, NewApiKey, Store, StoreChange, StoreError};
 
 /// Longest wait for a change on a feed; reached only when the backend is broken.
@@ -131,6 +131,10 @@ impl Delivery for Recorder {
         self.delivered.lock().push(event.clone());
         1
     }
+
+    fn lost(&self) -> usize {
+        0
+    }
 }
 
 fn balance_update(account: Account, delta: &str) -> AccountEvent {
@@ -145,38 +149,83 @@ fn balance_update(account: Account, delta: &str) -> AccountEvent {
     }
 }
 
-/// Everything a bus must do: refuse to publish before it is attached, then hand every event of
-/// an account this node is interested in to its delivery side, in publish order, and say what it
-/// knows of the publish.
+/// Everything a bus must do: refuse to publish before it is attached; then, once it listens for
+/// an account (as the hub's first subscriber makes it), hand every event of that account to its
+/// delivery side exactly once and in publish order, and say what it knows of the publish.
 pub async fn bus_contract(bus: Arc<dyn Bus>) {
     let cross = Account::cross(7);
     let isolated = Account::isolated(7, "BNBUSDT");
+    let unheard = Account::cross(8);
     let early = bus.publish(vec![balance_update(cross.clone(), "0")]).await;
     assert!(matches!(early, Err(BusError::Unavailable(_))), "{early:?}");
 
     let recorder = Arc::new(Recorder::default());
     bus.attach(Arc::clone(&recorder) as Arc<dyn Delivery>);
-    bus.interest(&cross, true);
-    bus.interest(&isolated, true);
-    let batch: Vec<AccountEvent> = (1..=5)
+    // As the subscribe method and the hub do: listen, take the interest, let go of the hold.
+    for account in [&cross, &isolated] {
+        let listening = match bus.listen(account) {
+            Listen::Ready(listening) => listening,
+            Listen::Pending(confirmed) => tokio::time::timeout(FEED_WAIT, confirmed)
+                .await
+                .expect("the bus never confirmed")
+                .expect("the bus refused to listen"),
+        };
+        bus.interest(account, true);
+        drop(listening);
+    }
+    let batch: Vec<AccountEvent> = (1..=6)
         .map(|n| {
-            let account = if n % 2 == 0 { &isolated } else { &cross };
+            let account = match n % 3 {
+                0 => &isolated,
+                1 => &cross,
+                _ => &unheard,
+            };
             balance_update(account.clone(), &n.to_string())
         })
         .collect();
     let published = bus.publish(batch.clone()).await.unwrap();
+    let heard: Vec<AccountEvent> = batch
+        .iter()
+        .filter(|item| item.account != unheard)
+        .cloned()
+        .collect();
     let deadline = tokio::time::Instant::now() + FEED_WAIT;
-    while recorder.delivered.lock().len() < batch.len() {
+    while recorder.delivered.lock().len() < heard.len() {
         assert!(
             tokio::time::Instant::now() < deadline,
             "not everything was delivered"
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    assert_eq!(*recorder.delivered.lock(), batch);
+    // Each account's events in publish order; accounts may interleave on a clustered bus.
+    for account in [&cross, &isolated] {
+        let of = |items: &[AccountEvent]| -> Vec<AccountEvent> {
+            items
+                .iter()
+                .filter(|item| item.account == *account)
+                .cloned()
+                .collect()
+        };
+        assert_eq!(of(&recorder.delivered.lock()), of(&heard));
+    }
     match published {
+        // The in-process bus hands every event to its one hub, which counts its subscribers.
         Published::Delivered { subscriptions } => assert_eq!(subscriptions, batch.len()),
-        Published::Accepted | Published::Persisted => {}
+        Published::Accepted | Published::Persisted => {
+            // A clustered bus delivers only what this node listens for, and nothing twice:
+            // a marker published after everything else arrives last.
+            let marker = balance_update(cross.clone(), "99");
+            bus.publish(vec![marker.clone()]).await.unwrap();
+            let deadline = tokio::time::Instant::now() + FEED_WAIT;
+            while recorder.delivered.lock().last() != Some(&marker) {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "the marker never came"
+                );
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            assert_eq!(recorder.delivered.lock().len(), heard.len() + 1);
+        }
         other => panic!("unexpected publish outcome {other:?}"),
     }
     bus.interest(&cross, false);

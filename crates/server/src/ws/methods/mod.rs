@@ -13,7 +13,7 @@ use crate::connection::SessionHandle;
 use crate::limits::Charge;
 use crate::outbox::OutFrame;
 use crate::rest_params::parse_bool;
-use crate::state::AppState;
+use crate::state::SharedState;
 use crate::wire::WireFormat;
 use serde_json::{Map, Value};
 use std::net::IpAddr;
@@ -27,7 +27,7 @@ use userstream_protocol::ws::{
 
 /// The per-connection facts a method may use.
 pub struct MethodContext<'a> {
-    pub state: &'a AppState,
+    pub state: &'a SharedState,
     pub session: &'a Arc<SessionHandle>,
     pub ip: IpAddr,
     /// The connection-wide `returnRateLimits` choice.
@@ -53,6 +53,15 @@ impl Call<'_, '_> {
         )
     }
 
+    /// What answering this call needs, for a method that answers after it has returned.
+    pub fn responder(&self) -> Responder {
+        Responder {
+            format: self.context.session.format,
+            id: self.id.clone(),
+            rate_limits: self.rate_limits.clone(),
+        }
+    }
+
     /// Takes an optional parameter out of `params`.
     pub fn take(&mut self, name: &str) -> Option<Value> {
         self.params.remove(name)
@@ -65,6 +74,33 @@ impl Call<'_, '_> {
         } else {
             Err(ApiError::unknown_param())
         }
+    }
+}
+
+/// Answers a call later, from another task.
+pub struct Responder {
+    format: WireFormat,
+    id: RequestId,
+    rate_limits: Option<Vec<RateLimitStatus>>,
+}
+
+impl Responder {
+    pub fn success(&self, answer: &Answer) -> OutFrame {
+        response_frame(
+            self.format,
+            &self.id,
+            Ok(answer),
+            self.rate_limits.as_deref(),
+        )
+    }
+
+    pub fn error(&self, error: &ApiError) -> OutFrame {
+        response_frame(
+            self.format,
+            &self.id,
+            Err((error, None)),
+            self.rate_limits.as_deref(),
+        )
     }
 }
 

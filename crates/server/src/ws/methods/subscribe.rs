@@ -2,7 +2,9 @@
 //! listen token names.
 
 use super::{Call, Method, Reply};
+use crate::bus::Listen;
 use serde_json::Value;
+use std::sync::Arc;
 use userstream_protocol::ApiError;
 use userstream_protocol::ws::Answer;
 
@@ -29,8 +31,36 @@ fn call(call: &mut Call<'_, '_>) -> Result<Reply, ApiError> {
     }
     let session = call.context.session;
     let key_active = |id| state.directory.is_key_active(id);
-    state.hub.subscribe(session, &claims, key_active, |info| {
-        call.success_frame(&Answer::Subscribed(info))
-    })?;
+    match state.bus.listen(&claims.account) {
+        Listen::Ready(_listening) => {
+            state.hub.subscribe(session, &claims, key_active, |info| {
+                call.success_frame(&Answer::Subscribed(info))
+            })?;
+        }
+        // The first subscriber of an account on this node of a cluster: it is answered once the
+        // broker has confirmed that this node listens for the account, so that no event
+        // published after the answer can miss it. Other requests are answered meanwhile.
+        Listen::Pending(confirmed) => {
+            let (state, session) = (Arc::clone(state), Arc::clone(session));
+            let responder = call.responder();
+            tokio::spawn(async move {
+                let subscribed = match confirmed.await {
+                    Ok(_listening) => {
+                        let key_active = |id| state.directory.is_key_active(id);
+                        let respond = |info| responder.success(&Answer::Subscribed(info));
+                        state.hub.subscribe(&session, &claims, key_active, respond)
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "a subscription waited for the bus in vain");
+                        Err(ApiError::disconnected())
+                    }
+                };
+                if let Err(error) = subscribed {
+                    state.metrics.error(error.code);
+                    session.outbox.push(responder.error(&error));
+                }
+            });
+        }
+    }
     Ok(Reply::Queued)
 }

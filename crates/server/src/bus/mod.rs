@@ -8,8 +8,15 @@
 //! ([`Interest`]), so a clustered bus listens for those accounts only. Key revocations travel on
 //! the store's change feed instead ([`crate::store::Store::watch`]).
 
+mod nats;
+
+pub use nats::{NatsBus, SUBJECT_PREFIX, subject};
+
 use async_trait::async_trait;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 use userstream_protocol::Account;
 use userstream_protocol::events::Event;
 
@@ -42,6 +49,68 @@ pub enum Published {
 pub trait Delivery: Send + Sync + 'static {
     /// Queues `event` for this node's subscribers of its account; how many there were.
     fn deliver(&self, event: &AccountEvent) -> usize;
+
+    /// Events this node should have delivered may have been lost (its broker connection broke,
+    /// or could not keep up). Every subscription here ends with `eventStreamTerminated`, the one
+    /// signal Binance's protocol has, so that clients subscribe again and see the gap. Returns
+    /// how many ended.
+    fn lost(&self) -> usize;
+}
+
+/// Held while a subscription is being added: keeps the bus listening for its account until the
+/// hub holds the subscription (and with it the account's interest). Dropping it lets go.
+#[derive(Default)]
+#[must_use]
+pub struct Listening(Option<Box<dyn FnOnce() + Send>>);
+
+impl Listening {
+    pub(crate) fn releasing(release: impl FnOnce() + Send + 'static) -> Listening {
+        Listening(Some(Box::new(release)))
+    }
+}
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        if let Some(release) = self.0.take() {
+            release();
+        }
+    }
+}
+
+/// Whether events of an account already reach this node (see [`Bus::listen`]).
+pub enum Listen {
+    Ready(Listening),
+    /// The broker has yet to confirm this node's subscription.
+    Pending(Pin<Box<dyn Future<Output = Result<Listening, BusError>> + Send>>),
+}
+
+/// The bus's connection to its broker, as `/healthz` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BusHealth {
+    /// No broker: the embedded bus.
+    InProcess,
+    Connected,
+    /// The broker has been unreachable since then; the bus keeps trying.
+    Disconnected {
+        since: Instant,
+    },
+}
+
+/// A bus's counters, for the metrics page.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BusStats {
+    /// Times the connection to the broker came back after it broke.
+    pub reconnects: u64,
+    /// Times events may have been lost (an outage, or the broker's slow-consumer notice), each
+    /// of which ended this node's subscriptions.
+    pub losses: u64,
+    /// Messages from the broker that were refused: not a valid publish item, or an item whose
+    /// account is not the one its subject names.
+    pub rejected: u64,
+    /// Accounts this node listens for.
+    pub accounts: u64,
 }
 
 /// The accounts a node has subscribers for, as its hub reports them: `true` when the first
@@ -59,6 +128,22 @@ pub trait Bus: Interest {
 
     /// Publishes a batch, in order.
     async fn publish(&self, batch: Vec<AccountEvent>) -> Result<Published, BusError>;
+
+    /// Before the first subscription of `account` on this node is answered: events of
+    /// `account` published after that answer must reach this node. A clustered bus subscribes
+    /// at its broker and waits for the broker to confirm; the [`Listening`] it hands back keeps
+    /// that subscription until the hub has taken over the account's interest.
+    fn listen(&self, _account: &Account) -> Listen {
+        Listen::Ready(Listening::default())
+    }
+
+    fn health(&self) -> BusHealth {
+        BusHealth::InProcess
+    }
+
+    fn stats(&self) -> BusStats {
+        BusStats::default()
+    }
 }
 
 /// Single-node bus: publishing is a direct call into the hub.
