@@ -208,7 +208,7 @@ async fn listen(shared: Weak<Shared>, account: Account, confirmed: watch::Sender
             return;
         }
     };
-    match client.flush().await {
+    match round_trip(&client).await {
         Ok(()) => {
             confirmed.send_replace(true);
         }
@@ -220,6 +220,24 @@ async fn listen(shared: Weak<Shared>, account: Account, confirmed: watch::Sender
             return;
         };
         shared.receive(&account, &message.payload);
+    }
+}
+
+/// A message to ourselves through the server: when it is back, the server has handled
+/// everything this connection sent before it (a client `flush` only empties the socket buffer).
+async fn round_trip(client: &Client) -> Result<(), String> {
+    let inbox = client.new_inbox();
+    let mut probe = client
+        .subscribe(inbox.clone())
+        .await
+        .map_err(|error| error.to_string())?;
+    client
+        .publish(inbox, Bytes::new())
+        .await
+        .map_err(|error| error.to_string())?;
+    match probe.next().await {
+        Some(_) => Ok(()),
+        None => Err("the connection closed".into()),
     }
 }
 
@@ -291,9 +309,11 @@ impl Bus for NatsBus {
                 .await
                 .map_err(|error| BusError::Unavailable(error.to_string()))?;
         }
-        match tokio::time::timeout(PUBLISH_WAIT, shared.client.flush()).await {
+        // Answered once NATS has them: a publish made after this answer, from anywhere, is
+        // delivered after them.
+        match tokio::time::timeout(PUBLISH_WAIT, round_trip(&shared.client)).await {
             Ok(Ok(())) => Ok(Published::Accepted),
-            Ok(Err(error)) => Err(BusError::Unavailable(error.to_string())),
+            Ok(Err(error)) => Err(BusError::Unavailable(error)),
             Err(_) => Err(BusError::Unavailable(
                 "NATS did not take the events in time".into(),
             )),

@@ -82,6 +82,24 @@ impl TestServer {
         }
     }
 
+    /// A node of a cluster on the NATS servers at `urls`.
+    pub async fn start_cluster_node(
+        urls: &[String],
+        adjust: impl FnOnce(&mut Config),
+    ) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = test_config(dir.path().to_path_buf());
+        config.nats.urls = urls.to_vec();
+        adjust(&mut config);
+        let clock = ManualClock::starting_now();
+        let backends = Backends::cluster(&config, Arc::new(clock.clone()))
+            .await
+            .unwrap();
+        let mut server = Self::start_on_backends(config, clock, backends).await;
+        server._dir = Some(dir);
+        server
+    }
+
     /// Stops this server and starts another on the same data directory and clock.
     pub async fn restart(mut self) -> TestServer {
         let dir = self._dir.take();

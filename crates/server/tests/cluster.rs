@@ -1,0 +1,226 @@
+//! Gateway nodes as a cluster on real `nats-server` processes: keys, tokens, revocations and
+//! events cross nodes; NATS failures end what may have lost events and nothing else.
+
+mod common;
+
+use common::nats::NatsServer;
+use common::{TestServer, WAIT, WsClient, balance_update};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+use userstream_protocol::Account;
+use userstream_server::bus::subject;
+
+/// What the issue promises for keys and revocations crossing nodes.
+const PROPAGATION: Duration = Duration::from_secs(1);
+
+async fn nodes(nats: &[String], count: usize) -> Vec<TestServer> {
+    let mut nodes = Vec::new();
+    for _ in 0..count {
+        nodes.push(TestServer::start_cluster_node(nats, |_| {}).await);
+    }
+    nodes
+}
+
+/// Polls `check` until it holds, failing after `limit`; returns how long it took.
+async fn within<F, Fut>(limit: Duration, what: &str, mut check: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = Instant::now();
+    loop {
+        if check().await {
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn token_status(node: &TestServer, api_key: &str) -> u16 {
+    node.request_token(Some(api_key), "").await.0
+}
+
+/// The deltas of the next `count` balance updates on `ws`.
+async fn deltas(ws: &mut WsClient, count: usize) -> Vec<String> {
+    let mut seen = Vec::new();
+    for _ in 0..count {
+        let frame = tokio::time::timeout(WAIT, ws.next_event()).await.unwrap();
+        assert_eq!(frame["event"]["e"], "balanceUpdate", "{frame}");
+        seen.push(frame["event"]["d"].as_str().unwrap().to_owned());
+    }
+    seen
+}
+
+/// Returns once the NATS server has handled everything `client` sent so far (a message to
+/// itself, back through the server).
+async fn settled(client: &async_nats::Client) {
+    use futures_util::StreamExt;
+    let inbox = client.new_inbox();
+    let mut probe = client.subscribe(inbox.clone()).await.unwrap();
+    client.publish(inbox, "".into()).await.unwrap();
+    tokio::time::timeout(WAIT, probe.next())
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+async fn publish_batch(node: &TestServer, items: Value) -> Value {
+    let (status, answer) = node.admin_post("/admin/v1/events", items).await;
+    assert_eq!(status, 200, "{answer}");
+    answer
+}
+
+#[tokio::test]
+async fn keys_tokens_and_events_cross_nodes_and_every_subscriber_gets_each_event_once() {
+    let nats = NatsServer::start().await;
+    let cluster = nodes(&[nats.url()], 3).await;
+    let (a, b, c) = (&cluster[0], &cluster[1], &cluster[2]);
+
+    // A key created on A works on B and C within a second.
+    let key = a.create_key(&[]).await;
+    for node in [b, c] {
+        within(PROPAGATION, "the key reaching another node", || async {
+            token_status(node, &key.api_key).await == 200
+        })
+        .await;
+    }
+
+    // A token minted on A subscribes on every node.
+    let (token, _) = a.token(&key, None, None).await;
+    let mut subscribers = Vec::new();
+    for node in [a, b, c] {
+        let mut ws = node.ws().await;
+        ws.subscribe(&token).await;
+        subscribers.push(ws);
+    }
+
+    // Published on B (the admin API answers what it knows: NATS took them), and straight to
+    // NATS by an upstream service: each subscriber sees each event once, in publish order.
+    let items: Vec<Value> = (1..=3)
+        .map(|n| json!({ "uid": key.uid, "event": balance_update(&n.to_string()) }))
+        .collect();
+    let answer = publish_batch(b, Value::Array(items)).await;
+    assert_eq!(answer, json!({ "published": 3, "delivery": "accepted" }));
+    let upstream = async_nats::connect(nats.url()).await.unwrap();
+    let payload = json!([
+        { "uid": key.uid, "event": balance_update("4") },
+        { "uid": key.uid, "event": balance_update("5") },
+    ]);
+    upstream
+        .publish(
+            subject(&Account::cross(key.uid)),
+            payload.to_string().into(),
+        )
+        .await
+        .unwrap();
+    // An item naming another account than its subject is refused, whole message and all.
+    let stray = json!({ "uid": key.uid + 1, "event": balance_update("6") });
+    upstream
+        .publish(subject(&Account::cross(key.uid)), stray.to_string().into())
+        .await
+        .unwrap();
+    settled(&upstream).await;
+    publish_batch(c, json!({ "uid": key.uid, "event": balance_update("7") })).await;
+    for ws in &mut subscribers {
+        assert_eq!(deltas(ws, 6).await, ["1", "2", "3", "4", "5", "7"]);
+        ws.expect_no_events().await;
+    }
+    within(WAIT, "the stray message counted", || async {
+        let mut refused = 0;
+        for node in [a, b, c] {
+            refused += node.metric("userstream_bus_rejected_messages_total").await;
+        }
+        refused == 3
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_revocation_on_one_node_ends_subscriptions_and_minting_on_every_node() {
+    let nats = NatsServer::start().await;
+    let cluster = nodes(&[nats.url()], 3).await;
+    let (a, b, c) = (&cluster[0], &cluster[1], &cluster[2]);
+    let key = a.create_key(&[]).await;
+    within(PROPAGATION, "the key reaching C", || async {
+        token_status(c, &key.api_key).await == 200
+    })
+    .await;
+    let (token, _) = c.token(&key, None, None).await;
+    let mut on_c = c.ws().await;
+    on_c.subscribe(&token).await;
+
+    let (status, _) = a.revoke(&key.api_key).await;
+    assert_eq!(status, 200);
+    let ended = tokio::time::timeout(PROPAGATION, on_c.next_event())
+        .await
+        .expect("the subscription on C did not end within a second");
+    assert_eq!(ended["event"]["e"], "eventStreamTerminated", "{ended}");
+    for node in [a, b, c] {
+        within(PROPAGATION, "minting refused", || async {
+            token_status(node, &key.api_key).await != 200
+        })
+        .await;
+    }
+    // The connection stays, and the token no longer subscribes there.
+    let again = on_c
+        .call(
+            "userDataStream.subscribe.listenToken",
+            json!({ "listenToken": token }),
+        )
+        .await;
+    assert_eq!(again["error"]["code"], -1209, "{again}");
+}
+
+#[tokio::test]
+async fn a_restart_of_nats_keeps_sessions_and_ends_the_subscriptions_that_may_have_lost_events() {
+    let mut nats = NatsServer::start().await;
+    let node = TestServer::start_cluster_node(&[nats.url()], |config| {
+        config.nats.unhealthy_after_ms = 0;
+    })
+    .await;
+    let key = node.create_key(&[]).await;
+    let (token, _) = node.token(&key, None, None).await;
+    let mut ws = node.ws().await;
+    ws.subscribe(&token).await;
+    let health = |node: &TestServer| {
+        let url = node.admin_url("/healthz");
+        let http = node.http.clone();
+        async move {
+            let response = http.get(url).send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    assert_eq!(health(&node).await.0, 200);
+
+    nats.kill();
+    within(WAIT, "the node seeing NATS gone", || async {
+        let (status, body) = health(&node).await;
+        status == 503 && body["bus"]["state"] == "disconnected"
+    })
+    .await;
+    nats.restart().await;
+
+    // Events published while NATS was down were lost to this node: the subscription ends.
+    let ended = tokio::time::timeout(WAIT, ws.next_event()).await.unwrap();
+    assert_eq!(ended["event"]["e"], "eventStreamTerminated", "{ended}");
+    within(WAIT, "the node back", || async {
+        health(&node).await.0 == 200
+    })
+    .await;
+    assert_eq!(node.metric("userstream_bus_reconnects_total").await, 1);
+    assert_eq!(
+        node.metric("userstream_subscriptions_ended_total{reason=\"bus_loss\"}")
+            .await,
+        1
+    );
+    // Same connection: subscribe again, and events flow.
+    ws.subscribe(&token).await;
+    publish_batch(
+        &node,
+        json!({ "uid": key.uid, "event": balance_update("8") }),
+    )
+    .await;
+    assert_eq!(deltas(&mut ws, 1).await, ["8"]);
+}
