@@ -298,10 +298,10 @@ impl Bus for NatsBus {
     async fn publish(&self, batch: Vec<AccountEvent>) -> Result<Published, BusError> {
         let shared = &self.shared;
         shared.delivery()?;
-        let max = usize::try_from(shared.client.server_info().max_payload)
-            .ok()
-            .filter(|max| *max > 0)
-            .unwrap_or(1 << 20);
+        let max = match shared.client.server_info().max_payload {
+            0 => 1 << 20,
+            max => max,
+        };
         for (account, payload) in messages(&batch, max)? {
             shared
                 .client
