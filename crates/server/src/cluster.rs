@@ -5,7 +5,10 @@ use crate::config::{Config, NatsConfig};
 use crate::server::{Backends, ServerError};
 use crate::store::{KvSettings, KvStore};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// How long a starting node waits for JetStream to answer before it gives up.
+const JETSTREAM_PATIENCE: Duration = Duration::from_secs(30);
 use tokio::sync::mpsc;
 use userstream_protocol::clock::SharedClock;
 
@@ -22,11 +25,19 @@ pub async fn backends(config: &Config, clock: SharedClock) -> Result<Backends, S
         .await
         .map_err(|error| cluster_error(format!("cannot connect to NATS: {error}")))?;
     tracing::info!(servers = ?nats.urls, "connected to NATS");
-    let store = KvStore::open(
-        client.clone(),
-        &KvSettings::new(&nats.kv_bucket, nats.kv_replicas),
-    )
-    .await?;
+    let settings = KvSettings::new(&nats.kv_bucket, nats.kv_replicas);
+    // A cluster that is starting too may still be electing its JetStream leaders.
+    let patience = Instant::now() + JETSTREAM_PATIENCE;
+    let store = loop {
+        match KvStore::open(client.clone(), &settings).await {
+            Ok(store) => break store,
+            Err(error) if Instant::now() < patience => {
+                tracing::warn!(%error, "JetStream is not ready; trying again");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(error) => return Err(error.into()),
+        }
+    };
     let bus = NatsBus::new(client, connection_events, config, clock);
     Ok(Backends::new(Arc::new(store), Arc::new(bus)))
 }

@@ -245,7 +245,7 @@ async fn health_and_metrics() {
     let health = server.admin_get("/healthz").await;
     assert_eq!(
         health,
-        json!({"status": "ok", "connections": 1, "subscriptions": 1})
+        json!({"status": "ok", "connections": 1, "subscriptions": 1, "bus": {"state": "in-process"}})
     );
     let metrics = server.metrics().await;
     for line in [

@@ -13,6 +13,10 @@ use userstream_server::bus::subject;
 /// What the issue promises for keys and revocations crossing nodes.
 const PROPAGATION: Duration = Duration::from_secs(1);
 
+/// Longest a write may wait, after a NATS server died, for JetStream to elect new leaders in
+/// its place (NATS 2.9 takes up to about ten seconds; docs/operations.md, "Cluster").
+const FAILOVER: Duration = Duration::from_secs(30);
+
 async fn nodes(nats: &[String], count: usize) -> Vec<TestServer> {
     let mut nodes = Vec::new();
     for _ in 0..count {
@@ -223,4 +227,82 @@ async fn a_restart_of_nats_keeps_sessions_and_ends_the_subscriptions_that_may_ha
     )
     .await;
     assert_eq!(deltas(&mut ws, 1).await, ["8"]);
+}
+
+#[tokio::test]
+async fn kill_9_of_one_nats_server_out_of_three_loses_no_session_and_no_stored_write() {
+    let mut nats = NatsServer::cluster().await;
+    let urls: Vec<String> = nats.iter().map(NatsServer::url).collect();
+    let replicated = |config: &mut userstream_server::Config| config.nats.kv_replicas = 3;
+    let mut cluster = Vec::new();
+    for _ in 0..3 {
+        cluster.push(TestServer::start_cluster_node(&urls, replicated).await);
+    }
+    let key = cluster[0].create_key(&[]).await;
+    for node in &cluster[1..] {
+        within(PROPAGATION, "the key reaching another node", || async {
+            token_status(node, &key.api_key).await == 200
+        })
+        .await;
+    }
+    let (token, _) = cluster[0].token(&key, None, None).await;
+    let mut subscribers = Vec::new();
+    for node in &cluster {
+        let mut ws = node.ws().await;
+        ws.subscribe(&token).await;
+        subscribers.push(ws);
+    }
+    publish_batch(
+        &cluster[1],
+        json!({ "uid": key.uid, "event": balance_update("1") }),
+    )
+    .await;
+    for ws in &mut subscribers {
+        assert_eq!(deltas(ws, 1).await, ["1"]);
+    }
+
+    nats[0].kill();
+
+    // A write after the kill lands once JetStream has a leader again, and nothing written
+    // before it is lost: a node that starts now, on the two servers left, reads both keys.
+    within(FAILOVER, "a key created after the kill", || async {
+        cluster[1].admin_post("/admin/v1/keys", json!({})).await.0 == 200
+    })
+    .await;
+    let late = TestServer::start_cluster_node(&urls[1..], replicated).await;
+    let keys = late.admin_get("/admin/v1/keys").await;
+    assert_eq!(keys.as_array().map(Vec::len), Some(2), "{keys}");
+    assert_eq!(token_status(&late, &key.api_key).await, 200);
+
+    // Every session is still open. A node whose NATS connection was on the dead server moved
+    // to another and ended its subscriptions (events may have been lost meanwhile): those
+    // subscribe again, and then every subscriber gets the next event once.
+    for node in &cluster {
+        within(FAILOVER, "the node's bus connected", || async {
+            node.admin_get("/healthz").await["bus"]["state"] == "connected"
+        })
+        .await;
+    }
+    for ws in &mut subscribers {
+        let held = ws.call("session.subscriptions", json!({})).await;
+        assert_eq!(held["status"], 200, "{held}");
+        if held["result"].as_array().is_some_and(Vec::is_empty) {
+            ws.subscribe(&token).await;
+        }
+    }
+    within(FAILOVER, "a publish after the kill", || async {
+        let body = json!({ "uid": key.uid, "event": balance_update("2") });
+        cluster[2].admin_post("/admin/v1/events", body).await.0 == 200
+    })
+    .await;
+    for ws in &mut subscribers {
+        let frame = loop {
+            let frame = tokio::time::timeout(WAIT, ws.next_event()).await.unwrap();
+            if frame["event"]["e"] != "eventStreamTerminated" {
+                break frame;
+            }
+        };
+        assert_eq!(frame["event"]["d"], "2", "{frame}");
+        ws.expect_no_events().await;
+    }
 }

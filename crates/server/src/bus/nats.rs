@@ -260,12 +260,15 @@ async fn follow_connection(mut events: mpsc::UnboundedReceiver<ClientEvent>, sha
                 tracing::warn!("lost the connection to NATS; reconnecting");
             }
             ClientEvent::Connected => {
-                let was = std::mem::replace(&mut *shared.health.lock(), BusHealth::Connected);
+                let was = *shared.health.lock();
                 if matches!(was, BusHealth::Disconnected { .. }) {
                     shared.reconnects.fetch_add(1, Ordering::Relaxed);
                     tracing::info!("reconnected to NATS");
+                    // Before the node says it is connected again, so that whoever sees it
+                    // connected sees the subscriptions ended too.
                     shared.lost("the connection to NATS broke");
                 }
+                *shared.health.lock() = BusHealth::Connected;
             }
             ClientEvent::SlowConsumer(_) => {
                 shared.lost("the NATS client dropped messages for a slow subscription");

@@ -311,10 +311,20 @@ async fn follow(kv: kv::Store, mut from: u64, changes: broadcast::Sender<StoreCh
 #[async_trait]
 impl Store for KvStore {
     async fn load(&self) -> Result<StoreSnapshot, StoreError> {
-        let names: Vec<String> = match self.kv.keys().await {
-            Ok(keys) => keys.try_collect().await.map_err(backend)?,
-            Err(error) => return Err(backend(error)),
-        };
+        // The keys from the stream's own list of subjects, which its leader answers: the
+        // client's `keys` makes a consumer, which can hang for seconds after a server died.
+        let prefix = self.kv.prefix.as_str();
+        let subjects = self
+            .kv
+            .stream
+            .info_with_subjects(format!("{prefix}>"))
+            .await
+            .map_err(backend)?;
+        let names: Vec<String> = subjects
+            .map_ok(|(subject, _)| subject.strip_prefix(prefix).unwrap_or(&subject).to_owned())
+            .try_collect()
+            .await
+            .map_err(backend)?;
         let mut snapshot = StoreSnapshot::default();
         let mut entries = futures_util::stream::iter(names)
             .map(|name| async move { (self.value(&name).await, name) })
