@@ -1096,8 +1096,12 @@ impl Driver {
             // A handover waiting to retry is moot: the reconnect replaces the connection.
             self.handover = None;
             self.handover_retry_at = None;
-            // Whatever ended it, another gateway may be healthy: try the next one first.
+            // Whatever ended it, another gateway may be healthy: try the next one first, and
+            // ask it for tokens too rather than a node that may be dead.
             self.reconnect_gateway = self.after(conn.gateway);
+            if self.token_gateway == conn.gateway {
+                self.token_gateway = self.reconnect_gateway;
+            }
             self.reconnect_attempt += 1;
             let attempt = self.reconnect_attempt;
             if let Some(limit) = self.options.max_reconnect_attempts

@@ -5,7 +5,7 @@
 
 mod harness;
 
-use harness::{Cluster, ClusterPublisher, Recorder, assert_complete, balance_update, fast_options};
+use harness::{Cluster, ClusterPublisher, Recorder, balance_update, fast_options};
 use serde_json::json;
 use std::time::Duration;
 use userstream_client::{
@@ -114,67 +114,97 @@ async fn a_dead_gateway_is_left_for_the_next_one_with_a_gap() {
             .await,
         0
     );
+    // The renewal's token comes from the survivor at the first try, not from the dead node.
+    cluster.clock.advance(Duration::from_secs(46));
+    stream
+        .until_status(|status| matches!(status, Status::Renewed { .. }))
+        .await;
+    assert_eq!(
+        cluster
+            .node(1)
+            .metric("userstream_tokens_issued_total")
+            .await,
+        1
+    );
+    assert_eq!(
+        stream.count(|status| matches!(status, Status::TokenRetry { .. })),
+        0,
+        "{:?}",
+        stream.statuses
+    );
 }
 
-/// `serverShutdown` on the gateway the stream is on: make-before-break to the other node, back
-/// and forth, until an event has reached both connections of a handover (a publish has to land
-/// in the round trip between the new subscription and the old one's unsubscribe, so it takes a
-/// few handovers at most). The copies come from two nodes and must still come out once.
+/// Applies a fault to every connection of node `index`.
+async fn fault(cluster: &Cluster, index: usize, body: serde_json::Value) {
+    let (status, answer) = cluster
+        .node(index)
+        .admin_post("/admin/v1/faults", body)
+        .await;
+    assert_eq!(status, 200, "{answer}");
+}
+
+/// `serverShutdown` on the gateway the stream is on: make-before-break to the next node, with
+/// an event that certainly reaches both connections. The client is held (a buffer of one item,
+/// not read) until the old node is stuck behind a delay fault, which keeps it from reading the
+/// unsubscribe; the event then published reaches both nodes, and the copies, from two nodes,
+/// must come out once, in order, with no gap.
 #[tokio::test]
 async fn server_shutdown_hands_over_to_the_next_gateway_without_loss_or_gap() {
     let cluster = Cluster::start(2).await;
-    let gateways = [ws_of(&cluster, 0), ws_of(&cluster, 1)];
-    let mut stream = Recorder::new(cluster.builder(fast_options()).cross().start().unwrap());
+    let (first, second) = (ws_of(&cluster, 0), ws_of(&cluster, 1));
+    let options = Options {
+        buffer: 1,
+        ..fast_options()
+    };
+    let mut stream = Recorder::new(cluster.builder(options).cross().start().unwrap());
     stream.until_subscribed(1).await;
-    let publisher = ClusterPublisher::start(&cluster);
-    let mut expected = vec![(gateways[0].clone(), false)];
-    let mut on = 0;
-    for _ in 0..8 {
-        let before = publisher.doubled();
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        // The node announces its shutdown and keeps streaming for a minute of server time,
-        // which the frozen clock never reaches: room for make-before-break.
-        let (status, answer) = cluster
-            .node(on)
-            .admin_post(
-                "/admin/v1/faults",
-                json!({"kind": "shutdown", "durationMs": 60_000}),
-            )
-            .await;
-        assert_eq!(status, 200, "{answer}");
-        let started = stream
-            .until_status(|status| matches!(status, Status::HandoverStarted { .. }))
-            .await;
-        assert_eq!(
-            started,
-            Status::HandoverStarted {
-                reason: HandoverReason::ServerShutdown
-            }
-        );
-        stream
-            .until_status(|status| matches!(status, Status::HandoverComplete { .. }))
-            .await;
-        // The old node's connection is unsubscribed and closed; the other carries the stream.
-        until_sessions(&cluster, on, 0).await;
-        on = 1 - on;
-        expected.push((gateways[on].clone(), true));
-        assert_eq!(sessions(&cluster, on).await, 1);
-        if publisher.doubled() > before {
-            break;
-        }
-    }
-    assert!(publisher.doubled() > 0, "no overlap was exercised");
-    let published = publisher.stop().await;
-    let (last, _) = published.last().unwrap();
-    stream.until_delta(&Scope::Cross, &last.to_string()).await;
+    // Event 1 fills the buffer, so the client stops at its next item: HandoverStarted.
+    assert_eq!(cluster.publish(balance_update("1")).await, 1);
+    // Node 0 announces its shutdown and would keep streaming for a minute of server time, which
+    // the frozen clock never reaches.
+    fault(
+        &cluster,
+        0,
+        json!({"kind": "shutdown", "durationMs": 60_000}),
+    )
+    .await;
+    // Node 0's next write waits for the clock: until then it reads nothing, the client's
+    // unsubscribe included.
+    fault(&cluster, 0, json!({"kind": "delay", "durationMs": 1_000})).await;
+    assert_eq!(cluster.publish(balance_update("2")).await, 1);
+    stream
+        .until_status(|status| matches!(status, Status::HandoverStarted { .. }))
+        .await;
+    assert_eq!(
+        stream.statuses.last(),
+        Some(&Status::HandoverStarted {
+            reason: HandoverReason::ServerShutdown
+        })
+    );
+    stream
+        .until_status(|status| matches!(status, Status::HandoverComplete { .. }))
+        .await;
+    assert_eq!(
+        cluster.publish(balance_update("3")).await,
+        2,
+        "both connections hold the account"
+    );
+    // Node 0 catches up: events 2 and 3, then the answer to the unsubscribe.
+    fault(&cluster, 0, json!({"kind": "delay", "durationMs": 0})).await;
+    cluster.clock.advance(Duration::from_millis(1_000));
+    stream.until_delta(&Scope::Cross, "3").await;
+    until_sessions(&cluster, 0, 0).await;
+    assert_eq!(cluster.publish(balance_update("4")).await, 1);
+    stream.until_delta(&Scope::Cross, "4").await;
 
-    assert_complete(&published, &stream.sequence(&Scope::Cross));
+    assert_eq!(stream.sequence(&Scope::Cross), vec![1, 2, 3, 4]);
     assert!(stream.gaps().is_empty(), "{:?}", stream.statuses);
     assert_eq!(
         stream.count(|status| matches!(status, Status::Reconnecting { .. })),
         0
     );
-    assert_eq!(connected_to(&stream), expected);
+    assert_eq!(connected_to(&stream), vec![(first, false), (second, true)]);
+    assert_eq!(sessions(&cluster, 1).await, 1);
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ pub use common::{Key, TestServer, WAIT, balance_update};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::task::JoinHandle;
 use userstream_client::{
@@ -342,8 +342,6 @@ async fn publish_everywhere(
 /// published to every node that was running when it started.
 pub struct ClusterPublisher {
     stop: Arc<AtomicBool>,
-    /// Events so far that reached two subscriptions (both connections of a handover).
-    doubled: Arc<AtomicU64>,
     task: JoinHandle<Vec<(u64, u64)>>,
 }
 
@@ -351,8 +349,6 @@ impl ClusterPublisher {
     pub fn start(cluster: &Cluster) -> ClusterPublisher {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
-        let doubled = Arc::new(AtomicU64::new(0));
-        let overlaps = Arc::clone(&doubled);
         let admin_urls = cluster.admin_urls();
         let uid = cluster.key.uid;
         let task = tokio::spawn(async move {
@@ -378,24 +374,12 @@ impl ClusterPublisher {
                 seq += 1;
                 let event = balance_update(&seq.to_string());
                 let delivered = publish_everywhere(&http, &admin_urls, uid, &event).await;
-                if delivered > 1 {
-                    overlaps.fetch_add(1, Ordering::Relaxed);
-                }
                 published.push((seq, delivered));
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
             published
         });
-        ClusterPublisher {
-            stop,
-            doubled,
-            task,
-        }
-    }
-
-    /// Events so far that reached more than one subscription.
-    pub fn doubled(&self) -> u64 {
-        self.doubled.load(Ordering::Relaxed)
+        ClusterPublisher { stop, task }
     }
 
     /// Stops once an event reaches a subscriber; returns (sequence number, subscriptions it
