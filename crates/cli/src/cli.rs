@@ -68,6 +68,15 @@ pub enum Command {
     /// (connected, renewed, reconnecting, GAP when events may have been missed) go to stderr.
     /// Runs until interrupted; exits non-zero only on a configuration error, such as an API key
     /// the server does not know.
+    #[command(after_help = "\
+Failover:
+  Give the gateways of a cluster (nodes that share API keys and token signing keys) as
+  --url A --url B, or --url A,B. The stream starts on A. When the gateway it is on is lost
+  or refuses connections, tail reconnects to the next one in the list (wrapping around, with
+  the usual growing delay), and reports a GAP for the time no gateway carried the accounts.
+  On serverShutdown it opens the new connection on the next gateway before leaving the old
+  one, so nothing is lost and no GAP is reported. Token requests move on to the next gateway
+  when one fails.")]
     Tail(TailArgs),
     /// Measure userstream against its peers (the floor server, nats-server), on this host.
     ///
@@ -313,9 +322,11 @@ pub struct TokenArgs {
     /// Token validity in milliseconds (at most 86400000 = 24 h). [default: the gateway's, 24 h]
     #[arg(long, value_name = "MS")]
     pub validity: Option<u64>,
-    /// Base URL of the gateway's public API.
-    #[arg(long, value_name = "URL", env = "USERSTREAM_URL", default_value = DEFAULT_PUBLIC_URL)]
-    pub url: String,
+    /// Base URL of the gateway's public API. Several gateways of one cluster: repeat the flag
+    /// or separate URLs with commas; they are asked in turn until one answers with anything
+    /// but a 5xx.
+    #[arg(long, value_name = "URL", env = "USERSTREAM_URL", default_value = DEFAULT_PUBLIC_URL, value_delimiter = ',')]
+    pub url: Vec<String>,
     #[command(flatten)]
     pub trust: TrustArgs,
 }
@@ -331,12 +342,15 @@ pub struct TailArgs {
     #[arg(long, value_name = "SYM")]
     pub isolated: Vec<String>,
     /// Base URL of the gateway's public API (token requests; the WebSocket API is under
-    /// /ws-api/v3 unless --ws-url says otherwise).
-    #[arg(long, value_name = "URL", env = "USERSTREAM_URL", default_value = DEFAULT_PUBLIC_URL)]
-    pub url: String,
-    /// The WebSocket API URL, when it is not --url's /ws-api/v3.
-    #[arg(long, value_name = "URL")]
-    pub ws_url: Option<String>,
+    /// /ws-api/v3 unless --ws-url says otherwise). Several gateways of one cluster: repeat the
+    /// flag or separate URLs with commas; the stream starts on the first and, when the gateway
+    /// it is on is lost, moves on to the next (see Failover below).
+    #[arg(long, value_name = "URL", env = "USERSTREAM_URL", default_value = DEFAULT_PUBLIC_URL, value_delimiter = ',')]
+    pub url: Vec<String>,
+    /// The WebSocket API URL, when it is not --url's /ws-api/v3. With several --url, give one
+    /// --ws-url for each, in the same order.
+    #[arg(long, value_name = "URL", value_delimiter = ',')]
+    pub ws_url: Vec<String>,
     /// Use Binance production (https://api.binance.com, wss://ws-api.binance.com:443/ws-api/v3);
     /// overrides --url and --ws-url.
     #[arg(long)]
@@ -537,6 +551,17 @@ fn parse_floor_stack(name: &str) -> Result<FloorStack, String> {
     })
 }
 
+/// The URLs given, less empty ones, or `default` when none is left: `--url a,,b` and an
+/// exported-but-empty `USERSTREAM_URL` mean what they seem to.
+pub fn urls_or_default<'a>(urls: &'a [String], default: &'a str) -> Vec<&'a str> {
+    let urls: Vec<&str> = urls
+        .iter()
+        .map(|url| url.trim())
+        .filter(|url| !url.is_empty())
+        .collect();
+    if urls.is_empty() { vec![default] } else { urls }
+}
+
 /// The URL given, or `default` when it is empty: an exported-but-empty variable
 /// (`USERSTREAM_URL=`) means "not set", as it does for most tools, but clap would pass it on.
 pub fn url_or_default<'a>(url: &'a str, default: &'a str) -> &'a str {
@@ -551,6 +576,30 @@ mod tests {
     #[test]
     fn command_line_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn several_urls_are_taken_from_one_flag_or_many() {
+        use clap::Parser;
+        let tail = |args: &[&str]| match Cli::try_parse_from(
+            [&["userstream", "tail", "--api-key", "k"], args].concat(),
+        ) {
+            Ok(Cli {
+                command: Command::Tail(args),
+            }) => args.url,
+            other => panic!("{other:?}"),
+        };
+        let both = vec!["http://a:1".to_owned(), "http://b:2".to_owned()];
+        assert_eq!(tail(&["--url", "http://a:1,http://b:2"]), both);
+        assert_eq!(tail(&["--url", "http://a:1", "--url", "http://b:2"]), both);
+        assert_eq!(
+            urls_or_default(&["".into(), " ".into()], DEFAULT_PUBLIC_URL),
+            vec![DEFAULT_PUBLIC_URL]
+        );
+        assert_eq!(
+            urls_or_default(&["http://a:1".into(), "".into()], DEFAULT_PUBLIC_URL),
+            vec!["http://a:1"]
+        );
     }
 
     #[test]

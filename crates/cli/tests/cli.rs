@@ -480,6 +480,68 @@ async fn tail_prints_events_of_every_account_and_survives_a_terminate() {
     assert!(status.success(), "{status:?}");
 }
 
+/// With several gateways, a dead first one is left for the next, by `tail` (which says where
+/// it reconnects to) and by `token` alike.
+#[tokio::test]
+async fn tail_and_token_move_on_from_a_dead_gateway() {
+    let gateway = Gateway::start().await;
+    let (api_key, _, uid) = gateway.create_key(&[]).await;
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("address");
+    let (dead, live) = (
+        format!("http://{dead}"),
+        format!("http://{}", gateway.public),
+    );
+    let mut tail = Tail::start(
+        &gateway,
+        &["--api-key", &api_key, "--url", &format!("{dead},{live}")],
+    );
+    tail.status(&format!(
+        "reconnecting to ws://{}/ws-api/v3 (attempt 1",
+        gateway.public
+    ))
+    .await;
+    tail.status(&format!("connected to ws://{}/ws-api/v3", gateway.public))
+        .await;
+    tail.status("cross: subscribed").await;
+    gateway
+        .cli(&["publish", "--uid", &uid.to_string(), BALANCE_UPDATE])
+        .await
+        .json();
+    assert!(
+        tail.line()
+            .await
+            .ends_with("cross balanceUpdate BTC 100.00000000")
+    );
+
+    let answer = gateway
+        .cli(&[
+            "token",
+            "--api-key",
+            &api_key,
+            "--url",
+            &dead,
+            "--url",
+            &live,
+        ])
+        .await
+        .json();
+    assert!(answer["token"].is_string(), "{answer}");
+    // A refusal is the answer: no other gateway is asked.
+    gateway
+        .cli(&[
+            "token",
+            "--api-key",
+            "unknown",
+            "--url",
+            &format!("{live},{dead}"),
+        ])
+        .await
+        .failed_with(&["401"]);
+}
+
 #[tokio::test]
 async fn tail_exits_1_on_configuration_errors() {
     let gateway = Gateway::start().await;

@@ -5,6 +5,12 @@
 //! should be and acts: open a connection, fetch a token, subscribe, renew, finish a handover.
 //! Being level-triggered, every path (first start, renewal, reconnect, handover) goes through
 //! the same few lines, and a missed edge cannot leave an account unsubscribed.
+//!
+//! With several gateways, three cursors say where to go next: where a reconnect goes (the
+//! gateway after the one that was lost), where a handover's new connection goes (the next one
+//! on `serverShutdown`, the same one otherwise), and where tokens are minted (the gateway last
+//! connected to, moving on after a failed request). Gaps and make-before-break work as with one
+//! gateway: nodes of a cluster deliver the same events, encoded the same way.
 
 use crate::connection::{self, ConnEvent, ConnHandle, ConnSettings};
 use crate::dedup::{Dedup, Source};
@@ -12,6 +18,7 @@ use crate::frame::Inbound;
 use crate::item::{AccountEvent, Disconnect, Fatal, Gap, HandoverReason, Item, Status};
 use crate::options::{Endpoints, Options};
 use crate::token::{ListenToken, TokenClient, TokenError};
+use reqwest::Url;
 use serde_json::json;
 use std::collections::{HashMap, VecDeque};
 use std::future::pending;
@@ -144,6 +151,8 @@ impl Request {
 
 struct Conn {
     handle: ConnHandle,
+    /// Index of the gateway it is open to.
+    gateway: usize,
     open: bool,
     opened_at_us: i64,
     requests: HashMap<u64, Request>,
@@ -161,13 +170,27 @@ struct Route {
     closing: bool,
 }
 
-type TokenAnswer = (usize, Result<ListenToken, TokenError>, i64);
+/// A token request's outcome, for account `account`, minted by gateway `gateway`.
+struct TokenAnswer {
+    account: usize,
+    gateway: usize,
+    answer: Result<ListenToken, TokenError>,
+    asked_at_us: i64,
+}
 
 pub(crate) struct Driver {
     options: Arc<Options>,
     clock: SharedClock,
-    endpoints: Endpoints,
-    tokens: TokenClient,
+    /// Never empty (the builder checks).
+    gateways: Vec<Endpoints>,
+    /// One per gateway, same order.
+    tokens: Vec<TokenClient>,
+    /// Where the next reconnect goes.
+    reconnect_gateway: usize,
+    /// Where a handover's new connection goes.
+    handover_gateway: usize,
+    /// Where tokens are requested.
+    token_gateway: usize,
     out: mpsc::Sender<Item>,
     conn_tx: mpsc::Sender<(u64, ConnEvent)>,
     conn_rx: mpsc::Receiver<(u64, ConnEvent)>,
@@ -194,8 +217,8 @@ impl Driver {
     pub(crate) fn new(
         options: Options,
         clock: SharedClock,
-        endpoints: Endpoints,
-        tokens: TokenClient,
+        gateways: Vec<Endpoints>,
+        tokens: Vec<TokenClient>,
         accounts: Vec<Scope>,
         out: mpsc::Sender<Item>,
     ) -> Driver {
@@ -204,8 +227,11 @@ impl Driver {
         Driver {
             options: Arc::new(options),
             clock,
-            endpoints,
+            gateways,
             tokens,
+            reconnect_gateway: 0,
+            handover_gateway: 0,
+            token_gateway: 0,
             out,
             conn_tx,
             conn_rx,
@@ -252,9 +278,7 @@ impl Driver {
             let timer = self.next_timer_deadline();
             tokio::select! {
                 Some((conn, event)) = self.conn_rx.recv() => self.on_conn_event(conn, event).await,
-                Some((account, answer, asked_at_us)) = self.token_rx.recv() => {
-                    self.on_token(account, answer, asked_at_us).await;
-                }
+                Some(answer) = self.token_rx.recv() => self.on_token(answer).await,
                 () = clock_wait => {}
                 () = async { match timer { Some(at) => sleep_until(at).await, None => pending().await } } => {}
                 () = self.out.closed() => return,
@@ -290,7 +314,7 @@ impl Driver {
             && self.reconnect_at.is_none_or(|at| now >= at)
         {
             self.reconnect_at = None;
-            self.current = Some(self.open_connection());
+            self.current = Some(self.open_connection(self.reconnect_gateway));
         }
         if let Some(conn) = self.current.and_then(|id| self.conns.get(&id))
             && conn.open
@@ -307,7 +331,7 @@ impl Driver {
             && self.handover_retry_at.is_none_or(|at| now >= at)
         {
             self.handover_retry_at = None;
-            self.next = Some(self.open_connection());
+            self.next = Some(self.open_connection(self.handover_gateway));
         }
 
         let target = [self.next, self.current]
@@ -455,16 +479,46 @@ impl Driver {
         self.handover = Some(reason);
         self.handover_failures = 0;
         self.handover_retry_at = None;
+        self.handover_gateway = self.current_gateway().unwrap_or(self.reconnect_gateway);
+        if reason == HandoverReason::ServerShutdown {
+            // That node is going away: the replacement goes to another one, if there is one.
+            self.advance_handover_gateway();
+        }
         self.status(Status::HandoverStarted { reason }).await;
     }
 
-    fn open_connection(&mut self) -> u64 {
+    /// The gateway the current connection is open to.
+    fn current_gateway(&self) -> Option<usize> {
+        self.current
+            .and_then(|id| self.conns.get(&id))
+            .map(|conn| conn.gateway)
+    }
+
+    /// The gateway after `gateway` in the list, wrapping around.
+    fn after(&self, gateway: usize) -> usize {
+        (gateway + 1) % self.gateways.len()
+    }
+
+    /// Points a handover at the next gateway, skipping the current connection's one when it
+    /// is shutting down and another exists.
+    fn advance_handover_gateway(&mut self) {
+        let mut next = self.after(self.handover_gateway);
+        if self.handover == Some(HandoverReason::ServerShutdown)
+            && self.current_gateway() == Some(next)
+        {
+            next = self.after(next);
+        }
+        self.handover_gateway = next;
+    }
+
+    fn open_connection(&mut self, gateway: usize) -> u64 {
         self.conn_seq += 1;
         let id = self.conn_seq;
+        let gateway = gateway % self.gateways.len();
         let handle = connection::spawn(
             id,
             ConnSettings {
-                url: self.endpoints.ws.clone(),
+                url: self.gateways[gateway].ws.clone(),
                 options: Arc::clone(&self.options),
                 clock: Arc::clone(&self.clock),
                 events: self.conn_tx.clone(),
@@ -474,6 +528,7 @@ impl Driver {
             id,
             Conn {
                 handle,
+                gateway,
                 open: false,
                 opened_at_us: self.clock.now_us(),
                 requests: HashMap::new(),
@@ -517,23 +572,43 @@ impl Driver {
     }
 
     fn fetch_token(&self, account: usize) {
-        let tokens = self.tokens.clone();
+        let gateway = self.token_gateway % self.tokens.len();
+        let tokens = self.tokens[gateway].clone();
         let scope = self.accounts[account].scope.clone();
         let clock = Arc::clone(&self.clock);
         let answers = self.token_tx.clone();
         tokio::spawn(async move {
             let asked_at_us = clock.now_us();
             let answer = tokens.fetch(&scope, asked_at_us.div_euclid(1000)).await;
-            let _ = answers.send((account, answer, asked_at_us));
+            let _ = answers.send(TokenAnswer {
+                account,
+                gateway,
+                answer,
+                asked_at_us,
+            });
         });
     }
 
-    async fn on_token(
-        &mut self,
-        index: usize,
-        answer: Result<ListenToken, TokenError>,
-        asked_at_us: i64,
-    ) {
+    async fn on_token(&mut self, answer: TokenAnswer) {
+        let TokenAnswer {
+            account: index,
+            gateway,
+            answer,
+            asked_at_us,
+        } = answer;
+        if answer.as_ref().is_err_and(|error| !error.is_fatal())
+            && self.token_gateway == gateway
+            && self.gateways.len() > 1
+        {
+            // That gateway may be down: the retry asks the next one. Only the first failure
+            // of a gateway moves the cursor, so several accounts failing at once skip no node.
+            self.token_gateway = self.after(gateway);
+            tracing::warn!(
+                from = %shown(&self.gateways[gateway].rest),
+                to = %shown(&self.gateways[self.token_gateway].rest),
+                "token request failed; asking the next gateway"
+            );
+        }
         let validity = self.options.token_validity.unwrap_or(DEFAULT_VALIDITY);
         let account = &mut self.accounts[index];
         account.fetching = false;
@@ -602,13 +677,18 @@ impl Driver {
         match event {
             ConnEvent::Open => {
                 let handover = self.next == Some(id);
-                if let Some(conn) = self.conns.get_mut(&id) {
-                    conn.open = true;
-                    conn.opened_at_us = self.clock.now_us();
-                }
+                let Some(conn) = self.conns.get_mut(&id) else {
+                    return;
+                };
+                conn.open = true;
+                conn.opened_at_us = self.clock.now_us();
+                let gateway = conn.gateway;
+                // A gateway that just took a connection is up: mint tokens there.
+                self.token_gateway = gateway;
                 self.status(Status::Connected {
                     connection: id,
                     handover,
+                    gateway: shown(&self.gateways[gateway].ws),
                 })
                 .await;
             }
@@ -707,6 +787,7 @@ impl Driver {
         {
             conn.close_sent = true;
             conn.handle.close();
+            self.advance_handover_gateway();
             self.handover_failures += 1;
             self.handover_retry_at = Some(later(
                 self.options.reconnect_backoff.delay(self.handover_failures),
@@ -1015,6 +1096,12 @@ impl Driver {
             // A handover waiting to retry is moot: the reconnect replaces the connection.
             self.handover = None;
             self.handover_retry_at = None;
+            // Whatever ended it, another gateway may be healthy: try the next one first, and
+            // ask it for tokens too rather than a node that may be dead.
+            self.reconnect_gateway = self.after(conn.gateway);
+            if self.token_gateway == conn.gateway {
+                self.token_gateway = self.reconnect_gateway;
+            }
             self.reconnect_attempt += 1;
             let attempt = self.reconnect_attempt;
             if let Some(limit) = self.options.max_reconnect_attempts
@@ -1026,14 +1113,17 @@ impl Driver {
             }
             let delay = self.options.reconnect_backoff.delay(attempt);
             self.reconnect_at = Some(later(delay));
+            let gateway = shown(&self.gateways[self.reconnect_gateway].ws);
             self.status(Status::Reconnecting {
                 attempt,
                 delay,
                 reason,
+                gateway,
             })
             .await;
         } else if self.next == Some(id) {
             self.next = None;
+            self.advance_handover_gateway();
             self.handover_failures += 1;
             let delay = self.options.reconnect_backoff.delay(self.handover_failures);
             self.handover_retry_at = Some(later(delay));
@@ -1096,6 +1186,13 @@ impl Driver {
     }
 }
 
+/// A gateway's URL as statuses and logs show it: without a password, should it hold one.
+fn shown(url: &Url) -> Url {
+    let mut url = url.clone();
+    let _ = url.set_password(None);
+    url
+}
+
 /// `delay` from now; a delay too large to represent waits a year instead of panicking.
 fn later(delay: Duration) -> Instant {
     let now = Instant::now();
@@ -1111,6 +1208,12 @@ fn micros(duration: Duration) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gateway_urls_are_shown_without_a_password() {
+        let url = Url::parse("wss://user:hunter2@gw.example/ws-api/v3").unwrap();
+        assert_eq!(shown(&url).as_str(), "wss://user@gw.example/ws-api/v3");
+    }
 
     #[test]
     fn huge_delays_do_not_overflow() {

@@ -1,6 +1,7 @@
 //! What a [`UserStream`](crate::UserStream) yields: account events and status changes.
 
 use crate::token::TokenError;
+use reqwest::Url;
 use std::fmt;
 use std::time::Duration;
 use userstream_protocol::Scope;
@@ -63,6 +64,9 @@ pub enum Status {
         /// Opened to replace a healthy connection (before the 24 h limit, on `serverShutdown`)
         /// while the old one still streams.
         handover: bool,
+        /// The WebSocket API URL of the gateway it is open to (one of several when the stream
+        /// fails over between gateways).
+        gateway: Url,
     },
     /// An account is subscribed on a connection (the first time, after a reconnect, or on the
     /// new connection of a handover).
@@ -93,6 +97,9 @@ pub enum Status {
         delay: Duration,
         /// What ended the connection.
         reason: Disconnect,
+        /// The WebSocket API URL the attempt goes to: with several gateways, the one after the
+        /// gateway that was lost.
+        gateway: Url,
     },
     /// A new connection is being opened to replace the current one before it ends.
     HandoverStarted {
@@ -227,11 +234,16 @@ impl fmt::Display for Status {
             Status::Connected {
                 connection,
                 handover: false,
-            } => write!(f, "connected (connection {connection})"),
+                gateway,
+            } => write!(f, "connected to {gateway} (connection {connection})"),
             Status::Connected {
                 connection,
                 handover: true,
-            } => write!(f, "connected (connection {connection}, handover)"),
+                gateway,
+            } => write!(
+                f,
+                "connected to {gateway} (connection {connection}, handover)"
+            ),
             Status::Subscribed {
                 account,
                 connection,
@@ -255,9 +267,10 @@ impl fmt::Display for Status {
                 attempt,
                 delay,
                 reason,
+                gateway,
             } => write!(
                 f,
-                "reconnecting (attempt {attempt}, in {} ms): {reason}",
+                "reconnecting to {gateway} (attempt {attempt}, in {} ms): {reason}",
                 delay.as_millis()
             ),
             Status::HandoverStarted { reason } => write!(f, "handover started: {reason}"),

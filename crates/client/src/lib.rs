@@ -10,6 +10,8 @@
 //! - **Handover**: ahead of the 24 h connection limit and on `serverShutdown`, a new connection
 //!   is opened and subscribed *before* the old one is closed; events seen on both are delivered
 //!   once.
+//! - **Failover**: given several gateways of one cluster ([`UserStreamBuilder::gateways`]), a
+//!   stream whose gateway dies moves to the next one, and token requests do too.
 //! - **Gaps are never silent**: when events may have been missed, a [`Status::Gap`] says for
 //!   which account and between which instants, so you know to reconcile.
 //!
@@ -93,6 +95,9 @@ pub enum BuildError {
     /// An option is out of range.
     #[error("{0}")]
     InvalidOption(&'static str),
+    /// An empty list of gateways was given.
+    #[error("at least one gateway is required")]
+    NoGateways,
     /// The HTTP client (TLS) could not be initialised.
     #[error("cannot set up the HTTP client: {0}")]
     Http(String),
@@ -103,7 +108,8 @@ pub enum BuildError {
 pub struct UserStreamBuilder {
     api_key: Option<String>,
     secret: Option<String>,
-    endpoints: Endpoints,
+    /// Tried in this order; the stream starts on the first.
+    gateways: Vec<Endpoints>,
     accounts: Vec<Result<Scope, BuildError>>,
     options: Options,
     clock: SharedClock,
@@ -125,20 +131,41 @@ impl UserStreamBuilder {
 
     /// Binance production (the default).
     pub fn binance(mut self) -> Self {
-        self.endpoints = Endpoints::binance();
+        self.gateways = vec![Endpoints::binance()];
         self
     }
 
     /// A server at `base` serving REST and, under `/ws-api/v3`, the WebSocket API, such as
     /// `userstream serve` (`http://127.0.0.1:9443`).
     pub fn local(mut self, base: &str) -> Result<Self, BuildError> {
-        self.endpoints = Endpoints::local(base)?;
+        self.gateways = vec![Endpoints::local(base)?];
         Ok(self)
     }
 
-    /// Explicit endpoints.
+    /// Explicit endpoints of one gateway.
     pub fn endpoints(mut self, endpoints: Endpoints) -> Self {
-        self.endpoints = endpoints;
+        self.gateways = vec![endpoints];
+        self
+    }
+
+    /// Several gateways of one cluster (nodes that share API keys and token signing keys, so a
+    /// token minted on one is accepted by all), in order of preference. The stream starts on the
+    /// first; when the gateway it is on is lost or refuses, it moves on to the next one in the
+    /// list (wrapping around, with the usual reconnect backoff), and on `serverShutdown` it hands
+    /// over to the next one. Token requests move on the same way when a REST root fails.
+    ///
+    /// ```
+    /// use userstream_client::{Endpoints, UserStream};
+    ///
+    /// let nodes = ["http://10.0.0.1:9443", "http://10.0.0.2:9443"]
+    ///     .into_iter()
+    ///     .map(Endpoints::local)
+    ///     .collect::<Result<Vec<_>, _>>()
+    ///     .unwrap();
+    /// let builder = UserStream::builder().api_key("key").cross().gateways(nodes);
+    /// ```
+    pub fn gateways(mut self, gateways: impl IntoIterator<Item = Endpoints>) -> Self {
+        self.gateways = gateways.into_iter().collect();
         self
     }
 
@@ -195,6 +222,9 @@ impl UserStreamBuilder {
         if accounts.is_empty() {
             return Err(BuildError::NoAccounts);
         }
+        if self.gateways.is_empty() {
+            return Err(BuildError::NoGateways);
+        }
         let options = self.options;
         if options.buffer == 0 {
             return Err(BuildError::InvalidOption("buffer must be at least 1"));
@@ -217,16 +247,22 @@ impl UserStreamBuilder {
             .map_err(|error| BuildError::Http(error.to_string()))?
             .build()
             .map_err(|error| BuildError::Http(token::root_cause(&error)))?;
-        let tokens = TokenClient::new(
-            http,
-            &self.endpoints.rest,
-            api_key,
-            self.secret,
-            options.token_validity,
-        );
+        // One token client per gateway, sharing the HTTP client (and its connection pools).
+        let tokens = self
+            .gateways
+            .iter()
+            .map(|gateway| {
+                TokenClient::new(
+                    http.clone(),
+                    &gateway.rest,
+                    api_key.clone(),
+                    self.secret.clone(),
+                    options.token_validity,
+                )
+            })
+            .collect();
         let (out, items) = mpsc::channel(options.buffer);
-        let driver =
-            driver::Driver::new(options, self.clock, self.endpoints, tokens, accounts, out);
+        let driver = driver::Driver::new(options, self.clock, self.gateways, tokens, accounts, out);
         let task = tokio::spawn(driver.run());
         Ok(UserStream { items, task })
     }
@@ -245,7 +281,7 @@ impl UserStream {
         UserStreamBuilder {
             api_key: None,
             secret: None,
-            endpoints: Endpoints::binance(),
+            gateways: vec![Endpoints::binance()],
             accounts: Vec::new(),
             options: Options::default(),
             clock: Arc::new(SystemClock),
@@ -342,6 +378,10 @@ mod tests {
             base.clone().local("localhost:9443").err(),
             Some(BuildError::Url(_))
         ));
+        assert_eq!(
+            start(base.clone().gateways([])),
+            Some(BuildError::NoGateways)
+        );
         assert!(base.isolated("btcusdt").start().is_ok());
     }
 }

@@ -4,7 +4,8 @@
 mod harness;
 
 use harness::{
-    Publisher, Recorder, TestServer, balance_update, builder, cross_stream, fast_options,
+    Publisher, Recorder, TestServer, assert_complete, balance_update, builder, cross_stream,
+    fast_options,
 };
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -21,20 +22,6 @@ async fn fail_token_requests(server: &TestServer, count: u32, status: u16, code:
 async fn fault(server: &TestServer, body: Value) {
     let (status, answer) = server.admin_post("/admin/v1/faults", body).await;
     assert_eq!(status, 200, "{answer}");
-}
-
-/// Every event that reached a subscriber arrived exactly once and in order.
-fn assert_complete(published: &[(u64, u64)], received: &[u64]) {
-    let reached: Vec<u64> = published
-        .iter()
-        .filter(|(_, delivered)| *delivered > 0)
-        .map(|(seq, _)| *seq)
-        .collect();
-    assert_eq!(
-        received,
-        reached.as_slice(),
-        "lost, repeated or reordered events"
-    );
 }
 
 /// Waits until the last event published has been received.

@@ -4,7 +4,7 @@
 //! `userstream tail --json | jq` sees only events. The stream never ends by itself; only a
 //! configuration error (a key the server refuses, an account that does not exist) stops it.
 
-use crate::cli::{DEFAULT_PUBLIC_URL, TailArgs, url_or_default};
+use crate::cli::{DEFAULT_PUBLIC_URL, TailArgs, urls_or_default};
 use anyhow::{Context, bail};
 use futures_util::StreamExt;
 use std::io::Write;
@@ -16,18 +16,14 @@ use userstream_client::{
 use userstream_protocol::TimeUnit;
 
 pub async fn run(args: TailArgs) -> anyhow::Result<()> {
-    let endpoints = if args.binance {
-        Endpoints::binance()
+    let gateways = if args.binance {
+        vec![Endpoints::binance()]
     } else {
-        let url = url_or_default(&args.url, DEFAULT_PUBLIC_URL);
-        match &args.ws_url {
-            Some(ws_url) => Endpoints::new(url, ws_url)?,
-            None => Endpoints::local(url)?,
-        }
+        gateways(&args.url, &args.ws_url)?
     };
     let mut builder = UserStream::builder()
         .api_key(args.key.api_key.trim())
-        .endpoints(endpoints)
+        .gateways(gateways)
         .options(Options {
             token_validity: args.validity.map(Duration::from_millis),
             sbe: args.sbe,
@@ -75,6 +71,29 @@ pub async fn run(args: TailArgs) -> anyhow::Result<()> {
 }
 
 use userstream_client::Clock as _;
+
+/// One gateway per `--url`, paired in order with `--ws-url` when that is given.
+fn gateways(urls: &[String], ws_urls: &[String]) -> anyhow::Result<Vec<Endpoints>> {
+    let urls = urls_or_default(urls, DEFAULT_PUBLIC_URL);
+    if ws_urls.is_empty() {
+        return Ok(urls
+            .into_iter()
+            .map(Endpoints::local)
+            .collect::<Result<_, _>>()?);
+    }
+    if ws_urls.len() != urls.len() {
+        bail!(
+            "{} --url but {} --ws-url: give one --ws-url for each --url, in the same order",
+            urls.len(),
+            ws_urls.len()
+        );
+    }
+    Ok(urls
+        .into_iter()
+        .zip(ws_urls)
+        .map(|(url, ws_url)| Endpoints::new(url, ws_url))
+        .collect::<Result<_, _>>()?)
+}
 
 /// What went wrong, and what to do about it.
 fn explain(fatal: &Fatal) -> String {
@@ -186,6 +205,20 @@ mod tests {
             subscription_id: 0,
             event,
         }
+    }
+
+    #[test]
+    fn gateways_pair_urls_in_order() {
+        let urls = ["http://a:1".to_owned(), "http://b:2".to_owned()];
+        let local = gateways(&urls, &[]).unwrap();
+        assert_eq!(local[1].ws.as_str(), "ws://b:2/ws-api/v3");
+        let ws = ["ws://a:9/x".to_owned(), "ws://b:9/y".to_owned()];
+        let paired = gateways(&urls, &ws).unwrap();
+        assert_eq!(paired[1].rest.as_str(), "http://b:2/");
+        assert_eq!(paired[1].ws.as_str(), "ws://b:9/y");
+        let error = gateways(&urls, &ws[..1]).unwrap_err().to_string();
+        assert!(error.contains("one --ws-url for each --url"), "{error}");
+        assert_eq!(gateways(&[], &[]).unwrap().len(), 1);
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod common;
 
 pub use common::{Key, TestServer, WAIT, balance_update};
 use futures_util::StreamExt;
+use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -13,6 +14,11 @@ use tokio::task::JoinHandle;
 use userstream_client::{
     Backoff, Endpoints, Event, Item, Options, Scope, Status, UserStream, UserStreamBuilder,
 };
+use userstream_server::bus::LocalBus;
+use userstream_server::directory::generate_key;
+use userstream_server::store::{FIRST_UID, NewApiKey, SqliteStore, Store};
+use userstream_server::token::SigningKey;
+use userstream_server::{Backends, Clock, ManualClock};
 
 /// Short delays so that outages last milliseconds of wall time.
 pub fn fast_options() -> Options {
@@ -132,6 +138,20 @@ impl Recorder {
     }
 }
 
+/// Every event that reached a subscriber arrived exactly once and in order.
+pub fn assert_complete(published: &[(u64, u64)], received: &[u64]) {
+    let reached: Vec<u64> = published
+        .iter()
+        .filter(|(_, delivered)| *delivered > 0)
+        .map(|(seq, _)| *seq)
+        .collect();
+    assert_eq!(
+        received,
+        reached.as_slice(),
+        "lost, repeated or reordered events"
+    );
+}
+
 pub fn delta_of(event: &Event) -> Option<&str> {
     match event {
         Event::BalanceUpdate(update) => Some(update.balance_delta.as_str()),
@@ -181,6 +201,189 @@ impl Publisher {
     }
 
     /// Stops publishing once an event reaches a subscriber; returns (sequence number, subscribers it reached) for each event.
+    pub async fn stop(self) -> Vec<(u64, u64)> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.task.await.unwrap()
+    }
+}
+
+/// Gateway nodes of one cluster, as far as a client can tell: each has its own store and bus,
+/// but all share one token signing key (through their config) and one API key (written into
+/// every store), so a token minted on one node is accepted by the others. They share a manual
+/// clock with the client. Events reach a node only when published to it; [`Cluster::publish`]
+/// publishes to every node still running, as a cluster's bus would.
+pub struct Cluster {
+    /// `None` once killed.
+    pub nodes: Vec<Option<TestServer>>,
+    pub key: Key,
+    pub clock: ManualClock,
+    _dirs: Vec<tempfile::TempDir>,
+}
+
+impl Cluster {
+    pub async fn start(size: usize) -> Cluster {
+        let signing_key = SigningKey::generate(1).to_config_string();
+        let clock = ManualClock::starting_now();
+        let key = Key {
+            api_key: generate_key(),
+            secret: generate_key(),
+            uid: FIRST_UID,
+        };
+        let mut nodes = Vec::new();
+        let mut dirs = Vec::new();
+        for _ in 0..size {
+            let dir = tempfile::tempdir().unwrap();
+            let mut config = common::test_config(dir.path().to_path_buf());
+            config.token.signing_keys = vec![signing_key.clone()];
+            let store = SqliteStore::open_in(dir.path()).unwrap();
+            store
+                .insert_key(NewApiKey {
+                    api_key: key.api_key.clone(),
+                    secret_key: key.secret.clone(),
+                    uid: Some(key.uid),
+                    label: None,
+                    created_at_ms: clock.now_ms(),
+                })
+                .await
+                .unwrap();
+            let backends = Backends::new(Arc::new(store), Arc::new(LocalBus::new()));
+            nodes.push(Some(
+                TestServer::start_on_backends(config, clock.clone(), backends).await,
+            ));
+            dirs.push(dir);
+        }
+        Cluster {
+            nodes,
+            key,
+            clock,
+            _dirs: dirs,
+        }
+    }
+
+    /// A running node.
+    pub fn node(&self, index: usize) -> &TestServer {
+        self.nodes[index].as_ref().expect("the node was killed")
+    }
+
+    /// Node `index`'s endpoints.
+    pub fn endpoints(&self, index: usize) -> Endpoints {
+        Endpoints::local(&self.node(index).url("")).unwrap()
+    }
+
+    /// A client builder for the cluster's key with every node as a gateway, in order.
+    pub fn builder(&self, options: Options) -> UserStreamBuilder {
+        UserStream::builder()
+            .api_key(&self.key.api_key)
+            .gateways((0..self.nodes.len()).map(|index| self.endpoints(index)))
+            .options(options)
+            .clock(Arc::new(self.clock.clone()))
+    }
+
+    /// Kills node `index` as abruptly as the process dying: every connection is dropped without
+    /// a close frame (no `serverShutdown`), then the listeners close, so reconnects and token
+    /// requests to it are refused.
+    pub async fn kill(&mut self, index: usize) {
+        let node = self.nodes[index].take().expect("the node was killed");
+        let (status, answer) = node
+            .admin_post("/admin/v1/faults", json!({"kind": "drop"}))
+            .await;
+        assert_eq!(status, 200, "{answer}");
+        node.server.shutdown().await.unwrap();
+    }
+
+    /// The admin URLs of the nodes still running, for [`ClusterPublisher`].
+    pub fn admin_urls(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .flatten()
+            .map(|node| node.admin_url(""))
+            .collect()
+    }
+
+    /// Publishes one cross margin event to every running node; returns the subscriptions it
+    /// reached in all.
+    pub async fn publish(&self, event: Value) -> u64 {
+        publish_everywhere(
+            &reqwest::Client::new(),
+            &self.admin_urls(),
+            self.key.uid,
+            &event,
+        )
+        .await
+    }
+}
+
+/// Publishes to each admin URL; a node that does not answer (killed) reaches nobody.
+async fn publish_everywhere(
+    http: &reqwest::Client,
+    admin_urls: &[String],
+    uid: u64,
+    event: &Value,
+) -> u64 {
+    let mut reached = 0;
+    for admin in admin_urls {
+        let body = json!({"uid": uid, "event": event});
+        let Ok(response) = http
+            .post(format!("{admin}/admin/v1/events"))
+            .json(&body)
+            .send()
+            .await
+        else {
+            continue;
+        };
+        if let Ok(answer) = response.json::<Value>().await {
+            reached += answer["subscribers"].as_u64().unwrap_or(0);
+        }
+    }
+    reached
+}
+
+/// [`Publisher`] for a cluster: balanceUpdates with deltas 1, 2, 3… to the cross account, each
+/// published to every node that was running when it started.
+pub struct ClusterPublisher {
+    stop: Arc<AtomicBool>,
+    task: JoinHandle<Vec<(u64, u64)>>,
+}
+
+impl ClusterPublisher {
+    pub fn start(cluster: &Cluster) -> ClusterPublisher {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let admin_urls = cluster.admin_urls();
+        let uid = cluster.key.uid;
+        let task = tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            let mut published = Vec::new();
+            let mut seq = 0u64;
+            let mut deadline = None;
+            // After the stop, go on until an event reaches a subscriber, so the last one
+            // published is one the client must receive.
+            while !flag.load(Ordering::Relaxed)
+                || published
+                    .last()
+                    .is_none_or(|(_, delivered)| *delivered == 0)
+            {
+                if flag.load(Ordering::Relaxed) {
+                    let deadline =
+                        *deadline.get_or_insert_with(|| tokio::time::Instant::now() + WAIT);
+                    assert!(
+                        tokio::time::Instant::now() < deadline,
+                        "no subscriber came back"
+                    );
+                }
+                seq += 1;
+                let event = balance_update(&seq.to_string());
+                let delivered = publish_everywhere(&http, &admin_urls, uid, &event).await;
+                published.push((seq, delivered));
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            published
+        });
+        ClusterPublisher { stop, task }
+    }
+
+    /// Stops once an event reaches a subscriber; returns (sequence number, subscriptions it
+    /// reached on all nodes together) for each event.
     pub async fn stop(self) -> Vec<(u64, u64)> {
         self.stop.store(true, Ordering::Relaxed);
         self.task.await.unwrap()
