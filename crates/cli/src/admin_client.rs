@@ -60,6 +60,21 @@ impl AdminClient {
             .await
     }
 
+    /// `POST /admin/v1/signing-keys`.
+    pub async fn rotate_signing_key(&self, activate_in_ms: u64) -> anyhow::Result<Value> {
+        self.post(
+            &["signing-keys"],
+            &json!({ "activateInMs": activate_in_ms }),
+        )
+        .await
+    }
+
+    /// `GET /admin/v1/signing-keys`.
+    pub async fn list_signing_keys(&self) -> anyhow::Result<Value> {
+        self.send(self.request(Method::GET, &["signing-keys"]))
+            .await
+    }
+
     /// `POST /admin/v1/accounts/{uid}/isolated`.
     pub async fn open_isolated(&self, uid: u64, symbol: &str) -> anyhow::Result<Value> {
         let uid = uid.to_string();

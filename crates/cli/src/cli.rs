@@ -218,6 +218,22 @@ pub enum KeysCommand {
     /// Revoke an API key: its tokens stop working and its live subscriptions end at once with
     /// an eventStreamTerminated event.
     Revoke(RevokeKeyArgs),
+    /// Rotate the token signing key: add a new one (the next kid) that every node of a cluster
+    /// learns at once and that signs from --activate-in-ms on. Older keys keep verifying, so
+    /// tokens already issued work until they expire. Prints {"kid","activeFrom"}.
+    Rotate(RotateArgs),
+    /// List the token signing keys (kids and activation times, never secrets) and the kid
+    /// that signs now.
+    Signing(ListKeysArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RotateArgs {
+    /// Milliseconds until the new key signs; until then it only verifies.
+    #[arg(long, value_name = "MS", default_value_t = 60_000)]
+    pub activate_in_ms: u64,
+    #[command(flatten)]
+    pub admin: AdminArgs,
 }
 
 #[derive(Debug, Args)]

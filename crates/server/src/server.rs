@@ -10,7 +10,7 @@ use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::net::{self, ConnectionCaps, Listener, ServeSettings, Tls, TlsError};
 use crate::state::{AppState, SharedState};
-use crate::store::{SqliteStore, Store, StoreChange, StoreError};
+use crate::store::{SigningKeyRecord, SqliteStore, Store, StoreChange, StoreError};
 use crate::token::{KeyRing, LiveKeyRing, SigningKey, TokenError};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -107,8 +107,7 @@ impl Server {
         // Before the first read: no change may fall between the two.
         let changes = store.watch();
         let snapshot = store.load().await?;
-        let keyring = signing_keys(&config, store.as_ref(), &snapshot.signing_keys).await?;
-        let follows_store = config.token.signing_keys.is_empty();
+        let keyring = signing_keys(&config, store.as_ref(), &snapshot.signing_keys, &clock).await?;
         let directory = Directory::from_snapshot(Arc::clone(&store), snapshot);
         let metrics = Arc::new(Metrics::new());
         let limits = SubscriptionLimits {
@@ -150,7 +149,8 @@ impl Server {
             config,
             clock,
             directory,
-            keyring: LiveKeyRing::new(keyring, follows_store),
+            keyring,
+            store: Arc::clone(&store),
             sessions,
             hub,
             bus,
@@ -401,38 +401,49 @@ fn connection_caps(
 async fn signing_keys(
     config: &Config,
     store: &dyn Store,
-    stored: &[String],
-) -> Result<KeyRing, ServerError> {
+    stored: &[SigningKeyRecord],
+    clock: &SharedClock,
+) -> Result<LiveKeyRing, ServerError> {
+    let parse = |text: &str| SigningKey::parse_config_string(text).map_err(ServerError::Token);
     let configured = &config.token.signing_keys;
-    let texts = if configured.is_empty() {
-        stored
-    } else {
-        configured
-    };
-    let mut keys = texts
-        .iter()
-        .map(|text| SigningKey::parse_config_string(text))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(ServerError::Token)?;
-    if keys.is_empty() {
+    if !configured.is_empty() {
+        let keys = configured
+            .iter()
+            .map(|text| parse(text))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut ring = KeyRing::new(keys).map_err(ServerError::Token)?;
+        if let Some(kid) = config.token.active_kid {
+            ring = ring.with_active_kid(kid).map_err(ServerError::Token)?;
+        }
+        return Ok(LiveKeyRing::configured(ring, Arc::clone(clock)));
+    }
+    let mut records = stored.to_vec();
+    if records.is_empty() {
         let key = SigningKey::generate(1);
-        match store.add_signing_key(&key.to_config_string()).await {
+        let record = SigningKeyRecord::new(key.to_config_string(), 0);
+        match store.add_signing_key(&record).await {
             Ok(()) => {
                 tracing::info!(kid = key.kid, "generated a token signing key");
-                keys.push(key);
+                records.push(record);
             }
             // Another node of the cluster made the first key at the same moment: use theirs.
-            Err(StoreError::Conflict(_)) => {
-                for text in store.load().await?.signing_keys {
-                    keys.push(SigningKey::parse_config_string(&text).map_err(ServerError::Token)?);
-                }
-            }
+            Err(StoreError::Conflict(_)) => records = store.load().await?.signing_keys,
             Err(error) => return Err(error.into()),
         }
     }
+    let keys = records
+        .iter()
+        .map(|record| parse(&record.key))
+        .collect::<Result<Vec<_>, _>>()?;
+    let activations: Vec<(u32, i64)> = keys
+        .iter()
+        .zip(&records)
+        .map(|(key, record)| (key.kid, record.active_from_ms))
+        .collect();
     let ring = KeyRing::new(keys).map_err(ServerError::Token)?;
-    match config.token.active_kid {
-        Some(kid) => ring.with_active_kid(kid).map_err(ServerError::Token),
-        None => Ok(ring),
-    }
+    Ok(LiveKeyRing::following_store(
+        ring,
+        activations,
+        Arc::clone(clock),
+    ))
 }

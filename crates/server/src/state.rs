@@ -7,6 +7,7 @@ use crate::connection::Sessions;
 use crate::directory::Directory;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
+use crate::store::Store;
 use crate::token::LiveKeyRing;
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -17,6 +18,8 @@ pub struct AppState {
     pub clock: SharedClock,
     pub directory: Directory,
     pub keyring: LiveKeyRing,
+    /// Where keys, accounts and signing keys are kept (most writes go through `directory`).
+    pub store: Arc<dyn Store>,
     /// The live connections.
     pub sessions: Arc<Sessions>,
     pub hub: Arc<Hub>,

@@ -44,8 +44,8 @@ pub(crate) async fn follow(
 /// One change: into the key cache first, so that a revoked key mints and subscribes no more
 /// before its live subscriptions are ended.
 fn apply(state: &AppState, change: &StoreChange) {
-    if let StoreChange::SigningKeyAdded(text) = change
-        && let Err(error) = state.keyring.learn(text)
+    if let StoreChange::SigningKeyAdded(record) = change
+        && let Err(error) = state.keyring.learn(&record.key, record.active_from_ms)
     {
         tracing::error!(%error, "the store holds a signing key this node cannot read");
     }

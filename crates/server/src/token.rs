@@ -32,9 +32,12 @@ use aes_gcm::Aes256Gcm;
 use aes_gcm::aead::{Aead, KeyInit, Nonce, Payload};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use parking_lot::{RwLock, RwLockReadGuard};
+use parking_lot::{Mutex, RwLock, RwLockReadGuard};
 use rand::{RngCore, TryRngCore};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use userstream_protocol::account::{MAX_SYMBOL_LEN, is_valid_symbol};
+use userstream_protocol::clock::SharedClock;
 use userstream_protocol::{Account, Scope};
 
 /// Layout version; bumped if the binary layout ever changes.
@@ -151,37 +154,121 @@ fn fill_random(buf: &mut [u8]) {
     }
 }
 
-/// The node's key ring while it runs: signing keys that another node adds to the store reach it
-/// through the store's change feed and verify here from then on (making one sign is rotation's
-/// business). A ring given by configuration is the operator's and follows nothing.
+/// The node's key ring while it runs. Keys from the store carry the time they start signing:
+/// another node's key arrives through the store's change feed and verifies here at once, and
+/// signs from its activation time on, on every node alike (rotation without downtime). A ring
+/// given by configuration is the operator's and follows nothing.
 pub struct LiveKeyRing {
     ring: RwLock<KeyRing>,
-    follows_store: bool,
+    /// When each store key starts signing, by kid; `None` for a configured ring.
+    activations: Option<Mutex<BTreeMap<u32, i64>>>,
+    clock: SharedClock,
+    /// The next activation still to come (ms), `i64::MAX` when none: `current` compares the
+    /// clock with it, and only then takes a lock.
+    next_activation_ms: AtomicI64,
 }
 
 impl LiveKeyRing {
-    pub fn new(ring: KeyRing, follows_store: bool) -> LiveKeyRing {
+    /// A ring from configuration: its active key stays as chosen there.
+    pub fn configured(ring: KeyRing, clock: SharedClock) -> LiveKeyRing {
         LiveKeyRing {
             ring: RwLock::new(ring),
-            follows_store,
+            activations: None,
+            clock,
+            next_activation_ms: AtomicI64::new(i64::MAX),
         }
+    }
+
+    /// A ring from the store, with each key's activation time (ms) by kid.
+    pub fn following_store(
+        ring: KeyRing,
+        activations: impl IntoIterator<Item = (u32, i64)>,
+        clock: SharedClock,
+    ) -> LiveKeyRing {
+        let live = LiveKeyRing {
+            ring: RwLock::new(ring),
+            activations: Some(Mutex::new(activations.into_iter().collect())),
+            clock,
+            next_activation_ms: AtomicI64::new(i64::MAX),
+        };
+        live.choose_signing_key();
+        live
     }
 
     /// The ring as it is now, held for as long as the guard lives (a mint or a check: the lock
-    /// is taken for writing only when a key is learnt).
+    /// is taken for writing only when a key is learnt or starts signing).
     pub fn current(&self) -> RwLockReadGuard<'_, KeyRing> {
+        if self.clock.now_ms() >= self.next_activation_ms.load(Ordering::Acquire) {
+            self.choose_signing_key();
+        }
         self.ring.read()
     }
 
-    /// Learns a key the store was given (`kid:base64`), to verify with.
-    pub fn learn(&self, text: &str) -> Result<(), TokenError> {
-        if !self.follows_store {
+    /// Learns a key the store was given: it verifies from now on, and signs from its
+    /// activation time.
+    pub fn learn(&self, key: &str, active_from_ms: i64) -> Result<(), TokenError> {
+        let Some(activations) = &self.activations else {
             return Ok(());
+        };
+        let key = SigningKey::parse_config_string(key)?;
+        activations.lock().entry(key.kid).or_insert(active_from_ms);
+        {
+            let mut ring = self.ring.write();
+            *ring = ring.with_key(key);
         }
-        let key = SigningKey::parse_config_string(text)?;
-        let mut ring = self.ring.write();
-        *ring = ring.with_key(key);
+        self.choose_signing_key();
         Ok(())
+    }
+
+    /// The kid that signs at `now`: of the keys already active, the latest to become so (the
+    /// highest kid among equals); before any is, the first to come.
+    fn choose_signing_key(&self) {
+        let Some(activations) = &self.activations else {
+            return;
+        };
+        let now = self.clock.now_ms();
+        let activations = activations.lock();
+        let active = activations
+            .iter()
+            .filter(|(_, from)| **from <= now)
+            .max_by_key(|(kid, from)| (**from, **kid))
+            .or_else(|| activations.iter().min_by_key(|(kid, from)| (**from, **kid)));
+        let next = activations
+            .values()
+            .filter(|from| **from > now)
+            .min()
+            .copied()
+            .unwrap_or(i64::MAX);
+        self.next_activation_ms.store(next, Ordering::Release);
+        let Some((&kid, _)) = active else {
+            return;
+        };
+        let mut ring = self.ring.write();
+        if ring.active_kid() != kid
+            && let Ok(switched) = ring.clone().with_active_kid(kid)
+        {
+            tracing::info!(kid, "token signing key now active");
+            *ring = switched;
+        }
+    }
+
+    /// Every key's kid and activation time (ms; 0 for configured keys), and the signing kid.
+    pub fn describe(&self) -> (Vec<(u32, i64)>, u32) {
+        // Copied before the ring is read: `current` may take this lock, then the ring's.
+        let activations = self.activations.as_ref().map(|a| a.lock().clone());
+        let ring = self.current();
+        let keys = ring
+            .keys()
+            .iter()
+            .map(|key| {
+                let from = activations
+                    .as_ref()
+                    .and_then(|a| a.get(&key.kid).copied())
+                    .unwrap_or(0);
+                (key.kid, from)
+            })
+            .collect();
+        (keys, ring.active_kid())
     }
 }
 
@@ -394,33 +481,55 @@ fn decode_symbol(bytes: &[u8]) -> Result<String, TokenError> {
 mod tests {
     use super::*;
 
-    /// A key learnt from the store verifies, and the signing key stays.
+    /// A key learnt from the store verifies at once, and signs from its activation time on.
     #[test]
-    fn a_learnt_key_verifies_and_does_not_sign() {
+    fn a_learnt_key_verifies_at_once_and_signs_from_its_activation() {
+        use std::sync::Arc;
+        use std::time::Duration;
+        use userstream_protocol::clock::{Clock, ManualClock};
+        let clock = ManualClock::starting_now();
+        let shared: SharedClock = Arc::new(clock.clone());
+        let now = clock.now_ms();
         let ours = SigningKey::generate(5);
         let lower = SigningKey::generate(2);
         let higher = SigningKey::generate(9);
-        let live = LiveKeyRing::new(KeyRing::new(vec![ours.clone()]).unwrap(), true);
-        live.learn(&lower.to_config_string()).unwrap();
-        live.learn(&higher.to_config_string()).unwrap();
-        live.learn(&higher.to_config_string()).unwrap();
-        let ring = live.current();
-        assert_eq!(ring.active_kid(), 5);
-        assert_eq!(
-            ring.keys().iter().map(|key| key.kid).collect::<Vec<_>>(),
-            [2, 5, 9]
+        let live = LiveKeyRing::following_store(
+            KeyRing::new(vec![ours.clone()]).unwrap(),
+            [(5, 0)],
+            Arc::clone(&shared),
         );
+        live.learn(&lower.to_config_string(), 0).unwrap();
+        live.learn(&higher.to_config_string(), now + 60_000)
+            .unwrap();
+        live.learn(&higher.to_config_string(), now + 60_000)
+            .unwrap();
         let claims = TokenClaims {
             account: Account::cross(1),
             api_key_id: 3,
             expires_at_us: 10,
         };
-        let elsewhere = KeyRing::new(vec![higher]).unwrap().mint(&claims);
-        assert_eq!(ring.open(&elsewhere).unwrap(), claims);
-        assert!(live.learn("not a key").is_err());
+        {
+            let ring = live.current();
+            assert_eq!(ring.active_kid(), 5);
+            assert_eq!(
+                ring.keys().iter().map(|key| key.kid).collect::<Vec<_>>(),
+                [2, 5, 9]
+            );
+            let elsewhere = KeyRing::new(vec![higher.clone()]).unwrap().mint(&claims);
+            assert_eq!(ring.open(&elsewhere).unwrap(), claims);
+        }
+        assert!(live.learn("not a key", 0).is_err());
+        clock.advance(Duration::from_millis(59_999));
+        assert_eq!(live.current().active_kid(), 5);
+        clock.advance(Duration::from_millis(1));
+        assert_eq!(live.current().active_kid(), 9);
+        assert_eq!(
+            live.describe(),
+            (vec![(2, 0), (5, 0), (9, now + 60_000)], 9)
+        );
 
-        let configured = LiveKeyRing::new(KeyRing::new(vec![ours]).unwrap(), false);
-        configured.learn(&lower.to_config_string()).unwrap();
+        let configured = LiveKeyRing::configured(KeyRing::new(vec![ours]).unwrap(), shared);
+        configured.learn(&lower.to_config_string(), 0).unwrap();
         assert_eq!(configured.current().keys().len(), 1);
     }
     use proptest::prelude::*;

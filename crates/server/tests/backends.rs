@@ -15,7 +15,8 @@ use userstream_server::bus::{
     AccountEvent, Bus, BusError, Delivery, Interest, LocalBus, Published,
 };
 use userstream_server::store::{
-    ApiKeyRecord, NewApiKey, SqliteStore, Store, StoreChange, StoreError, StoreSnapshot,
+    ApiKeyRecord, NewApiKey, SigningKeyRecord, SqliteStore, Store, StoreChange, StoreError,
+    StoreSnapshot,
 };
 use userstream_server::token::{KeyRing, SigningKey, TokenClaims};
 use userstream_server::{Backends, Clock, ManualClock};
@@ -80,7 +81,7 @@ impl Store for CountingStore {
         self.inner.open_isolated(uid, symbol).await
     }
 
-    async fn add_signing_key(&self, key: &str) -> Result<(), StoreError> {
+    async fn add_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError> {
         self.inner.add_signing_key(key).await
     }
 
@@ -224,8 +225,8 @@ async fn another_nodes_writes_reach_this_node_through_the_store() {
     assert_eq!(status, 401, "{answer}");
 }
 
-/// A signing key another node adds to the store verifies here from then on, while this node
-/// keeps signing with its own.
+/// A signing key another node adds to the store verifies here at once, while this node keeps
+/// signing with its own until the new key's activation time.
 #[tokio::test]
 async fn a_signing_key_added_elsewhere_verifies_here() {
     let (server, store, _dir) = server_on(Arc::new(CountingBus::default())).await;
@@ -250,11 +251,21 @@ async fn a_signing_key_added_elsewhere_verifies_here() {
         .await;
     assert_eq!(refused["error"]["code"], -1209, "{refused}");
 
+    let active_from = server.now_ms() + 60_000;
     store
-        .add_signing_key(&theirs.to_config_string())
+        .add_signing_key(&SigningKeyRecord::new(
+            theirs.to_config_string(),
+            active_from,
+        ))
         .await
         .unwrap();
     eventually(async || state.keyring.current().keys().len() == 2).await;
     ws.subscribe(&token).await;
     assert_eq!(state.keyring.current().active_kid(), ours);
+    server.advance_ms(60_000);
+    assert_eq!(state.keyring.current().active_kid(), theirs.kid);
+    // Tokens minted here from now on are sealed with the new key.
+    let (minted, _) = server.token(&key, None, None).await;
+    let theirs_only = KeyRing::new(vec![theirs]).unwrap();
+    assert!(theirs_only.open(&minted).is_ok());
 }

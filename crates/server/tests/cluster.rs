@@ -306,3 +306,61 @@ async fn kill_9_of_one_nats_server_out_of_three_loses_no_session_and_no_stored_w
         ws.expect_no_events().await;
     }
 }
+
+#[tokio::test]
+async fn a_rotated_signing_key_reaches_every_node_and_signs_from_its_activation_without_downtime() {
+    let nats = NatsServer::start().await;
+    let cluster = nodes(&[nats.url()], 3).await;
+    let (a, b, c) = (&cluster[0], &cluster[1], &cluster[2]);
+    let key = a.create_key(&[]).await;
+    within(PROPAGATION, "the key reaching C", || async {
+        token_status(c, &key.api_key).await == 200
+    })
+    .await;
+    let (old_token, _) = b.token(&key, None, None).await;
+
+    let (status, rotated) = a
+        .admin_post("/admin/v1/signing-keys", json!({ "activateInMs": 60_000 }))
+        .await;
+    assert_eq!(status, 200, "{rotated}");
+    let kid = rotated["kid"].as_u64().unwrap();
+    for node in [a, b, c] {
+        within(PROPAGATION, "the new key reaching a node", || async {
+            let listed = node.admin_get("/admin/v1/signing-keys").await;
+            listed["keys"].as_array().map(Vec::len) == Some(2)
+                && listed["signingKid"].as_u64() == Some(kid - 1)
+        })
+        .await;
+    }
+    // A minute later every node signs with it, and a token from before still subscribes.
+    for node in [a, b, c] {
+        node.advance_ms(60_000);
+        let listed = node.admin_get("/admin/v1/signing-keys").await;
+        assert_eq!(listed["signingKid"].as_u64(), Some(kid), "{listed}");
+    }
+    let (new_token, _) = c.token(&key, None, None).await;
+    for (node, token) in [(a, &old_token), (b, &new_token), (c, &old_token)] {
+        let mut ws = node.ws().await;
+        ws.subscribe(token).await;
+    }
+    // Two nodes rotating at the same moment cannot both take a kid.
+    let answers = futures_util::future::join_all(
+        [b, c].map(|node| node.admin_post("/admin/v1/signing-keys", json!({}))),
+    )
+    .await;
+    let added = answers.iter().filter(|(status, _)| *status == 200).count();
+    assert!(added >= 1, "{answers:?}");
+    assert!(
+        answers
+            .iter()
+            .all(|(status, _)| [200, 409].contains(status)),
+        "{answers:?}"
+    );
+    for node in [a, b, c] {
+        within(PROPAGATION, "every node knowing the same keys", || async {
+            let listed = node.admin_get("/admin/v1/signing-keys").await;
+            listed["keys"].as_array().map(Vec::len) == Some(2 + added)
+        })
+        .await;
+    }
+}

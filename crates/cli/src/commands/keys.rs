@@ -1,4 +1,4 @@
-//! `userstream keys create | list | revoke`.
+//! `userstream keys create | list | revoke | rotate | signing`.
 
 use crate::admin_client::AdminClient;
 use crate::cli::KeysCommand;
@@ -24,6 +24,12 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<()> {
                 .revoke_key(args.api_key.trim())
                 .await?
         }
+        KeysCommand::Rotate(args) => {
+            AdminClient::new(&args.admin)?
+                .rotate_signing_key(args.activate_in_ms)
+                .await?
+        }
+        KeysCommand::Signing(args) => AdminClient::new(&args.admin)?.list_signing_keys().await?,
     };
     print_json(&answer)
 }

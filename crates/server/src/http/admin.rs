@@ -7,7 +7,8 @@
 use crate::bus::{BusHealth, Published};
 use crate::intake;
 use crate::state::SharedState;
-use crate::store::ApiKeyRecord;
+use crate::store::{ApiKeyRecord, SigningKeyRecord, StoreError};
+use crate::token::SigningKey;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
@@ -24,6 +25,10 @@ pub fn router(state: SharedState) -> Router {
     Router::new()
         .route("/admin/v1/keys", post(create_key).get(list_keys))
         .route("/admin/v1/keys/{api_key}", delete(revoke_key))
+        .route(
+            "/admin/v1/signing-keys",
+            post(rotate_signing_key).get(list_signing_keys),
+        )
         .route("/admin/v1/accounts/{uid}/isolated", post(open_isolated))
         .route("/admin/v1/events", post(publish))
         .route("/admin/v1/sessions", get(list_sessions))
@@ -237,6 +242,83 @@ fn publish_answer(published: usize, single: bool, outcome: Published) -> Value {
         Published::Accepted => json!({ "published": published, "delivery": "accepted" }),
         Published::Persisted => json!({ "published": published, "delivery": "persisted" }),
     }
+}
+
+/// How long a new signing key only verifies before it signs, unless the request says: every
+/// node learns it within a second, and a minute leaves room for one that is reconnecting.
+const DEFAULT_ACTIVATION_DELAY_MS: u64 = 60_000;
+/// The longest a rotation may wait to take effect: a week.
+const MAX_ACTIVATION_DELAY_MS: u64 = 7 * 86_400_000;
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Rotate {
+    activate_in_ms: Option<u64>,
+}
+
+/// Rotation: a new signing key (the next kid), kept in the store and so learnt by every node,
+/// that signs from `activateInMs` on. Older keys keep verifying, so no token stops working.
+async fn rotate_signing_key(
+    State(state): State<SharedState>,
+    body: Bytes,
+) -> Result<Json<Value>, AdminError> {
+    if !state.config.token.signing_keys.is_empty() {
+        return Err(AdminError(
+            StatusCode::CONFLICT,
+            "the signing keys come from the configuration (token.signing_keys): rotate them there"
+                .into(),
+        ));
+    }
+    let request: Rotate = if body.iter().all(u8::is_ascii_whitespace) {
+        Rotate::default()
+    } else {
+        parse_body(&body)?
+    };
+    let delay = request
+        .activate_in_ms
+        .unwrap_or(DEFAULT_ACTIVATION_DELAY_MS);
+    if delay > MAX_ACTIVATION_DELAY_MS {
+        return Err(bad_request(format!(
+            "activateInMs is at most {MAX_ACTIVATION_DELAY_MS} (a week)"
+        )));
+    }
+    let (keys, _) = state.keyring.describe();
+    let kid = keys
+        .iter()
+        .map(|(kid, _)| *kid)
+        .max()
+        .unwrap_or(0)
+        .checked_add(1)
+        .ok_or_else(|| internal("no kid is left"))?;
+    let key = SigningKey::generate(kid);
+    let active_from_ms = state.clock.now_ms().saturating_add(delay as i64);
+    let record = SigningKeyRecord::new(key.to_config_string(), active_from_ms);
+    match state.store.add_signing_key(&record).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict(_)) => {
+            return Err(AdminError(
+                StatusCode::CONFLICT,
+                format!("another node added signing key {kid} at the same moment; try again"),
+            ));
+        }
+        Err(error) => return Err(internal(error)),
+    }
+    state
+        .keyring
+        .learn(&record.key, active_from_ms)
+        .map_err(internal)?;
+    tracing::info!(kid, active_from_ms, "token signing key added");
+    Ok(Json(json!({ "kid": kid, "activeFrom": active_from_ms })))
+}
+
+/// The signing keys (never their secrets): kid, when each signs from, which one signs now.
+async fn list_signing_keys(State(state): State<SharedState>) -> Json<Value> {
+    let (keys, signing) = state.keyring.describe();
+    let keys: Vec<Value> = keys
+        .into_iter()
+        .map(|(kid, from)| json!({ "kid": kid, "activeFrom": from }))
+        .collect();
+    Json(json!({ "signingKid": signing, "keys": keys }))
 }
 
 async fn inject_fault(

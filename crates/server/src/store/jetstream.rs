@@ -5,7 +5,8 @@
 //!   and changed only by its revocation, a compare-and-set on its revision;
 //! - `user.<uid>`: a UID in use, claimed by `create`, so two nodes never hand out one UID;
 //! - `isolated.<uid>.<SYMBOL>`: an opened isolated margin account;
-//! - `signing.<kid>`: a token signing key (`kid:base64`), so all nodes share one key ring;
+//! - `signing.<kid>`: a token signing key (`{"key":"kid:base64","activeFromMs":…}`), so all
+//!   nodes share one key ring;
 //! - `counter.key_id`, `counter.uid`: the last key id and automatic UID handed out, each moved
 //!   on by compare-and-set.
 //!
@@ -13,8 +14,8 @@
 //! every node hears every node's writes, in the bucket's order.
 
 use super::{
-    ApiKeyRecord, CHANGE_FEED_CAPACITY, FIRST_UID, NewApiKey, Store, StoreChange, StoreError,
-    StoreSnapshot,
+    ApiKeyRecord, CHANGE_FEED_CAPACITY, FIRST_UID, NewApiKey, SigningKeyRecord, Store, StoreChange,
+    StoreError, StoreSnapshot,
 };
 use async_nats::jetstream::{self, kv};
 use async_trait::async_trait;
@@ -146,12 +147,27 @@ fn decode_key(value: &[u8]) -> Result<ApiKeyRecord, StoreError> {
         .map_err(|error| backend(format!("an API key record cannot be read: {error}")))
 }
 
-/// The kid of a `kid:base64` signing key.
-fn kid_of(key: &str) -> Result<&str, StoreError> {
-    key.split_once(':')
-        .map(|(kid, _)| kid.trim())
-        .filter(|kid| !kid.is_empty() && kid.bytes().all(|b| b.is_ascii_digit()))
-        .ok_or_else(|| backend("a signing key must read kid:base64"))
+/// A signing key as the bucket holds it.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredSigningKey {
+    key: String,
+    active_from_ms: i64,
+}
+
+fn encode_signing_key(key: &SigningKeyRecord) -> Result<Bytes, StoreError> {
+    let stored = StoredSigningKey {
+        key: key.key.clone(),
+        active_from_ms: key.active_from_ms,
+    };
+    serde_json::to_vec(&stored)
+        .map(Bytes::from)
+        .map_err(backend)
+}
+
+fn decode_signing_key(value: &[u8]) -> Option<SigningKeyRecord> {
+    let stored: StoredSigningKey = serde_json::from_slice(value).ok()?;
+    Some(SigningKeyRecord::new(stored.key, stored.active_from_ms))
 }
 
 /// What a bucket entry means to the gateway, if anything.
@@ -173,9 +189,7 @@ fn change_of(key: &str, value: &[u8]) -> Option<StoreChange> {
                 symbol: symbol.to_owned(),
             })
         }
-        "signing" => Some(StoreChange::SigningKeyAdded(
-            String::from_utf8(value.to_vec()).ok()?,
-        )),
+        "signing" => decode_signing_key(value).map(StoreChange::SigningKeyAdded),
         _ => None,
     }
 }
@@ -344,9 +358,7 @@ impl Store for KvStore {
         }
         snapshot.keys.sort_by_key(|key| key.id);
         snapshot.isolated.sort();
-        snapshot
-            .signing_keys
-            .sort_by_key(|key| kid_of(key).ok().and_then(|kid| kid.parse::<u64>().ok()));
+        snapshot.signing_keys.sort_by_key(SigningKeyRecord::kid);
         Ok(snapshot)
     }
 
@@ -424,19 +436,20 @@ impl Store for KvStore {
         }
     }
 
-    async fn add_signing_key(&self, key: &str) -> Result<(), StoreError> {
-        let name = format!("signing.{}", kid_of(key)?);
-        match self.kv.create(&name, Bytes::from(key.to_owned())).await {
+    async fn add_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError> {
+        let kid = key
+            .kid()
+            .ok_or_else(|| backend("a signing key must read kid:base64"))?;
+        let name = format!("signing.{kid}");
+        match self.kv.create(&name, encode_signing_key(key)?).await {
             Ok(_) => Ok(()),
             Err(error) if already_exists(&error) => {
                 let stored = self.value(&name).await?;
-                if stored.is_some_and(|entry| entry.value == key.as_bytes()) {
-                    Ok(())
-                } else {
-                    Err(StoreError::Conflict(format!(
-                        "another signing key with kid {} is stored",
-                        kid_of(key)?
-                    )))
+                match stored.and_then(|entry| decode_signing_key(&entry.value)) {
+                    Some(stored) if stored.key == key.key => Ok(()),
+                    _ => Err(StoreError::Conflict(format!(
+                        "another signing key with kid {kid} is stored"
+                    ))),
                 }
             }
             Err(error) => Err(backend(error)),
@@ -455,8 +468,9 @@ mod tests {
     #[test]
     fn entries_name_what_they_hold() {
         assert_eq!(api_key_entry("ab+/"), "apikey.YWIrLw");
-        assert_eq!(kid_of("12:abc").unwrap(), "12");
-        assert!(kid_of("x:abc").is_err() && kid_of("abc").is_err());
+        assert_eq!(SigningKeyRecord::new("12:abc", 0).kid(), Some(12));
+        assert_eq!(SigningKeyRecord::new("x:abc", 0).kid(), None);
+        assert_eq!(SigningKeyRecord::new("abc", 0).kid(), None);
         assert_eq!(
             change_of("isolated.42.BNBUSDT", b""),
             Some(StoreChange::IsolatedOpened {
@@ -465,8 +479,10 @@ mod tests {
             })
         );
         assert_eq!(
-            change_of("signing.1", b"1:abc"),
-            Some(StoreChange::SigningKeyAdded("1:abc".into()))
+            change_of("signing.1", br#"{"key":"1:abc","activeFromMs":5}"#),
+            Some(StoreChange::SigningKeyAdded(SigningKeyRecord::new(
+                "1:abc", 5
+            )))
         );
         assert_eq!(change_of("counter.uid", b"10000001"), None);
         assert_eq!(change_of("user.7", b""), None);

@@ -50,8 +50,35 @@ pub struct StoreSnapshot {
     pub keys: Vec<ApiKeyRecord>,
     /// Opened isolated margin accounts: (uid, symbol).
     pub isolated: Vec<(Uid, String)>,
-    /// Token signing keys as `kid:base64` strings.
-    pub signing_keys: Vec<String>,
+    /// Token signing keys.
+    pub signing_keys: Vec<SigningKeyRecord>,
+}
+
+/// A token signing key as stored: `kid:base64`, and when it starts signing. Until then it only
+/// verifies, so that every node knows it before any node signs with it (rotation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningKeyRecord {
+    pub key: String,
+    /// Milliseconds since the epoch; 0 for a key that signs from the start.
+    pub active_from_ms: i64,
+}
+
+impl SigningKeyRecord {
+    pub fn new(key: impl Into<String>, active_from_ms: i64) -> SigningKeyRecord {
+        SigningKeyRecord {
+            key: key.into(),
+            active_from_ms,
+        }
+    }
+
+    /// The kid, the digits before the colon.
+    pub fn kid(&self) -> Option<u32> {
+        let (kid, _) = self.key.split_once(':')?;
+        let kid = kid.trim();
+        (!kid.is_empty() && kid.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| kid.parse().ok())
+            .flatten()
+    }
 }
 
 /// One write to the store, as its change feed tells it (to the node that made it too).
@@ -65,8 +92,7 @@ pub enum StoreChange {
         uid: Uid,
         symbol: String,
     },
-    /// A token signing key (`kid:base64`).
-    SigningKeyAdded(String),
+    SigningKeyAdded(SigningKeyRecord),
 }
 
 /// How many changes a follower may fall behind before it must reload everything.
@@ -106,8 +132,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<ApiKeyRecord>, StoreError>;
     /// Opens an isolated margin account; `false` when it was already open.
     async fn open_isolated(&self, uid: Uid, symbol: &str) -> Result<bool, StoreError>;
-    /// Adds a token signing key (`kid:base64`).
-    async fn add_signing_key(&self, key: &str) -> Result<(), StoreError>;
+    /// Adds a token signing key. Adding it again changes nothing; another key with its kid is a
+    /// [`StoreError::Conflict`].
+    async fn add_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError>;
     /// Every write from now on that changed something (a second revocation or opening tells
     /// nothing), in the order the store applied them, whichever node made it. A
     /// receiver that falls more than [`CHANGE_FEED_CAPACITY`] behind gets `Lagged` and must

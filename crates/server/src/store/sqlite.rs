@@ -1,8 +1,8 @@
 //! The embedded store: one SQLite file in the data directory.
 
 use super::{
-    ApiKeyRecord, CHANGE_FEED_CAPACITY, DataDir, FIRST_UID, NewApiKey, Store, StoreChange,
-    StoreError, StoreSnapshot,
+    ApiKeyRecord, CHANGE_FEED_CAPACITY, DataDir, FIRST_UID, NewApiKey, SigningKeyRecord, Store,
+    StoreChange, StoreError, StoreSnapshot,
 };
 use async_trait::async_trait;
 use parking_lot::Mutex;
@@ -31,9 +31,25 @@ CREATE TABLE IF NOT EXISTS isolated_accounts (
     PRIMARY KEY (uid, symbol)
 );
 CREATE TABLE IF NOT EXISTS signing_keys (
-    key TEXT PRIMARY KEY
+    key TEXT PRIMARY KEY,
+    active_from_ms INTEGER NOT NULL DEFAULT 0
 );
 ";
+
+/// Brings a database made by an earlier version up to [`SCHEMA`].
+fn migrate(connection: &Connection) -> Result<(), StoreError> {
+    let has_activation: bool = connection.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info('signing_keys') WHERE name = 'active_from_ms'",
+        [],
+        |row| row.get::<_, i64>(0).map(|count| count > 0),
+    )?;
+    if !has_activation {
+        connection.execute_batch(
+            "ALTER TABLE signing_keys ADD COLUMN active_from_ms INTEGER NOT NULL DEFAULT 0",
+        )?;
+    }
+    Ok(())
+}
 
 /// The database file, and the files SQLite keeps beside it in WAL mode.
 const DATABASE: &str = "userstream.db";
@@ -63,6 +79,7 @@ impl SqliteStore {
         connection.pragma_update(None, "synchronous", "NORMAL")?;
         connection.pragma_update(None, "foreign_keys", "ON")?;
         connection.execute_batch(SCHEMA)?;
+        migrate(&connection)?;
         Ok(SqliteStore {
             connection: Arc::new(Mutex::new(connection)),
             changes: broadcast::Sender::new(CHANGE_FEED_CAPACITY),
@@ -130,9 +147,14 @@ impl Store for SqliteStore {
                     Ok((row.get::<_, i64>(0)? as Uid, row.get::<_, String>(1)?))
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
-            let mut statement = db.prepare("SELECT key FROM signing_keys")?;
+            let mut statement = db.prepare(
+                "SELECT key, active_from_ms FROM signing_keys \
+                 ORDER BY CAST(substr(key, 1, instr(key, ':') - 1) AS INTEGER)",
+            )?;
             let signing_keys = statement
-                .query_map([], |row| row.get(0))?
+                .query_map([], |row| {
+                    Ok(SigningKeyRecord::new(row.get::<_, String>(0)?, row.get(1)?))
+                })?
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(StoreSnapshot {
                 keys,
@@ -221,16 +243,35 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn add_signing_key(&self, key: &str) -> Result<(), StoreError> {
-        let key = key.to_owned();
+    async fn add_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError> {
+        let key = key.clone();
+        let kid = key
+            .kid()
+            .ok_or_else(|| StoreError::Backend("a signing key must read kid:base64".into()))?;
         self.with(move |db, feed| {
-            let added = db.execute(
-                "INSERT OR IGNORE INTO signing_keys (key) VALUES (?1)",
-                [&key],
-            )?;
-            if added == 1 {
-                feed.tell(StoreChange::SigningKeyAdded(key));
+            let tx = db.transaction()?;
+            let same_kid: Option<String> = tx
+                .query_row(
+                    "SELECT key FROM signing_keys WHERE key LIKE ?1 || ':%'",
+                    [kid.to_string()],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            match same_kid {
+                Some(stored) if stored == key.key => return Ok(()),
+                Some(_) => {
+                    return Err(StoreError::Conflict(format!(
+                        "another signing key with kid {kid} is stored"
+                    )));
+                }
+                None => {}
             }
+            tx.execute(
+                "INSERT INTO signing_keys (key, active_from_ms) VALUES (?1, ?2)",
+                params![key.key, key.active_from_ms],
+            )?;
+            tx.commit()?;
+            feed.tell(StoreChange::SigningKeyAdded(key));
             Ok(())
         })
         .await
@@ -284,14 +325,20 @@ mod tests {
                 Some(99)
             );
             assert!(store.revoke_key("nope", 100).await.unwrap().is_none());
-            store.add_signing_key("1:abc").await.unwrap();
+            store
+                .add_signing_key(&SigningKeyRecord::new("1:abc", 0))
+                .await
+                .unwrap();
         }
         let store = SqliteStore::open_in(dir.path()).unwrap();
         let snapshot = store.load().await.unwrap();
         assert_eq!(snapshot.keys.len(), 3);
         assert_eq!(snapshot.keys[1].revoked_at_ms, Some(99));
         assert_eq!(snapshot.isolated, vec![(42, "BNBUSDT".to_owned())]);
-        assert_eq!(snapshot.signing_keys, vec!["1:abc".to_owned()]);
+        assert_eq!(
+            snapshot.signing_keys,
+            vec![SigningKeyRecord::new("1:abc", 0)]
+        );
         let next = store.insert_key(new_key("d", None)).await.unwrap();
         assert_eq!(next.uid, FIRST_UID + 2);
     }

@@ -8,7 +8,9 @@ use tokio::sync::broadcast;
 use userstream_protocol::Account;
 use userstream_protocol::events::{BalanceUpdate, Event};
 use userstream_server::bus::{AccountEvent, Bus, BusError, Delivery, Listen, Published};
-use userstream_server::store::{FIRST_UID, NewApiKey, Store, StoreChange, StoreError};
+use userstream_server::store::{
+    FIRST_UID, NewApiKey, SigningKeyRecord, Store, StoreChange, StoreError,
+};
 
 /// Longest wait for a change on a feed; reached only when the backend is broken.
 const FEED_WAIT: Duration = Duration::from_secs(5);
@@ -92,12 +94,25 @@ pub async fn store_contract(store: Arc<dyn Store>) {
         StoreChange::KeyRevoked(revoked)
     );
 
-    // Signing keys: added once.
-    store.add_signing_key("1:c2lnbmluZw==").await.unwrap();
-    store.add_signing_key("1:c2lnbmluZw==").await.unwrap();
+    // Signing keys: added once; another key with a kid in use is refused.
+    let signing = SigningKeyRecord::new("1:c2lnbmluZw==", 0);
+    let next = SigningKeyRecord::new("2:bmV4dA==", 1_000);
+    store.add_signing_key(&signing).await.unwrap();
+    store.add_signing_key(&signing).await.unwrap();
+    assert!(matches!(
+        store
+            .add_signing_key(&SigningKeyRecord::new("1:b3RoZXI=", 0))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    store.add_signing_key(&next).await.unwrap();
     assert_eq!(
         next_change(&mut feed).await,
-        StoreChange::SigningKeyAdded("1:c2lnbmluZw==".into())
+        StoreChange::SigningKeyAdded(signing.clone())
+    );
+    assert_eq!(
+        next_change(&mut feed).await,
+        StoreChange::SigningKeyAdded(next.clone())
     );
     // Nothing else was told: the repeated writes changed nothing.
     assert!(matches!(
@@ -117,7 +132,7 @@ pub async fn store_contract(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(stored.revoked_at_ms, Some(99));
     assert_eq!(snapshot.isolated, vec![(42, "BNBUSDT".to_owned())]);
-    assert_eq!(snapshot.signing_keys, vec!["1:c2lnbmluZw==".to_owned()]);
+    assert_eq!(snapshot.signing_keys, vec![signing, next]);
 }
 
 /// A delivery side that records what it is handed.
