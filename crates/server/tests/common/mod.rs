@@ -87,11 +87,19 @@ impl TestServer {
         urls: &[String],
         adjust: impl FnOnce(&mut Config),
     ) -> TestServer {
+        Self::start_cluster_node_on(urls, ManualClock::starting_now(), adjust).await
+    }
+
+    /// A node of a cluster on the NATS servers at `urls`, on `clock`.
+    pub async fn start_cluster_node_on(
+        urls: &[String],
+        clock: ManualClock,
+        adjust: impl FnOnce(&mut Config),
+    ) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let mut config = test_config(dir.path().to_path_buf());
         config.nats.urls = urls.to_vec();
         adjust(&mut config);
-        let clock = ManualClock::starting_now();
         let backends = Backends::cluster(&config, Arc::new(clock.clone()))
             .await
             .unwrap();

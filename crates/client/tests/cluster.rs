@@ -1,0 +1,160 @@
+//! The client against a real cluster: gateway nodes on a real `nats-server`, which share keys,
+//! signing keys and events through it. A stream whose node dies moves to another; an outage of
+//! NATS ends the node's subscriptions, and the client reports the gap and carries on.
+
+mod harness;
+
+use harness::common::nats::NatsServer;
+use harness::{Recorder, TestServer, WAIT, balance_update, fast_options};
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+use userstream_client::{Endpoints, Scope, Status, UserStream};
+use userstream_server::ManualClock;
+
+/// `size` nodes on the NATS at `url`, all on `clock`, and a key that works on every one.
+async fn cluster(url: &str, size: usize, clock: &ManualClock) -> (Vec<TestServer>, harness::Key) {
+    let urls = [url.to_owned()];
+    let mut nodes = Vec::new();
+    for _ in 0..size {
+        nodes.push(TestServer::start_cluster_node_on(&urls, clock.clone(), |_| {}).await);
+    }
+    let key = nodes[0].create_key(&[]).await;
+    for node in &nodes {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while node.request_token(Some(&key.api_key), "").await.0 != 200 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the key never spread"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    (nodes, key)
+}
+
+fn endpoints(node: &TestServer) -> Endpoints {
+    Endpoints::local(&node.url("")).unwrap()
+}
+
+async fn publish(node: &TestServer, uid: u64, delta: &str) {
+    let body = json!({ "uid": uid, "event": balance_update(delta) });
+    let (status, answer) = node.admin_post("/admin/v1/events", body).await;
+    assert_eq!(status, 200, "{answer}");
+}
+
+/// Publishes through `node` until the stream has an event from it (a subscription made after a
+/// move may come just after a publish); returns the last delta sent.
+async fn publish_until_received(stream: &mut Recorder, node: &TestServer, uid: u64) -> u64 {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    for seq in 100.. {
+        let delta = seq.to_string();
+        publish(node, uid, &delta).await;
+        let received = stream.until_delta(&Scope::Cross, &delta);
+        if tokio::time::timeout(Duration::from_millis(200), received)
+            .await
+            .is_ok()
+        {
+            return seq;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no event came through"
+        );
+    }
+    unreachable!()
+}
+
+#[tokio::test]
+async fn a_stream_on_a_killed_node_moves_to_another_node() {
+    let nats = NatsServer::start().await;
+    let clock = ManualClock::starting_now();
+    let (mut nodes, key) = cluster(&nats.url(), 3, &clock).await;
+    // The stream starts on node 1 (B) and has A and C to move to.
+    let gateways = [
+        endpoints(&nodes[1]),
+        endpoints(&nodes[0]),
+        endpoints(&nodes[2]),
+    ];
+    let mut stream = Recorder::new(
+        UserStream::builder()
+            .api_key(&key.api_key)
+            .gateways(gateways.clone())
+            .options(fast_options())
+            .clock(Arc::new(clock.clone()))
+            .cross()
+            .start()
+            .unwrap(),
+    );
+    stream.until_subscribed(1).await;
+    publish(&nodes[0], key.uid, "1").await;
+    stream.until_delta(&Scope::Cross, "1").await;
+
+    // B dies as a process does: its connections drop without a word, its listeners close.
+    let b = nodes.remove(1);
+    let (status, answer) = b
+        .admin_post("/admin/v1/faults", json!({"kind": "drop"}))
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    b.server.shutdown().await.unwrap();
+
+    stream
+        .until_status(|status| matches!(status, Status::Gap(_)))
+        .await;
+    // Events published anywhere reach it on its new node.
+    publish_until_received(&mut stream, &nodes[1], key.uid).await;
+    let connected: Vec<_> = stream
+        .statuses
+        .iter()
+        .filter_map(|status| match status {
+            Status::Connected { gateway, .. } => Some(gateway.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(connected, [gateways[0].ws.clone(), gateways[1].ws.clone()]);
+    assert_eq!(stream.gaps().len(), 1, "{:?}", stream.statuses);
+}
+
+#[tokio::test]
+async fn a_restart_of_nats_keeps_the_connection_and_the_client_reports_the_gap_and_recovers() {
+    let mut nats = NatsServer::start().await;
+    let clock = ManualClock::starting_now();
+    let (nodes, key) = cluster(&nats.url(), 1, &clock).await;
+    let node = &nodes[0];
+    let mut stream = Recorder::new(
+        UserStream::builder()
+            .api_key(&key.api_key)
+            .gateways([endpoints(node)])
+            .options(fast_options())
+            .clock(Arc::new(clock.clone()))
+            .cross()
+            .start()
+            .unwrap(),
+    );
+    stream.until_subscribed(1).await;
+    publish(node, key.uid, "1").await;
+    stream.until_delta(&Scope::Cross, "1").await;
+
+    nats.kill();
+    nats.restart().await;
+    // The node ended the subscription (events may have been lost): the client subscribes again
+    // on the same connection and says there may be a gap.
+    let Status::Gap(gap) = stream
+        .until_status(|status| matches!(status, Status::Gap(_)))
+        .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(gap.account, Scope::Cross);
+    publish_until_received(&mut stream, node, key.uid).await;
+    assert_eq!(
+        stream.count(|status| matches!(status, Status::Reconnecting { .. })),
+        0,
+        "{:?}",
+        stream.statuses
+    );
+    assert_eq!(
+        stream.count(|status| matches!(status, Status::Connected { .. })),
+        1
+    );
+}
