@@ -2,13 +2,10 @@
 
 use crate::bus::NatsBus;
 use crate::config::{Config, NatsConfig};
-use crate::server::{Backends, ServerError};
+use crate::server::{Backends, ServerError, patiently};
 use crate::store::{KvSettings, KvStore};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-/// How long a starting node waits for JetStream to answer before it gives up.
-const JETSTREAM_PATIENCE: Duration = Duration::from_secs(30);
+use std::time::Duration;
 use tokio::sync::mpsc;
 use userstream_protocol::clock::SharedClock;
 
@@ -27,17 +24,7 @@ pub async fn backends(config: &Config, clock: SharedClock) -> Result<Backends, S
     tracing::info!(servers = ?nats.urls, "connected to NATS");
     let settings = KvSettings::new(&nats.kv_bucket, nats.kv_replicas);
     // A cluster that is starting too may still be electing its JetStream leaders.
-    let patience = Instant::now() + JETSTREAM_PATIENCE;
-    let store = loop {
-        match KvStore::open(client.clone(), &settings).await {
-            Ok(store) => break store,
-            Err(error) if Instant::now() < patience => {
-                tracing::warn!(%error, "JetStream is not ready; trying again");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-            Err(error) => return Err(error.into()),
-        }
-    };
+    let store = patiently(async || Ok(KvStore::open(client.clone(), &settings).await?)).await?;
     let bus = NatsBus::new(client, connection_events, config, clock);
     Ok(Backends::new(Arc::new(store), Arc::new(bus)))
 }

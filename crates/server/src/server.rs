@@ -106,8 +106,13 @@ impl Server {
         let Backends { store, bus } = backends;
         // Before the first read: no change may fall between the two.
         let changes = store.watch();
-        let snapshot = store.load().await?;
-        let keyring = signing_keys(&config, store.as_ref(), &snapshot.signing_keys, &clock).await?;
+        let (snapshot, keyring) = patiently(async || {
+            let snapshot = store.load().await?;
+            let keyring =
+                signing_keys(&config, store.as_ref(), &snapshot.signing_keys, &clock).await?;
+            Ok((snapshot, keyring))
+        })
+        .await?;
         let directory = Directory::from_snapshot(Arc::clone(&store), snapshot);
         let metrics = Arc::new(Metrics::new());
         let limits = SubscriptionLimits {
@@ -395,6 +400,28 @@ fn connection_caps(
         ),
         ConnectionCaps::new(admin_max, admin_max, metrics.admin.open.clone()),
     )
+}
+
+/// How long a starting server waits for a store that answers "unavailable" (a cluster that is
+/// starting too, and electing its leaders).
+const STORE_PATIENCE: Duration = Duration::from_secs(30);
+
+/// Runs `attempt` again while the store is unavailable, for [`STORE_PATIENCE`] at most.
+pub(crate) async fn patiently<T>(
+    mut attempt: impl AsyncFnMut() -> Result<T, ServerError>,
+) -> Result<T, ServerError> {
+    let give_up = tokio::time::Instant::now() + STORE_PATIENCE;
+    loop {
+        match attempt().await {
+            Err(ServerError::Store(StoreError::Unavailable(why)))
+                if tokio::time::Instant::now() < give_up =>
+            {
+                tracing::warn!(%why, "the store is not ready; trying again");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// The token key ring: from config when given, else the store's (one is made on first start).

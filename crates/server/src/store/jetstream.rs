@@ -32,6 +32,9 @@ use userstream_protocol::Uid;
 const KEY_ID_COUNTER: &str = "counter.key_id";
 const UID_COUNTER: &str = "counter.uid";
 
+/// How long one JetStream request may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Compare-and-set attempts before a write gives up (only a storm of writers to one key
 /// could use them all).
 const MAX_ATTEMPTS: usize = 1000;
@@ -131,6 +134,12 @@ fn backend(error: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(error.to_string())
 }
 
+/// NATS did not answer as it should (a timeout, a lost connection, a leader being elected):
+/// trying again later may work.
+fn unavailable(error: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(error.to_string())
+}
+
 fn api_key_entry(api_key: &str) -> String {
     format!("apikey.{}", URL_SAFE_NO_PAD.encode(api_key))
 }
@@ -138,7 +147,7 @@ fn api_key_entry(api_key: &str) -> String {
 fn encode_key(key: &ApiKeyRecord) -> Result<Bytes, StoreError> {
     serde_json::to_vec(&StoredKey::from(key))
         .map(Bytes::from)
-        .map_err(backend)
+        .map_err(unavailable)
 }
 
 fn decode_key(value: &[u8]) -> Result<ApiKeyRecord, StoreError> {
@@ -162,7 +171,7 @@ fn encode_signing_key(key: &SigningKeyRecord) -> Result<Bytes, StoreError> {
     };
     serde_json::to_vec(&stored)
         .map(Bytes::from)
-        .map_err(backend)
+        .map_err(unavailable)
 }
 
 fn decode_signing_key(value: &[u8]) -> Option<SigningKeyRecord> {
@@ -209,7 +218,11 @@ impl KvStore {
         client: async_nats::Client,
         settings: &KvSettings,
     ) -> Result<KvStore, StoreError> {
-        let context = jetstream::new(client);
+        // Short enough that a node retries soon while JetStream elects a leader, long enough
+        // for a replicated write.
+        let context = jetstream::context::ContextBuilder::new()
+            .timeout(REQUEST_TIMEOUT)
+            .build(client);
         let kv = match context.get_key_value(&settings.bucket).await {
             Ok(kv) => kv,
             Err(_) => {
@@ -220,7 +233,7 @@ impl KvStore {
                     .get_or_create_stream(bucket_stream(settings))
                     .await
                     .map_err(|error| {
-                        backend(format!(
+                        unavailable(format!(
                             "cannot create the key-value bucket '{}': {error}",
                             settings.bucket
                         ))
@@ -229,14 +242,14 @@ impl KvStore {
                     .get_key_value(&settings.bucket)
                     .await
                     .map_err(|error| {
-                        backend(format!(
+                        unavailable(format!(
                             "cannot open the key-value bucket '{}': {error}",
                             settings.bucket
                         ))
                     })?
             }
         };
-        let status = kv.status().await.map_err(backend)?;
+        let status = kv.status().await.map_err(unavailable)?;
         let from = status.info.state.last_sequence + 1;
         let changes = broadcast::Sender::new(CHANGE_FEED_CAPACITY);
         let watcher = tokio::spawn(follow(kv.clone(), from, changes.clone())).abort_handle();
@@ -250,7 +263,7 @@ impl KvStore {
     /// Moves `counter` on by one (starting at `first`), by compare-and-set.
     async fn next(&self, counter: &str, first: u64) -> Result<u64, StoreError> {
         for _ in 0..MAX_ATTEMPTS {
-            match self.kv.entry(counter).await.map_err(backend)? {
+            match self.kv.entry(counter).await.map_err(unavailable)? {
                 Some(entry) if entry.operation == kv::Operation::Put => {
                     let last: u64 = std::str::from_utf8(&entry.value)
                         .ok()
@@ -264,13 +277,13 @@ impl KvStore {
                     {
                         Ok(_) => return Ok(next),
                         Err(error) if is_conflict(&error) => continue,
-                        Err(error) => return Err(backend(error)),
+                        Err(error) => return Err(unavailable(error)),
                     }
                 }
                 _ => match self.kv.create(counter, first.to_string().into()).await {
                     Ok(_) => return Ok(first),
                     Err(error) if already_exists(&error) => continue,
-                    Err(error) => return Err(backend(error)),
+                    Err(error) => return Err(unavailable(error)),
                 },
             }
         }
@@ -282,12 +295,12 @@ impl KvStore {
         match self.kv.create(format!("user.{uid}"), Bytes::new()).await {
             Ok(_) => Ok(true),
             Err(error) if already_exists(&error) => Ok(false),
-            Err(error) => Err(backend(error)),
+            Err(error) => Err(unavailable(error)),
         }
     }
 
     async fn value(&self, key: &str) -> Result<Option<kv::Entry>, StoreError> {
-        let entry = self.kv.entry(key).await.map_err(backend)?;
+        let entry = self.kv.entry(key).await.map_err(unavailable)?;
         Ok(entry.filter(|entry| entry.operation == kv::Operation::Put))
     }
 }
@@ -333,12 +346,12 @@ impl Store for KvStore {
             .stream
             .info_with_subjects(format!("{prefix}>"))
             .await
-            .map_err(backend)?;
+            .map_err(unavailable)?;
         let names: Vec<String> = subjects
             .map_ok(|(subject, _)| subject.strip_prefix(prefix).unwrap_or(&subject).to_owned())
             .try_collect()
             .await
-            .map_err(backend)?;
+            .map_err(unavailable)?;
         let mut snapshot = StoreSnapshot::default();
         let mut entries = futures_util::stream::iter(names)
             .map(|name| async move { (self.value(&name).await, name) })
@@ -392,7 +405,7 @@ impl Store for KvStore {
         match self.kv.create(&entry, encode_key(&record)?).await {
             Ok(_) => Ok(record),
             Err(error) if already_exists(&error) => Err(StoreError::DuplicateKey),
-            Err(error) => Err(backend(error)),
+            Err(error) => Err(unavailable(error)),
         }
     }
 
@@ -418,7 +431,7 @@ impl Store for KvStore {
             {
                 Ok(_) => return Ok(Some(key)),
                 Err(error) if is_conflict(&error) => continue,
-                Err(error) => return Err(backend(error)),
+                Err(error) => return Err(unavailable(error)),
             }
         }
         Err(backend("revocation: too many concurrent writers"))
@@ -432,7 +445,7 @@ impl Store for KvStore {
         {
             Ok(_) => Ok(true),
             Err(error) if already_exists(&error) => Ok(false),
-            Err(error) => Err(backend(error)),
+            Err(error) => Err(unavailable(error)),
         }
     }
 
@@ -452,7 +465,7 @@ impl Store for KvStore {
                     ))),
                 }
             }
-            Err(error) => Err(backend(error)),
+            Err(error) => Err(unavailable(error)),
         }
     }
 

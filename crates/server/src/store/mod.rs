@@ -104,6 +104,10 @@ pub enum StoreError {
     Backend(String),
     #[error("store: API key already exists")]
     DuplicateKey,
+    /// The store did not answer for now (a clustered store's servers are out of reach or
+    /// electing a leader); the same call may work later.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
     /// Another node wrote something else first (two nodes made the first signing key at once).
     #[error("store: {0}")]
     Conflict(String),
