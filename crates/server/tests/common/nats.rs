@@ -3,9 +3,11 @@
 //! storage. `scripts/test.sh` installs nats-server when it is missing.
 #![allow(dead_code)]
 
+use std::collections::BTreeSet;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Longest a server gets to start and have JetStream ready.
@@ -22,11 +24,19 @@ pub struct NatsServer {
     child: Option<Child>,
 }
 
+/// A loopback port nothing listens on, and that no other server of this process was given:
+/// the tests of one binary run at once, and a port let go may be handed out again.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .expect("a free loopback port")
+    static GIVEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .map(|addr| addr.port())
+            .expect("a free loopback port");
+        if GIVEN.lock().unwrap().insert(port) {
+            return port;
+        }
+    }
 }
 
 impl NatsServer {
@@ -72,6 +82,10 @@ impl NatsServer {
         }
     }
 
+    fn log_path(&self) -> PathBuf {
+        self.dir.join(format!("{}.log", self.name))
+    }
+
     pub fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)
     }
@@ -98,9 +112,10 @@ impl NatsServer {
                 ])
                 .args(["--routes", &routes.join(",")]);
         }
+        let log = std::fs::File::create(self.log_path()).expect("a log file");
         let child = command
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("nats-server must be installed (scripts/test.sh installs it)");
         self.child = Some(child);
