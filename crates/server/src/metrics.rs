@@ -15,6 +15,7 @@ const METADATA: Metadata<'static> =
     Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
 
 const EXPIRY_LATENESS: &str = "userstream_expiry_lateness_seconds";
+const BUS_LAG: &str = "userstream_bus_lag_seconds";
 /// From half a millisecond (on time) to a second (a storm gone wrong).
 const LATENESS_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0,
@@ -65,6 +66,9 @@ pub struct Metrics {
     /// Seconds from a subscription's expiry to its `eventStreamTerminated` being queued: the
     /// server's own part of the lateness clients see.
     pub expiry_lateness: Histogram,
+    /// Seconds from a gateway publishing events on the cluster's bus to this node receiving
+    /// them (as the publisher's clock and this node's tell it).
+    pub bus_lag: Histogram,
     /// The public listener's connections.
     pub public: ListenerMetrics,
     /// The admin listener's connections.
@@ -165,7 +169,10 @@ impl Metrics {
     pub fn new() -> Self {
         let builder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Full(EXPIRY_LATENESS.into()), LATENESS_BUCKETS)
-            // Only an empty bucket list is refused, and this one is not: a summary then.
+            .and_then(|builder| {
+                builder.set_buckets_for_metric(Matcher::Full(BUS_LAG.into()), LATENESS_BUCKETS)
+            })
+            // Only an empty bucket list is refused, and these are not: a summary then.
             .unwrap_or_else(|_| PrometheusBuilder::new());
         let recorder = builder.build_recorder();
         let handle = recorder.handle();
@@ -187,6 +194,7 @@ impl Metrics {
             faults_injected: counter("userstream_faults_injected_total"),
             expiry_lateness: recorder
                 .register_histogram(&Key::from_static_name(EXPIRY_LATENESS), &METADATA),
+            bus_lag: recorder.register_histogram(&Key::from_static_name(BUS_LAG), &METADATA),
             public: ListenerMetrics::register(&recorder, "public"),
             admin: ListenerMetrics::register(&recorder, "admin"),
             admin_refused: AdminRefusal::ALL.map(|reason| {

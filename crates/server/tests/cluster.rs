@@ -130,6 +130,11 @@ async fn keys_tokens_and_events_cross_nodes_and_every_subscriber_gets_each_event
         assert_eq!(deltas(ws, 6).await, ["1", "2", "3", "4", "5", "7"]);
         ws.expect_no_events().await;
     }
+    // The gateways stamp what they publish, so each node can tell the bus's lag: two messages
+    // (from B and from C) reached every node.
+    for node in [a, b, c] {
+        assert_eq!(node.metric("userstream_bus_lag_seconds_count").await, 2);
+    }
     within(WAIT, "the stray message counted", || async {
         let mut refused = 0;
         for node in [a, b, c] {

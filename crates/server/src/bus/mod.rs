@@ -55,6 +55,9 @@ pub trait Delivery: Send + Sync + 'static {
     /// signal Binance's protocol has, so that clients subscribe again and see the gap. Returns
     /// how many ended.
     fn lost(&self) -> usize;
+
+    /// Events took `lag` from their publisher to this node (a clustered bus reports it).
+    fn lag(&self, _lag: std::time::Duration) {}
 }
 
 /// Held while a subscription is being added: keeps the bus listening for its account until the

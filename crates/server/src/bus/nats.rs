@@ -35,6 +35,10 @@ pub const SUBJECT_PREFIX: &str = "userstream.v1.events";
 /// How long a first subscriber waits for the broker to confirm this node's subscription.
 const CONFIRM_WAIT: Duration = Duration::from_secs(5);
 
+/// The header a gateway stamps its messages with: when it published them (µs since the epoch,
+/// its clock), so the receiving nodes can tell the bus's lag.
+pub const PUBLISHED_AT_HEADER: &str = "Userstream-Published-Us";
+
 /// How long a publish waits for the broker to take it.
 const PUBLISH_WAIT: Duration = Duration::from_secs(5);
 
@@ -160,10 +164,20 @@ impl Shared {
 
     /// One message on `account`'s subject: every item must be valid and name `account`, or none
     /// is delivered.
-    fn receive(&self, account: &Account, payload: &[u8]) {
+    fn receive(&self, account: &Account, message: &async_nats::Message) {
         let Ok(delivery) = self.delivery() else {
             return;
         };
+        let payload: &[u8] = &message.payload;
+        let published_at_us = message
+            .headers
+            .as_ref()
+            .and_then(|headers| headers.get(PUBLISHED_AT_HEADER))
+            .and_then(|value| value.as_str().parse::<i64>().ok());
+        if let Some(published_at_us) = published_at_us {
+            let lag_us = self.clock.now_us().saturating_sub(published_at_us).max(0);
+            delivery.lag(Duration::from_micros(lag_us as u64));
+        }
         let refused = |why: String| {
             self.rejected.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(uid = account.uid, %why, "refused a message from the bus");
@@ -219,7 +233,7 @@ async fn listen(shared: Weak<Shared>, account: Account, confirmed: watch::Sender
         let Some(shared) = shared.upgrade() else {
             return;
         };
-        shared.receive(&account, &message.payload);
+        shared.receive(&account, &message);
     }
 }
 
@@ -305,10 +319,15 @@ impl Bus for NatsBus {
             0 => 1 << 20,
             max => max,
         };
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(
+            PUBLISHED_AT_HEADER,
+            shared.clock.now_us().to_string().as_str(),
+        );
         for (account, payload) in messages(&batch, max)? {
             shared
                 .client
-                .publish(subject(account), payload)
+                .publish_with_headers(subject(account), headers.clone(), payload)
                 .await
                 .map_err(|error| BusError::Unavailable(error.to_string()))?;
         }

@@ -92,6 +92,19 @@ mod tests {
     use proptest::prelude::*;
     use std::collections::BTreeMap;
 
+    #[test]
+    fn a_closed_connection_takes_no_new_subscription() {
+        let limits = SubscriptionLimits {
+            max_active: 10,
+            max_lifetime: 10,
+        };
+        let mut table = OwnSubscriptions::default();
+        assert_eq!(table.add(&Account::cross(1), limits), Ok(0));
+        table.closed = true;
+        assert!(table.add(&Account::cross(2), limits).is_err());
+        assert_eq!(table.listed(), vec![(0, Account::cross(1))]);
+    }
+
     proptest! {
         /// The table answers every operation as an ordered map would.
         #[test]

@@ -405,4 +405,8 @@ impl Delivery for Hub {
     fn lost(&self) -> usize {
         self.end_where(EndReason::BusLoss, |_| true)
     }
+
+    fn lag(&self, lag: std::time::Duration) {
+        self.metrics.bus_lag.record(lag.as_secs_f64());
+    }
 }
