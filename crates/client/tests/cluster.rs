@@ -14,23 +14,7 @@ use userstream_server::ManualClock;
 
 /// `size` nodes on the NATS at `url`, all on `clock`, and a key that works on every one.
 async fn cluster(url: &str, size: usize, clock: &ManualClock) -> (Vec<TestServer>, harness::Key) {
-    let urls = [url.to_owned()];
-    let mut nodes = Vec::new();
-    for _ in 0..size {
-        nodes.push(TestServer::start_cluster_node_on(&urls, clock.clone(), |_| {}).await);
-    }
-    let key = nodes[0].create_key(&[]).await;
-    for node in &nodes {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        while node.request_token(Some(&key.api_key), "").await.0 != 200 {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the key never spread"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-    (nodes, key)
+    TestServer::cluster_with_key(&[url.to_owned()], size, clock, |_| {}, WAIT).await
 }
 
 fn endpoints(node: &TestServer) -> Endpoints {

@@ -5,7 +5,7 @@
 
 mod harness;
 
-use harness::{Cluster, ClusterPublisher, Recorder, balance_update, fast_options};
+use harness::{Cluster, Publisher, Recorder, balance_update, fast_options};
 use serde_json::json;
 use std::time::Duration;
 use userstream_client::{
@@ -68,7 +68,7 @@ async fn a_dead_gateway_is_left_for_the_next_one_with_a_gap() {
     assert_eq!(cluster.publish(balance_update("0")).await, 1);
     stream.until_delta(&Scope::Cross, "0").await;
 
-    let publisher = ClusterPublisher::start(&cluster);
+    let publisher = Publisher::on_cluster(&cluster);
     tokio::time::sleep(Duration::from_millis(20)).await;
     cluster.kill(0).await;
     let reconnecting = stream

@@ -4,10 +4,11 @@
 mod common;
 
 use common::nats::NatsServer;
-use common::{TestServer, WAIT, WsClient, balance_update};
+use common::{Key, TestServer, WAIT, WsClient, balance_update};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use userstream_protocol::Account;
+use userstream_server::ManualClock;
 use userstream_server::bus::subject;
 
 /// What the issue promises for keys and revocations crossing nodes.
@@ -17,12 +18,11 @@ const PROPAGATION: Duration = Duration::from_secs(1);
 /// its place (NATS 2.9 takes up to about ten seconds; docs/operations.md, "Cluster").
 const FAILOVER: Duration = Duration::from_secs(30);
 
-async fn nodes(nats: &[String], count: usize) -> Vec<TestServer> {
-    let mut nodes = Vec::new();
-    for _ in 0..count {
-        nodes.push(TestServer::start_cluster_node(nats, |_| {}).await);
-    }
-    nodes
+/// Three nodes on the NATS at `url` and a key made on the first, which must reach the others
+/// within a second.
+async fn three_nodes_and_a_key(url: &str) -> (Vec<TestServer>, Key) {
+    let clock = ManualClock::starting_now();
+    TestServer::cluster_with_key(&[url.to_owned()], 3, &clock, |_| {}, PROPAGATION).await
 }
 
 /// Polls `check` until it holds, failing after `limit`; returns how long it took.
@@ -78,17 +78,9 @@ async fn publish_batch(node: &TestServer, items: Value) -> Value {
 #[tokio::test]
 async fn keys_tokens_and_events_cross_nodes_and_every_subscriber_gets_each_event_once() {
     let nats = NatsServer::start().await;
-    let cluster = nodes(&[nats.url()], 3).await;
-    let (a, b, c) = (&cluster[0], &cluster[1], &cluster[2]);
-
     // A key created on A works on B and C within a second.
-    let key = a.create_key(&[]).await;
-    for node in [b, c] {
-        within(PROPAGATION, "the key reaching another node", || async {
-            token_status(node, &key.api_key).await == 200
-        })
-        .await;
-    }
+    let (cluster, key) = three_nodes_and_a_key(&nats.url()).await;
+    let (a, b, c) = (&cluster[0], &cluster[1], &cluster[2]);
 
     // A token minted on A subscribes on every node.
     let (token, _) = a.token(&key, None, None).await;
@@ -148,13 +140,8 @@ async fn keys_tokens_and_events_cross_nodes_and_every_subscriber_gets_each_event
 #[tokio::test]
 async fn a_revocation_on_one_node_ends_subscriptions_and_minting_on_every_node() {
     let nats = NatsServer::start().await;
-    let cluster = nodes(&[nats.url()], 3).await;
+    let (cluster, key) = three_nodes_and_a_key(&nats.url()).await;
     let (a, b, c) = (&cluster[0], &cluster[1], &cluster[2]);
-    let key = a.create_key(&[]).await;
-    within(PROPAGATION, "the key reaching C", || async {
-        token_status(c, &key.api_key).await == 200
-    })
-    .await;
     let (token, _) = c.token(&key, None, None).await;
     let mut on_c = c.ws().await;
     on_c.subscribe(&token).await;
@@ -239,17 +226,9 @@ async fn kill_9_of_one_nats_server_out_of_three_loses_no_session_and_no_stored_w
     let mut nats = NatsServer::cluster().await;
     let urls: Vec<String> = nats.iter().map(NatsServer::url).collect();
     let replicated = |config: &mut userstream_server::Config| config.nats.kv_replicas = 3;
-    let mut cluster = Vec::new();
-    for _ in 0..3 {
-        cluster.push(TestServer::start_cluster_node(&urls, replicated).await);
-    }
-    let key = cluster[0].create_key(&[]).await;
-    for node in &cluster[1..] {
-        within(PROPAGATION, "the key reaching another node", || async {
-            token_status(node, &key.api_key).await == 200
-        })
-        .await;
-    }
+    let clock = ManualClock::starting_now();
+    let (cluster, key) =
+        TestServer::cluster_with_key(&urls, 3, &clock, replicated, PROPAGATION).await;
     let (token, _) = cluster[0].token(&key, None, None).await;
     let mut subscribers = Vec::new();
     for node in &cluster {
@@ -315,13 +294,8 @@ async fn kill_9_of_one_nats_server_out_of_three_loses_no_session_and_no_stored_w
 #[tokio::test]
 async fn a_rotated_signing_key_reaches_every_node_and_signs_from_its_activation_without_downtime() {
     let nats = NatsServer::start().await;
-    let cluster = nodes(&[nats.url()], 3).await;
+    let (cluster, key) = three_nodes_and_a_key(&nats.url()).await;
     let (a, b, c) = (&cluster[0], &cluster[1], &cluster[2]);
-    let key = a.create_key(&[]).await;
-    within(PROPAGATION, "the key reaching C", || async {
-        token_status(c, &key.api_key).await == 200
-    })
-    .await;
     let (old_token, _) = b.token(&key, None, None).await;
 
     let (status, rotated) = a

@@ -167,6 +167,22 @@ pub struct Publisher {
 
 impl Publisher {
     pub fn start(server: Arc<TestServer>, uid: u64, isolated: Option<&'static str>) -> Publisher {
+        Publisher::with(move |seq| {
+            let server = Arc::clone(&server);
+            async move {
+                server
+                    .publish(uid, isolated, balance_update(&seq.to_string()))
+                    .await
+            }
+        })
+    }
+
+    /// Publishes event `seq` with `publish`, which answers how many subscriptions it reached.
+    fn with<F, Fut>(publish: F) -> Publisher
+    where
+        F: Fn(u64) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = u64> + Send,
+    {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let task = tokio::spawn(async move {
@@ -189,15 +205,28 @@ impl Publisher {
                     );
                 }
                 seq += 1;
-                let delivered = server
-                    .publish(uid, isolated, balance_update(&seq.to_string()))
-                    .await;
+                let delivered = publish(seq).await;
                 published.push((seq, delivered));
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
             published
         });
         Publisher { stop, task }
+    }
+
+    /// For a cluster: balanceUpdates to the cross account, each published to every node that
+    /// was running when it started; a delivery counts subscriptions on all nodes together.
+    pub fn on_cluster(cluster: &Cluster) -> Publisher {
+        let admin_urls = Arc::new(cluster.admin_urls());
+        let uid = cluster.key.uid;
+        let http = reqwest::Client::new();
+        Publisher::with(move |seq| {
+            let (admin_urls, http) = (Arc::clone(&admin_urls), http.clone());
+            async move {
+                let event = balance_update(&seq.to_string());
+                publish_everywhere(&http, &admin_urls, uid, &event).await
+            }
+        })
     }
 
     /// Stops publishing once an event reaches a subscriber; returns (sequence number, subscribers it reached) for each event.
@@ -291,7 +320,7 @@ impl Cluster {
         node.server.shutdown().await.unwrap();
     }
 
-    /// The admin URLs of the nodes still running, for [`ClusterPublisher`].
+    /// The admin URLs of the nodes still running, for [`Publisher::on_cluster`].
     pub fn admin_urls(&self) -> Vec<String> {
         self.nodes
             .iter()
@@ -336,56 +365,4 @@ async fn publish_everywhere(
         }
     }
     reached
-}
-
-/// [`Publisher`] for a cluster: balanceUpdates with deltas 1, 2, 3… to the cross account, each
-/// published to every node that was running when it started.
-pub struct ClusterPublisher {
-    stop: Arc<AtomicBool>,
-    task: JoinHandle<Vec<(u64, u64)>>,
-}
-
-impl ClusterPublisher {
-    pub fn start(cluster: &Cluster) -> ClusterPublisher {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&stop);
-        let admin_urls = cluster.admin_urls();
-        let uid = cluster.key.uid;
-        let task = tokio::spawn(async move {
-            let http = reqwest::Client::new();
-            let mut published = Vec::new();
-            let mut seq = 0u64;
-            let mut deadline = None;
-            // After the stop, go on until an event reaches a subscriber, so the last one
-            // published is one the client must receive.
-            while !flag.load(Ordering::Relaxed)
-                || published
-                    .last()
-                    .is_none_or(|(_, delivered)| *delivered == 0)
-            {
-                if flag.load(Ordering::Relaxed) {
-                    let deadline =
-                        *deadline.get_or_insert_with(|| tokio::time::Instant::now() + WAIT);
-                    assert!(
-                        tokio::time::Instant::now() < deadline,
-                        "no subscriber came back"
-                    );
-                }
-                seq += 1;
-                let event = balance_update(&seq.to_string());
-                let delivered = publish_everywhere(&http, &admin_urls, uid, &event).await;
-                published.push((seq, delivered));
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-            published
-        });
-        ClusterPublisher { stop, task }
-    }
-
-    /// Stops once an event reaches a subscriber; returns (sequence number, subscriptions it
-    /// reached on all nodes together) for each event.
-    pub async fn stop(self) -> Vec<(u64, u64)> {
-        self.stop.store(true, Ordering::Relaxed);
-        self.task.await.unwrap()
-    }
 }

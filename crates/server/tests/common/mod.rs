@@ -108,6 +108,33 @@ impl TestServer {
         server
     }
 
+    /// `size` nodes of one cluster on the NATS servers at `urls`, on `clock`, and a key created
+    /// on the first; returns once the key mints on every node, failing after `spread`.
+    pub async fn cluster_with_key(
+        urls: &[String],
+        size: usize,
+        clock: &ManualClock,
+        adjust: impl Fn(&mut Config),
+        spread: Duration,
+    ) -> (Vec<TestServer>, Key) {
+        let mut nodes = Vec::new();
+        for _ in 0..size {
+            nodes.push(Self::start_cluster_node_on(urls, clock.clone(), &adjust).await);
+        }
+        let key = nodes[0].create_key(&[]).await;
+        let started = std::time::Instant::now();
+        for node in &nodes {
+            while node.request_token(Some(&key.api_key), "").await.0 != 200 {
+                assert!(
+                    started.elapsed() < spread,
+                    "the key did not reach every node within {spread:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        (nodes, key)
+    }
+
     /// Stops this server and starts another on the same data directory and clock.
     pub async fn restart(mut self) -> TestServer {
         let dir = self._dir.take();
