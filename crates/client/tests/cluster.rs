@@ -27,6 +27,30 @@ async fn publish(node: &TestServer, uid: u64, delta: &str) {
     assert_eq!(status, 200, "{answer}");
 }
 
+/// A cross margin stream of `key` over `gateways`, subscribed, with an event published through
+/// `publisher` received.
+async fn streaming(
+    gateways: impl IntoIterator<Item = Endpoints>,
+    key: &harness::Key,
+    clock: &ManualClock,
+    publisher: &TestServer,
+) -> Recorder {
+    let mut stream = Recorder::new(
+        UserStream::builder()
+            .api_key(&key.api_key)
+            .gateways(gateways)
+            .options(fast_options())
+            .clock(Arc::new(clock.clone()))
+            .cross()
+            .start()
+            .unwrap(),
+    );
+    stream.until_subscribed(1).await;
+    publish(publisher, key.uid, "1").await;
+    stream.until_delta(&Scope::Cross, "1").await;
+    stream
+}
+
 /// Publishes through `node` until the stream has an event from it (a subscription made after a
 /// move may come just after a publish); returns the last delta sent.
 async fn publish_until_received(stream: &mut Recorder, node: &TestServer, uid: u64) -> u64 {
@@ -60,19 +84,7 @@ async fn a_stream_on_a_killed_node_moves_to_another_node() {
         endpoints(&nodes[0]),
         endpoints(&nodes[2]),
     ];
-    let mut stream = Recorder::new(
-        UserStream::builder()
-            .api_key(&key.api_key)
-            .gateways(gateways.clone())
-            .options(fast_options())
-            .clock(Arc::new(clock.clone()))
-            .cross()
-            .start()
-            .unwrap(),
-    );
-    stream.until_subscribed(1).await;
-    publish(&nodes[0], key.uid, "1").await;
-    stream.until_delta(&Scope::Cross, "1").await;
+    let mut stream = streaming(gateways.clone(), &key, &clock, &nodes[0]).await;
 
     // B dies as a process does: its connections drop without a word, its listeners close.
     let b = nodes.remove(1);
@@ -105,19 +117,7 @@ async fn a_restart_of_nats_keeps_the_connection_and_the_client_reports_the_gap_a
     let clock = ManualClock::starting_now();
     let (nodes, key) = cluster(&nats.url(), 1, &clock).await;
     let node = &nodes[0];
-    let mut stream = Recorder::new(
-        UserStream::builder()
-            .api_key(&key.api_key)
-            .gateways([endpoints(node)])
-            .options(fast_options())
-            .clock(Arc::new(clock.clone()))
-            .cross()
-            .start()
-            .unwrap(),
-    );
-    stream.until_subscribed(1).await;
-    publish(node, key.uid, "1").await;
-    stream.until_delta(&Scope::Cross, "1").await;
+    let mut stream = streaming([endpoints(node)], &key, &clock, node).await;
 
     nats.kill();
     nats.restart().await;

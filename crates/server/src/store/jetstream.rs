@@ -393,15 +393,7 @@ impl Store for KvStore {
                 }
             },
         };
-        let record = ApiKeyRecord {
-            id: self.next(KEY_ID_COUNTER, 1).await?,
-            api_key: key.api_key,
-            secret_key: key.secret_key,
-            uid,
-            label: key.label,
-            created_at_ms: key.created_at_ms,
-            revoked_at_ms: None,
-        };
+        let record = key.into_record(self.next(KEY_ID_COUNTER, 1).await?, uid);
         match self.kv.create(&entry, encode_key(&record)?).await {
             Ok(_) => Ok(record),
             Err(error) if already_exists(&error) => Err(StoreError::DuplicateKey),

@@ -44,6 +44,21 @@ pub struct NewApiKey {
     pub created_at_ms: i64,
 }
 
+impl NewApiKey {
+    /// The key as stored, once the store has given it its id and UID.
+    pub fn into_record(self, id: u64, uid: Uid) -> ApiKeyRecord {
+        ApiKeyRecord {
+            id,
+            api_key: self.api_key,
+            secret_key: self.secret_key,
+            uid,
+            label: self.label,
+            created_at_ms: self.created_at_ms,
+            revoked_at_ms: None,
+        }
+    }
+}
+
 /// Everything the store holds, as read at start.
 #[derive(Debug, Clone, Default)]
 pub struct StoreSnapshot {

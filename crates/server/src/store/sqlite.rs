@@ -188,15 +188,7 @@ impl Store for SqliteStore {
             };
             let id = tx.last_insert_rowid() as u64;
             tx.commit()?;
-            let record = ApiKeyRecord {
-                id,
-                api_key: key.api_key,
-                secret_key: key.secret_key,
-                uid,
-                label: key.label,
-                created_at_ms: key.created_at_ms,
-                revoked_at_ms: None,
-            };
+            let record = key.into_record(id, uid);
             feed.tell(StoreChange::KeyCreated(record.clone()));
             Ok(record)
         })
