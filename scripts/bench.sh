@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The standard benchmark matrix: userstream against the floor server, nats-server and Sockudo,
-# in one run, on this host; then the WebSocket crates (the floor on each), JSON against SBE, and
-# the publish intake's JSON parsers. Writes docs/benchmarks.md (and the raw JSON lines next to it).
+# in one run, on this host; then userstream as a cluster of nodes on NATS against one embedded
+# node, the WebSocket crates (the floor on each), JSON against SBE, and the publish intake's
+# JSON parsers. Writes docs/benchmarks.md (and the raw JSON lines next to it).
 #
-#   scripts/bench.sh            # the whole matrix, about 25 minutes on 2 cores
-#   QUICK=1 scripts/bench.sh    # 1k connections only, shorter runs
+#   scripts/bench.sh                   # the whole matrix, about 28 minutes on 2 cores
+#   QUICK=1 scripts/bench.sh           # 1k connections only, shorter runs
+#   CLUSTER_NODES=2 scripts/bench.sh   # a cluster of 2 nodes instead of 3
 #
 # Every run is bounded in time and count and stops by itself.
 set -euo pipefail
@@ -57,16 +59,23 @@ run() {
 
 # Fan-out: at saturation, then paced at half of it, at 10,000 and at 1,000 events/s. Paced runs
 # publish once a millisecond, so a batch's own dispatch time does not pass for latency.
+saturated() {
+  run fanout "$@" --duration-secs "$DURATION" --batch "$BATCH"
+}
+paced() {
+  local rate=$1; shift
+  run fanout "$@" --duration-secs "$LATENCY_DURATION" --rate "$rate" \
+    --batch $(( rate / 1000 > 0 ? rate / 1000 : 1 )) >/dev/null
+}
 fanout_matrix() {
   local peer=$1 n=$2; shift 2
   local common=(--peer "$peer" --connections "$n" --warmup-secs "$WARMUP" "$@")
   local saturation half
-  saturation=$(run fanout "${common[@]}" --duration-secs "$DURATION" --batch "$BATCH" \
+  saturation=$(saturated "${common[@]}" \
     | python3 -c 'import json,sys; print(int(json.load(sys.stdin)["delivered_per_sec"]))')
   half=$(( saturation / 2 ))
   for rate in "$half" 10000 1000; do
-    run fanout "${common[@]}" --duration-secs "$LATENCY_DURATION" --rate "$rate" \
-      --batch $(( rate / 1000 > 0 ? rate / 1000 : 1 )) >/dev/null
+    paced "$rate" "${common[@]}"
   done
 }
 for n in $CONNECTIONS; do
@@ -75,6 +84,17 @@ for n in $CONNECTIONS; do
   done
   # userstream with write coalescing on (ws.write_coalesce_ms = 1), the same runs.
   fanout_matrix userstream "$n" --coalesce-ms 1
+done
+# Cluster mode: CLUSTER_NODES userstream nodes on one nats-server with JetStream, connections
+# spread over the nodes, published through one; the same saturation and 10,000 and 1,000
+# events/s runs as the embedded node's above, so the report compares them.
+CLUSTER_NODES=${CLUSTER_NODES:-3}
+for n in $CONNECTIONS; do
+  common=(--peer userstream --cluster-nodes "$CLUSTER_NODES" --connections "$n" --warmup-secs "$WARMUP")
+  saturated "${common[@]}" >/dev/null
+  for rate in 10000 1000; do
+    paced "$rate" "${common[@]}"
+  done
 done
 # The WebSocket crate: the floor on each candidate (its tungstenite run is in the matrix above).
 for n in $CONNECTIONS; do

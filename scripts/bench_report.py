@@ -14,6 +14,7 @@ command = sys.argv[2] if len(sys.argv) > 2 else "scripts/bench.sh"
 plot_path = sys.argv[3] if len(sys.argv) > 3 else None
 KIB = 1024
 COALESCED = "userstream, coalescing 1 ms"
+CLUSTER = "userstream/cluster"
 
 def ms(us):
     return f"{us/1000:.2f} ms" if us is not None else "n/a"
@@ -145,6 +146,60 @@ if plot_path and fanout:
         w("## Latency distributions\n")
         w("Each curve is one run's whole distribution, read right to left: the median at 0, the")
         w(f"worst sample at the far right.\n\n![latency by percentile]({os.path.basename(plot_path)})\n")
+
+# Cluster mode against one embedded node: the same runs, the same arguments.
+cluster_ns = [n for n in sorted(fanout) if CLUSTER in fanout[n]]
+if cluster_ns:
+    nodes = next(r["cluster"]["nodes"] for n in cluster_ns for r in fanout[n][CLUSTER].values())
+    w(f"## Cluster mode: {nodes} nodes against one embedded node\n")
+    w(f"{nodes} `userstream serve --nats` nodes on one nats-server with JetStream (Debian package; the")
+    w("nodes' keys and tokens in its KV bucket, events on its subjects), all on this host. The")
+    w("connections are spread evenly over the nodes; every event is published through the first node's")
+    w("admin API, which answers once NATS has taken it, and reaches every node, the first included,")
+    w("through NATS. Latency is publish → read for the subscribers on the publishing node and on the")
+    w("other nodes (\"cross-node\"). Memory and CPU are every process's: the nodes and nats-server for")
+    w("the cluster, the one process for the embedded node. Each cluster run is `userstream bench fanout")
+    w(f"--peer userstream --cluster-nodes {nodes}` with the arguments of the embedded node's runs in the")
+    w("tables above (saturation, then 10,000 and 1,000 events/s), in this run.\n")
+    for n in cluster_ns:
+        def both(slot, *path):
+            return get(n, "userstream", slot, *path), get(n, CLUSTER, slot, *path)
+        w(f"### {n:,} subscribed connections\n")
+        w(f"| | embedded, one node | cluster, {nodes} nodes | cluster ÷ embedded |")
+        w("|---|---|---|---|")
+        for label, path, fmt in (
+            ("delivered events/s at saturation", ("delivered_per_sec",), k),
+            ("published events/s at saturation (taken by the admin API)", ("published_per_sec",), k),
+            ("deliveries per CPU-second of all processes, saturation", ("deliveries_per_cpu_second",), k),
+            ("CPU of all processes at saturation", ("server_cpu_percent",), lambda c: f"{c:.0f} %"),
+            ("of which nats-server", ("cluster", "broker_cpu_percent"), lambda c: f"{c:.0f} %"),
+            ("frames per socket write, saturation", ("frames_per_write",), lambda v: f"{v:.2f}"),
+            ("connect+subscribe per second (setup)", ("connect_subscribe_per_sec",), k),
+            ("RSS per subscribed connection, all processes", ("rss_per_connection_bytes",), lambda b: f"{b/KIB:.1f} KiB"),
+        ):
+            e, c = both("max", *path)
+            if e is None and c is None:
+                continue
+            cells = [fmt(v) if v is not None else "n/a" for v in (e, c)]
+            w(f"| {label} | {cells[0]} | {cells[1]} | {ratio(c, e)} |")
+        w("")
+        w("| latency | embedded, one node | cluster, publishing node | cluster, other nodes | publishing node ÷ embedded | other nodes ÷ embedded |")
+        w("|---|---|---|---|---|---|")
+        for slot, label in (("10k", "10k events/s"), ("1k", "1k events/s")):
+            run = fanout[n][CLUSTER].get(slot)
+            if not run:
+                continue
+            for q, name in (("p50_us", "p50"), ("p99_us", "p99"), ("p999_us", "p99.9"), ("max_us", "max")):
+                e = get(n, "userstream", slot, "latency", q)
+                here = run["cluster"]["publishing_node"]["latency"][q]
+                there = run["cluster"]["other_nodes"]["latency"][q]
+                w(f"| {name} at {label} | {ms(e)} | {ms(here)} | {ms(there)} | {ratio(here, e)} | {ratio(there, e)} |")
+        w("")
+        losses = {slot: r["cluster"].get("bus_losses") for slot, r in fanout[n][CLUSTER].items()}
+        lossy = [slot for slot, count in losses.items() if count]
+        if lossy:
+            w(f"In the runs at {', '.join(lossy)}, a node's bus reported possible loss "
+              "(`userstream_bus_losses_total`) and ended that node's subscriptions: their figures undercount.\n")
 
 coalesce_ns = [n for n in sorted(fanout) if COALESCED in fanout[n] and "userstream" in fanout[n]]
 if coalesce_ns:

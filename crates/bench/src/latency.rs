@@ -48,6 +48,17 @@ impl Latencies {
         let _ = self.shards[reader % SHARDS].lock().record(value);
     }
 
+    /// Every sample of `parts`, in one recorder.
+    pub fn union<'a>(parts: impl IntoIterator<Item = &'a Latencies>) -> Latencies {
+        let all = Latencies::new();
+        for part in parts {
+            for (into, from) in all.shards.iter().zip(&part.shards) {
+                let _ = into.lock().add(&*from.lock());
+            }
+        }
+        all
+    }
+
     /// Forgets everything (after a warm-up).
     pub fn reset(&self) {
         for shard in &self.shards {
@@ -92,5 +103,22 @@ impl Latencies {
 impl Default for Latencies {
     fn default() -> Self {
         Latencies::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_union_holds_every_part() {
+        let (a, b) = (Latencies::new(), Latencies::new());
+        a.record(0, 100);
+        a.record(1, 200);
+        b.record(0, 5_000);
+        let all = Latencies::union([&a, &b]).percentiles();
+        assert_eq!(all.count, 3);
+        assert_eq!(all.max_us, b.percentiles().max_us);
+        assert_eq!(a.percentiles().count, 2, "the parts stay as they were");
     }
 }

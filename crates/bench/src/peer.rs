@@ -298,6 +298,13 @@ impl Peer {
         })
     }
 
+    /// Times this node's bus reported possible loss (`userstream_bus_losses_total`: cluster
+    /// mode only).
+    pub async fn bus_losses(&self) -> Option<u64> {
+        let text = self.metrics_text().await?;
+        metric(&text, "userstream_bus_losses_total")
+    }
+
     /// Publishes one event to each account in `batch`, each carrying the current time.
     pub async fn publish(&self, batch: &[u64]) -> Result<(), BenchError> {
         let stamp = now_us();

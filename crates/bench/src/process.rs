@@ -84,10 +84,65 @@ pub async fn spawn_userstream(
         admin_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         data_dir: dir.path(),
         stderr: None,
+        nats: None,
     };
     let (mut process, public, admin) = spawn_userstream_at(exe, &placement, extra_env).await?;
     process._dir = Some(dir);
     Ok((process, public, admin))
+}
+
+/// A cluster on this host: one `nats-server` with JetStream and `userstream serve --nats`
+/// nodes on it, each on ephemeral loopback ports.
+pub struct Cluster {
+    pub broker: ServerProcess,
+    /// Each node with its public and admin addresses, in the order they were started.
+    pub nodes: Vec<(ServerProcess, SocketAddr, SocketAddr)>,
+}
+
+impl Cluster {
+    /// Kills every node, then the NATS server.
+    pub async fn stop(self) {
+        for (node, _, _) in self.nodes {
+            node.stop().await;
+        }
+        self.broker.stop().await;
+    }
+}
+
+/// `nodes` userstream nodes on a fresh `nats-server` with JetStream. They start one after the
+/// other, so that the first creates the KV bucket and its signing key and the others find them.
+pub async fn spawn_cluster(
+    exe: &Path,
+    nodes: usize,
+    extra_env: &[(&str, &str)],
+) -> Result<Cluster, BenchError> {
+    let (broker, client) = spawn_nats_jetstream().await?;
+    let url = format!("nats://{client}");
+    let mut cluster = Cluster {
+        broker,
+        nodes: Vec::with_capacity(nodes),
+    };
+    for _ in 0..nodes {
+        let dir = tempfile::tempdir()?;
+        let placement = Placement {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            admin_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: dir.path(),
+            stderr: None,
+            nats: Some(&url),
+        };
+        match spawn_userstream_at(exe, &placement, extra_env).await {
+            Ok((mut process, public, admin)) => {
+                process._dir = Some(dir);
+                cluster.nodes.push((process, public, admin));
+            }
+            Err(error) => {
+                cluster.stop().await;
+                return Err(error);
+            }
+        }
+    }
+    Ok(cluster)
 }
 
 /// Where a `userstream serve` runs: its listeners, its data directory, and where its logs go
@@ -97,6 +152,8 @@ pub struct Placement<'a> {
     pub admin_listen: SocketAddr,
     pub data_dir: &'a Path,
     pub stderr: Option<std::fs::File>,
+    /// The NATS servers of the cluster it joins (`serve --nats`); `None`: embedded mode.
+    pub nats: Option<&'a str>,
 }
 
 /// `userstream serve` at `placement`: (process, public, admin).
@@ -116,6 +173,9 @@ pub async fn spawn_userstream_at(
         .arg(placement.data_dir)
         .envs(USERSTREAM_BENCH_ENV.iter().copied())
         .envs(extra_env.iter().copied());
+    if let Some(nats) = placement.nats {
+        command.arg("--nats").arg(nats);
+    }
     if let Some(log) = &placement.stderr {
         command.stderr(log.try_clone()?);
     } else {
@@ -187,6 +247,42 @@ pub async fn spawn_nats_at(
         "nats-server (apt-get install -y nats-server)",
     )
     .await
+}
+
+/// `nats-server` with JetStream (storage in a temporary directory) on free loopback ports,
+/// for a cluster of userstream nodes: (process, client address). Returns once its monitoring
+/// `/healthz` says JetStream is ready.
+pub async fn spawn_nats_jetstream() -> Result<(ServerProcess, SocketAddr), BenchError> {
+    let dir = tempfile::tempdir()?;
+    let (client, monitor) = (free_port()?, free_port()?);
+    let store = dir.path().join("jetstream");
+    let config = format!(
+        "server_name: \"bench\"\nlisten: \"{client}\"\nhttp: \"{monitor}\"\njetstream {{\n  store_dir: {store:?}\n}}\n"
+    );
+    let path = dir.path().join("nats.conf");
+    std::fs::write(&path, config)?;
+    let mut command = Command::new("nats-server");
+    command.arg("-c").arg(&path);
+    let process = spawn_until_listening(
+        command,
+        dir,
+        &[client, monitor],
+        "nats-server (apt-get install -y nats-server)",
+    )
+    .await?;
+    let http = reqwest::Client::new();
+    let healthz = format!("http://{monitor}/healthz");
+    for _ in 0..400 {
+        if let Ok(answer) = http.get(&healthz).send().await
+            && answer.status().is_success()
+        {
+            return Ok((process, client));
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    Err(BenchError(
+        "nats-server's JetStream was not ready in 10 s".into(),
+    ))
 }
 
 /// Sockudo (built by `scripts/bench.sh` when asked) with one app and its limits lifted:

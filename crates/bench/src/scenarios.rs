@@ -1,10 +1,11 @@
 //! The measurements: fan-out (throughput, latency, connect+subscribe rate, token rate, memory per
-//! connection), token issuance, and the expiry storm. Each is bounded in time and count.
+//! connection), on one server or across a cluster's nodes, token issuance, and the expiry storm.
+//! Each is bounded in time and count.
 
 use crate::BenchError;
 use crate::latency::{Latencies, Percentiles};
 use crate::net::{Ws, now_us};
-use crate::peer::{BenchAccount, Counters, Peer};
+use crate::peer::{BenchAccount, Counters, Peer, WriteCounters};
 use crate::process::ServerProcess;
 use futures_util::StreamExt;
 use serde::Serialize;
@@ -56,7 +57,8 @@ pub struct FanoutReport {
     pub write_coalesce_ms: Option<u64>,
     pub tokens_per_sec: Option<f64>,
     pub connect_subscribe_per_sec: f64,
-    /// Server RSS per idle subscribed connection, beyond what its account takes.
+    /// Server RSS per idle subscribed connection, beyond what its account takes. Server
+    /// figures are the whole system's: for a cluster, its nodes' and its NATS server's summed.
     pub rss_per_connection_bytes: Option<u64>,
     /// Server RSS per account prepared (API key, account, a token minted), before connecting.
     pub rss_per_account_bytes: Option<u64>,
@@ -65,16 +67,104 @@ pub struct FanoutReport {
     pub deliveries_per_cpu_second: Option<f64>,
     /// WebSocket frames per socket write in the window (userstream only: its own counters).
     pub frames_per_write: Option<f64>,
+    /// A cluster run's own figures (absent for one server).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterFigures>,
 }
 
-/// Connections subscribed and being read.
+/// What a fan-out across a cluster measured beyond the whole: each side of the publishing
+/// node. Memory and CPU in the report are the whole system's (the nodes and NATS).
+#[derive(Debug, Clone, Serialize)]
+pub struct ClusterFigures {
+    pub nodes: usize,
+    /// Subscribers on the node every publish goes through.
+    pub publishing_node: NodeGroup,
+    /// Subscribers on the other nodes: each event reaches them across NATS.
+    pub other_nodes: NodeGroup,
+    /// The NATS server's part of the system's CPU.
+    pub broker_cpu_percent: Option<f64>,
+    /// Times a node's bus reported possible loss in the window (each ends that node's
+    /// subscriptions, so the window's figures then undercount): `userstream_bus_losses_total`.
+    pub bus_losses: Option<u64>,
+}
+
+/// The subscribers on one side of a cluster.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeGroup {
+    pub connections: usize,
+    pub delivered_per_sec: f64,
+    pub latency: Percentiles,
+}
+
+/// What a fan-out drives: one server, or the nodes of a cluster and its NATS server.
+pub struct Servers<'a> {
+    /// Connection `i` subscribes on node `i % nodes.len()`; the first node also makes the
+    /// accounts and takes every publish.
+    pub nodes: Vec<(&'a Peer, &'a ServerProcess)>,
+    /// A cluster's NATS server, whose memory and CPU count as the system's.
+    pub broker: Option<&'a ServerProcess>,
+}
+
+impl Servers<'_> {
+    fn publisher(&self) -> Result<&Peer, BenchError> {
+        self.nodes
+            .first()
+            .map(|(peer, _)| *peer)
+            .ok_or_else(|| BenchError("no server to drive".into()))
+    }
+
+    fn peers(&self) -> Vec<&Peer> {
+        self.nodes.iter().map(|(peer, _)| *peer).collect()
+    }
+
+    fn processes(&self) -> impl Iterator<Item = &ServerProcess> {
+        self.nodes
+            .iter()
+            .map(|(_, process)| *process)
+            .chain(self.broker)
+    }
+
+    /// Resident memory of every process, summed (`None` if one cannot be read).
+    fn rss_bytes(&self) -> Option<u64> {
+        self.processes().map(ServerProcess::rss_bytes).sum()
+    }
+
+    /// CPU time of every process so far, summed.
+    fn cpu_time(&self) -> Option<Duration> {
+        self.processes().map(ServerProcess::cpu_time).sum()
+    }
+
+    /// Frames and writes counted by every node, summed.
+    async fn write_counters(&self) -> Option<WriteCounters> {
+        let mut sum = WriteCounters {
+            frames: 0,
+            writes: 0,
+        };
+        for (peer, _) in &self.nodes {
+            let counters = peer.write_counters().await?;
+            sum.frames += counters.frames;
+            sum.writes += counters.writes;
+        }
+        Some(sum)
+    }
+
+    /// Possible losses every node's bus reported so far, summed.
+    async fn bus_losses(&self) -> Option<u64> {
+        let mut sum = 0;
+        for (peer, _) in &self.nodes {
+            sum += peer.bus_losses().await?;
+        }
+        Some(sum)
+    }
+}
+
+/// Connections subscribed, each with its number (connection `i` is on node `i % nodes`).
 struct Subscribed {
-    readers: JoinSet<()>,
     tokens_per_sec: Option<f64>,
     connect_subscribe_per_sec: f64,
-    /// The server's RSS once its accounts and tokens were made, before the first connection.
+    /// The servers' RSS once their accounts and tokens were made, before the first connection.
     rss_before_connecting: Option<u64>,
-    sockets: Vec<Ws>,
+    sockets: Vec<(usize, Ws)>,
 }
 
 /// A token for each account (none for the peers), `SETUP_CONCURRENCY` requests at a time.
@@ -92,6 +182,41 @@ pub(crate) async fn fetch_tokens(
         .collect()
 }
 
+/// How long a key made on one node of a cluster may take to work on the others.
+const PROPAGATION: Duration = Duration::from_secs(5);
+
+/// A token for each account from the node its connection goes to (account `i` on node
+/// `i % peers.len()`), `SETUP_CONCURRENCY` requests at a time. On a cluster a request is
+/// tried again until the key, made on the first node, has reached the asked one.
+async fn fetch_tokens_spread(
+    peers: &[&Peer],
+    accounts: &[BenchAccount],
+) -> Result<Vec<Option<String>>, BenchError> {
+    match peers {
+        [] => return Err(BenchError("no server to ask for tokens".into())),
+        [peer] => return fetch_tokens(peer, accounts, None).await,
+        _ => {}
+    }
+    futures_util::stream::iter(accounts.iter().enumerate())
+        .map(|(index, account)| async move {
+            let peer = peers[index % peers.len()];
+            let started = Instant::now();
+            loop {
+                match peer.token(account, None).await {
+                    Err(_) if started.elapsed() < PROPAGATION => {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                    answer => return answer,
+                }
+            }
+        })
+        .buffered(SETUP_CONCURRENCY)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect()
+}
+
 /// Opens and subscribes one connection per account, `CONNECT_CONCURRENCY` at a time: each
 /// socket with its subscription's expiration time (userstream).
 pub(crate) async fn open_all(
@@ -99,8 +224,30 @@ pub(crate) async fn open_all(
     accounts: &[BenchAccount],
     tokens: &[Option<String>],
 ) -> Result<Vec<(Ws, Option<i64>)>, BenchError> {
+    let opened = open_spread(&[peer], accounts, tokens).await?;
+    Ok(opened
+        .into_iter()
+        .map(|(_, ws, expiration)| (ws, expiration))
+        .collect())
+}
+
+/// [`open_all`], connection `i` on `peers[i % peers.len()]`: each socket with its `i`, in the
+/// order they were subscribed.
+async fn open_spread(
+    peers: &[&Peer],
+    accounts: &[BenchAccount],
+    tokens: &[Option<String>],
+) -> Result<Vec<(usize, Ws, Option<i64>)>, BenchError> {
+    if peers.is_empty() {
+        return Err(BenchError("no server to connect to".into()));
+    }
     futures_util::stream::iter(accounts.iter().zip(tokens).enumerate())
-        .map(|(index, (account, token))| peer.subscribe(index, account, token.as_deref()))
+        .map(|(index, (account, token))| async move {
+            let (ws, expiration) = peers[index % peers.len()]
+                .subscribe(index, account, token.as_deref())
+                .await?;
+            Ok((index, ws, expiration))
+        })
         .buffer_unordered(CONNECT_CONCURRENCY)
         .collect::<Vec<_>>()
         .await
@@ -108,32 +255,63 @@ pub(crate) async fn open_all(
         .collect()
 }
 
-/// Prepares one account per connection, fetches tokens, opens and subscribes every connection.
+/// Prepares one account per connection on the first node, fetches each connection's token
+/// from its node, opens and subscribes every connection.
 async fn subscribe_all(
-    peer: &Peer,
-    server: &ServerProcess,
+    servers: &Servers<'_>,
     connections: usize,
-    validity_ms: Option<u64>,
 ) -> Result<Subscribed, BenchError> {
-    let accounts = peer
+    let first = servers.publisher()?;
+    let peers = servers.peers();
+    let accounts = first
         .prepare_accounts(connections, SETUP_CONCURRENCY)
         .await?;
     let started = Instant::now();
-    let tokens = fetch_tokens(peer, &accounts, validity_ms).await?;
-    let tokens_per_sec = matches!(peer, Peer::Userstream { .. })
+    let tokens = fetch_tokens_spread(&peers, &accounts).await?;
+    let tokens_per_sec = matches!(first, Peer::Userstream { .. })
         .then(|| connections as f64 / started.elapsed().as_secs_f64());
-    let rss_before_connecting = server.rss_bytes();
+    let rss_before_connecting = servers.rss_bytes();
     let started = Instant::now();
-    let opened = open_all(peer, &accounts, &tokens).await?;
+    let opened = open_spread(&peers, &accounts, &tokens).await?;
     let connect_subscribe_per_sec = connections as f64 / started.elapsed().as_secs_f64();
-    let sockets = opened.into_iter().map(|(ws, _)| ws).collect();
+    let sockets = opened
+        .into_iter()
+        .map(|(index, ws, _)| (index, ws))
+        .collect();
     Ok(Subscribed {
-        readers: JoinSet::new(),
         tokens_per_sec,
         connect_subscribe_per_sec,
         rss_before_connecting,
         sockets,
     })
+}
+
+/// The readers of the subscribers on one side of the publishing node.
+#[derive(Default)]
+struct Side {
+    connections: usize,
+    latencies: Arc<Latencies>,
+    counters: Arc<Counters>,
+}
+
+impl Side {
+    fn events(&self) -> u64 {
+        self.counters.events.load(Ordering::Relaxed)
+    }
+
+    fn bytes(&self) -> u64 {
+        self.counters.bytes.load(Ordering::Relaxed)
+    }
+}
+
+/// The name a run is reported under: the peer's, or for a cluster of userstream nodes, the
+/// peer's with `/cluster`.
+fn system_name(peer: &Peer, cluster: bool) -> &'static str {
+    match (cluster, peer) {
+        (false, peer) => peer.name(),
+        (true, Peer::Userstream { sbe: true, .. }) => "userstream/sbe/cluster",
+        (true, _) => "userstream/cluster",
+    }
 }
 
 /// Publishes to connections spread over one account each and measures what arrives.
@@ -142,11 +320,27 @@ pub async fn fanout(
     server: &ServerProcess,
     options: &FanoutOptions,
 ) -> Result<FanoutReport, BenchError> {
-    let rss_at_start = server.rss_bytes();
-    let mut subscribed = subscribe_all(peer, server, options.connections, None).await?;
-    // Let the server settle before reading its memory.
+    let servers = Servers {
+        nodes: vec![(peer, server)],
+        broker: None,
+    };
+    fanout_across(&servers, options).await
+}
+
+/// [`fanout`] across several servers: connections spread evenly over the nodes, every event
+/// published through the first. Memory and CPU are the whole system's; a cluster's report also
+/// tells the subscribers on the publishing node from those on the others.
+pub async fn fanout_across(
+    servers: &Servers<'_>,
+    options: &FanoutOptions,
+) -> Result<FanoutReport, BenchError> {
+    let peer = servers.publisher()?;
+    let nodes = servers.nodes.len();
+    let rss_at_start = servers.rss_bytes();
+    let subscribed = subscribe_all(servers, options.connections).await?;
+    // Let the servers settle before reading their memory.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let rss_after = server.rss_bytes();
+    let rss_after = servers.rss_bytes();
     let per_connection = |before: Option<u64>, after: Option<u64>| {
         Some(after?.saturating_sub(before?) / options.connections as u64)
     };
@@ -154,19 +348,22 @@ pub async fn fanout(
     // reported apart.
     let rss_per_account_bytes = per_connection(rss_at_start, subscribed.rss_before_connecting);
     let rss_per_connection_bytes = per_connection(subscribed.rss_before_connecting, rss_after);
-    let latencies = Arc::new(Latencies::new());
-    let counters = Arc::new(Counters::default());
-    for (reader, ws) in std::mem::take(&mut subscribed.sockets)
-        .into_iter()
-        .enumerate()
-    {
-        let (peer, latencies, counters) =
-            (peer.clone(), Arc::clone(&latencies), Arc::clone(&counters));
-        subscribed
-            .readers
-            .spawn(async move { peer.read(reader, ws, latencies, counters).await });
+    // Subscribers on the publishing node, and on the others.
+    let mut sides = [Side::default(), Side::default()];
+    let mut readers = JoinSet::new();
+    for (index, ws) in subscribed.sockets {
+        let node = index % nodes;
+        let side = &mut sides[usize::from(node != 0)];
+        side.connections += 1;
+        let (peer, latencies, counters) = (
+            servers.nodes[node].0.clone(),
+            Arc::clone(&side.latencies),
+            Arc::clone(&side.counters),
+        );
+        readers.spawn(async move { peer.read(index, ws, latencies, counters).await });
     }
-    let delivered = &counters.events;
+    let delivered = || sides.iter().map(Side::events).sum::<u64>();
+    let bytes = || sides.iter().map(Side::bytes).sum::<u64>();
 
     let published = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
@@ -210,41 +407,77 @@ pub async fn fanout(
         });
     }
 
+    let cluster = servers.broker.is_some();
     tokio::time::sleep(options.warmup).await;
-    latencies.reset();
+    for side in &sides {
+        side.latencies.reset();
+    }
     let start = Instant::now();
-    let cpu_start = server.cpu_time();
+    let cpu_start = servers.cpu_time();
+    let broker_cpu_start = servers.broker.and_then(ServerProcess::cpu_time);
+    let losses_start = if cluster {
+        servers.bus_losses().await
+    } else {
+        None
+    };
     let published_start = published.load(Ordering::Relaxed);
-    let delivered_start = delivered.load(Ordering::Relaxed);
-    let bytes_start = counters.bytes.load(Ordering::Relaxed);
-    let writes_start = peer.write_counters().await;
+    let delivered_start = delivered();
+    let side_start = sides.each_ref().map(Side::events);
+    let bytes_start = bytes();
+    let writes_start = servers.write_counters().await;
     tokio::time::sleep(options.duration).await;
-    let writes_end = peer.write_counters().await;
+    let writes_end = servers.write_counters().await;
     let elapsed = start.elapsed().as_secs_f64();
     let published_end = published.load(Ordering::Relaxed);
-    let delivered_end = delivered.load(Ordering::Relaxed);
-    let bytes_end = counters.bytes.load(Ordering::Relaxed);
-    let cpu_end = server.cpu_time();
-    let latency = latencies.percentiles();
-    let latency_distribution = latencies.distribution();
+    let delivered_end = delivered();
+    let side_end = sides.each_ref().map(Side::events);
+    let bytes_end = bytes();
+    let cpu_end = servers.cpu_time();
+    let broker_cpu_end = servers.broker.and_then(ServerProcess::cpu_time);
+    let all = Latencies::union(sides.iter().map(|side| side.latencies.as_ref()));
+    let latency = all.percentiles();
+    let latency_distribution = all.distribution();
+    let side_latency = sides.each_ref().map(|side| side.latencies.percentiles());
     stop.store(true, Ordering::Relaxed);
     publishers.shutdown().await;
-    subscribed.readers.shutdown().await;
+    let losses_end = if cluster {
+        servers.bus_losses().await
+    } else {
+        None
+    };
+    readers.shutdown().await;
 
     let delivered_per_sec = (delivered_end - delivered_start) as f64 / elapsed;
-    let server_cpu = match (cpu_start, cpu_end) {
+    let cpu_seconds = |start: Option<Duration>, end: Option<Duration>| match (start, end) {
         (Some(a), Some(b)) => Some(b.saturating_sub(a).as_secs_f64()),
         _ => None,
     };
+    let server_cpu = cpu_seconds(cpu_start, cpu_end);
     let frames_per_write = match (writes_start, writes_end) {
         (Some(a), Some(b)) if b.writes > a.writes => {
             Some((b.frames - a.frames) as f64 / (b.writes - a.writes) as f64)
         }
         _ => None,
     };
+    let group = |side: usize| NodeGroup {
+        connections: sides[side].connections,
+        delivered_per_sec: (side_end[side] - side_start[side]) as f64 / elapsed,
+        latency: side_latency[side],
+    };
+    let cluster = cluster.then(|| ClusterFigures {
+        nodes,
+        publishing_node: group(0),
+        other_nodes: group(1),
+        broker_cpu_percent: cpu_seconds(broker_cpu_start, broker_cpu_end)
+            .map(|cpu| cpu / elapsed * 100.0),
+        bus_losses: match (losses_start, losses_end) {
+            (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+            _ => None,
+        },
+    });
     Ok(FanoutReport {
         scenario: "fanout",
-        peer: peer.name(),
+        peer: system_name(peer, cluster.is_some()),
         connections: options.connections,
         target_rate: options.rate,
         published_per_sec: (published_end - published_start) as f64 / elapsed,
@@ -265,6 +498,7 @@ pub async fn fanout(
             .filter(|cpu| *cpu > 0.0)
             .map(|cpu| delivered_per_sec * elapsed / cpu),
         frames_per_write,
+        cluster,
     })
 }
 

@@ -79,6 +79,7 @@ pub async fn against_userstream(
         admin_listen,
         data_dir: dir.path(),
         stderr: None,
+        nats: None,
     };
     let any = SocketAddr::from(([127, 0, 0, 1], 0));
     let (server, public, admin) =

@@ -389,7 +389,8 @@ pub struct TailArgs {
 pub enum BenchCommand {
     /// Fan-out: N subscribed connections (one account each), events published at a rate or
     /// as fast as the server takes them; reports delivered events/s, latency percentiles,
-    /// token and connect+subscribe rates, memory per connection and server CPU.
+    /// token and connect+subscribe rates, memory per connection and server CPU. With
+    /// --cluster-nodes, across userstream nodes on NATS.
     Fanout(FanoutArgs),
     /// Token issuance: requests/s of userstream's token endpoint, or of the floor's bare handler.
     Tokens(TokensArgs),
@@ -461,6 +462,11 @@ pub struct FanoutArgs {
     /// userstream's `ws.write_coalesce_ms` (0, its default: off).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=10))]
     pub coalesce_ms: u64,
+    /// Run userstream as a cluster of N nodes (`serve --nats`) on a nats-server with JetStream
+    /// started for the run: connections spread evenly over the nodes, every event published
+    /// through the first one; the report tells the subscribers on that node from the others.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=5))]
+    pub cluster_nodes: Option<u64>,
 }
 
 #[derive(Debug, Args)]

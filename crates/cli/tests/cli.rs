@@ -635,6 +635,42 @@ async fn bench_runs_against_every_peer() {
     assert!(lines[1]["decoded_ns_per_event"].as_f64().unwrap() > 0.0);
 }
 
+/// The fan-out across a cluster (two nodes on a nats-server it starts): subscribers on the
+/// publishing node and on the other one each get their events, and the report tells them apart.
+#[tokio::test]
+async fn bench_runs_across_a_cluster() {
+    let mut command = userstream();
+    command.args([
+        "bench",
+        "fanout",
+        "--cluster-nodes",
+        "2",
+        "--connections",
+        "20",
+        "--rate",
+        "200",
+        "--batch",
+        "2",
+        "--duration-secs",
+        "1",
+        "--warmup-secs",
+        "0",
+    ]);
+    let report = run(command, None).await.json();
+    assert_eq!(report["peer"], json!("userstream/cluster"), "{report}");
+    let cluster = &report["cluster"];
+    assert_eq!(cluster["nodes"], json!(2), "{report}");
+    assert_eq!(cluster["bus_losses"], json!(0), "{report}");
+    for side in ["publishing_node", "other_nodes"] {
+        assert_eq!(cluster[side]["connections"], json!(10), "{side}: {report}");
+        assert!(
+            cluster[side]["latency"]["count"].as_u64().unwrap() > 0,
+            "{side}: {report}"
+        );
+    }
+    assert!(cluster["broker_cpu_percent"].as_f64().is_some(), "{report}");
+}
+
 #[tokio::test]
 async fn tail_in_sbe_prints_what_json_prints() {
     let gateway = Gateway::start().await;

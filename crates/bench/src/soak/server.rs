@@ -120,6 +120,7 @@ async fn spawn(
         admin_listen,
         data_dir,
         stderr: Some(log.try_clone()?),
+        nats: None,
     };
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     process::spawn_userstream_at(exe, &placement, &env).await

@@ -12,7 +12,7 @@ use userstream_bench::intake;
 use userstream_bench::peer::Peer;
 use userstream_bench::process::{self, ServerProcess};
 use userstream_bench::pusher::PusherApp;
-use userstream_bench::scenarios::{self, FanoutOptions};
+use userstream_bench::scenarios::{self, FanoutOptions, Servers};
 use userstream_bench::soak::{self, SoakOptions};
 use userstream_bench::storm;
 
@@ -42,11 +42,6 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
                 let ping = Duration::from_secs(args.ping_secs);
                 let coalesce_ms = args.coalesce_ms.to_string();
                 let env = [("USERSTREAM_WS__WRITE_COALESCE_MS", coalesce_ms.as_str())];
-                let (mut peer, server) =
-                    start_with(args.peer, args.floor_stack, ping, &env).await?;
-                if let Peer::Userstream { sbe, .. } = &mut peer {
-                    *sbe = args.sbe;
-                }
                 let options = FanoutOptions {
                     connections: args.connections,
                     rate: args.rate,
@@ -58,6 +53,19 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
                     write_coalesce_ms: (args.peer == PeerKind::Userstream)
                         .then_some(args.coalesce_ms),
                 };
+                if let Some(nodes) = args.cluster_nodes {
+                    anyhow::ensure!(
+                        args.peer == PeerKind::Userstream,
+                        "--cluster-nodes runs userstream, not {:?}",
+                        args.peer
+                    );
+                    return fanout_cluster(nodes as usize, ping, &env, args.sbe, &options).await;
+                }
+                let (mut peer, server) =
+                    start_with(args.peer, args.floor_stack, ping, &env).await?;
+                if let Peer::Userstream { sbe, .. } = &mut peer {
+                    *sbe = args.sbe;
+                }
                 let report = scenarios::fanout(&peer, &server, &options).await;
                 server.stop().await;
                 print(&report?)
@@ -88,6 +96,46 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
             }
         }
     })
+}
+
+/// The fan-out across `nodes` userstream nodes on a nats-server started for the run.
+async fn fanout_cluster(
+    nodes: usize,
+    ping: Duration,
+    userstream_env: &[(&str, &str)],
+    sbe: bool,
+    options: &FanoutOptions,
+) -> anyhow::Result<()> {
+    let exe = std::env::current_exe().context("cannot find this binary to start servers with")?;
+    let ping_ms = ping.as_millis().to_string();
+    let env = with_ping(&ping_ms, userstream_env);
+    let cluster = process::spawn_cluster(&exe, nodes, &env).await?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()?;
+    let peers: Vec<Peer> = cluster
+        .nodes
+        .iter()
+        .map(|(_, public, admin)| {
+            let mut peer = Peer::userstream(*public, *admin, http.clone());
+            if let Peer::Userstream { sbe: on, .. } = &mut peer {
+                *on = sbe;
+            }
+            peer
+        })
+        .collect();
+    let servers = Servers {
+        nodes: peers
+            .iter()
+            .zip(&cluster.nodes)
+            .map(|(peer, (process, _, _))| (peer, process))
+            .collect(),
+        broker: Some(&cluster.broker),
+    };
+    let report = scenarios::fanout_across(&servers, options).await;
+    drop(servers);
+    cluster.stop().await;
+    print(&report?)
 }
 
 /// The reconnect storm, against a server that is killed and started again on the same ports
@@ -168,8 +216,7 @@ async fn start_with(
     Ok(match kind {
         PeerKind::Userstream => {
             let ping_ms = ping.as_millis().to_string();
-            let mut env = vec![("USERSTREAM_WS__PING_INTERVAL_MS", ping_ms.as_str())];
-            env.extend_from_slice(userstream_env);
+            let env = with_ping(&ping_ms, userstream_env);
             let (server, public, admin) = process::spawn_userstream(&exe, &env).await?;
             (Peer::userstream(public, admin, http), server)
         }
@@ -202,6 +249,13 @@ async fn start_with(
             )
         }
     })
+}
+
+/// userstream's environment: pinging every `ping_ms` milliseconds, then `extra`.
+fn with_ping<'a>(ping_ms: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut env = vec![("USERSTREAM_WS__PING_INTERVAL_MS", ping_ms)];
+    env.extend_from_slice(extra);
+    env
 }
 
 /// Where Sockudo was built: `USERSTREAM_BENCH_SOCKUDO`, else the bench script's cache.
