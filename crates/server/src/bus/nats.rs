@@ -404,7 +404,8 @@ fn messages(batch: &[AccountEvent], max: usize) -> Result<Vec<(&Account, Bytes)>
                     payload.push(b']');
                     messages.push((account, Bytes::from(payload)));
                 }
-                let mut payload = Vec::with_capacity(max.min(64 * 1024));
+                // Most runs are one event (one account each): room for it, grown when needed.
+                let mut payload = Vec::with_capacity(encoded.len() + 2);
                 payload.push(b'[');
                 payload.extend_from_slice(&encoded);
                 current = Some((&item.account, payload));
