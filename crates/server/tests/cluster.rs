@@ -6,10 +6,14 @@ mod common;
 use common::nats::NatsServer;
 use common::{Key, TestServer, WAIT, WsClient, balance_update};
 use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use userstream_protocol::Account;
+use userstream_protocol::events::{BalanceUpdate, Event};
 use userstream_server::ManualClock;
-use userstream_server::bus::subject;
+use userstream_server::SystemClock;
+use userstream_server::bus::{AccountEvent, Bus, Delivery, Interest, Listen, NatsBus, subject};
 
 /// What the issue promises for keys and revocations crossing nodes.
 const PROPAGATION: Duration = Duration::from_secs(1);
@@ -342,4 +346,76 @@ async fn a_rotated_signing_key_reaches_every_node_and_signs_from_its_activation_
         })
         .await;
     }
+}
+
+/// A delivery side that takes its time over every event and counts the losses it is told of.
+#[derive(Default)]
+struct SlowDelivery {
+    delivered: std::sync::atomic::AtomicUsize,
+    lost: std::sync::atomic::AtomicUsize,
+}
+
+impl Delivery for SlowDelivery {
+    fn deliver(&self, _event: &AccountEvent) -> usize {
+        std::thread::sleep(Duration::from_millis(5));
+        self.delivered.fetch_add(1, Ordering::SeqCst);
+        1
+    }
+
+    fn lost(&self) -> usize {
+        self.lost.fetch_add(1, Ordering::SeqCst);
+        0
+    }
+}
+
+/// NATS messages dropped for a subscription that cannot keep up are possible loss too: the
+/// node is told (and ends its subscriptions), never left unaware.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_dropped_for_a_slow_subscription_count_as_loss() {
+    let nats = NatsServer::start().await;
+    let (events, connection_events) = tokio::sync::mpsc::unbounded_channel();
+    let client = async_nats::ConnectOptions::new()
+        // Room for one message per subscription: a burst overflows it at once.
+        .subscription_capacity(1)
+        .event_callback(move |event| {
+            let _ = events.send(event);
+            async {}
+        })
+        .connect(nats.url())
+        .await
+        .unwrap();
+    let bus = NatsBus::new(
+        client,
+        connection_events,
+        &userstream_server::Config::default(),
+        Arc::new(SystemClock),
+    );
+    let slow = Arc::new(SlowDelivery::default());
+    bus.attach(Arc::clone(&slow) as Arc<dyn Delivery>);
+    let account = Account::cross(7);
+    let listening = match bus.listen(&account) {
+        Listen::Ready(listening) => listening,
+        Listen::Pending(confirmed) => confirmed.await.unwrap(),
+    };
+    bus.interest(&account, true);
+    drop(listening);
+    for n in 0..50 {
+        let event = Event::BalanceUpdate(BalanceUpdate {
+            event_time_us: 1_000,
+            asset: "BTC".into(),
+            balance_delta: n.to_string().parse().unwrap(),
+            clear_time_us: 1_000,
+        });
+        let item = AccountEvent {
+            account: account.clone(),
+            event,
+        };
+        bus.publish(vec![item]).await.unwrap();
+    }
+    within(WAIT, "the loss noticed", || async {
+        slow.lost.load(Ordering::SeqCst) >= 1
+    })
+    .await;
+    assert!(bus.stats().losses >= 1);
+    assert!(slow.delivered.load(Ordering::SeqCst) < 50);
 }
