@@ -40,6 +40,11 @@ pub struct Config {
     /// How long connections get, at shutdown, to receive `serverShutdown` and close before the
     /// process exits anyway.
     pub shutdown_grace_ms: u64,
+    /// At shutdown, before that: every connection is sent `serverShutdown` and keeps streaming
+    /// for up to this long (less when every client has left), so that a client can move to
+    /// another node and subscribe there before this one closes (make-before-break across a
+    /// rolling restart). `/healthz` answers 503 meanwhile. 0: close right after `serverShutdown`.
+    pub shutdown_drain_ms: u64,
     /// Margin pairs that exist (`exchangeInfo`, isolated accounts, `symbol` checks).
     pub symbols: Vec<SymbolConfig>,
     pub token: TokenConfig,
@@ -228,6 +233,7 @@ impl Default for Config {
             tls_cert: None,
             tls_key: None,
             shutdown_grace_ms: 5_000,
+            shutdown_drain_ms: 0,
             symbols: default_symbols(),
             token: TokenConfig::default(),
             ws: WsConfig::default(),

@@ -161,6 +161,7 @@ impl Server {
             bus,
             metrics,
             shutdown,
+            draining: Default::default(),
         });
         Ok(Server {
             state,
@@ -243,6 +244,7 @@ impl Server {
             state.shutdown.clone(),
         ));
         shutdown.await;
+        drain(&state).await;
         // Sessions see this, send serverShutdown and close with 1001; listeners stop accepting.
         let sessions = state.sessions.count();
         tracing::info!(sessions, "shutting down");
@@ -331,6 +333,41 @@ impl Drop for RunningServer {
         if self.trigger.is_some() {
             self.task.abort();
         }
+    }
+}
+
+/// With `shutdown_drain_ms`: every connection is told `serverShutdown` now and keeps streaming
+/// until its client leaves or the drain is over, so that clients move to another node without a
+/// gap; `/healthz` says so meanwhile, for the load balancer.
+async fn drain(state: &AppState) {
+    let drain = Duration::from_millis(state.config.shutdown_drain_ms);
+    if drain.is_zero() {
+        return;
+    }
+    state
+        .draining
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let sessions = state.sessions.all();
+    tracing::info!(
+        sessions = sessions.len(),
+        ?drain,
+        "draining before shutdown"
+    );
+    for session in sessions {
+        if session.first_shutdown_notice() {
+            session
+                .outbox
+                .push(state.hub.shutdown_frame(session.format));
+        }
+    }
+    let left = tokio::time::timeout(drain, async {
+        while state.sessions.count() > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    if left.is_ok() {
+        tracing::info!("every connection left during the drain");
     }
 }
 

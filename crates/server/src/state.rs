@@ -31,6 +31,8 @@ pub struct AppState {
     pub token_failures: crate::faults::TokenFailures,
     /// Flips to `true` when the server begins a graceful shutdown.
     pub shutdown: watch::Receiver<bool>,
+    /// Set while connections drain before a shutdown (`shutdown_drain_ms`).
+    pub draining: std::sync::atomic::AtomicBool,
 }
 
 pub type SharedState = Arc<AppState>;

@@ -341,6 +341,46 @@ async fn shutdown_sends_server_shutdown_to_every_session() {
     stopping.await.unwrap().unwrap();
 }
 
+/// With a drain, `serverShutdown` comes first and the connection goes on streaming until its
+/// client leaves, while `/healthz` says "draining" (503); the server then stops without waiting
+/// the drain out.
+#[tokio::test]
+async fn a_drain_streams_after_server_shutdown_until_the_client_leaves() {
+    let server = TestServer::start_with(|config| config.shutdown_drain_ms = 600_000).await;
+    let key = server.create_key(&[]).await;
+    let (token, _) = server.token(&key, None, None).await;
+    let mut ws = server.ws().await;
+    ws.subscribe(&token).await;
+    let http = server.http.clone();
+    let (health, events) = (
+        server.admin_url("/healthz"),
+        server.admin_url("/admin/v1/events"),
+    );
+    let common::TestServer {
+        server: running, ..
+    } = server;
+    let stopping = tokio::spawn(running.shutdown());
+    assert_eq!(ws.next_event().await["event"]["e"], "serverShutdown");
+    let answer = http.get(&health).send().await.unwrap();
+    assert_eq!(answer.status(), 503);
+    assert_eq!(answer.json::<Value>().await.unwrap()["status"], "draining");
+    let published = http
+        .post(&events)
+        .json(&json!({"uid": key.uid, "event": balance_update("5")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(published.status(), 200);
+    assert_eq!(ws.next_event().await["event"]["d"], "5");
+    // The client leaves, as one that moved to another node does: the shutdown goes on at once.
+    drop(ws);
+    tokio::time::timeout(common::WAIT, stopping)
+        .await
+        .expect("the server waited for the drain to run out")
+        .unwrap()
+        .unwrap();
+}
+
 #[tokio::test]
 async fn oversized_fields_are_refused_with_the_limit() {
     let server = TestServer::start().await;

@@ -17,7 +17,7 @@ use crate::wire::WireFormat;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use subscriptions::OwnSubscriptions;
 use userstream_protocol::{Account, ApiError};
@@ -44,6 +44,8 @@ pub struct SessionHandle {
     /// Faults injected into this connection (see [`crate::faults`]).
     pub faults: SessionFaults,
     subscriptions: Mutex<OwnSubscriptions>,
+    /// `serverShutdown` was queued (a drain sends it before the connection closes).
+    shutdown_told: AtomicBool,
 }
 
 impl SessionHandle {
@@ -51,6 +53,11 @@ impl SessionHandle {
     /// hub's: [`crate::hub::Hub::subscriptions_of`]).
     pub fn subscribed_accounts(&self) -> Vec<(u32, Account)> {
         self.subscriptions.lock().listed()
+    }
+
+    /// `true` the first time only: `serverShutdown` is sent once per connection.
+    pub fn first_shutdown_notice(&self) -> bool {
+        !self.shutdown_told.swap(true, Ordering::Relaxed)
     }
 
     pub fn has_subscriptions(&self) -> bool {
@@ -121,6 +128,7 @@ impl Sessions {
             format,
             outbox: Outbox::new(self.outbox_bytes),
             subscriptions: Mutex::new(OwnSubscriptions::default()),
+            shutdown_told: AtomicBool::new(false),
         });
         self.slice(session.id)
             .lock()

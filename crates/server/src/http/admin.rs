@@ -374,7 +374,8 @@ async fn list_sessions(State(state): State<SharedState>) -> Json<Value> {
 }
 
 /// Healthy unless the bus has been cut off from its broker for longer than
-/// `nats.unhealthy_after_ms` (then 503, so a load balancer stops sending clients here).
+/// `nats.unhealthy_after_ms`, or the server is draining before a shutdown (then 503, so a load
+/// balancer stops sending clients here).
 async fn healthz(State(state): State<SharedState>) -> Response {
     let grace = Duration::from_millis(state.config.nats.unhealthy_after_ms);
     let (bus, healthy) = match state.bus.health() {
@@ -386,8 +387,15 @@ async fn healthz(State(state): State<SharedState>) -> Response {
         }
         _ => (json!({ "state": "in-process" }), true),
     };
+    let draining = state.draining.load(std::sync::atomic::Ordering::Relaxed);
+    let healthy = healthy && !draining;
+    let status = match (draining, healthy) {
+        (true, _) => "draining",
+        (false, true) => "ok",
+        (false, false) => "unhealthy",
+    };
     let body = Json(json!({
-        "status": if healthy { "ok" } else { "unhealthy" },
+        "status": status,
         "connections": state.sessions.count(),
         "subscriptions": state.hub.pending_expiries(),
         "bus": bus,

@@ -105,8 +105,11 @@ pub fn run(
                     Some(Err(error)) => break read_error_close(error),
                 },
                 _ = async { let _ = shutdown.wait_for(|stopping| *stopping).await; } => {
-                    // serverShutdown goes after whatever is already queued, then the close frame.
-                    session.outbox.push(state.hub.shutdown_frame(session.format));
+                    // serverShutdown goes after whatever is already queued (unless a drain sent it
+                    // already), then the close frame.
+                    if session.first_shutdown_notice() {
+                        session.outbox.push(state.hub.shutdown_frame(session.format));
+                    }
                     let _ = tokio::time::timeout(CLOSE_TIMEOUT, write_frames(&mut socket, &session.outbox, &mut frames, &state.metrics.frames_written)).await;
                     break Some((close_code::AWAY, "Server shutting down."));
                 }
