@@ -87,8 +87,10 @@ PUBLIC=() ADMIN=()
 for i in 0 1 2; do
   PUBLIC+=("$(free_port)")
   ADMIN+=("$(free_port)")
-  # Every gateway knows every NATS server; the bucket is kept on all three.
-  USERSTREAM_NATS__KV_REPLICAS=3 "$BIN" serve --nats "$NATS_URLS" \
+  # Every gateway knows every NATS server; the bucket is kept on all three. A gateway told to
+  # stop (SIGTERM) drains for up to 5 s, so that its clients move to another one first.
+  USERSTREAM_NATS__KV_REPLICAS=3 USERSTREAM_SHUTDOWN_DRAIN_MS=5000 \
+    "$BIN" serve --nats "$NATS_URLS" \
     --listen "127.0.0.1:${PUBLIC[$i]}" --admin-listen "127.0.0.1:${ADMIN[$i]}" \
     --data-dir "$WORK/gateway$((i + 1))" >"$WORK/gateway$((i + 1)).log" 2>&1 &
   PIDS+=($!)
@@ -114,7 +116,8 @@ Try it, in another terminal (a key made on one gateway works on all of them):
   USERSTREAM_ADMIN_URL=http://127.0.0.1:${ADMIN[2]} userstream publish --uid "\$UID_" \\
     '{"e":"balanceUpdate","a":"BTC","d":"1.00000000","T":1573200697068}'
 
-Then kill -9 the gateway tail is on, or a NATS server, and watch tail carry on.
+Then stop the gateway tail is on (kill -TERM: it drains, and tail moves without a gap), or
+kill -9 it or a NATS server (tail carries on, with a GAP line for the moment it was away).
 Ctrl-C here stops everything.
 EOF
 wait

@@ -9,7 +9,7 @@ use harness::{Recorder, TestServer, WAIT, balance_update, fast_options};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
-use userstream_client::{Endpoints, Scope, Status, UserStream};
+use userstream_client::{Endpoints, HandoverReason, Scope, Status, UserStream};
 use userstream_server::ManualClock;
 
 /// `size` nodes on the NATS at `url`, all on `clock`, and a key that works on every one.
@@ -140,5 +140,51 @@ async fn a_restart_of_nats_keeps_the_connection_and_the_client_reports_the_gap_a
     assert_eq!(
         stream.count(|status| matches!(status, Status::Connected { .. })),
         1
+    );
+}
+
+#[tokio::test]
+async fn a_draining_node_hands_its_streams_to_another_without_a_gap() {
+    let nats = NatsServer::start().await;
+    let clock = ManualClock::starting_now();
+    let urls = [nats.url()];
+    let drains = |config: &mut userstream_server::Config| config.shutdown_drain_ms = 600_000;
+    let (mut nodes, key) = TestServer::cluster_with_key(&urls, 2, &clock, drains, WAIT).await;
+    let gateways = [endpoints(&nodes[0]), endpoints(&nodes[1])];
+    let mut stream = streaming(gateways.clone(), &key, &clock, &nodes[1]).await;
+
+    // A rolling restart takes node 0 down: it says serverShutdown and keeps streaming, the
+    // client subscribes on node 1 and then leaves, and node 0 stops without waiting the drain
+    // out.
+    let leaving = nodes.remove(0);
+    let stopping = tokio::spawn(leaving.server.shutdown());
+    stream
+        .until_status(|status| {
+            matches!(
+                status,
+                Status::HandoverStarted {
+                    reason: HandoverReason::ServerShutdown
+                }
+            )
+        })
+        .await;
+    let connected = stream
+        .until_status(|status| matches!(status, Status::Connected { handover: true, .. }))
+        .await;
+    let Status::Connected { gateway, .. } = connected else {
+        unreachable!()
+    };
+    assert_eq!(gateway, gateways[1].ws);
+    tokio::time::timeout(WAIT, stopping)
+        .await
+        .expect("node 0 waited for its drain to run out")
+        .unwrap()
+        .unwrap();
+    publish(&nodes[0], key.uid, "2").await;
+    stream.until_delta(&Scope::Cross, "2").await;
+    assert!(stream.gaps().is_empty(), "{:?}", stream.statuses);
+    assert_eq!(
+        stream.count(|status| matches!(status, Status::Reconnecting { .. })),
+        0
     );
 }
