@@ -78,13 +78,23 @@ pub async fn spawn_userstream(
     exe: &Path,
     extra_env: &[(&str, &str)],
 ) -> Result<(ServerProcess, SocketAddr, SocketAddr), BenchError> {
+    spawn_loopback_node(exe, None, extra_env).await
+}
+
+/// `userstream serve` on ephemeral loopback ports with a data directory of its own, joining the
+/// cluster on the NATS at `nats` when given: (process, public, admin).
+async fn spawn_loopback_node(
+    exe: &Path,
+    nats: Option<&str>,
+    extra_env: &[(&str, &str)],
+) -> Result<(ServerProcess, SocketAddr, SocketAddr), BenchError> {
     let dir = tempfile::tempdir()?;
     let placement = Placement {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         admin_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         data_dir: dir.path(),
         stderr: None,
-        nats: None,
+        nats,
     };
     let (mut process, public, admin) = spawn_userstream_at(exe, &placement, extra_env).await?;
     process._dir = Some(dir);
@@ -123,19 +133,8 @@ pub async fn spawn_cluster(
         nodes: Vec::with_capacity(nodes),
     };
     for _ in 0..nodes {
-        let dir = tempfile::tempdir()?;
-        let placement = Placement {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            admin_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            data_dir: dir.path(),
-            stderr: None,
-            nats: Some(&url),
-        };
-        match spawn_userstream_at(exe, &placement, extra_env).await {
-            Ok((mut process, public, admin)) => {
-                process._dir = Some(dir);
-                cluster.nodes.push((process, public, admin));
-            }
+        match spawn_loopback_node(exe, Some(&url), extra_env).await {
+            Ok(node) => cluster.nodes.push(node),
             Err(error) => {
                 cluster.stop().await;
                 return Err(error);

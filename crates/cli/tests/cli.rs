@@ -583,22 +583,8 @@ async fn bench_runs_against_every_peer() {
         if sbe {
             command.arg("--sbe");
         }
-        command.args([
-            "--peer",
-            peer,
-            "--floor-stack",
-            stack,
-            "--connections",
-            "20",
-            "--rate",
-            "200",
-            "--batch",
-            "2",
-            "--duration-secs",
-            "1",
-            "--warmup-secs",
-            "0",
-        ]);
+        command.args(["--peer", peer, "--floor-stack", stack]);
+        command.args(SMALL_PACED_RUN);
         let report = run(command, None).await.json();
         assert_eq!(report["connections"], json!(20), "{peer}: {report}");
         assert!(
@@ -637,25 +623,25 @@ async fn bench_runs_against_every_peer() {
 
 /// The fan-out across a cluster (two nodes on a nats-server it starts): subscribers on the
 /// publishing node and on the other one each get their events, and the report tells them apart.
+/// A fan-out run small and short enough for a test: 20 connections, 200 events/s, one second.
+const SMALL_PACED_RUN: [&str; 10] = [
+    "--connections",
+    "20",
+    "--rate",
+    "200",
+    "--batch",
+    "2",
+    "--duration-secs",
+    "1",
+    "--warmup-secs",
+    "0",
+];
+
 #[tokio::test]
 async fn bench_runs_across_a_cluster() {
     let mut command = userstream();
-    command.args([
-        "bench",
-        "fanout",
-        "--cluster-nodes",
-        "2",
-        "--connections",
-        "20",
-        "--rate",
-        "200",
-        "--batch",
-        "2",
-        "--duration-secs",
-        "1",
-        "--warmup-secs",
-        "0",
-    ]);
+    command.args(["bench", "fanout", "--cluster-nodes", "2"]);
+    command.args(SMALL_PACED_RUN);
     let report = run(command, None).await.json();
     assert_eq!(report["peer"], json!("userstream/cluster"), "{report}");
     let cluster = &report["cluster"];

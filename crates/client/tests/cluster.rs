@@ -99,15 +99,13 @@ async fn a_stream_on_a_killed_node_moves_to_another_node() {
         .await;
     // Events published anywhere reach it on its new node.
     publish_until_received(&mut stream, &nodes[1], key.uid).await;
-    let connected: Vec<_> = stream
-        .statuses
-        .iter()
-        .filter_map(|status| match status {
-            Status::Connected { gateway, .. } => Some(gateway.clone()),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(connected, [gateways[0].ws.clone(), gateways[1].ws.clone()]);
+    assert_eq!(
+        stream.connected_to(),
+        [
+            (gateways[0].ws.clone(), false),
+            (gateways[1].ws.clone(), false)
+        ]
+    );
     assert_eq!(stream.gaps().len(), 1, "{:?}", stream.statuses);
 }
 

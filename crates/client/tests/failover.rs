@@ -17,18 +17,12 @@ fn ws_of(cluster: &Cluster, index: usize) -> reqwest::Url {
     cluster.endpoints(index).ws
 }
 
-/// The gateways the stream connected to, in order.
-fn connected_to(stream: &Recorder) -> Vec<(reqwest::Url, bool)> {
-    stream
-        .statuses
-        .iter()
-        .filter_map(|status| match status {
-            Status::Connected {
-                gateway, handover, ..
-            } => Some((gateway.clone(), *handover)),
-            _ => None,
-        })
-        .collect()
+/// Tokens node `index` has minted.
+async fn tokens_issued(cluster: &Cluster, index: usize) -> u64 {
+    cluster
+        .node(index)
+        .metric("userstream_tokens_issued_total")
+        .await
 }
 
 /// The connections open on a node now.
@@ -63,7 +57,7 @@ async fn a_dead_gateway_is_left_for_the_next_one_with_a_gap() {
     let (first, second) = (ws_of(&cluster, 0), ws_of(&cluster, 1));
     let mut stream = Recorder::new(cluster.builder(fast_options()).cross().start().unwrap());
     stream.until_subscribed(1).await;
-    assert_eq!(connected_to(&stream), vec![(first.clone(), false)]);
+    assert_eq!(stream.connected_to(), vec![(first.clone(), false)]);
     // Deltas from 0 on: the publisher counts from 1.
     assert_eq!(cluster.publish(balance_update("0")).await, 1);
     stream.until_delta(&Scope::Cross, "0").await;
@@ -104,28 +98,16 @@ async fn a_dead_gateway_is_left_for_the_next_one_with_a_gap() {
         "{received:?}"
     );
     assert_eq!(stream.gaps().len(), 1, "{:?}", stream.statuses);
-    assert_eq!(connected_to(&stream), vec![(first, false), (second, false)]);
+    assert_eq!(stream.connected_to(), vec![(first, false), (second, false)]);
     assert_eq!(sessions(&cluster, 1).await, 1);
     // The survivor took the token the dead node minted: it has issued none itself.
-    assert_eq!(
-        cluster
-            .node(1)
-            .metric("userstream_tokens_issued_total")
-            .await,
-        0
-    );
+    assert_eq!(tokens_issued(&cluster, 1).await, 0);
     // The renewal's token comes from the survivor at the first try, not from the dead node.
     cluster.clock.advance(Duration::from_secs(46));
     stream
         .until_status(|status| matches!(status, Status::Renewed { .. }))
         .await;
-    assert_eq!(
-        cluster
-            .node(1)
-            .metric("userstream_tokens_issued_total")
-            .await,
-        1
-    );
+    assert_eq!(tokens_issued(&cluster, 1).await, 1);
     assert_eq!(
         stream.count(|status| matches!(status, Status::TokenRetry { .. })),
         0,
@@ -203,7 +185,7 @@ async fn server_shutdown_hands_over_to_the_next_gateway_without_loss_or_gap() {
         stream.count(|status| matches!(status, Status::Reconnecting { .. })),
         0
     );
-    assert_eq!(connected_to(&stream), vec![(first, false), (second, true)]);
+    assert_eq!(stream.connected_to(), vec![(first, false), (second, true)]);
     assert_eq!(sessions(&cluster, 1).await, 1);
 }
 
@@ -240,14 +222,8 @@ async fn token_requests_move_on_when_a_rest_root_is_down() {
         "{:?}",
         stream.statuses
     );
-    assert_eq!(connected_to(&stream), vec![(ws_of(&cluster, 0), false)]);
-    assert_eq!(
-        cluster
-            .node(1)
-            .metric("userstream_tokens_issued_total")
-            .await,
-        1
-    );
+    assert_eq!(stream.connected_to(), vec![(ws_of(&cluster, 0), false)]);
+    assert_eq!(tokens_issued(&cluster, 1).await, 1);
     // The renewal asks the gateway that answered, at once.
     cluster.clock.advance(Duration::from_secs(46));
     stream

@@ -198,7 +198,9 @@ impl LiveKeyRing {
     /// The ring as it is now, held for as long as the guard lives (a mint or a check: the lock
     /// is taken for writing only when a key is learnt or starts signing).
     pub fn current(&self) -> RwLockReadGuard<'_, KeyRing> {
-        if self.clock.now_ms() >= self.next_activation_ms.load(Ordering::Acquire) {
+        let next = self.next_activation_ms.load(Ordering::Acquire);
+        // No activation to come (the usual case) costs no clock read.
+        if next != i64::MAX && self.clock.now_ms() >= next {
             self.choose_signing_key();
         }
         self.ring.read()

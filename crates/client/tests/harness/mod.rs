@@ -118,6 +118,19 @@ impl Recorder {
         self.statuses.iter().filter(|status| want(status)).count()
     }
 
+    /// The gateways the stream connected to, in order, and whether each was a handover.
+    pub fn connected_to(&self) -> Vec<(reqwest::Url, bool)> {
+        self.statuses
+            .iter()
+            .filter_map(|status| match status {
+                Status::Connected {
+                    gateway, handover, ..
+                } => Some((gateway.clone(), *handover)),
+                _ => None,
+            })
+            .collect()
+    }
+
     pub fn gaps(&self) -> Vec<&userstream_client::Gap> {
         self.statuses
             .iter()

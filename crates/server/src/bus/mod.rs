@@ -10,7 +10,7 @@
 
 mod nats;
 
-pub use nats::{NatsBus, SUBJECT_PREFIX, subject};
+pub use nats::{NatsBus, subject};
 
 use async_trait::async_trait;
 use std::future::Future;

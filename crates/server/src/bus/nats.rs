@@ -30,14 +30,14 @@ use userstream_protocol::clock::SharedClock;
 use userstream_protocol::{Account, TimeUnit};
 
 /// Every event subject starts with this; the version lets a future payload live beside this one.
-pub const SUBJECT_PREFIX: &str = "userstream.v1.events";
+const SUBJECT_PREFIX: &str = "userstream.v1.events";
 
 /// How long a first subscriber waits for the broker to confirm this node's subscription.
 const CONFIRM_WAIT: Duration = Duration::from_secs(5);
 
 /// The header a gateway stamps its messages with: when it published them (µs since the epoch,
 /// its clock), so the receiving nodes can tell the bus's lag.
-pub const PUBLISHED_AT_HEADER: &str = "Userstream-Published-Us";
+const PUBLISHED_AT_HEADER: &str = "Userstream-Published-Us";
 
 /// How long a publish waits for the broker to take it.
 const PUBLISH_WAIT: Duration = Duration::from_secs(5);

@@ -378,7 +378,7 @@ async fn list_sessions(State(state): State<SharedState>) -> Json<Value> {
 /// balancer stops sending clients here).
 async fn healthz(State(state): State<SharedState>) -> Response {
     let grace = Duration::from_millis(state.config.nats.unhealthy_after_ms);
-    let (bus, healthy) = match state.bus.health() {
+    let (bus, bus_up) = match state.bus.health() {
         BusHealth::Connected => (json!({ "state": "connected" }), true),
         BusHealth::Disconnected { since } => {
             let down = since.elapsed();
@@ -387,25 +387,20 @@ async fn healthz(State(state): State<SharedState>) -> Response {
         }
         _ => (json!({ "state": "in-process" }), true),
     };
-    let draining = state.draining.load(std::sync::atomic::Ordering::Relaxed);
-    let healthy = healthy && !draining;
-    let status = match (draining, healthy) {
-        (true, _) => "draining",
-        (false, true) => "ok",
-        (false, false) => "unhealthy",
+    let (status, code) = if state.draining.load(std::sync::atomic::Ordering::Relaxed) {
+        ("draining", StatusCode::SERVICE_UNAVAILABLE)
+    } else if bus_up {
+        ("ok", StatusCode::OK)
+    } else {
+        ("unhealthy", StatusCode::SERVICE_UNAVAILABLE)
     };
-    let body = Json(json!({
+    let body = json!({
         "status": status,
         "connections": state.sessions.count(),
         "subscriptions": state.hub.pending_expiries(),
         "bus": bus,
-    }));
-    let status = if healthy {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (status, body).into_response()
+    });
+    (code, Json(body)).into_response()
 }
 
 async fn metrics(State(state): State<SharedState>) -> Response {

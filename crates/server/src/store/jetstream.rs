@@ -292,7 +292,12 @@ impl KvStore {
 
     /// Claims `uid`; `false` when it was already in use.
     async fn claim_user(&self, uid: Uid) -> Result<bool, StoreError> {
-        match self.kv.create(format!("user.{uid}"), Bytes::new()).await {
+        self.create_once(&format!("user.{uid}"), Bytes::new()).await
+    }
+
+    /// Writes `key` unless it exists; `false` when it did.
+    async fn create_once(&self, key: &str, value: Bytes) -> Result<bool, StoreError> {
+        match self.kv.create(key, value).await {
             Ok(_) => Ok(true),
             Err(error) if already_exists(&error) => Ok(false),
             Err(error) => Err(unavailable(error)),
@@ -430,15 +435,8 @@ impl Store for KvStore {
     }
 
     async fn open_isolated(&self, uid: Uid, symbol: &str) -> Result<bool, StoreError> {
-        match self
-            .kv
-            .create(format!("isolated.{uid}.{symbol}"), Bytes::new())
+        self.create_once(&format!("isolated.{uid}.{symbol}"), Bytes::new())
             .await
-        {
-            Ok(_) => Ok(true),
-            Err(error) if already_exists(&error) => Ok(false),
-            Err(error) => Err(unavailable(error)),
-        }
     }
 
     async fn add_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError> {
@@ -446,18 +444,15 @@ impl Store for KvStore {
             .kid()
             .ok_or_else(|| backend("a signing key must read kid:base64"))?;
         let name = format!("signing.{kid}");
-        match self.kv.create(&name, encode_signing_key(key)?).await {
-            Ok(_) => Ok(()),
-            Err(error) if already_exists(&error) => {
-                let stored = self.value(&name).await?;
-                match stored.and_then(|entry| decode_signing_key(&entry.value)) {
-                    Some(stored) if stored.key == key.key => Ok(()),
-                    _ => Err(StoreError::Conflict(format!(
-                        "another signing key with kid {kid} is stored"
-                    ))),
-                }
-            }
-            Err(error) => Err(unavailable(error)),
+        if self.create_once(&name, encode_signing_key(key)?).await? {
+            return Ok(());
+        }
+        let stored = self.value(&name).await?;
+        match stored.and_then(|entry| decode_signing_key(&entry.value)) {
+            Some(stored) if stored.key == key.key => Ok(()),
+            _ => Err(StoreError::Conflict(format!(
+                "another signing key with kid {kid} is stored"
+            ))),
         }
     }
 
