@@ -12,12 +12,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need() { command -v "$1" >/dev/null 2>&1; }
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
-if ! need nats-server; then
-  echo "installing nats-server (Debian package)" >&2
-  as_root apt-get install -y nats-server >&2
-fi
+. scripts/lib.sh
+ensure_nats_server
 
 # Sockudo (a Rust Pusher-protocol server) is a peer when built; building it takes a while, so
 # only when asked: SOCKUDO=1. It needs protoc (Debian's protobuf-compiler).

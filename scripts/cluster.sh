@@ -11,12 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need() { command -v "$1" >/dev/null 2>&1; }
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
-if ! need nats-server; then
-  echo "installing nats-server (Debian package)" >&2
-  as_root apt-get install -y nats-server >&2
-fi
+. scripts/lib.sh
+ensure_nats_server
 if [ -z "${BIN:-}" ]; then
   cargo build --release --locked -p userstream >&2
   BIN=target/release/userstream

@@ -121,13 +121,7 @@ async fn a_restart_of_nats_keeps_the_connection_and_the_client_reports_the_gap_a
     nats.restart().await;
     // The node ended the subscription (events may have been lost): the client subscribes again
     // on the same connection and says there may be a gap.
-    let Status::Gap(gap) = stream
-        .until_status(|status| matches!(status, Status::Gap(_)))
-        .await
-    else {
-        unreachable!()
-    };
-    assert_eq!(gap.account, Scope::Cross);
+    assert_eq!(stream.until_gap().await.account, Scope::Cross);
     publish_until_received(&mut stream, node, key.uid).await;
     assert_eq!(
         stream.count(|status| matches!(status, Status::Reconnecting { .. })),

@@ -79,13 +79,7 @@ async fn a_dead_gateway_is_left_for_the_next_one_with_a_gap() {
     };
     assert_eq!((*attempt, gateway), (1, &second), "{reconnecting:?}");
     assert!(matches!(reason, Disconnect::Lost(_)), "{reason:?}");
-    let Status::Gap(gap) = stream
-        .until_status(|status| matches!(status, Status::Gap(_)))
-        .await
-    else {
-        unreachable!()
-    };
-    assert_eq!(gap.account, Scope::Cross);
+    assert_eq!(stream.until_gap().await.account, Scope::Cross);
     let published = publisher.stop().await;
     let (last, _) = published.last().unwrap();
     stream.until_delta(&Scope::Cross, &last.to_string()).await;

@@ -118,6 +118,17 @@ impl Recorder {
         self.statuses.iter().filter(|status| want(status)).count()
     }
 
+    /// Waits for the next `Gap` status and returns it.
+    pub async fn until_gap(&mut self) -> userstream_client::Gap {
+        match self
+            .until_status(|status| matches!(status, Status::Gap(_)))
+            .await
+        {
+            Status::Gap(gap) => gap,
+            _ => unreachable!("until_status returns what it waited for"),
+        }
+    }
+
     /// The gateways the stream connected to, in order, and whether each was a handover.
     pub fn connected_to(&self) -> Vec<(reqwest::Url, bool)> {
         self.statuses
