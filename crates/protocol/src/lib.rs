@@ -9,6 +9,7 @@ pub mod clock;
 pub mod decimal;
 pub mod error;
 pub mod events;
+pub mod position;
 pub mod sbe;
 pub mod time;
 pub mod ws;

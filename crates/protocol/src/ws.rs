@@ -257,6 +257,8 @@ pub struct ServerTime {
 pub enum Answer {
     /// `userDataStream.subscribe.listenToken`.
     Subscribed(SubscriptionInfo),
+    /// `userDataStream.subscribe.listenToken` on a connection with stream positions (JSON only).
+    SubscribedAt(crate::position::PositionedSubscription),
     /// `userDataStream.unsubscribe`.
     Unsubscribed,
     /// `session.subscriptions`.
@@ -275,6 +277,7 @@ impl Answer {
         // Serialising plain structs of integers and strings into a Vec cannot fail.
         let _ = match self {
             Answer::Subscribed(info) => serde_json::to_writer(&mut *out, info),
+            Answer::SubscribedAt(subscribed) => serde_json::to_writer(&mut *out, subscribed),
             Answer::Subscriptions(list) => serde_json::to_writer(&mut *out, list),
             Answer::SessionStatus(status) => serde_json::to_writer(
                 &mut *out,

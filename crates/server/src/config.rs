@@ -51,6 +51,8 @@ pub struct Config {
     pub ws: WsConfig,
     pub limits: LimitsConfig,
     pub net: NetConfig,
+    /// Recent events per account, for connections that resume (`streamPositions=true`).
+    pub history: HistoryConfig,
     /// Cluster mode: nodes share keys, accounts and events through NATS with JetStream.
     pub nats: NatsConfig,
 }
@@ -200,6 +202,36 @@ pub struct WsConfig {
     pub write_coalesce_ms: u64,
 }
 
+/// The event history kept for resume (embedded mode: in memory; a restart starts a new epoch).
+/// An event leaves its account's history when any limit is reached, oldest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HistoryConfig {
+    /// Keep a history at all. Off: every resume fails with `HISTORY_DISABLED`.
+    pub enabled: bool,
+    /// Events kept per account.
+    pub max_events_per_account: usize,
+    /// Bytes kept per account (events as JSON). A replay is at most this much, so it must fit
+    /// the connection's outgoing queue (`ws.outbox_bytes`) with room to spare.
+    pub max_bytes_per_account: usize,
+    /// How long an event is kept.
+    pub max_age_ms: u64,
+    /// Bytes kept for all accounts together; the oldest events go first.
+    pub max_bytes: usize,
+}
+
+impl Default for HistoryConfig {
+    fn default() -> Self {
+        HistoryConfig {
+            enabled: true,
+            max_events_per_account: 1_000,
+            max_bytes_per_account: 256 * 1024,
+            max_age_ms: 300_000,
+            max_bytes: 256 * 1024 * 1024,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LimitsConfig {
@@ -239,6 +271,7 @@ impl Default for Config {
             ws: WsConfig::default(),
             limits: LimitsConfig::default(),
             net: NetConfig::default(),
+            history: HistoryConfig::default(),
             nats: NatsConfig::default(),
         }
     }
@@ -472,6 +505,23 @@ impl Config {
             || self.ws.max_connection_lifetime_ms == 0
         {
             return invalid("ws ping, pong and lifetime intervals must be positive".into());
+        }
+        let history = &self.history;
+        if history.enabled
+            && (history.max_events_per_account == 0
+                || history.max_bytes_per_account == 0
+                || history.max_age_ms == 0
+                || history.max_bytes == 0)
+        {
+            return invalid(
+                "history limits must be positive (set history.enabled = false for none)".into(),
+            );
+        }
+        if history.enabled && history.max_bytes_per_account > self.ws.outbox_bytes / 2 {
+            return invalid(format!(
+                "history.max_bytes_per_account must be at most half of ws.outbox_bytes ({}), so that a replay fits a connection's outgoing queue",
+                self.ws.outbox_bytes / 2
+            ));
         }
         if self.ws.write_coalesce_ms > MAX_WRITE_COALESCE_MS {
             return invalid(format!(

@@ -162,6 +162,7 @@ mod tests {
                 registry.open(
                     "127.0.0.1:1".parse().unwrap(),
                     WireFormat::Json(Default::default()),
+                    false,
                     START_US,
                 )
             })

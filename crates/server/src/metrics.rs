@@ -10,6 +10,7 @@ use metrics_exporter_prometheus::{
 };
 use parking_lot::Mutex;
 use std::collections::HashMap;
+use userstream_protocol::position::{ResumeFailure, ResumeOutcome};
 
 const METADATA: Metadata<'static> =
     Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
@@ -63,6 +64,13 @@ pub struct Metrics {
     pub frames_written: Counter,
     pub slow_consumer_disconnects: Counter,
     pub faults_injected: Counter,
+    /// Bytes and events held in the resume history.
+    pub history_bytes: Gauge,
+    pub history_events: Gauge,
+    /// Resumes that replayed everything after their point, and the events they replayed.
+    resumes: Counter,
+    resumed_events: Counter,
+    resume_failures: Mutex<HashMap<ResumeFailure, Counter>>,
     /// Seconds from a subscription's expiry to its `eventStreamTerminated` being queued: the
     /// server's own part of the lateness clients see.
     pub expiry_lateness: Histogram,
@@ -192,6 +200,11 @@ impl Metrics {
             frames_written: counter("userstream_ws_frames_written_total"),
             slow_consumer_disconnects: counter("userstream_slow_consumer_disconnects_total"),
             faults_injected: counter("userstream_faults_injected_total"),
+            history_bytes: gauge("userstream_history_bytes"),
+            history_events: gauge("userstream_history_events"),
+            resumes: counter("userstream_resumes_total"),
+            resumed_events: counter("userstream_resume_replayed_events_total"),
+            resume_failures: Mutex::new(HashMap::new()),
             expiry_lateness: recorder
                 .register_histogram(&Key::from_static_name(EXPIRY_LATENESS), &METADATA),
             bus_lag: recorder.register_histogram(&Key::from_static_name(BUS_LAG), &METADATA),
@@ -246,6 +259,30 @@ impl Metrics {
                 )
             })
             .increment(count);
+    }
+
+    /// Counts a resume: replayed (and how many events), or failed by reason.
+    pub fn resumed(&self, outcome: &ResumeOutcome) {
+        match outcome {
+            ResumeOutcome::Replayed { events } => {
+                self.resumes.increment(1);
+                self.resumed_events.increment(*events);
+            }
+            ResumeOutcome::Failed { reason, .. } => self
+                .resume_failures
+                .lock()
+                .entry(*reason)
+                .or_insert_with(|| {
+                    // The reason's wire name, in lower case: `history_expired`.
+                    let name = serde_json::to_value(reason)
+                        .ok()
+                        .and_then(|name| name.as_str().map(str::to_ascii_lowercase))
+                        .unwrap_or_else(|| "unknown".into());
+                    self.labelled_counter("userstream_resume_failures_total", "reason", name)
+                })
+                .increment(1),
+            _ => {}
+        }
     }
 
     fn labelled_counter(&self, name: &'static str, label: &'static str, value: String) -> Counter {

@@ -127,6 +127,7 @@ impl Server {
             limits,
             config.ws.risk_events,
             interest,
+            &config.history,
         ));
         bus.attach(Arc::clone(&hub) as Arc<dyn Delivery>);
         let tls = match (&config.tls_cert, &config.tls_key) {
@@ -215,6 +216,10 @@ impl Server {
             stop,
         } = self;
         let expiry = tokio::spawn(Arc::clone(&state.hub).run_expiry());
+        let history = tokio::spawn(crate::hub::trim_history_forever(
+            Arc::clone(&state.hub),
+            Arc::clone(&state.clock),
+        ));
         let heartbeat = tokio::spawn(crate::heartbeat::run(
             Arc::clone(&state.sessions),
             Arc::clone(&state.clock),
@@ -280,7 +285,7 @@ impl Server {
         for open in &mut connections {
             open.shutdown().await;
         }
-        for task in [expiry, heartbeat, upkeep, store_feed] {
+        for task in [expiry, history, heartbeat, upkeep, store_feed] {
             task.abort();
             let _ = task.await;
         }

@@ -192,7 +192,7 @@ impl Shared {
                 stray.account.uid
             ));
         }
-        for item in &items {
+        for item in items {
             delivery.deliver(item);
         }
     }

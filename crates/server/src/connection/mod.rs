@@ -38,6 +38,8 @@ pub struct SessionHandle {
     pub peer: SocketAddr,
     pub connected_at_us: i64,
     pub format: WireFormat,
+    /// The connection asked for stream positions and resume (`streamPositions=true`, JSON only).
+    pub positions: bool,
     pub outbox: Outbox,
     /// Heartbeat and lifetime state, kept by [`crate::heartbeat`].
     pub liveness: Liveness,
@@ -118,7 +120,13 @@ impl Sessions {
     }
 
     /// Registers a new connection.
-    pub fn open(&self, peer: SocketAddr, format: WireFormat, now_us: i64) -> Arc<SessionHandle> {
+    pub fn open(
+        &self,
+        peer: SocketAddr,
+        format: WireFormat,
+        positions: bool,
+        now_us: i64,
+    ) -> Arc<SessionHandle> {
         let session = Arc::new(SessionHandle {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             peer,
@@ -126,6 +134,7 @@ impl Sessions {
             liveness: Liveness::new(now_us),
             faults: SessionFaults::default(),
             format,
+            positions,
             outbox: Outbox::new(self.outbox_bytes),
             subscriptions: Mutex::new(OwnSubscriptions::default()),
             shutdown_told: AtomicBool::new(false),

@@ -1,11 +1,13 @@
 //! An event encoded once per wire format, shared by every subscriber that needs it.
 
+use crate::connection::SessionHandle;
 use crate::outbox::OutFrame;
 use crate::wire::WireFormat;
 use bytes::Bytes;
 use std::sync::OnceLock;
 use userstream_protocol::TimeUnit;
 use userstream_protocol::events::Event;
+use userstream_protocol::position::StreamPosition;
 use userstream_protocol::sbe::events::{encode_event, non_representable};
 use userstream_protocol::sbe::{LATEST_VERSION, OLDEST_VERSION};
 
@@ -19,6 +21,10 @@ pub struct EncodedEvent<'a> {
     micros: OnceLock<Bytes>,
     /// Per SBE version from [`OLDEST_VERSION`]: the frame and where `subscriptionId` sits.
     sbe: [OnceLock<(Bytes, Option<u16>)>; SBE_VERSIONS],
+    /// The event's place in its account stream, for connections that asked for positions.
+    position: Option<StreamPosition>,
+    /// Per time unit (ms, µs): the event followed by `,"position":{…}`.
+    positioned: [OnceLock<Bytes>; 2],
 }
 
 impl<'a> EncodedEvent<'a> {
@@ -28,7 +34,15 @@ impl<'a> EncodedEvent<'a> {
             millis: OnceLock::new(),
             micros: OnceLock::new(),
             sbe: std::array::from_fn(|_| OnceLock::new()),
+            position: None,
+            positioned: [OnceLock::new(), OnceLock::new()],
         }
+    }
+
+    /// The same event at `position` in its account stream.
+    pub fn at(mut self, position: StreamPosition) -> Self {
+        self.position = Some(position);
+        self
     }
 
     /// The bare event object as JSON with timestamps in `unit`.
@@ -60,6 +74,31 @@ impl<'a> EncodedEvent<'a> {
                 }
             })
             .clone()
+    }
+
+    /// The event frame for `session`'s subscription `subscription_id`: with the event's position
+    /// when the session asked for positions and the event has one.
+    pub fn frame_for(&self, session: &SessionHandle, subscription_id: u32) -> OutFrame {
+        match (session.format, &self.position) {
+            (WireFormat::Json(unit), Some(position)) if session.positions => {
+                let index = match unit {
+                    TimeUnit::Millisecond => 0,
+                    TimeUnit::Microsecond => 1,
+                };
+                let body = self.positioned[index].get_or_init(|| {
+                    let json = self.json(unit);
+                    let mut body = Vec::with_capacity(json.len() + 64);
+                    body.extend_from_slice(&json);
+                    position.write_frame_tail(&mut body);
+                    body.into()
+                });
+                OutFrame::Event {
+                    subscription_id,
+                    body: body.clone(),
+                }
+            }
+            (format, _) => self.frame(format, Some(subscription_id)),
+        }
     }
 
     /// The frame for one subscription (or, with `None`, for the connection) in `format`.

@@ -9,24 +9,32 @@
 
 mod encoded;
 mod expiry;
+mod history;
 
 pub use encoded::EncodedEvent;
+pub use history::Positions;
 
 use crate::bus::{AccountEvent, Delivery, Interest};
+use crate::config::HistoryConfig;
 use crate::connection::{SessionHandle, SubscriptionLimits};
 use crate::metrics::{EndReason, Metrics};
 use crate::outbox::OutFrame;
 use crate::token::TokenClaims;
 use crate::wire::WireFormat;
 use expiry::{Expiries, SubscriptionKey};
+use history::{AccountHistory, HistoryLimits, ShardHistory, Slot, Stored, Usage};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use tokio::sync::Notify;
+use userstream_protocol::TimeUnit;
 use userstream_protocol::clock::SharedClock;
 use userstream_protocol::events::{Event, EventStreamTerminated, ServerShutdown};
+use userstream_protocol::position::{
+    PositionedSubscription, ResumeFailure, ResumeOutcome, StreamPosition,
+};
 use userstream_protocol::ws::SubscriptionInfo;
 use userstream_protocol::{Account, ApiError};
 
@@ -52,7 +60,28 @@ fn key(session_id: u64, subscription_id: u32) -> SubscriptionKey {
     }
 }
 
-type Shard = HashMap<Account, Vec<Subscriber>>;
+/// An account as its shard holds it: its subscribers on this node, and its recent events.
+#[derive(Default)]
+struct AccountSlot {
+    subscribers: Vec<Subscriber>,
+    history: Option<Box<AccountHistory>>,
+}
+
+impl Slot for AccountSlot {
+    fn history(&mut self) -> &mut Option<Box<AccountHistory>> {
+        &mut self.history
+    }
+
+    fn only_history(&self) -> bool {
+        self.subscribers.is_empty()
+    }
+}
+
+struct Shard {
+    accounts: HashMap<Account, AccountSlot>,
+    /// `None` when the history is off.
+    history: Option<ShardHistory>,
+}
 
 pub struct Hub {
     shards: Box<[Mutex<Shard>]>,
@@ -64,6 +93,7 @@ pub struct Hub {
     risk_events: bool,
     /// Told when an account gains its first subscriber here and loses its last.
     interest: Arc<dyn Interest>,
+    positions: Arc<Positions>,
 }
 
 impl Hub {
@@ -73,9 +103,18 @@ impl Hub {
         limits: SubscriptionLimits,
         risk_events: bool,
         interest: Arc<dyn Interest>,
+        history: &HistoryConfig,
     ) -> Hub {
+        let history_limits = HistoryLimits::from_config(history, SHARDS);
         Hub {
-            shards: (0..SHARDS).map(|_| Mutex::new(Shard::new())).collect(),
+            shards: (0..SHARDS)
+                .map(|_| {
+                    Mutex::new(Shard {
+                        accounts: HashMap::new(),
+                        history: history_limits.map(ShardHistory::new),
+                    })
+                })
+                .collect(),
             expiry: Mutex::new(Expiries::default()),
             expiry_rearm: Notify::new(),
             clock,
@@ -83,6 +122,20 @@ impl Hub {
             limits,
             risk_events,
             interest,
+            positions: Arc::new(Positions::new_epoch()),
+        }
+    }
+
+    /// The account streams' epoch and sequence counter.
+    pub fn positions(&self) -> &Positions {
+        &self.positions
+    }
+
+    /// Moves the history gauges by what a shard's history changed.
+    fn history_changed(&self, usage: Usage) {
+        if usage != Usage::default() {
+            self.metrics.history_bytes.increment(usage.bytes as f64);
+            self.metrics.history_events.increment(usage.events as f64);
         }
     }
 
@@ -122,15 +175,18 @@ impl Hub {
 
     /// Subscribes `session` to the account a verified token names, or extends the subscription it
     /// already has for that account (same id, new expiry). `key_active` says whether the API key
-    /// that minted the token is still live. `respond` builds the response frame, which is queued
-    /// before any event of the subscription can be.
+    /// that minted the token is still live. With `resume` (a connection with positions), every
+    /// event of the account after that point follows the response, before any live one, or the
+    /// answer says why none does. `respond` builds the response frame, which is queued before
+    /// any event of the subscription can be.
     pub fn subscribe(
         &self,
         session: &Arc<SessionHandle>,
         claims: &TokenClaims,
         key_active: impl Fn(u64) -> bool,
-        respond: impl FnOnce(SubscriptionInfo) -> OutFrame,
-    ) -> Result<SubscriptionInfo, ApiError> {
+        resume: Option<&StreamPosition>,
+        respond: impl FnOnce(&PositionedSubscription) -> OutFrame,
+    ) -> Result<PositionedSubscription, ApiError> {
         let account = &claims.account;
         let mut shard = self.shard(account).lock();
         // Checked under the shard lock: a revocation marks the key first and then scans the
@@ -138,59 +194,107 @@ impl Hub {
         if !key_active(claims.api_key_id) {
             return Err(ApiError::invalid_listen_token());
         }
-        let existing = shard
-            .get_mut(account)
-            .and_then(|subs| subs.iter_mut().find(|s| s.session.id == session.id));
-        if let Some(existing) = existing {
-            existing.api_key_id = claims.api_key_id;
-            let info = SubscriptionInfo {
-                subscription_id: existing.subscription_id,
-                expiration_time: claims.expires_at_us,
-            };
-            let rearm =
-                self.expiry
-                    .lock()
-                    .set(existing.key(), account.clone(), claims.expires_at_us);
-            session.outbox.push(respond(info));
-            drop(shard);
-            if rearm {
-                self.expiry_rearm.notify_one();
+        let Shard { accounts, history } = &mut *shard;
+        let existing = accounts.get_mut(account).and_then(|slot| {
+            slot.subscribers
+                .iter_mut()
+                .find(|s| s.session.id == session.id)
+        });
+        let (subscription_id, extended) = match existing {
+            Some(existing) => {
+                existing.api_key_id = claims.api_key_id;
+                (existing.subscription_id, true)
             }
-            self.metrics.subscriptions_extended.increment(1);
-            return Ok(info);
+            None => {
+                let subscription_id = session.add_subscription(account, self.limits)?;
+                let slot = accounts.entry(account.clone()).or_default();
+                if slot.subscribers.is_empty() {
+                    self.interest.interest(account, true);
+                    // Room for one: nearly every account has one subscriber (a default vector
+                    // makes room for four).
+                    slot.subscribers.reserve_exact(1);
+                }
+                slot.subscribers.push(Subscriber {
+                    session: Arc::clone(session),
+                    subscription_id,
+                    api_key_id: claims.api_key_id,
+                });
+                (subscription_id, false)
+            }
+        };
+        let rearm = self.expiry.lock().set(
+            key(session.id, subscription_id),
+            account.clone(),
+            claims.expires_at_us,
+        );
+        let (replay, resumed) = match resume {
+            None => (Vec::new(), None),
+            Some(point) => self.replay(accounts, history.as_mut(), account, point),
+        };
+        let answer = PositionedSubscription {
+            info: SubscriptionInfo {
+                subscription_id,
+                expiration_time: claims.expires_at_us,
+            },
+            position: self.positions.at(self.positions.last()),
+            resume: resumed,
+        };
+        session.outbox.push(respond(&answer));
+        for (sequence, event) in &replay {
+            let encoded = EncodedEvent::new(event).at(self.positions.at(*sequence));
+            session
+                .outbox
+                .push(encoded.frame_for(session, subscription_id));
         }
-
-        let subscription_id = session.add_subscription(account, self.limits)?;
-        let subscriber = Subscriber {
-            session: Arc::clone(session),
-            subscription_id,
-            api_key_id: claims.api_key_id,
-        };
-        let rearm = self
-            .expiry
-            .lock()
-            .set(subscriber.key(), account.clone(), claims.expires_at_us);
-        // Room for one: nearly every account has one subscriber (a default vector makes room
-        // for four).
-        shard
-            .entry(account.clone())
-            .or_insert_with(|| {
-                self.interest.interest(account, true);
-                Vec::with_capacity(1)
-            })
-            .push(subscriber);
-        let info = SubscriptionInfo {
-            subscription_id,
-            expiration_time: claims.expires_at_us,
-        };
-        session.outbox.push(respond(info));
         drop(shard);
         if rearm {
             self.expiry_rearm.notify_one();
         }
-        self.metrics.subscriptions_started.increment(1);
-        self.metrics.subscriptions_active.increment(1.0);
-        Ok(info)
+        if extended {
+            self.metrics.subscriptions_extended.increment(1);
+        } else {
+            self.metrics.subscriptions_started.increment(1);
+            self.metrics.subscriptions_active.increment(1.0);
+        }
+        if let Some(outcome) = &answer.resume {
+            self.metrics.resumed(outcome);
+        }
+        Ok(answer)
+    }
+
+    /// The events of `account` after `point`, and what the resume came to.
+    fn replay(
+        &self,
+        accounts: &mut HashMap<Account, AccountSlot>,
+        history: Option<&mut ShardHistory>,
+        account: &Account,
+        point: &StreamPosition,
+    ) -> (Vec<(u64, Arc<Event>)>, Option<ResumeOutcome>) {
+        let replayed = match history {
+            None => Err(ResumeFailure::HistoryDisabled),
+            Some(_) if point.epoch != self.positions.epoch() => Err(ResumeFailure::EpochChanged),
+            Some(history) => {
+                let now_us = self.clock.now_us();
+                let (replay, usage) = history.replay(
+                    accounts,
+                    account,
+                    point.sequence,
+                    self.positions.last(),
+                    now_us,
+                );
+                self.history_changed(usage);
+                replay
+            }
+        };
+        match replayed {
+            Ok(events) => {
+                let outcome = ResumeOutcome::Replayed {
+                    events: events.len() as u64,
+                };
+                (events, Some(outcome))
+            }
+            Err(reason) => (Vec::new(), Some(ResumeOutcome::failed(reason))),
+        }
     }
 
     /// Ends one subscription of `session` (or all of them), each with `eventStreamTerminated`.
@@ -237,8 +341,8 @@ impl Hub {
         let mut targets = Vec::new();
         for shard in self.shards.iter() {
             let shard = shard.lock();
-            for (account, subscribers) in shard.iter() {
-                for subscriber in subscribers.iter().filter(|s| which(s)) {
+            for (account, slot) in shard.accounts.iter() {
+                for subscriber in slot.subscribers.iter().filter(|s| which(s)) {
                     targets.push((
                         account.clone(),
                         subscriber.session.id,
@@ -271,14 +375,17 @@ impl Hub {
         terminated: Option<&EncodedEvent>,
     ) -> Option<Arc<SessionHandle>> {
         let mut shard = self.shard(account).lock();
-        let subscribers = shard.get_mut(account)?;
-        let index = subscribers.iter().position(|s| {
+        let slot = shard.accounts.get_mut(account)?;
+        let index = slot.subscribers.iter().position(|s| {
             s.session.id == session_id && s.subscription_id == subscription_id && still(s)
         })?;
-        let subscriber = subscribers.swap_remove(index);
-        if subscribers.is_empty() {
-            shard.remove(account);
+        let subscriber = slot.subscribers.swap_remove(index);
+        if slot.subscribers.is_empty() {
             self.interest.interest(account, false);
+            // The account's history stays, for the connection that comes back.
+            if slot.history.is_none() {
+                shard.accounts.remove(account);
+            }
         }
         subscriber.session.forget_subscription(subscription_id);
         self.expiry.lock().remove(subscriber.key());
@@ -289,28 +396,60 @@ impl Hub {
         Some(subscriber.session)
     }
 
-    /// Delivers one event to every subscription of `account`, on every connection. Returns the
+    /// Delivers one event to every subscription of `account`, on every connection, at the next
+    /// position of the account stream, and keeps it in the account's history. Returns the
     /// number of subscriptions it was queued for.
-    pub fn publish(&self, account: &Account, event: &Event) -> usize {
+    pub fn publish(&self, account: &Account, event: Event) -> usize {
         self.metrics.events_published.increment(1);
         if event.is_risk_event() && !self.risk_events {
             return 0;
         }
-        let encoded = EncodedEvent::new(event);
-        let shard = self.shard(account).lock();
-        let Some(subscribers) = shard.get(account) else {
-            return 0;
-        };
+        let event = Arc::new(event);
+        let mut shard = self.shard(account).lock();
+        let sequence = self.positions.next();
+        let encoded = EncodedEvent::new(&event).at(self.positions.at(sequence));
         let mut delivered = 0;
-        for subscriber in subscribers {
-            let frame = encoded.frame(subscriber.session.format, Some(subscriber.subscription_id));
-            if subscriber.session.outbox.push(frame) {
-                delivered += 1;
+        let Shard { accounts, history } = &mut *shard;
+        if let Some(slot) = accounts.get(account) {
+            for subscriber in &slot.subscribers {
+                let frame = encoded.frame_for(&subscriber.session, subscriber.subscription_id);
+                if subscriber.session.outbox.push(frame) {
+                    delivered += 1;
+                }
             }
         }
-        drop(shard);
+        if let Some(history) = history {
+            let json_bytes = encoded.json(TimeUnit::Millisecond).len();
+            drop(encoded);
+            accounts.entry(account.clone()).or_default();
+            let stored = Stored {
+                sequence,
+                event,
+                json_bytes,
+            };
+            let usage = history.push(accounts, account, stored, self.clock.now_us());
+            drop(shard);
+            self.history_changed(usage);
+        } else {
+            drop(shard);
+        }
         self.metrics.events_delivered.increment(delivered as u64);
         delivered
+    }
+
+    /// Lets events past the history's age limit go, in every shard; run it now and then, so an
+    /// account that no longer publishes does not keep its history forever.
+    pub fn trim_history(&self) {
+        let now_us = self.clock.now_us();
+        for shard in self.shards.iter() {
+            let mut shard = shard.lock();
+            let Shard { accounts, history } = &mut *shard;
+            if let Some(history) = history {
+                let usage = history.trim(accounts, now_us);
+                drop(shard);
+                self.history_changed(usage);
+            }
+        }
     }
 
     /// The `serverShutdown` frame for a session, stamped now.
@@ -398,8 +537,8 @@ fn terminated(at_us: i64) -> Event {
 
 /// The hub is where a node's bus delivers.
 impl Delivery for Hub {
-    fn deliver(&self, event: &AccountEvent) -> usize {
-        self.publish(&event.account, &event.event)
+    fn deliver(&self, event: AccountEvent) -> usize {
+        self.publish(&event.account, event.event)
     }
 
     fn lost(&self) -> usize {
@@ -408,5 +547,18 @@ impl Delivery for Hub {
 
     fn lag(&self, lag: std::time::Duration) {
         self.metrics.bus_lag.record(lag.as_secs_f64());
+    }
+}
+
+/// How often the history lets old events go when nothing is published.
+const HISTORY_TRIM_EVERY_US: i64 = 1_000_000;
+
+/// Trims the hub's history by age, once a second, forever. Run it as one task.
+pub async fn trim_history_forever(hub: Arc<Hub>, clock: SharedClock) {
+    loop {
+        clock
+            .sleep_until(clock.now_us().saturating_add(HISTORY_TRIM_EVERY_US))
+            .await;
+        hub.trim_history();
     }
 }

@@ -20,10 +20,12 @@ use userstream_protocol::{ApiError, TimeUnit, sbe};
 pub struct ConnectionOptions {
     pub format: WireFormat,
     pub return_rate_limits: bool,
+    /// `streamPositions=true`: positions on events, and resume (our extension).
+    pub positions: bool,
 }
 
 /// Reads `timeUnit`, `returnRateLimits`, `responseFormat`, `sbeSchemaId` and `sbeSchemaVersion`
-/// from the URL. Bad values are refused at the handshake with HTTP 400 and a JSON body, before
+/// from the URL, and our `streamPositions`. Bad values are refused at the handshake with HTTP 400 and a JSON body, before
 /// any WebSocket exists.
 fn connection_options(
     query: Option<&str>,
@@ -31,6 +33,7 @@ fn connection_options(
 ) -> Result<ConnectionOptions, ApiError> {
     let mut time_unit = TimeUnit::Millisecond;
     let mut return_rate_limits = true;
+    let mut positions = false;
     let (mut json, mut sbe) = (false, false);
     let (mut schema_id, mut schema_version) = (None, None);
     for (name, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
@@ -45,6 +48,10 @@ fn connection_options(
             "responseFormat" if value.eq_ignore_ascii_case("json") => json = true,
             "responseFormat" if value.eq_ignore_ascii_case("sbe") => sbe = true,
             "responseFormat" => return Err(ApiError::invalid_param_value("responseFormat")),
+            "streamPositions" => {
+                positions = parse_bool(&value)
+                    .ok_or_else(|| ApiError::invalid_param_value("streamPositions"))?;
+            }
             "sbeSchemaId" => schema_id = Some(value.into_owned()),
             "sbeSchemaVersion" => schema_version = Some(value.into_owned()),
             _ => {}
@@ -61,9 +68,18 @@ fn connection_options(
         (_, false) => WireFormat::Json(time_unit),
         (false, true) => sbe_format(schema_id.as_deref(), schema_version.as_deref(), sbe_enabled)?,
     };
+    // Positions travel as JSON fields, which SBE messages have no room for.
+    if positions && !matches!(format, WireFormat::Json(_)) {
+        return Err(ApiError::new(
+            400,
+            codes::INVALID_PARAMETER,
+            "streamPositions is available on JSON connections only.",
+        ));
+    }
     Ok(ConnectionOptions {
         format,
         return_rate_limits,
+        positions,
     })
 }
 

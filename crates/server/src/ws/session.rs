@@ -28,9 +28,12 @@ pub fn run(
     options: ConnectionOptions,
 ) -> impl Future<Output = ()> + Send {
     async move {
-        let session = state
-            .sessions
-            .open(peer, options.format, state.clock.now_us());
+        let session = state.sessions.open(
+            peer,
+            options.format,
+            options.positions,
+            state.clock.now_us(),
+        );
         tracing::debug!(session = session.id, %peer, "connection opened");
         let mut context = MethodContext {
             state: &state,

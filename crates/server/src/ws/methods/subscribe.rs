@@ -6,6 +6,7 @@ use crate::bus::Listen;
 use serde_json::Value;
 use std::sync::Arc;
 use userstream_protocol::ApiError;
+use userstream_protocol::position::{PositionedSubscription, StreamPosition};
 use userstream_protocol::ws::Answer;
 
 pub const METHOD: Method = Method {
@@ -19,6 +20,17 @@ fn call(call: &mut Call<'_, '_>) -> Result<Reply, ApiError> {
         Some(Value::String(token)) if !token.is_empty() => token,
         _ => return Err(ApiError::mandatory_param("listenToken")),
     };
+    let session = call.context.session;
+    // Our extension, on connections that asked for positions; elsewhere an unknown parameter,
+    // as Binance would say.
+    let resume = match call.take("resumeFrom") {
+        None => None,
+        Some(_) if !session.positions => return Err(ApiError::unknown_param()),
+        Some(point) => Some(
+            StreamPosition::from_param(&point)
+                .ok_or_else(|| ApiError::mandatory_param("resumeFrom"))?,
+        ),
+    };
     call.finish_params()?;
     let state = call.context.state;
     let claims = state
@@ -29,13 +41,16 @@ fn call(call: &mut Call<'_, '_>) -> Result<Reply, ApiError> {
     if claims.expires_at_us <= state.clock.now_us() {
         return Err(ApiError::invalid_listen_token());
     }
-    let session = call.context.session;
     let key_active = |id| state.directory.is_key_active(id);
     match state.bus.listen(&claims.account) {
         Listen::Ready(_listening) => {
-            state.hub.subscribe(session, &claims, key_active, |info| {
-                call.success_frame(&Answer::Subscribed(info))
-            })?;
+            state.hub.subscribe(
+                session,
+                &claims,
+                key_active,
+                resume.as_ref(),
+                |subscribed| call.success_frame(&answer(session.positions, subscribed)),
+            )?;
         }
         // The first subscriber of an account on this node of a cluster: it is answered once the
         // broker has confirmed that this node listens for the account, so that no event
@@ -47,8 +62,12 @@ fn call(call: &mut Call<'_, '_>) -> Result<Reply, ApiError> {
                 let subscribed = match confirmed.await {
                     Ok(_listening) => {
                         let key_active = |id| state.directory.is_key_active(id);
-                        let respond = |info| responder.success(&Answer::Subscribed(info));
-                        state.hub.subscribe(&session, &claims, key_active, respond)
+                        let respond = |subscribed: &PositionedSubscription| {
+                            responder.success(&answer(session.positions, subscribed))
+                        };
+                        state
+                            .hub
+                            .subscribe(&session, &claims, key_active, resume.as_ref(), respond)
                     }
                     Err(error) => {
                         tracing::warn!(%error, "a subscription waited for the bus in vain");
@@ -63,4 +82,13 @@ fn call(call: &mut Call<'_, '_>) -> Result<Reply, ApiError> {
         }
     }
     Ok(Reply::Queued)
+}
+
+/// Binance's answer, or ours with the stream's position on a connection that asked for it.
+fn answer(positions: bool, subscribed: &PositionedSubscription) -> Answer {
+    if positions {
+        Answer::SubscribedAt(subscribed.clone())
+    } else {
+        Answer::Subscribed(subscribed.info)
+    }
 }

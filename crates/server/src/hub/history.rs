@@ -1,0 +1,324 @@
+//! Recent events per account, with their positions, so a connection that comes back can be
+//! replayed what it missed (embedded mode; docs/protocol.md, "Stream positions and resume").
+//!
+//! Each hub shard keeps the histories of its accounts and one queue of every event it holds, in
+//! publishing order. Limits per account (count, bytes) push out that account's oldest events;
+//! the age limit and the shard's share of the global byte cap push out the shard's oldest.
+//! Everything here runs under the shard's lock, so no event is stored and delivered in
+//! different orders.
+//!
+//! What a resume needs to know is whether every event of the account after its point is still
+//! here. Eviction is oldest first, so each account remembers the last sequence it lost
+//! (`evicted_through`); an account whose history is dropped altogether (no events left, no
+//! subscribers) leaves its losses in the shard's `forgotten_through`, which answers, perhaps too
+//! cautiously, for accounts no longer known.
+
+use crate::config::HistoryConfig;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use userstream_protocol::Account;
+use userstream_protocol::events::Event;
+use userstream_protocol::position::{ResumeFailure, StreamPosition};
+
+/// Bytes an event costs beyond its JSON: the entry, and the frame around it on a replay.
+const ENTRY_OVERHEAD: usize = 96;
+
+/// The account streams' positions: one epoch, and one sequence counter for every account, so a
+/// position is assigned in one place and rises strictly within each account.
+pub struct Positions {
+    epoch: String,
+    last: AtomicU64,
+}
+
+impl Positions {
+    /// A new epoch: sixteen random hex digits (a restart must never reuse one).
+    pub fn new_epoch() -> Positions {
+        Positions {
+            epoch: format!("{:016x}", rand::random::<u64>()),
+            last: AtomicU64::new(0),
+        }
+    }
+
+    pub fn epoch(&self) -> &str {
+        &self.epoch
+    }
+
+    /// The next position. Called under the account's shard lock, so an account's events take
+    /// their positions in the order they are delivered.
+    pub(super) fn next(&self) -> u64 {
+        self.last.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// The last position handed out, to any account.
+    pub(super) fn last(&self) -> u64 {
+        self.last.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn at(&self, sequence: u64) -> StreamPosition {
+        StreamPosition {
+            epoch: self.epoch.clone(),
+            sequence,
+        }
+    }
+}
+
+/// The history limits a shard applies.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct HistoryLimits {
+    max_events: usize,
+    max_bytes: usize,
+    max_age_us: i64,
+    /// This shard's share of the global cap.
+    shard_bytes: usize,
+}
+
+impl HistoryLimits {
+    /// `None` when the history is off.
+    pub(super) fn from_config(config: &HistoryConfig, shards: usize) -> Option<HistoryLimits> {
+        config.enabled.then(|| HistoryLimits {
+            max_events: config.max_events_per_account,
+            max_bytes: config.max_bytes_per_account,
+            max_age_us: i64::try_from(config.max_age_ms.saturating_mul(1000)).unwrap_or(i64::MAX),
+            shard_bytes: (config.max_bytes / shards.max(1)).max(1),
+        })
+    }
+}
+
+struct Entry {
+    sequence: u64,
+    bytes: usize,
+    event: Arc<Event>,
+}
+
+/// One account's stored events, oldest first.
+#[derive(Default)]
+pub(super) struct AccountHistory {
+    entries: VecDeque<Entry>,
+    bytes: usize,
+    /// The last sequence this account lost to a limit.
+    evicted_through: u64,
+}
+
+impl AccountHistory {
+    pub(super) fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Whether the event at `sequence`, once stored here, is still held.
+    fn holds(&self, sequence: u64) -> bool {
+        sequence > self.evicted_through
+    }
+
+    fn evict_oldest(&mut self) -> Option<usize> {
+        let entry = self.entries.pop_front()?;
+        self.bytes -= entry.bytes;
+        self.evicted_through = entry.sequence;
+        Some(entry.bytes)
+    }
+}
+
+/// An account's entry in a shard: its history, and whether anything else keeps it there.
+pub(super) trait Slot {
+    fn history(&mut self) -> &mut Option<Box<AccountHistory>>;
+    /// Nothing but its history holds the entry (no subscribers).
+    fn only_history(&self) -> bool;
+}
+
+/// The histories of one shard's accounts, and their shared accounting.
+pub(super) struct ShardHistory {
+    limits: HistoryLimits,
+    /// Every stored event of the shard, in publishing order: (sequence, time, account). Entries
+    /// an account has already lost are skipped when they reach the front.
+    order: VecDeque<(u64, i64, Account)>,
+    bytes: usize,
+    events: usize,
+    forgotten_through: u64,
+}
+
+/// What a shard's history changed, for the memory gauges.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Usage {
+    pub bytes: i64,
+    pub events: i64,
+}
+
+impl ShardHistory {
+    pub(super) fn new(limits: HistoryLimits) -> ShardHistory {
+        ShardHistory {
+            limits,
+            order: VecDeque::new(),
+            bytes: 0,
+            events: 0,
+            forgotten_through: 0,
+        }
+    }
+
+    /// Stores an event of `account` (whose entry in `slots` exists) at `sequence`, published
+    /// at `now_us`, then applies every limit.
+    pub(super) fn push<S: Slot>(
+        &mut self,
+        slots: &mut HashMap<Account, S>,
+        account: &Account,
+        stored: Stored,
+        now_us: i64,
+    ) -> Usage {
+        let before = self.usage();
+        let limits = self.limits;
+        if let Some(slot) = slots.get_mut(account) {
+            let history = slot.history().get_or_insert_with(Default::default);
+            let bytes = stored.json_bytes + ENTRY_OVERHEAD;
+            history.entries.push_back(Entry {
+                sequence: stored.sequence,
+                bytes,
+                event: stored.event,
+            });
+            history.bytes += bytes;
+            self.bytes += bytes;
+            self.events += 1;
+            while history.entries.len() > limits.max_events || history.bytes > limits.max_bytes {
+                let Some(freed) = history.evict_oldest() else {
+                    break;
+                };
+                self.bytes -= freed;
+                self.events -= 1;
+            }
+            self.order
+                .push_back((stored.sequence, now_us, account.clone()));
+        }
+        self.trim(slots, now_us);
+        self.usage().minus(before)
+    }
+
+    /// Lets the shard's oldest events go while they are too old or the shard is over its share
+    /// of the global cap, and drops what no longer counts from the order queue.
+    pub(super) fn trim<S: Slot>(&mut self, slots: &mut HashMap<Account, S>, now_us: i64) -> Usage {
+        let before = self.usage();
+        let oldest_kept = now_us.saturating_sub(self.limits.max_age_us);
+        while let Some((sequence, at_us, account)) = self.order.front() {
+            let live = holds(slots, account, *sequence);
+            if live && *at_us >= oldest_kept && self.bytes <= self.limits.shard_bytes {
+                break;
+            }
+            let Some((_, _, account)) = self.order.pop_front() else {
+                break;
+            };
+            if live {
+                self.evict_front(slots, &account);
+            }
+        }
+        // Entries lost to an account's own limits linger in the queue until they reach the
+        // front; keep them from outnumbering the live ones.
+        if self.order.len() > 2 * self.events + 64 {
+            let order = std::mem::take(&mut self.order);
+            self.order = order
+                .into_iter()
+                .filter(|(sequence, _, account)| holds(slots, account, *sequence))
+                .collect();
+        }
+        self.usage().minus(before)
+    }
+
+    /// The oldest event of `account` leaves; an account left with nothing is dropped.
+    fn evict_front<S: Slot>(&mut self, slots: &mut HashMap<Account, S>, account: &Account) {
+        let Some(slot) = slots.get_mut(account) else {
+            return;
+        };
+        if let Some(freed) = slot
+            .history()
+            .as_deref_mut()
+            .and_then(AccountHistory::evict_oldest)
+        {
+            self.bytes -= freed;
+            self.events -= 1;
+        }
+        if slot
+            .history()
+            .as_deref()
+            .is_some_and(AccountHistory::is_empty)
+        {
+            self.forget(slot.history());
+            if slot.only_history() {
+                slots.remove(account);
+            }
+        }
+    }
+
+    /// Drops an account's history, remembering what it had lost: everything up to its last
+    /// event now counts as lost, for a resume of an account this shard no longer knows.
+    pub(super) fn forget(&mut self, history: &mut Option<Box<AccountHistory>>) -> Usage {
+        let before = self.usage();
+        if let Some(gone) = history.take() {
+            let last = gone.entries.back().map_or(0, |entry| entry.sequence);
+            self.forgotten_through = self.forgotten_through.max(gone.evicted_through).max(last);
+            self.bytes -= gone.bytes;
+            self.events -= gone.entries.len();
+        }
+        self.usage().minus(before)
+    }
+
+    /// Every event of an account after `after`, oldest first, or why they cannot all be had.
+    /// `current` is the last position handed out to any account; `now_us` drops events
+    /// past the age limit first, so nothing older than it is ever replayed.
+    pub(super) fn replay<S: Slot>(
+        &mut self,
+        slots: &mut HashMap<Account, S>,
+        account: &Account,
+        after: u64,
+        current: u64,
+        now_us: i64,
+    ) -> (Replay, Usage) {
+        let usage = self.trim(slots, now_us);
+        if after > current {
+            return (Err(ResumeFailure::PositionAhead), usage);
+        }
+        let history = slots
+            .get_mut(account)
+            .and_then(|slot| slot.history().as_deref());
+        let lost_through =
+            history.map_or(self.forgotten_through, |history| history.evicted_through);
+        if lost_through > after {
+            return (Err(ResumeFailure::HistoryExpired), usage);
+        }
+        let events = history
+            .into_iter()
+            .flat_map(|history| history.entries.iter())
+            .filter(|entry| entry.sequence > after)
+            .map(|entry| (entry.sequence, Arc::clone(&entry.event)))
+            .collect();
+        (Ok(events), usage)
+    }
+
+    fn usage(&self) -> Usage {
+        Usage {
+            bytes: self.bytes as i64,
+            events: self.events as i64,
+        }
+    }
+}
+
+/// An event to store: its position, the event, and its size as JSON.
+pub(super) struct Stored {
+    pub sequence: u64,
+    pub event: Arc<Event>,
+    pub json_bytes: usize,
+}
+
+/// What a history can replay after a point: each event with its sequence.
+pub(super) type Replay = Result<Vec<(u64, Arc<Event>)>, ResumeFailure>;
+
+fn holds<S: Slot>(slots: &mut HashMap<Account, S>, account: &Account, sequence: u64) -> bool {
+    slots
+        .get_mut(account)
+        .and_then(|slot| slot.history().as_deref())
+        .is_some_and(|history| history.holds(sequence))
+}
+
+impl Usage {
+    fn minus(self, before: Usage) -> Usage {
+        Usage {
+            bytes: self.bytes - before.bytes,
+            events: self.events - before.events,
+        }
+    }
+}
