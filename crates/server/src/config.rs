@@ -211,8 +211,9 @@ pub struct HistoryConfig {
     pub enabled: bool,
     /// Events kept per account.
     pub max_events_per_account: usize,
-    /// Bytes kept per account (events as JSON). A replay is at most this much, so it must fit
-    /// the connection's outgoing queue (`ws.outbox_bytes`) with room to spare.
+    /// Bytes kept per account (events as JSON). A replay is at most this much, and it must fit
+    /// a connection's outgoing queue with room to spare: no more than half of `ws.outbox_bytes`
+    /// is used, whatever this says.
     pub max_bytes_per_account: usize,
     /// How long an event is kept.
     pub max_age_ms: u64,
@@ -516,12 +517,6 @@ impl Config {
             return invalid(
                 "history limits must be positive (set history.enabled = false for none)".into(),
             );
-        }
-        if history.enabled && history.max_bytes_per_account > self.ws.outbox_bytes / 2 {
-            return invalid(format!(
-                "history.max_bytes_per_account must be at most half of ws.outbox_bytes ({}), so that a replay fits a connection's outgoing queue",
-                self.ws.outbox_bytes / 2
-            ));
         }
         if self.ws.write_coalesce_ms > MAX_WRITE_COALESCE_MS {
             return invalid(format!(

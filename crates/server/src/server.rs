@@ -128,6 +128,7 @@ impl Server {
             config.ws.risk_events,
             interest,
             &config.history,
+            config.ws.outbox_bytes,
         ));
         bus.attach(Arc::clone(&hub) as Arc<dyn Delivery>);
         let tls = match (&config.tls_cert, &config.tls_key) {

@@ -74,11 +74,16 @@ pub(super) struct HistoryLimits {
 }
 
 impl HistoryLimits {
-    /// `None` when the history is off.
-    pub(super) fn from_config(config: &HistoryConfig, shards: usize) -> Option<HistoryLimits> {
+    /// `None` when the history is off. An account keeps at most half of `outbox_bytes`, so
+    /// that its replay fits a connection's outgoing queue.
+    pub(super) fn from_config(
+        config: &HistoryConfig,
+        outbox_bytes: usize,
+        shards: usize,
+    ) -> Option<HistoryLimits> {
         config.enabled.then(|| HistoryLimits {
             max_events: config.max_events_per_account,
-            max_bytes: config.max_bytes_per_account,
+            max_bytes: config.max_bytes_per_account.min(outbox_bytes / 2),
             max_age_us: i64::try_from(config.max_age_ms.saturating_mul(1000)).unwrap_or(i64::MAX),
             shard_bytes: (config.max_bytes / shards.max(1)).max(1),
         })
@@ -166,7 +171,15 @@ impl ShardHistory {
         let before = self.usage();
         let limits = self.limits;
         if let Some(slot) = slots.get_mut(account) {
-            let history = slot.history().get_or_insert_with(Default::default);
+            // A history made anew may follow one that was dropped: it counts what any dropped
+            // history lost as lost.
+            let forgotten_through = self.forgotten_through;
+            let history = slot.history().get_or_insert_with(|| {
+                Box::new(AccountHistory {
+                    evicted_through: forgotten_through,
+                    ..AccountHistory::default()
+                })
+            });
             let bytes = stored.json_bytes + ENTRY_OVERHEAD;
             history.entries.push_back(Entry {
                 sequence: stored.sequence,

@@ -10,6 +10,8 @@
 mod encoded;
 mod expiry;
 mod history;
+#[cfg(test)]
+mod resume_tests;
 
 pub use encoded::EncodedEvent;
 pub use history::Positions;
@@ -104,8 +106,9 @@ impl Hub {
         risk_events: bool,
         interest: Arc<dyn Interest>,
         history: &HistoryConfig,
+        outbox_bytes: usize,
     ) -> Hub {
-        let history_limits = HistoryLimits::from_config(history, SHARDS);
+        let history_limits = HistoryLimits::from_config(history, outbox_bytes, SHARDS);
         Hub {
             shards: (0..SHARDS)
                 .map(|_| {
