@@ -38,14 +38,20 @@ impl StreamPosition {
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         fits.then_some(position)
     }
+}
 
-    /// What follows an event object in an opted-in frame: `,"position":{…}` (the frame's closing
-    /// brace comes after it).
-    pub fn write_frame_tail(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(b",\"position\":");
-        // A struct of a string and an integer always serialises.
-        let _ = serde_json::to_writer(&mut *out, self);
+/// What follows an event object in an opted-in frame: `,"position":{"epoch":…,"sequence":…}`
+/// (the frame's closing brace comes after it). Borrowed, so a server can write it for every
+/// event without copying its epoch.
+pub fn write_frame_tail(epoch: &str, sequence: u64, out: &mut Vec<u8>) {
+    #[derive(Serialize)]
+    struct Borrowed<'a> {
+        epoch: &'a str,
+        sequence: u64,
     }
+    out.extend_from_slice(b",\"position\":");
+    // A struct of a string and an integer always serialises.
+    let _ = serde_json::to_writer(&mut *out, &Borrowed { epoch, sequence });
 }
 
 /// Why a resume could not replay everything after the client's point. The subscription then
@@ -156,7 +162,7 @@ mod tests {
             sequence: 42,
         };
         let mut tail = Vec::new();
-        position.write_frame_tail(&mut tail);
+        write_frame_tail(&position.epoch, position.sequence, &mut tail);
         assert_eq!(tail, br#","position":{"epoch":"e1","sequence":42}"#);
         let subscribed = PositionedSubscription {
             info: SubscriptionInfo {

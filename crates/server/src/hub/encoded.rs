@@ -7,7 +7,7 @@ use bytes::Bytes;
 use std::sync::OnceLock;
 use userstream_protocol::TimeUnit;
 use userstream_protocol::events::Event;
-use userstream_protocol::position::StreamPosition;
+use userstream_protocol::position::write_frame_tail;
 use userstream_protocol::sbe::events::{encode_event, non_representable};
 use userstream_protocol::sbe::{LATEST_VERSION, OLDEST_VERSION};
 
@@ -21,8 +21,9 @@ pub struct EncodedEvent<'a> {
     micros: OnceLock<Bytes>,
     /// Per SBE version from [`OLDEST_VERSION`]: the frame and where `subscriptionId` sits.
     sbe: [OnceLock<(Bytes, Option<u16>)>; SBE_VERSIONS],
-    /// The event's place in its account stream, for connections that asked for positions.
-    position: Option<StreamPosition>,
+    /// The event's place in its account stream (epoch, sequence), for connections that asked
+    /// for positions.
+    position: Option<(&'a str, u64)>,
     /// Per time unit (ms, µs): the event followed by `,"position":{…}`.
     positioned: [OnceLock<Bytes>; 2],
 }
@@ -39,9 +40,9 @@ impl<'a> EncodedEvent<'a> {
         }
     }
 
-    /// The same event at `position` in its account stream.
-    pub fn at(mut self, position: StreamPosition) -> Self {
-        self.position = Some(position);
+    /// The same event at `sequence` of its account stream in `epoch`.
+    pub fn at(mut self, epoch: &'a str, sequence: u64) -> Self {
+        self.position = Some((epoch, sequence));
         self
     }
 
@@ -79,8 +80,8 @@ impl<'a> EncodedEvent<'a> {
     /// The event frame for `session`'s subscription `subscription_id`: with the event's position
     /// when the session asked for positions and the event has one.
     pub fn frame_for(&self, session: &SessionHandle, subscription_id: u32) -> OutFrame {
-        match (session.format, &self.position) {
-            (WireFormat::Json(unit), Some(position)) if session.positions => {
+        match (session.format, self.position) {
+            (WireFormat::Json(unit), Some((epoch, sequence))) if session.positions => {
                 let index = match unit {
                     TimeUnit::Millisecond => 0,
                     TimeUnit::Microsecond => 1,
@@ -89,7 +90,7 @@ impl<'a> EncodedEvent<'a> {
                     let json = self.json(unit);
                     let mut body = Vec::with_capacity(json.len() + 64);
                     body.extend_from_slice(&json);
-                    position.write_frame_tail(&mut body);
+                    write_frame_tail(epoch, sequence, &mut body);
                     body.into()
                 });
                 OutFrame::Event {

@@ -244,7 +244,7 @@ impl Hub {
         };
         session.outbox.push(respond(&answer));
         for (sequence, event) in &replay {
-            let encoded = EncodedEvent::new(event).at(self.positions.at(*sequence));
+            let encoded = EncodedEvent::new(event).at(self.positions.epoch(), *sequence);
             session
                 .outbox
                 .push(encoded.frame_for(session, subscription_id));
@@ -410,7 +410,7 @@ impl Hub {
         let event = Arc::new(event);
         let mut shard = self.shard(account).lock();
         let sequence = self.positions.next();
-        let encoded = EncodedEvent::new(&event).at(self.positions.at(sequence));
+        let encoded = EncodedEvent::new(&event).at(self.positions.epoch(), sequence);
         let mut delivered = 0;
         let Shard { accounts, history } = &mut *shard;
         if let Some(slot) = accounts.get(account) {
@@ -424,7 +424,9 @@ impl Hub {
         if let Some(history) = history {
             let json_bytes = encoded.json(TimeUnit::Millisecond).len();
             drop(encoded);
-            accounts.entry(account.clone()).or_default();
+            if !accounts.contains_key(account) {
+                accounts.insert(account.clone(), AccountSlot::default());
+            }
             let stored = Stored {
                 sequence,
                 event,
