@@ -2,7 +2,7 @@
 
 use crate::admission::Admission;
 use crate::bus::{Bus, Delivery, Interest, LocalBus};
-use crate::config::{Config, NetConfig};
+use crate::config::{Config, HistoryConfig, NetConfig};
 use crate::connection::{Sessions, SubscriptionLimits};
 use crate::directory::Directory;
 use crate::http;
@@ -121,13 +121,19 @@ impl Server {
         };
         let sessions = Arc::new(Sessions::new(config.ws.outbox_bytes, Arc::clone(&metrics)));
         let interest = Arc::clone(&bus) as Arc<dyn Interest>;
+        // A node that does not see every event keeps no history of its own: its resumes fail
+        // with HISTORY_DISABLED rather than replay a history with holes.
+        let history = HistoryConfig {
+            enabled: config.history.enabled && bus.sees_every_event(),
+            ..config.history.clone()
+        };
         let hub = Arc::new(Hub::new(
             Arc::clone(&clock),
             Arc::clone(&metrics),
             limits,
             config.ws.risk_events,
             interest,
-            &config.history,
+            &history,
             config.ws.outbox_bytes,
         ));
         bus.attach(Arc::clone(&hub) as Arc<dyn Delivery>);

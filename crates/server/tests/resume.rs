@@ -342,3 +342,27 @@ async fn live_events_wait_for_the_replay() {
     assert_eq!(read_run(&mut ws, 150, &mut last).await, run(0, 150));
     ws.expect_no_events().await;
 }
+
+/// A cluster node hears an account's events only while it has subscribers for it, so it keeps
+/// no history of its own: a resume there says so instead of replaying a history with holes.
+#[tokio::test]
+async fn a_cluster_node_does_not_pretend_to_have_a_history() {
+    let nats = common::nats::NatsServer::start().await;
+    let clock = userstream_server::ManualClock::starting_now();
+    let (nodes, key) = TestServer::cluster_with_key(
+        &[nats.url()],
+        1,
+        &clock,
+        |_| {},
+        std::time::Duration::from_secs(1),
+    )
+    .await;
+    let node = &nodes[0];
+    let token = node.token(&key, None, None).await.0;
+    let mut ws = node.ws_with(POSITIONS).await;
+    let point = subscribe_from(&mut ws, &token, None).await["position"].clone();
+    drop(ws);
+    let mut ws = node.ws_with(POSITIONS).await;
+    let result = subscribe_from(&mut ws, &token, Some(&point)).await;
+    assert_eq!(result["resume"]["reason"], "HISTORY_DISABLED", "{result}");
+}

@@ -144,6 +144,13 @@ pub trait Bus: Interest {
         BusHealth::InProcess
     }
 
+    /// Every event published anywhere passes through this node. Only then can the node's own
+    /// history answer a resume: a cluster node hears an account's events only while it has
+    /// subscribers for it, so its history would have holes where it had none.
+    fn sees_every_event(&self) -> bool {
+        false
+    }
+
     fn stats(&self) -> BusStats {
         BusStats::default()
     }
@@ -179,6 +186,10 @@ impl Bus for LocalBus {
         if self.delivery.set(delivery).is_err() {
             tracing::warn!("the local bus was attached twice; the first hub stays");
         }
+    }
+
+    fn sees_every_event(&self) -> bool {
+        true
     }
 
     async fn publish(&self, batch: Vec<AccountEvent>) -> Result<Published, BusError> {
