@@ -20,6 +20,8 @@ mod connections;
 mod machine;
 mod requests;
 mod routes;
+#[cfg(test)]
+mod tests;
 mod timers;
 
 use self::accounts::TokenAnswer;
