@@ -47,6 +47,10 @@ impl Sent {
     fn is_subscribe(&self) -> bool {
         self.method == "userDataStream.subscribe.listenToken"
     }
+
+    fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
 }
 
 /// Everything a batch of actions did, by kind.
@@ -62,11 +66,17 @@ struct Done {
 }
 
 impl Done {
-    fn subscribes(&self) -> Vec<&Sent> {
-        self.sent
+    /// The one subscribe request sent on `conn`.
+    fn subscribe_on(&self, conn: u64) -> &Sent {
+        let on_conn: Vec<&Sent> = self
+            .sent
             .iter()
-            .filter(|sent| sent.is_subscribe())
-            .collect()
+            .filter(|sent| sent.is_subscribe() && sent.conn == conn)
+            .collect();
+        let [subscribe] = on_conn[..] else {
+            panic!("not one subscribe on connection {conn}: {self:?}");
+        };
+        subscribe
     }
 
     fn unsubscribes(&self) -> Vec<&Sent> {
@@ -278,14 +288,9 @@ impl Harness {
         assert_eq!(open.fetched, every);
         for account in 0..accounts.len() {
             let granted = harness.grant(account, 0);
-            let [subscribe] = &granted.subscribes()[..] else {
-                panic!("{granted:?}");
-            };
-            assert_eq!(subscribe.conn, 1);
-            assert_eq!(
-                subscribe.token.as_deref(),
-                Some(&*format!("token-{}", account + 1))
-            );
+            let subscribe = granted.subscribe_on(1);
+            let token = format!("token-{}", account + 1);
+            assert_eq!(subscribe.token(), Some(&*token));
             let id = u32::try_from(account).unwrap();
             let done = harness.subscribed(1, subscribe.id, id);
             assert!(matches!(
@@ -319,13 +324,8 @@ fn tokens_are_renewed_ahead_of_expiry_on_the_same_subscription() {
     stream.advance(Duration::from_secs(1));
     assert_eq!(stream.wake().fetched, [(0, 0)]);
     let granted = stream.grant(0, 0);
-    let [renewal] = &granted.subscribes()[..] else {
-        panic!("{granted:?}");
-    };
-    assert_eq!(
-        (renewal.conn, renewal.token.as_deref()),
-        (1, Some("token-2"))
-    );
+    let renewal = granted.subscribe_on(1);
+    assert_eq!(renewal.token(), Some("token-2"));
     let done = stream.subscribed(1, renewal.id, 0);
     assert!(matches!(
         &done.statuses[..],
@@ -365,7 +365,7 @@ fn a_failed_token_request_is_retried_before_expiry_without_a_gap() {
     );
     stream.advance(delay);
     assert_eq!(stream.wake().fetched, [(0, 0)]);
-    let renewal = stream.grant(0, 0).subscribes()[0].id;
+    let renewal = stream.grant(0, 0).subscribe_on(1).id;
     let done = stream.subscribed(1, renewal, 0);
     assert!(matches!(&done.statuses[..], [Status::Renewed { .. }]));
 }
@@ -375,7 +375,7 @@ fn a_renewal_answered_with_a_new_subscription_id_moves_the_route_without_loss_or
     let mut stream = Harness::streaming(1, &[Scope::Cross]);
     stream.advance(RENEW_AFTER);
     stream.wake();
-    let renewal = stream.grant(0, 0).subscribes()[0].id;
+    let renewal = stream.grant(0, 0).subscribe_on(1).id;
     // The server opened subscription 7 instead of extending 0.
     let done = stream.subscribed(1, renewal, 7);
     assert!(matches!(
@@ -420,7 +420,7 @@ fn a_refused_subscribe_backs_off_and_a_bad_token_is_replaced() {
     let mut harness = Harness::new(options(), 1, &[Scope::Cross]);
     harness.wake();
     harness.open(1);
-    let first = harness.grant(0, 0).subscribes()[0].id;
+    let first = harness.grant(0, 0).subscribe_on(1).id;
     let refused = harness.refused(1, first, -1003, "Too many requests.");
     assert!(refused.nothing(), "{refused:?}");
     let backoff = harness.machine.deadlines(harness.now).timer;
@@ -429,10 +429,8 @@ fn a_refused_subscribe_backs_off_and_a_bad_token_is_replaced() {
     harness.advance(PAST_BACKOFF);
     // The token is still good: subscribe with it again.
     let again = harness.wake();
-    let [retry] = &again.subscribes()[..] else {
-        panic!("{again:?}");
-    };
-    assert_eq!(retry.token.as_deref(), Some("token-1"));
+    let retry = again.subscribe_on(1);
+    assert_eq!(retry.token(), Some("token-1"));
     assert!(again.fetched.is_empty());
 
     // An invalid token is dropped: after the backoff a fresh one is fetched.
@@ -442,8 +440,9 @@ fn a_refused_subscribe_backs_off_and_a_bad_token_is_replaced() {
     let after = harness.wake();
     assert_eq!(after.fetched, [(0, 0)]);
     assert!(after.sent.is_empty());
-    let subscribe = harness.grant(0, 0).subscribes()[0].clone();
-    assert_eq!(subscribe.token.as_deref(), Some("token-2"));
+    let granted = harness.grant(0, 0);
+    let subscribe = granted.subscribe_on(1);
+    assert_eq!(subscribe.token(), Some("token-2"));
     let done = harness.subscribed(1, subscribe.id, 0);
     assert!(matches!(&done.statuses[..], [Status::Subscribed { .. }]));
     assert!(done.gaps().is_empty(), "never streamed before: no gap");
@@ -469,13 +468,8 @@ fn a_lost_connection_is_reopened_and_the_gap_reported() {
     assert_eq!(stream.wake().opened, [(2, 0)]);
     let open = stream.open(2);
     // The token is not due for renewal: it is reused.
-    let [subscribe] = &open.subscribes()[..] else {
-        panic!("{open:?}");
-    };
-    assert_eq!(
-        (subscribe.conn, subscribe.token.as_deref()),
-        (2, Some("token-1"))
-    );
+    let subscribe = open.subscribe_on(2);
+    assert_eq!(subscribe.token(), Some("token-1"));
     let done = stream.subscribed(2, subscribe.id, 0);
     assert_eq!(
         done.statuses,
@@ -503,7 +497,7 @@ fn an_unexpected_termination_renews_at_once_and_reports_the_gap() {
     let end = stream.terminated(1, 0, ended_at);
     assert_eq!(end.fetched, [(0, 0)], "a fresh token at once");
     assert!(end.events.is_empty() && end.statuses.is_empty());
-    let subscribe = stream.grant(0, 0).subscribes()[0].id;
+    let subscribe = stream.grant(0, 0).subscribe_on(1).id;
     stream.advance(Duration::from_secs(1));
     let done = stream.subscribed(1, subscribe, 1);
     assert_eq!(
@@ -521,7 +515,7 @@ fn used_up_subscription_ids_hand_the_account_over_to_a_new_connection() {
     let mut stream = Harness::streaming(1, &[Scope::Cross]);
     stream.advance(RENEW_AFTER);
     stream.wake();
-    let renewal = stream.grant(0, 0).subscribes()[0].id;
+    let renewal = stream.grant(0, 0).subscribe_on(1).id;
     let refused = stream.refused(
         1,
         renewal,
@@ -548,20 +542,8 @@ fn used_up_subscription_ids_hand_the_account_over_to_a_new_connection() {
     assert_eq!(stream.event(1, 0, 1).events, [(0, "1".to_owned())]);
     stream.advance(PAST_BACKOFF);
     let retry = stream.wake();
-    let on_new: Vec<_> = retry
-        .subscribes()
-        .into_iter()
-        .filter(|sent| sent.conn == 2)
-        .cloned()
-        .collect();
-    let [subscribe] = &on_new[..] else {
-        panic!("{retry:?}");
-    };
-    assert_eq!(
-        subscribe.token.as_deref(),
-        Some("token-2"),
-        "the fresh token"
-    );
+    let subscribe = retry.subscribe_on(2);
+    assert_eq!(subscribe.token(), Some("token-2"), "the fresh token");
 
     // Make-before-break: the old connection goes only once the new one streams.
     assert!(retry.unsubscribes().is_empty());
@@ -603,13 +585,7 @@ fn events_seen_on_both_connections_of_a_handover_come_out_once_and_in_order() {
     // The token is due for renewal by now: a fresh one for the renewal and the new connection.
     assert_eq!(started.fetched, [(0, 0)]);
     stream.open(2);
-    let granted = stream.grant(0, 0);
-    let subscribe = granted
-        .subscribes()
-        .into_iter()
-        .find(|sent| sent.conn == 2)
-        .unwrap()
-        .id;
+    let subscribe = stream.grant(0, 0).subscribe_on(2).id;
     let done = stream.subscribed(2, subscribe, 4);
     assert!(matches!(
         &done.statuses[..],
@@ -665,13 +641,8 @@ fn server_shutdown_hands_over_to_the_next_gateway_without_a_gap() {
         &open.statuses[..],
         [Status::Connected { connection: 2, handover: true, gateway }] if *gateway == self::gateway(2).ws
     ));
-    let [subscribe] = &open.subscribes()[..] else {
-        panic!("{open:?}");
-    };
-    assert_eq!(
-        (subscribe.conn, subscribe.token.as_deref()),
-        (2, Some("token-1"))
-    );
+    let subscribe = open.subscribe_on(2);
+    assert_eq!(subscribe.token(), Some("token-1"));
     let done = stream.subscribed(2, subscribe.id, 0);
     assert!(matches!(
         &done.statuses[..],
@@ -704,7 +675,7 @@ fn a_replacement_that_shuts_down_too_is_dropped_for_the_gateway_after_it() {
 fn a_retired_connection_that_never_confirms_is_closed_at_the_handover_timeout() {
     let mut stream = Harness::streaming(2, &[Scope::Cross]);
     stream.server_shutdown(1);
-    let subscribe = stream.open(2).subscribes()[0].id;
+    let subscribe = stream.open(2).subscribe_on(2).id;
     stream.subscribed(2, subscribe, 0);
     let timeout = options().handover_timeout;
     assert_eq!(
@@ -722,7 +693,7 @@ fn a_retired_connection_that_never_confirms_is_closed_at_the_handover_timeout() 
 fn losing_the_old_connection_before_the_new_one_streams_is_a_gap() {
     let mut stream = Harness::streaming(1, &[Scope::Cross]);
     stream.server_shutdown(1);
-    let subscribe = stream.open(2).subscribes()[0].id;
+    let subscribe = stream.open(2).subscribe_on(2).id;
     let last_heard = stream.now.us;
     stream.advance(Duration::from_secs(1));
     let lost = stream.lost(1, last_heard);
@@ -759,7 +730,7 @@ fn failover_moves_connections_and_token_requests_to_the_next_gateway() {
     assert_eq!(*gateway, self::gateway(2).ws);
     stream.advance(delay);
     assert_eq!(stream.wake().opened, [(2, 1)]);
-    let subscribe = stream.open(2).subscribes()[0].id;
+    let subscribe = stream.open(2).subscribe_on(2).id;
     stream.subscribed(2, subscribe, 0);
     // Tokens follow the connection; a failed request moves on once more.
     stream.advance(RENEW_AFTER);
