@@ -11,6 +11,7 @@ pub mod error;
 pub mod events;
 pub mod position;
 pub mod sbe;
+pub mod signature;
 pub mod time;
 pub mod ws;
 

@@ -573,19 +573,10 @@ mod responses {
     use super::Bytes;
     use crate::error::ApiError;
     use crate::sbe::responses::{Outcome, Response, read_response, write_response};
-    use crate::ws::{
-        Answer, ErrorData, RateLimitInterval, RateLimitStatus, RateLimitType, SessionStatus,
-        SubscriptionInfo,
-    };
+    use crate::ws::{Answer, ErrorData, RateLimitStatus, SessionStatus, SubscriptionInfo};
     use std::borrow::Cow;
 
-    const WEIGHT: RateLimitStatus = RateLimitStatus {
-        rate_limit_type: RateLimitType::RequestWeight,
-        interval: RateLimitInterval::Minute,
-        interval_num: 1,
-        limit: 6000,
-        count: 4,
-    };
+    const WEIGHT: RateLimitStatus = RateLimitStatus::request_weight(6000, 4);
 
     #[test]
     fn subscribe_response_golden_bytes() {
