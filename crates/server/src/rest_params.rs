@@ -8,12 +8,9 @@
 
 use std::collections::BTreeMap;
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use userstream_protocol::ApiError;
-
-type HmacSha256 = Hmac<Sha256>;
+use userstream_protocol::signature::hmac_sha256;
 
 /// `recvWindow` when the client sends none, as on Binance.
 pub const DEFAULT_RECV_WINDOW_MS: i64 = 5_000;
@@ -107,10 +104,9 @@ pub fn verify_signature(
     };
     check_timestamp(params, now_ms)?;
     let claimed = hex::decode(signature).map_err(|_| ApiError::bad_signature())?;
-    let mut mac = HmacSha256::new_from_slice(secret).map_err(|_| ApiError::bad_signature())?;
-    mac.update(&strip_signature(query.unwrap_or_default().as_bytes()));
-    mac.update(&strip_signature(body));
-    let expected = mac.finalize().into_bytes();
+    let query = strip_signature(query.unwrap_or_default().as_bytes());
+    let expected = hmac_sha256(secret, &[&query, &strip_signature(body)])
+        .ok_or_else(ApiError::bad_signature)?;
     // `ct_eq` on slices of different lengths is false; the length is no secret.
     if bool::from(expected.as_slice().ct_eq(&claimed)) {
         Ok(())
@@ -230,9 +226,7 @@ mod tests {
     ];
 
     fn sign(message: &str) -> String {
-        let mut mac = HmacSha256::new_from_slice(SECRET).unwrap();
-        mac.update(message.as_bytes());
-        hex::encode(mac.finalize().into_bytes())
+        userstream_protocol::signature::hmac_sha256_hex(SECRET, message.as_bytes()).unwrap()
     }
 
     /// Parses then verifies, as the handler will.

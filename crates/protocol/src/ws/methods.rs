@@ -9,6 +9,7 @@
 use super::reader::{Empty, ResponseError};
 use super::response::{ServerTime, SessionStatus, SubscriptionInfo};
 use crate::error::ApiError;
+use crate::position::StreamPosition;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -67,13 +68,50 @@ pub trait MethodParams: Serialize + Sized {
 pub struct SubscribeParams {
     /// `listenToken`, required and non-empty.
     pub listen_token: String,
+    /// `resumeFrom`, our extension for connections with stream positions: replay what followed
+    /// this point before going live.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resume_from: Option<StreamPosition>,
 }
 
 impl SubscribeParams {
     pub fn new(listen_token: impl Into<String>) -> Self {
         SubscribeParams {
             listen_token: listen_token.into(),
+            resume_from: None,
         }
+    }
+
+    /// Asks to resume after `point` (connections with `streamPositions=true` only).
+    pub fn resuming_from(self, point: StreamPosition) -> Self {
+        SubscribeParams {
+            resume_from: Some(point),
+            ..self
+        }
+    }
+
+    /// Reads the params on a connection with stream positions (`positions`) or without. Without,
+    /// `resumeFrom` is an unknown param (-1103), as Binance would say; [`MethodParams::parse`]
+    /// reads them that way.
+    pub fn parse_on(params: Map<String, Value>, positions: bool) -> Result<Self, ApiError> {
+        let mut params = Params(params);
+        let listen_token = match params.take("listenToken") {
+            Some(Value::String(token)) if !token.is_empty() => token,
+            _ => return Err(ApiError::mandatory_param("listenToken")),
+        };
+        let resume_from = match params.take("resumeFrom") {
+            None => None,
+            Some(_) if !positions => return Err(ApiError::unknown_param()),
+            Some(point) => Some(
+                StreamPosition::from_param(&point)
+                    .ok_or_else(|| ApiError::mandatory_param("resumeFrom"))?,
+            ),
+        };
+        params.finish()?;
+        Ok(SubscribeParams {
+            listen_token,
+            resume_from,
+        })
     }
 }
 
@@ -85,6 +123,7 @@ impl std::fmt::Debug for SubscribeParams {
                 "listen_token",
                 &format_args!("({} bytes)", self.listen_token.len()),
             )
+            .field("resume_from", &self.resume_from)
             .finish()
     }
 }
@@ -94,13 +133,7 @@ impl MethodParams for SubscribeParams {
     type Output = SubscriptionInfo;
 
     fn parse(params: Map<String, Value>) -> Result<Self, ApiError> {
-        let mut params = Params(params);
-        let listen_token = match params.take("listenToken") {
-            Some(Value::String(token)) if !token.is_empty() => token,
-            _ => return Err(ApiError::mandatory_param("listenToken")),
-        };
-        params.finish()?;
-        Ok(SubscribeParams { listen_token })
+        Self::parse_on(params, false)
     }
 }
 
@@ -239,7 +272,7 @@ mod tests {
         P::parse(request.params).unwrap()
     }
 
-    fn params(value: Value) -> Map<String, Value> {
+    fn params_of(value: Value) -> Map<String, Value> {
         match value {
             Value::Object(map) => map,
             other => panic!("{other}"),
@@ -247,7 +280,7 @@ mod tests {
     }
 
     fn code<P: MethodParams + std::fmt::Debug>(value: Value) -> i32 {
-        P::parse(params(value)).unwrap_err().code
+        P::parse(params_of(value)).unwrap_err().code
     }
 
     #[test]
@@ -309,9 +342,41 @@ mod tests {
     }
 
     #[test]
+    fn resume_points_only_where_positions_were_asked_for() {
+        let point = StreamPosition {
+            epoch: "e1".into(),
+            sequence: 42,
+        };
+        let params = SubscribeParams::new("t").resuming_from(point.clone());
+        let frame = params.to_frame(1);
+        assert_eq!(
+            frame,
+            r#"{"id":1,"method":"userDataStream.subscribe.listenToken","params":{"listenToken":"t","resumeFrom":{"epoch":"e1","sequence":42}}}"#
+        );
+        let sent = parse_request(frame.as_bytes()).unwrap().params;
+        assert_eq!(SubscribeParams::parse_on(sent.clone(), true), Ok(params));
+        // Binance's method knows no resumeFrom.
+        assert_eq!(SubscribeParams::parse(sent).unwrap_err().code, -1103);
+        let on = |value: Value| SubscribeParams::parse_on(params_of(value), true);
+        let bad = json!({"listenToken": "t", "resumeFrom": {"epoch": "", "sequence": 1}});
+        assert_eq!(on(bad.clone()).unwrap_err().code, -1102);
+        // Without positions the param is unknown, whatever its value.
+        assert_eq!(
+            SubscribeParams::parse_on(params_of(bad), false)
+                .unwrap_err()
+                .code,
+            -1103
+        );
+        // The token is checked first, the resume point before any unknown param.
+        assert_eq!(on(json!({"resumeFrom": 1})).unwrap_err().code, -1102);
+        let both = json!({"listenToken": "t", "resumeFrom": null, "x": 1});
+        assert_eq!(on(both).unwrap_err().code, -1102);
+    }
+
+    #[test]
     fn unsubscribe_ids() {
         let id = |value: Value| {
-            UnsubscribeParams::parse(params(json!({ "subscriptionId": value })))
+            UnsubscribeParams::parse(params_of(json!({ "subscriptionId": value })))
                 .map(|params| params.subscription_id)
         };
         assert_eq!(id(json!(null)), Ok(None));

@@ -21,8 +21,8 @@ use std::sync::Arc;
 use userstream_protocol::ApiError;
 use userstream_protocol::sbe::responses::{Outcome, write_response};
 use userstream_protocol::ws::{
-    Answer, ErrorData, RateLimitInterval, RateLimitStatus, RateLimitType, RequestId, parse_request,
-    write_error, write_success,
+    Answer, ErrorData, MethodParams, RateLimitStatus, RequestId, parse_request, write_error,
+    write_success,
 };
 
 /// The per-connection facts a method may use.
@@ -38,7 +38,7 @@ pub struct MethodContext<'a> {
 pub struct Call<'a, 'b> {
     pub context: &'b MethodContext<'a>,
     pub id: &'b RequestId,
-    pub params: Map<String, Value>,
+    params: Map<String, Value>,
     rate_limits: Option<Vec<RateLimitStatus>>,
 }
 
@@ -62,18 +62,14 @@ impl Call<'_, '_> {
         }
     }
 
-    /// Takes an optional parameter out of `params`.
-    pub fn take(&mut self, name: &str) -> Option<Value> {
-        self.params.remove(name)
+    /// Reads the call's params as method `P` defines them (see [`MethodParams::parse`]).
+    pub fn params<P: MethodParams>(&mut self) -> Result<P, ApiError> {
+        P::parse(self.take_params())
     }
 
-    /// Fails with -1103 if any parameter was left unread.
-    pub fn finish_params(&self) -> Result<(), ApiError> {
-        if self.params.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::unknown_param())
-        }
+    /// The call's params, for a method whose parsing depends on the connection.
+    pub fn take_params(&mut self) -> Map<String, Value> {
+        std::mem::take(&mut self.params)
     }
 }
 
@@ -205,7 +201,8 @@ pub fn handle(context: &mut MethodContext<'_>, frame: &[u8]) {
         return answer_error(context, &request.id, &error, return_rate_limits);
     };
     let rate_limits = match admit(context, method.weight) {
-        Ok(charge) => return_rate_limits.then(|| vec![request_weight(charge.limit, charge.count)]),
+        Ok(charge) => return_rate_limits
+            .then(|| vec![RateLimitStatus::request_weight(charge.limit, charge.count)]),
         Err(refusal) => return queue_refusal(context, &request.id, refusal, return_rate_limits),
     };
     let mut call = Call {
@@ -248,8 +245,8 @@ fn answer_error(
 ) {
     match admit(context, REJECTED_FRAME_WEIGHT) {
         Ok(charge) => {
-            let rate_limits =
-                return_rate_limits.then(|| vec![request_weight(charge.limit, charge.count)]);
+            let rate_limits = return_rate_limits
+                .then(|| vec![RateLimitStatus::request_weight(charge.limit, charge.count)]);
             queue_error(context, id, error, None, rate_limits.as_deref());
         }
         Err(refusal) => queue_refusal(context, id, refusal, return_rate_limits),
@@ -273,7 +270,7 @@ fn queue_refusal(
     let rate_limits = refusal
         .charge
         .filter(|_| return_rate_limits)
-        .map(|charge| vec![request_weight(charge.limit, charge.count)]);
+        .map(|charge| vec![RateLimitStatus::request_weight(charge.limit, charge.count)]);
     queue_error(
         context,
         id,
@@ -293,14 +290,4 @@ fn queue_error(
     context.state.metrics.error(error.code);
     let frame = response_frame(context.session.format, id, Err((error, data)), rate_limits);
     context.session.outbox.push(frame);
-}
-
-fn request_weight(limit: u64, count: u64) -> RateLimitStatus {
-    RateLimitStatus {
-        rate_limit_type: RateLimitType::RequestWeight,
-        interval: RateLimitInterval::Minute,
-        interval_num: 1,
-        limit,
-        count,
-    }
 }

@@ -3,16 +3,16 @@
 
 use super::{Call, Method, Reply};
 use userstream_protocol::ApiError;
-use userstream_protocol::ws::{Answer, SessionStatus};
+use userstream_protocol::ws::{Answer, MethodParams, SessionStatus, SessionStatusParams};
 
 pub const METHOD: Method = Method {
-    name: "session.status",
+    name: SessionStatusParams::METHOD,
     weight: 2,
     call,
 };
 
 fn call(call: &mut Call<'_, '_>) -> Result<Reply, ApiError> {
-    call.finish_params()?;
+    call.params::<SessionStatusParams>()?;
     let context = call.context;
     let status = SessionStatus {
         api_key: None,

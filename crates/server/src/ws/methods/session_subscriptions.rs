@@ -2,16 +2,16 @@
 
 use super::{Call, Method, Reply};
 use userstream_protocol::ApiError;
-use userstream_protocol::ws::{Answer, SubscriptionInfo};
+use userstream_protocol::ws::{Answer, MethodParams, SessionSubscriptionsParams, SubscriptionInfo};
 
 pub const METHOD: Method = Method {
-    name: "session.subscriptions",
+    name: SessionSubscriptionsParams::METHOD,
     weight: 2,
     call,
 };
 
 fn call(call: &mut Call<'_, '_>) -> Result<Reply, ApiError> {
-    call.finish_params()?;
+    call.params::<SessionSubscriptionsParams>()?;
     let held = call
         .context
         .state

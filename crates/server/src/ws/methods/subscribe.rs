@@ -3,40 +3,29 @@
 
 use super::{Call, Method, Reply};
 use crate::bus::Listen;
-use serde_json::Value;
 use std::sync::Arc;
 use userstream_protocol::ApiError;
-use userstream_protocol::position::{PositionedSubscription, StreamPosition};
-use userstream_protocol::ws::Answer;
+use userstream_protocol::position::PositionedSubscription;
+use userstream_protocol::ws::{Answer, MethodParams, SubscribeParams};
 
 pub const METHOD: Method = Method {
-    name: "userDataStream.subscribe.listenToken",
+    name: SubscribeParams::METHOD,
     weight: 2,
     call,
 };
 
 fn call(call: &mut Call<'_, '_>) -> Result<Reply, ApiError> {
-    let token = match call.take("listenToken") {
-        Some(Value::String(token)) if !token.is_empty() => token,
-        _ => return Err(ApiError::mandatory_param("listenToken")),
-    };
     let session = call.context.session;
-    // Our extension, on connections that asked for positions; elsewhere an unknown parameter,
-    // as Binance would say.
-    let resume = match call.take("resumeFrom") {
-        None => None,
-        Some(_) if !session.positions => return Err(ApiError::unknown_param()),
-        Some(point) => Some(
-            StreamPosition::from_param(&point)
-                .ok_or_else(|| ApiError::mandatory_param("resumeFrom"))?,
-        ),
-    };
-    call.finish_params()?;
+    let SubscribeParams {
+        listen_token,
+        resume_from: resume,
+        ..
+    } = SubscribeParams::parse_on(call.take_params(), session.positions)?;
     let state = call.context.state;
     let claims = state
         .keyring
         .current()
-        .open(&token)
+        .open(&listen_token)
         .map_err(|_| ApiError::invalid_listen_token())?;
     if claims.expires_at_us <= state.clock.now_us() {
         return Err(ApiError::invalid_listen_token());

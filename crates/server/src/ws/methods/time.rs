@@ -2,16 +2,16 @@
 
 use super::{Call, Method, Reply};
 use userstream_protocol::ApiError;
-use userstream_protocol::ws::Answer;
+use userstream_protocol::ws::{Answer, MethodParams, TimeParams};
 
 pub const METHOD: Method = Method {
-    name: "time",
+    name: TimeParams::METHOD,
     weight: 1,
     call,
 };
 
 fn call(call: &mut Call<'_, '_>) -> Result<Reply, ApiError> {
-    call.finish_params()?;
+    call.params::<TimeParams>()?;
     Ok(Reply::Answer(Answer::ServerTime(
         call.context.state.clock.now_us(),
     )))
