@@ -17,10 +17,11 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 use tokio_tungstenite::tungstenite::Message;
+use userstream_client::token::{API_KEY_HEADER, TOKEN_PATH, unsigned_query};
 use userstream_protocol::sbe::responses::{Outcome, read_response};
 use userstream_protocol::sbe::wire::HEADER_LEN;
 use userstream_protocol::sbe::{LATEST_VERSION, url_parameters};
-use userstream_protocol::ws::Answer;
+use userstream_protocol::ws::{Answer, JsonResponse, MethodParams, SubscribeParams};
 
 /// A server under test.
 #[derive(Clone)]
@@ -157,13 +158,14 @@ impl Peer {
         let Peer::Userstream { public, http, .. } = self else {
             return Ok(None);
         };
-        let mut url = format!("http://{public}/sapi/v1/userListenToken");
-        if let Some(validity) = validity_ms {
-            url.push_str(&format!("?validity={validity}"));
+        let mut url = format!("http://{public}{TOKEN_PATH}");
+        let query = unsigned_query(None, validity_ms);
+        if !query.is_empty() {
+            url.push_str(&format!("?{query}"));
         }
         let answer: Value = http
             .post(url)
-            .header("X-MBX-APIKEY", &account.api_key)
+            .header(API_KEY_HEADER, &account.api_key)
             .send()
             .await?
             .json()
@@ -192,9 +194,8 @@ impl Peer {
                     }
                 }
                 let mut ws = connect_ws(source, *public, &url).await?;
-                let request = json!({"id": 1, "method": "userDataStream.subscribe.listenToken",
-                                     "params": {"listenToken": token.unwrap_or_default()}});
-                ws.send(Message::text(request.to_string())).await?;
+                let request = SubscribeParams::new(token.unwrap_or_default()).to_frame(1);
+                ws.send(Message::text(request)).await?;
                 if *sbe {
                     let answer = read_response(&next_data(&mut ws).await?)
                         .map_err(|error| BenchError(error.to_string()))?;
@@ -204,11 +205,11 @@ impl Peer {
                     return Ok((ws, Some(info.expiration_time)));
                 }
                 let answer = next_text(&mut ws).await?;
-                let answer: Value = serde_json::from_str(&answer)?;
-                let expiration = answer["result"]["expirationTime"]
-                    .as_i64()
-                    .ok_or_else(|| BenchError(format!("subscribe refused: {answer}")))?;
-                Ok((ws, Some(expiration)))
+                let refused = || BenchError(format!("subscribe refused: {answer}"));
+                let response = JsonResponse::read(&answer).map_err(|_| refused())?;
+                let result = response.outcome.map_err(|_| refused())?;
+                let info = SubscribeParams::read_result(&result).map_err(|_| refused())?;
+                Ok((ws, Some(info.expiration_time)))
             }
             Peer::Floor { addr, .. } => {
                 let mut ws = connect_ws(source, *addr, &format!("ws://{addr}/ws")).await?;

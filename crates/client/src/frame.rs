@@ -12,7 +12,9 @@ use userstream_protocol::sbe::events::{DecodedEvent, decode_event, subscription_
 use userstream_protocol::sbe::layout::web_socket_response;
 use userstream_protocol::sbe::responses::{Outcome, read_response};
 use userstream_protocol::sbe::wire::SbeError;
-use userstream_protocol::ws::{Answer, SubscriptionInfo};
+use userstream_protocol::ws::{
+    Answer, JsonResponse, MethodParams, ResponseError, SubscribeParams, SubscriptionInfo,
+};
 
 /// One text frame, classified.
 #[derive(Debug)]
@@ -56,7 +58,7 @@ impl Reply {
     /// The result of a subscribe request.
     pub fn subscription(&self) -> Option<SubscriptionInfo> {
         match self {
-            Reply::Json(text) => serde_json::from_str(text).ok(),
+            Reply::Json(text) => SubscribeParams::read_result(text).ok(),
             Reply::Sbe(Answer::Subscribed(info)) => Some(*info),
             Reply::Sbe(_) => None,
         }
@@ -71,35 +73,26 @@ impl Reply {
     }
 }
 
+/// What tells an event frame from a response. Events are the frequent frames, so they are read
+/// in this one pass; a response (a few per hour) is then read by the protocol's reader.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Envelope<'a> {
-    #[serde(default, borrow)]
-    id: Option<&'a RawValue>,
-    #[serde(default)]
-    status: Option<u16>,
-    #[serde(default, borrow)]
-    result: Option<&'a RawValue>,
-    #[serde(default)]
-    error: Option<ErrorBody>,
+struct EventEnvelope<'a> {
     #[serde(default)]
     subscription_id: Option<u32>,
     #[serde(default, borrow)]
     event: Option<&'a RawValue>,
 }
 
-#[derive(Deserialize)]
-struct ErrorBody {
-    code: i32,
-    msg: String,
-}
-
 /// Why a frame could not be read at all.
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {
-    /// Not JSON, or not shaped like a response or an event frame.
+    /// Not JSON, or not shaped like an event frame.
     #[error("frame is not a JSON object of the WebSocket API: {0}")]
     Envelope(serde_json::Error),
+    /// Not shaped like a response.
+    #[error("{0}")]
+    Response(ResponseError),
     /// An event of a known type that cannot be read.
     #[error("event cannot be read: {0}")]
     Event(#[from] EventError),
@@ -110,7 +103,7 @@ pub enum FrameError {
 
 /// Classifies one text frame; event timestamps are read in `unit`.
 pub fn parse(text: &str, unit: TimeUnit) -> Result<Inbound, FrameError> {
-    let envelope: Envelope<'_> = serde_json::from_str(text).map_err(FrameError::Envelope)?;
+    let envelope: EventEnvelope<'_> = serde_json::from_str(text).map_err(FrameError::Envelope)?;
     if let Some(body) = envelope.event {
         let event = match Event::from_json(body.get().as_bytes(), unit) {
             Ok(event) => event,
@@ -128,25 +121,19 @@ pub fn parse(text: &str, unit: TimeUnit) -> Result<Inbound, FrameError> {
             None => Inbound::ConnectionEvent(event),
         });
     }
-    let Some(id) = envelope.id.and_then(|id| id.get().parse::<u64>().ok()) else {
-        return Ok(Inbound::Ignored("a frame with no id of ours".into()));
+    let no_id = || Ok(Inbound::Ignored("a frame with no id of ours".into()));
+    let response = match JsonResponse::read(text) {
+        Ok(response) => response,
+        Err(ResponseError::NoId) => return no_id(),
+        Err(error) => return Err(FrameError::Response(error)),
     };
-    let status = envelope.status.unwrap_or(0);
-    let outcome = if status == 200 {
-        Ok(Reply::Json(
-            envelope
-                .result
-                .map(|result| result.get().to_owned())
-                .unwrap_or_else(|| "null".into()),
-        ))
-    } else {
-        let error = envelope.error.unwrap_or(ErrorBody {
-            code: 0,
-            msg: "error response without an error body".into(),
-        });
-        Err(ApiError::new(status, error.code, error.msg))
+    let Some(id) = response.id.as_u64() else {
+        return no_id();
     };
-    Ok(Inbound::Response { id, outcome })
+    Ok(Inbound::Response {
+        id,
+        outcome: response.outcome.map(Reply::Json),
+    })
 }
 
 /// Classifies one binary frame of an SBE session: a `WebSocketResponse`, or a bare event.

@@ -4,13 +4,12 @@
 //! signed: `timestamp` is appended, then `signature`, the hex HMAC-SHA256 of everything before it,
 //! computed over the very bytes that are sent (servers check the raw query).
 
-use hmac::{Hmac, Mac};
 use reqwest::Url;
 use serde::Deserialize;
-use sha2::Sha256;
 use std::time::Duration;
 use userstream_protocol::Scope;
 use userstream_protocol::error::codes;
+use userstream_protocol::signature::hmac_sha256_hex;
 
 /// The header Binance reads the API key from.
 pub const API_KEY_HEADER: &str = "X-MBX-APIKEY";
@@ -248,18 +247,11 @@ pub fn sign(query: String, secret: &str, now_ms: i64) -> String {
         signed.push('&');
     }
     signed.push_str(&format!("timestamp={now_ms}"));
-    let signature = hmac_sha256_hex(secret.as_bytes(), signed.as_bytes());
+    // HMAC takes keys of any length, so there is always a signature; the fallback only
+    // satisfies the type (the server would refuse an empty one).
+    let signature = hmac_sha256_hex(secret.as_bytes(), signed.as_bytes()).unwrap_or_default();
     signed.push_str(&format!("&signature={signature}"));
     signed
-}
-
-fn hmac_sha256_hex(secret: &[u8], message: &[u8]) -> String {
-    // HMAC takes keys of any length, so this cannot fail; the fallback only satisfies the type.
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else {
-        return String::new();
-    };
-    mac.update(message);
-    hex::encode(mac.finalize().into_bytes())
 }
 
 /// The innermost cause, e.g. "Connection refused (os error 111)"; outer layers repeat the URL.
@@ -286,23 +278,15 @@ mod tests {
         );
     }
 
-    /// The example from Binance's "SIGNED endpoint security" documentation.
-    #[test]
-    fn signature_matches_binance_example() {
-        let secret = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j";
-        let message = "symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=0.1&recvWindow=5000&timestamp=1499827319559";
-        assert_eq!(
-            hmac_sha256_hex(secret.as_bytes(), message.as_bytes()),
-            "c8db56825ae71d6d79447849e617115f4a920fa2acdcab2b053c4b2838bd6b71"
-        );
-    }
-
     #[test]
     fn signing_appends_timestamp_then_signature() {
         let signed = sign("validity=5".into(), "s", 1_700_000_000_000);
         let (payload, signature) = signed.split_once("&signature=").unwrap();
         assert_eq!(payload, "validity=5&timestamp=1700000000000");
-        assert_eq!(signature, hmac_sha256_hex(b"s", payload.as_bytes()));
+        assert_eq!(
+            Some(signature.to_owned()),
+            hmac_sha256_hex(b"s", payload.as_bytes())
+        );
         assert!(sign(String::new(), "s", 1).starts_with("timestamp=1&signature="));
     }
 

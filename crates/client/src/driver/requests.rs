@@ -1,6 +1,6 @@
 //! The requests the driver sends on a connection, kept until their answers arrive.
 
-use serde_json::json;
+use userstream_protocol::ws::{MethodParams, SubscribeParams, UnsubscribeParams};
 
 pub(super) enum Request {
     Subscribe {
@@ -14,20 +14,16 @@ pub(super) enum Request {
 }
 
 impl Request {
-    /// The request's method and params, as sent.
+    /// The request frame, as sent.
     pub(super) fn to_json(&self, id: u64, token: Option<&str>) -> String {
-        let request = match self {
-            Request::Subscribe { .. } => json!({"id": id,
-                "method": "userDataStream.subscribe.listenToken",
-                "params": {"listenToken": token.unwrap_or_default()}}),
-            Request::Unsubscribe { subscription: None } => {
-                json!({"id": id, "method": "userDataStream.unsubscribe"})
+        match self {
+            Request::Subscribe { .. } => {
+                SubscribeParams::new(token.unwrap_or_default()).to_frame(id)
             }
+            Request::Unsubscribe { subscription: None } => UnsubscribeParams::all().to_frame(id),
             Request::Unsubscribe {
                 subscription: Some(subscription),
-            } => json!({"id": id, "method": "userDataStream.unsubscribe",
-                "params": {"subscriptionId": subscription}}),
-        };
-        request.to_string()
+            } => UnsubscribeParams::one(*subscription).to_frame(id),
+        }
     }
 }
