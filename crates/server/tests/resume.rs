@@ -55,6 +55,16 @@ async fn read_run(ws: &mut WsClient, count: usize, last: &mut Value) -> Vec<Stri
     deltas
 }
 
+/// A key, a token for its cross account, and the position a first subscription started at;
+/// that connection is gone again.
+async fn subscribed_once(server: &TestServer) -> (common::Key, String, Value) {
+    let key = server.create_key(&[]).await;
+    let token = server.token(&key, None, Some(3_600_000)).await.0;
+    let mut ws = server.ws_with(POSITIONS).await;
+    let point = subscribe_from(&mut ws, &token, None).await["position"].clone();
+    (key, token, point)
+}
+
 fn run(first: u32, count: u32) -> Vec<String> {
     (first..first + count).map(|n| format!("{n}.0")).collect()
 }
@@ -201,11 +211,7 @@ async fn a_resume_that_cannot_be_complete_says_why_and_goes_live() {
         config.history.max_age_ms = 60_000;
     })
     .await;
-    let key = server.create_key(&[]).await;
-    let token = server.token(&key, None, Some(3_600_000)).await.0;
-    let mut ws = server.ws_with(POSITIONS).await;
-    let point = subscribe_from(&mut ws, &token, None).await["position"].clone();
-    drop(ws);
+    let (key, token, point) = subscribed_once(&server).await;
     let failure = |result: &Value| result["resume"]["reason"].as_str().unwrap().to_owned();
 
     // Four missed where three are kept.
@@ -281,11 +287,7 @@ async fn a_resume_that_cannot_be_complete_says_why_and_goes_live() {
 #[tokio::test]
 async fn a_restart_starts_a_new_epoch() {
     let server = TestServer::start().await;
-    let key = server.create_key(&[]).await;
-    let token = server.token(&key, None, None).await.0;
-    let mut ws = server.ws_with(POSITIONS).await;
-    let point = subscribe_from(&mut ws, &token, None).await["position"].clone();
-    drop(ws);
+    let (_, token, point) = subscribed_once(&server).await;
     let server = server.restart().await;
     let mut ws = server.ws_with(POSITIONS).await;
     let result = subscribe_from(&mut ws, &token, Some(&point)).await;
@@ -315,11 +317,7 @@ async fn without_history_every_resume_fails_plainly() {
 #[tokio::test]
 async fn live_events_wait_for_the_replay() {
     let server = TestServer::start().await;
-    let key = server.create_key(&[]).await;
-    let token = server.token(&key, None, None).await.0;
-    let mut ws = server.ws_with(POSITIONS).await;
-    let point = subscribe_from(&mut ws, &token, None).await["position"].clone();
-    drop(ws);
+    let (key, token, point) = subscribed_once(&server).await;
     publish_run(&server, key.uid, 0, 50).await;
     let publisher = {
         let admin = server.admin_url("/admin/v1/events");
@@ -349,7 +347,7 @@ async fn live_events_wait_for_the_replay() {
 async fn a_cluster_node_does_not_pretend_to_have_a_history() {
     let nats = common::nats::NatsServer::start().await;
     let clock = userstream_server::ManualClock::starting_now();
-    let (nodes, key) = TestServer::cluster_with_key(
+    let (nodes, _) = TestServer::cluster_with_key(
         &[nats.url()],
         1,
         &clock,
@@ -358,10 +356,7 @@ async fn a_cluster_node_does_not_pretend_to_have_a_history() {
     )
     .await;
     let node = &nodes[0];
-    let token = node.token(&key, None, None).await.0;
-    let mut ws = node.ws_with(POSITIONS).await;
-    let point = subscribe_from(&mut ws, &token, None).await["position"].clone();
-    drop(ws);
+    let (_, token, point) = subscribed_once(node).await;
     let mut ws = node.ws_with(POSITIONS).await;
     let result = subscribe_from(&mut ws, &token, Some(&point)).await;
     assert_eq!(result["resume"]["reason"], "HISTORY_DISABLED", "{result}");
