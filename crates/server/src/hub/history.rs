@@ -196,8 +196,17 @@ impl ShardHistory {
                 self.bytes -= freed;
                 self.events -= 1;
             }
-            self.order
-                .push_back((stored.sequence, now_us, account.clone()));
+            if history.is_empty() {
+                // An event larger than an account may keep: it is lost at once, like any
+                // evicted one, and an account held by nothing else goes.
+                self.forget(slot.history());
+                if slot.only_history() {
+                    slots.remove(account);
+                }
+            } else {
+                self.order
+                    .push_back((stored.sequence, now_us, account.clone()));
+            }
         }
         self.trim(slots, now_us);
         self.usage().minus(before)
