@@ -344,3 +344,168 @@ impl Usage {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use userstream_protocol::decimal::Decimal;
+    use userstream_protocol::events::BalanceUpdate;
+
+    /// An account entry with nothing but its history, or with subscribers too.
+    #[derive(Default)]
+    struct Entry {
+        history: Option<Box<AccountHistory>>,
+        subscribed: bool,
+    }
+
+    impl Slot for Entry {
+        fn history(&mut self) -> &mut Option<Box<AccountHistory>> {
+            &mut self.history
+        }
+
+        fn only_history(&self) -> bool {
+            !self.subscribed
+        }
+    }
+
+    struct Shard {
+        slots: HashMap<Account, Entry>,
+        history: ShardHistory,
+        next: u64,
+    }
+
+    impl Shard {
+        fn new(limits: HistoryLimits) -> Shard {
+            Shard {
+                slots: HashMap::new(),
+                history: ShardHistory::new(limits),
+                next: 0,
+            }
+        }
+
+        /// Stores an event of `json_bytes` for account `uid` at `now_us`; its sequence.
+        fn push(&mut self, uid: u64, json_bytes: usize, now_us: i64) -> u64 {
+            self.next += 1;
+            let account = Account::cross(uid);
+            self.slots.entry(account.clone()).or_default();
+            let event = Arc::new(Event::BalanceUpdate(BalanceUpdate {
+                event_time_us: now_us,
+                asset: "BTC".into(),
+                balance_delta: Decimal::parse("1").unwrap(),
+                clear_time_us: now_us,
+            }));
+            let stored = Stored {
+                sequence: self.next,
+                event,
+                json_bytes,
+            };
+            self.history.push(&mut self.slots, &account, stored, now_us);
+            self.next
+        }
+
+        fn replay(&mut self, uid: u64, after: u64, now_us: i64) -> Result<Vec<u64>, ResumeFailure> {
+            let (replay, _) = self.history.replay(
+                &mut self.slots,
+                &Account::cross(uid),
+                after,
+                self.next,
+                now_us,
+            );
+            replay.map(|events| events.into_iter().map(|(sequence, _)| sequence).collect())
+        }
+    }
+
+    fn limits(shard_bytes: usize) -> HistoryLimits {
+        HistoryLimits {
+            max_events: 100,
+            max_bytes: 1 << 20,
+            max_age_us: 1_000_000,
+            shard_bytes,
+        }
+    }
+
+    #[test]
+    fn the_shard_cap_lets_the_oldest_events_of_any_account_go() {
+        // Room for three events of 100 bytes.
+        let mut shard = Shard::new(limits(3 * (100 + ENTRY_OVERHEAD)));
+        let a1 = shard.push(1, 100, 0);
+        let b1 = shard.push(2, 100, 1);
+        let a2 = shard.push(1, 100, 2);
+        let b2 = shard.push(2, 100, 3);
+        assert_eq!(shard.history.events, 3);
+        // Account 1 lost its oldest event, so a resume from before it fails; account 2 kept
+        // both of its events.
+        assert_eq!(shard.replay(1, 0, 4), Err(ResumeFailure::HistoryExpired));
+        assert_eq!(shard.replay(1, a1, 4), Ok(vec![a2]));
+        assert_eq!(shard.replay(2, 0, 4), Ok(vec![b1, b2]));
+    }
+
+    #[test]
+    fn age_empties_accounts_and_the_watermark_answers_for_them() {
+        let mut shard = Shard::new(limits(1 << 20));
+        let first = shard.push(1, 10, 0);
+        shard.push(2, 10, 500_000);
+        // Account 1's only event is past the age limit: its entry goes, and what it lost is
+        // remembered for the shard.
+        shard.history.trim(&mut shard.slots, 1_000_001);
+        assert!(!shard.slots.contains_key(&Account::cross(1)));
+        assert_eq!(shard.history.events, 1);
+        assert_eq!(
+            shard.replay(1, 0, 1_000_001),
+            Err(ResumeFailure::HistoryExpired)
+        );
+        assert_eq!(shard.replay(1, first, 1_000_001), Ok(vec![]));
+        // A history made anew for the account starts from that watermark too.
+        let later = shard.push(1, 10, 1_000_002);
+        assert_eq!(
+            shard.replay(1, 0, 1_000_002),
+            Err(ResumeFailure::HistoryExpired)
+        );
+        assert_eq!(shard.replay(1, first, 1_000_002), Ok(vec![later]));
+        // A subscribed account keeps its entry when its history empties.
+        shard.slots.entry(Account::cross(1)).or_default().subscribed = true;
+        shard.history.trim(&mut shard.slots, 3_000_000);
+        assert!(shard.slots.contains_key(&Account::cross(1)));
+        assert_eq!((shard.history.events, shard.history.bytes), (0, 0));
+    }
+
+    #[test]
+    fn the_order_queue_stays_near_the_live_events() {
+        let mut shard = Shard::new(HistoryLimits {
+            max_events: 2,
+            ..limits(1 << 30)
+        });
+        // One account publishing forever: its own limit evicts, which leaves entries behind in
+        // the order queue until they are compacted away.
+        for now_us in 0..10_000 {
+            shard.push(1, 10, now_us);
+        }
+        assert_eq!(shard.history.events, 2);
+        assert!(
+            shard.history.order.len() <= 2 * 2 + 64 + 1,
+            "{}",
+            shard.history.order.len()
+        );
+        assert_eq!(
+            shard.replay(1, shard.next - 2, 10_000).map(|e| e.len()),
+            Ok(2)
+        );
+    }
+
+    #[test]
+    fn an_event_larger_than_an_account_may_keep_is_lost_at_once() {
+        let mut shard = Shard::new(HistoryLimits {
+            max_bytes: 500,
+            ..limits(1 << 20)
+        });
+        let sequence = shard.push(1, 1_000, 0);
+        assert!(!shard.slots.contains_key(&Account::cross(1)));
+        assert_eq!((shard.history.events, shard.history.bytes), (0, 0));
+        assert!(shard.history.order.is_empty());
+        assert_eq!(
+            shard.replay(1, sequence - 1, 1),
+            Err(ResumeFailure::HistoryExpired)
+        );
+        assert_eq!(shard.replay(1, sequence, 1), Ok(vec![]));
+    }
+}
