@@ -1,6 +1,6 @@
 //! Joining a cluster: one NATS connection that carries both the bus and the store.
 
-use crate::bus::NatsBus;
+use crate::bus::{EventStream, NatsBus};
 use crate::config::{Config, NatsConfig};
 use crate::server::{Backends, ServerError, patiently};
 use crate::store::{KvSettings, KvStore};
@@ -25,7 +25,16 @@ pub async fn backends(config: &Config, clock: SharedClock) -> Result<Backends, S
     let settings = KvSettings::new(&nats.kv_bucket, nats.kv_replicas);
     // A cluster that is starting too may still be electing its JetStream leaders.
     let store = patiently(async || Ok(KvStore::open(client.clone(), &settings).await?)).await?;
-    let bus = NatsBus::new(client, connection_events, config, clock);
+    let stream = patiently(async || {
+        EventStream::open(client.clone(), config)
+            .await
+            // As patient with the stream as with the store: both wait for JetStream's leaders.
+            .map_err(|error| {
+                ServerError::Store(crate::store::StoreError::Unavailable(error.to_string()))
+            })
+    })
+    .await?;
+    let bus = NatsBus::new(client, connection_events, stream, config, clock);
     Ok(Backends::new(Arc::new(store), Arc::new(bus)))
 }
 

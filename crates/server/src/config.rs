@@ -85,6 +85,9 @@ pub struct NatsConfig {
     /// Copies of the bucket JetStream keeps when this node creates it (3 on a 3-server
     /// cluster survives the loss of one).
     pub kv_replicas: usize,
+    /// The JetStream stream that keeps every account's events (the history resume and
+    /// catch-up read); its limits are `[history]`'s age and bytes.
+    pub events_stream: String,
     /// `/healthz` reports the node unhealthy once NATS has been out of reach this long.
     pub unhealthy_after_ms: u64,
 }
@@ -103,6 +106,7 @@ impl Default for NatsConfig {
             tls_required: false,
             kv_bucket: "userstream".into(),
             kv_replicas: 1,
+            events_stream: "USERSTREAM_EVENTS".into(),
             unhealthy_after_ms: 5_000,
         }
     }

@@ -94,6 +94,7 @@ struct BusMetrics {
     reconnects: Counter,
     losses: Counter,
     rejected: Counter,
+    caught_up: Counter,
 }
 
 /// Why the admin guard refused a request (label of `userstream_admin_refused_total`).
@@ -223,6 +224,7 @@ impl Metrics {
                 reconnects: counter("userstream_bus_reconnects_total"),
                 losses: counter("userstream_bus_losses_total"),
                 rejected: counter("userstream_bus_rejected_messages_total"),
+                caught_up: counter("userstream_bus_caught_up_messages_total"),
             },
             errors: Mutex::new(HashMap::new()),
             ended: Mutex::new(HashMap::new()),
@@ -308,6 +310,7 @@ impl Metrics {
         bus.reconnects.absolute(stats.reconnects);
         bus.losses.absolute(stats.losses);
         bus.rejected.absolute(stats.rejected);
+        bus.caught_up.absolute(stats.caught_up);
     }
 
     /// The Prometheus text exposition of every metric.

@@ -6,7 +6,7 @@ use crate::config::{Config, HistoryConfig, NetConfig};
 use crate::connection::{Sessions, SubscriptionLimits};
 use crate::directory::Directory;
 use crate::http;
-use crate::hub::Hub;
+use crate::hub::{Hub, HubSettings};
 use crate::metrics::Metrics;
 use crate::net::{self, ConnectionCaps, Listener, ServeSettings, Tls, TlsError};
 use crate::state::{AppState, SharedState};
@@ -127,14 +127,18 @@ impl Server {
             enabled: config.history.enabled && bus.sees_every_event(),
             ..config.history.clone()
         };
+        let settings = HubSettings {
+            limits,
+            risk_events: config.ws.risk_events,
+            history,
+            outbox_bytes: config.ws.outbox_bytes,
+            epoch: bus.epoch(),
+        };
         let hub = Arc::new(Hub::new(
             Arc::clone(&clock),
             Arc::clone(&metrics),
-            limits,
-            config.ws.risk_events,
             interest,
-            &history,
-            config.ws.outbox_bytes,
+            settings,
         ));
         bus.attach(Arc::clone(&hub) as Arc<dyn Delivery>);
         let tls = match (&config.tls_cert, &config.tls_key) {

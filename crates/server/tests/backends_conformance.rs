@@ -37,11 +37,13 @@ async fn the_nats_bus_keeps_the_bus_contract() {
     let nats = NatsServer::start().await;
     let client = async_nats::connect(nats.url()).await.unwrap();
     let (_events, connection_events) = tokio::sync::mpsc::unbounded_channel();
-    let bus = NatsBus::new(
+    let bus = NatsBus::open(
         client,
         connection_events,
         &Config::default(),
         Arc::new(SystemClock),
-    );
+    )
+    .await
+    .unwrap();
     conformance::bus_contract(Arc::new(bus)).await;
 }

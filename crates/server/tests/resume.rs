@@ -154,7 +154,7 @@ async fn a_connection_that_comes_back_gets_exactly_what_it_missed() {
         "{resumed}"
     );
     assert_eq!(read_run(&mut ws, 4, &mut last).await, run(3, 4));
-    // The result's position is the last replayed event's.
+    // The result's position covers the replay (here nothing else was published since).
     assert_eq!(resumed["position"], last);
     // Then live, with no gap and no repeat.
     publish_run(&server, key.uid, 7, 1).await;
@@ -339,25 +339,4 @@ async fn live_events_wait_for_the_replay() {
     let mut last = point;
     assert_eq!(read_run(&mut ws, 150, &mut last).await, run(0, 150));
     ws.expect_no_events().await;
-}
-
-/// A cluster node hears an account's events only while it has subscribers for it, so it keeps
-/// no history of its own: a resume there says so instead of replaying a history with holes.
-#[tokio::test]
-async fn a_cluster_node_does_not_pretend_to_have_a_history() {
-    let nats = common::nats::NatsServer::start().await;
-    let clock = userstream_server::ManualClock::starting_now();
-    let (nodes, _) = TestServer::cluster_with_key(
-        &[nats.url()],
-        1,
-        &clock,
-        |_| {},
-        std::time::Duration::from_secs(1),
-    )
-    .await;
-    let node = &nodes[0];
-    let (_, token, point) = subscribed_once(node).await;
-    let mut ws = node.ws_with(POSITIONS).await;
-    let result = subscribe_from(&mut ws, &token, Some(&point)).await;
-    assert_eq!(result["resume"]["reason"], "HISTORY_DISABLED", "{result}");
 }

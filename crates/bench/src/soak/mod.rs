@@ -152,6 +152,13 @@ pub async fn run(exe: &Path, options: &SoakOptions) -> Result<SoakReport, BenchE
             validity_ms.clone(),
         ),
         ("USERSTREAM_TOKEN__DEFAULT_VALIDITY_MS".into(), validity_ms),
+        // The resume history fills up to its age limit and then holds steady; with an age of
+        // one renewal period it is full before memory is judged (after a period and a half),
+        // so what is judged is that it stays bounded.
+        (
+            "USERSTREAM_HISTORY__MAX_AGE_MS".into(),
+            (options.token_validity * 3 / 4).as_millis().to_string(),
+        ),
     ];
     let server = Arc::new(SoakServer::start(exe, env, log).await?);
     let http = reqwest::Client::builder()

@@ -9,8 +9,10 @@
 //! the store's change feed instead ([`crate::store::Store::watch`]).
 
 mod nats;
+mod stream;
 
 pub use nats::{NatsBus, subject};
+pub use stream::EventStream;
 
 use async_trait::async_trait;
 use std::future::Future;
@@ -19,6 +21,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 use userstream_protocol::Account;
 use userstream_protocol::events::Event;
+use userstream_protocol::position::{ResumeFailure, StreamPosition};
 
 /// An event addressed to one margin account.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,7 +44,8 @@ pub enum Published {
     Delivered { subscriptions: usize },
     /// Handed to the broker, for every node with subscribers to deliver.
     Accepted,
-    /// Stored by the broker, so a node that was away can still deliver it.
+    /// Stored by the broker, so a node that was away can still deliver it, and a resume replay
+    /// it.
     Persisted,
 }
 
@@ -56,9 +60,30 @@ pub trait Delivery: Send + Sync + 'static {
     /// how many ended.
     fn lost(&self) -> usize;
 
+    /// Queues `event` at `position` of its account stream, a position the bus assigned (a
+    /// clustered bus: the stream's sequence). The embedded bus leaves numbering to the hub.
+    fn deliver_at(&self, event: AccountEvent, _position: u64) -> usize {
+        self.deliver(event)
+    }
+
     /// Events took `lag` from their publisher to this node (a clustered bus reports it).
     fn lag(&self, _lag: std::time::Duration) {}
 }
+
+/// An account stream as a cluster node sees it, handed to a [`SequencedJob`].
+pub struct Sequenced {
+    /// The positions' epoch.
+    pub epoch: String,
+    /// The position of the last event of the account this node has delivered: every later
+    /// one is delivered after the job has run.
+    pub current: u64,
+    /// With a resume point: the events after it up to `current`, or why they cannot all be had.
+    pub replay: Option<Result<Vec<(u64, Event)>, ResumeFailure>>,
+}
+
+/// Work that must happen in order with an account's events on this node: a subscription on a
+/// connection with positions, and its replay.
+pub type SequencedJob = Box<dyn FnOnce(Sequenced) + Send>;
 
 /// Held while a subscription is being added: keeps the bus listening for its account until the
 /// hub holds the subscription (and with it the account's interest). Dropping it lets go.
@@ -114,6 +139,9 @@ pub struct BusStats {
     pub rejected: u64,
     /// Accounts this node listens for.
     pub accounts: u64,
+    /// Messages fetched from the event stream because they did not arrive live (an outage, a
+    /// slow subscription).
+    pub caught_up: u64,
 }
 
 /// The accounts a node has subscribers for, as its hub reports them: `true` when the first
@@ -142,6 +170,26 @@ pub trait Bus: Interest {
 
     fn health(&self) -> BusHealth {
         BusHealth::InProcess
+    }
+
+    /// The epoch of the positions this bus assigns (a cluster's stream), or `None` when the
+    /// hub numbers events itself. With an epoch, subscriptions on connections with positions
+    /// go through [`Bus::sequenced`].
+    fn epoch(&self) -> Option<String> {
+        None
+    }
+
+    /// Runs `job` in order with `account`'s events on this node (which must be listening for
+    /// it: see [`Bus::listen`]), replaying from `after` when given.
+    fn sequenced(
+        &self,
+        _account: &Account,
+        _after: Option<StreamPosition>,
+        _job: SequencedJob,
+    ) -> Result<(), BusError> {
+        Err(BusError::Unavailable(
+            "this bus leaves positions to the hub".into(),
+        ))
     }
 
     /// Every event published anywhere passes through this node. Only then can the node's own

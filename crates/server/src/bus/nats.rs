@@ -1,20 +1,30 @@
-//! The clustered bus: account events on NATS core subjects, one per account.
+//! The clustered bus: account events on NATS, one subject per account, kept in a JetStream
+//! stream ([`super::stream`]).
 //!
-//! Every node publishes to `userstream.v1.events.<uid>.<scope>` and subscribes only to the
-//! accounts it has subscribers for, as its hub reports them. A message carries publish items
-//! in the admin API's shape (one object, a JSON array, or NDJSON), so upstream services can
-//! publish straight to NATS; each node checks that every item names its subject's account.
-//! Delivery is at most once: when the connection to NATS breaks, or NATS reports this node as a
-//! slow consumer, every subscription on the node ends with `eventStreamTerminated`, so that no
-//! client mistakes a gap for a quiet account.
+//! Every node publishes to `userstream.v1.events.<uid>.<scope>`; the stream stores each message
+//! and republishes it on `userstream.v1.live.…` with its sequence. A node subscribes only to the
+//! live subjects of the accounts it has subscribers for, as its hub reports them. A message
+//! carries publish items in the admin API's shape (one object, a JSON array, or NDJSON), so
+//! upstream services can publish straight to NATS; each node checks that every item names its
+//! subject's account.
+//!
+//! Each account a node listens for has one task, which delivers its events in stream order.
+//! When a message arrives whose predecessor on the subject never did (an outage, a message
+//! dropped for a slow subscription), the task first fetches what it missed from the stream, so
+//! nothing is lost while the history holds it. Only when the history no longer does are the
+//! node's subscriptions ended with `eventStreamTerminated`.
 
+use super::stream::{
+    EVENTS_PER_MESSAGE, EventStream, LIVE_PREFIX, PREVIOUS_HEADER, SEQUENCE_HEADER, STORE_WAIT,
+    SUBJECT_PREFIX, end_of, message_of, position,
+};
 use super::{
     AccountEvent, Bus, BusError, BusHealth, BusStats, Delivery, Interest, Listen, Listening,
-    Published,
+    Published, Sequenced, SequencedJob,
 };
 use crate::config::Config;
 use crate::intake;
-use async_nats::{Client, Event as ClientEvent};
+use async_nats::{Client, Event as ClientEvent, HeaderMap};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -24,13 +34,12 @@ use std::collections::hash_map::Entry;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::AbortHandle;
 use userstream_protocol::clock::SharedClock;
+use userstream_protocol::events::Event;
+use userstream_protocol::position::{ResumeFailure, StreamPosition};
 use userstream_protocol::{Account, TimeUnit};
-
-/// Every event subject starts with this; the version lets a future payload live beside this one.
-const SUBJECT_PREFIX: &str = "userstream.v1.events";
 
 /// How long a first subscriber waits for the broker to confirm this node's subscription.
 const CONFIRM_WAIT: Duration = Duration::from_secs(5);
@@ -39,18 +48,25 @@ const CONFIRM_WAIT: Duration = Duration::from_secs(5);
 /// its clock), so the receiving nodes can tell the bus's lag.
 const PUBLISHED_AT_HEADER: &str = "Userstream-Published-Us";
 
-/// How long a publish waits for the broker to take it.
-const PUBLISH_WAIT: Duration = Duration::from_secs(5);
-
-/// The subject `account`'s events travel on: `…<uid>.cross` or `…<uid>.isolated.<SYMBOL>`.
+/// The subject `account`'s events are published on: `…<uid>.cross` or
+/// `…<uid>.isolated.<SYMBOL>`.
 pub fn subject(account: &Account) -> String {
+    account_subject(SUBJECT_PREFIX, account)
+}
+
+/// The subject the stream republishes `account`'s events on, for the nodes.
+fn live_subject(account: &Account) -> String {
+    account_subject(LIVE_PREFIX, account)
+}
+
+fn account_subject(prefix: &str, account: &Account) -> String {
     match account.scope.isolated_symbol() {
-        None => format!("{SUBJECT_PREFIX}.{}.cross", account.uid),
-        Some(symbol) => format!("{SUBJECT_PREFIX}.{}.isolated.{symbol}", account.uid),
+        None => format!("{prefix}.{}.cross", account.uid),
+        Some(symbol) => format!("{prefix}.{}.isolated.{symbol}", account.uid),
     }
 }
 
-/// A [`Bus`] on NATS core subjects.
+/// A [`Bus`] on NATS subjects and a JetStream stream.
 pub struct NatsBus {
     shared: Arc<Shared>,
     _events: AbortOnDrop,
@@ -58,6 +74,7 @@ pub struct NatsBus {
 
 struct Shared {
     client: Client,
+    stream: EventStream,
     runtime: tokio::runtime::Handle,
     delivery: OnceLock<Arc<dyn Delivery>>,
     /// What a published item must be: configured symbols, `E` defaulting to now.
@@ -68,14 +85,19 @@ struct Shared {
     reconnects: AtomicU64,
     losses: AtomicU64,
     rejected: AtomicU64,
+    caught_up: AtomicU64,
 }
 
-/// This node's subscription to one account's subject.
+/// This node's subscription to one account's live subject.
 struct Listener {
     /// The hub's interest (0 or 1) plus subscriptions being added ([`Listening`]).
     holders: usize,
     /// `true` once the broker confirmed the subscription.
     live: watch::Receiver<bool>,
+    /// Work to do in order with the account's events.
+    jobs: mpsc::UnboundedSender<(Option<StreamPosition>, SequencedJob)>,
+    /// Look in the stream for what may have been missed (after an outage).
+    catch_up: Arc<Notify>,
     task: AbortHandle,
 }
 
@@ -88,17 +110,20 @@ impl Drop for AbortOnDrop {
 }
 
 impl NatsBus {
-    /// A bus on `client`, whose connection events arrive on `events` (pass the receiving end of
-    /// the channel the client's event callback sends to). Must be called inside a Tokio runtime.
+    /// A bus on `client` and the event stream, whose connection events arrive on `events`
+    /// (pass the receiving end of the channel the client's event callback sends to). Must be
+    /// called inside a Tokio runtime.
     pub fn new(
         client: Client,
         events: mpsc::UnboundedReceiver<ClientEvent>,
+        stream: EventStream,
         config: &Config,
         clock: SharedClock,
     ) -> NatsBus {
         let runtime = tokio::runtime::Handle::current();
         let shared = Arc::new(Shared {
             client,
+            stream,
             runtime: runtime.clone(),
             delivery: OnceLock::new(),
             config: config.clone(),
@@ -108,12 +133,24 @@ impl NatsBus {
             reconnects: AtomicU64::new(0),
             losses: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
+            caught_up: AtomicU64::new(0),
         });
         let task = runtime.spawn(follow_connection(events, Arc::downgrade(&shared)));
         NatsBus {
             shared,
             _events: AbortOnDrop(task.abort_handle()),
         }
+    }
+
+    /// Opens the event stream on `client` (making it if needed), then the bus on both.
+    pub async fn open(
+        client: Client,
+        events: mpsc::UnboundedReceiver<ClientEvent>,
+        config: &Config,
+        clock: SharedClock,
+    ) -> Result<NatsBus, BusError> {
+        let stream = EventStream::open(client.clone(), config).await?;
+        Ok(NatsBus::new(client, events, stream, config, clock))
     }
 }
 
@@ -129,12 +166,21 @@ impl Shared {
             }
             Entry::Vacant(vacant) => {
                 let (confirmed, live) = watch::channel(false);
-                let task =
-                    self.runtime
-                        .spawn(listen(Arc::downgrade(self), account.clone(), confirmed));
+                let (jobs, queued) = mpsc::unbounded_channel();
+                let catch_up = Arc::new(Notify::new());
+                let feed = AccountFeed {
+                    shared: Arc::downgrade(self),
+                    account: account.clone(),
+                    last: None,
+                };
+                let task = self
+                    .runtime
+                    .spawn(feed.run(confirmed, queued, Arc::clone(&catch_up)));
                 vacant.insert(Listener {
                     holders: 1,
                     live: live.clone(),
+                    jobs,
+                    catch_up,
                     task: task.abort_handle(),
                 });
                 live
@@ -162,25 +208,13 @@ impl Shared {
             .ok_or_else(|| BusError::Unavailable("not attached to a hub yet".into()))
     }
 
-    /// One message on `account`'s subject: every item must be valid and name `account`, or none
-    /// is delivered.
-    fn receive(&self, account: &Account, message: &async_nats::Message) {
-        let Ok(delivery) = self.delivery() else {
-            return;
-        };
-        let payload: &[u8] = &message.payload;
-        let published_at_us = message
-            .headers
-            .as_ref()
-            .and_then(|headers| headers.get(PUBLISHED_AT_HEADER))
-            .and_then(|value| value.as_str().parse::<i64>().ok());
-        if let Some(published_at_us) = published_at_us {
-            let lag_us = self.clock.now_us().saturating_sub(published_at_us).max(0);
-            delivery.lag(Duration::from_micros(lag_us as u64));
-        }
+    /// The items of one message on `account`'s subject: every item must be valid and name
+    /// `account`, or none is taken.
+    fn items(&self, account: &Account, payload: &[u8]) -> Option<Vec<AccountEvent>> {
         let refused = |why: String| {
             self.rejected.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(uid = account.uid, %why, "refused a message from the bus");
+            None
         };
         let items = match intake::parse(payload, &self.config, self.clock.now_us()) {
             Ok(intake) => intake.events,
@@ -192,8 +226,23 @@ impl Shared {
                 stray.account.uid
             ));
         }
-        for item in items {
-            delivery.deliver(item);
+        if items.len() as u64 > EVENTS_PER_MESSAGE {
+            return refused(format!(
+                "{} events in one message, more than {EVENTS_PER_MESSAGE}",
+                items.len()
+            ));
+        }
+        Some(items)
+    }
+
+    /// Records how long a message took from its publisher to this node.
+    fn lag(&self, headers: Option<&HeaderMap>) {
+        let published_at_us = headers
+            .and_then(|headers| headers.get(PUBLISHED_AT_HEADER))
+            .and_then(|value| value.as_str().parse::<i64>().ok());
+        if let (Some(published_at_us), Ok(delivery)) = (published_at_us, self.delivery()) {
+            let lag_us = self.clock.now_us().saturating_sub(published_at_us).max(0);
+            delivery.lag(Duration::from_micros(lag_us as u64));
         }
     }
 
@@ -207,33 +256,234 @@ impl Shared {
             "events may have been lost: ended this node's subscriptions"
         );
     }
+
+    /// Asks every account's task to look in the stream for what this node may have missed.
+    fn catch_up_all(&self) {
+        for listener in self.listeners.lock().values() {
+            listener.catch_up.notify_one();
+        }
+    }
 }
 
-/// One account's subscription, for as long as it is held: subscribe, confirm (a round trip
-/// to the server, which has then registered the interest), deliver.
-async fn listen(shared: Weak<Shared>, account: Account, confirmed: watch::Sender<bool>) {
-    let Some(client) = shared.upgrade().map(|shared| shared.client.clone()) else {
-        return;
-    };
-    let mut subscriber = match client.subscribe(subject(&account)).await {
-        Ok(subscriber) => subscriber,
-        Err(error) => {
-            tracing::error!(uid = account.uid, %error, "cannot subscribe on the bus");
-            return;
-        }
-    };
-    match round_trip(&client).await {
-        Ok(()) => {
-            confirmed.send_replace(true);
-        }
-        // The client subscribes again on its own once it is back; no answer waits for that.
-        Err(error) => tracing::warn!(uid = account.uid, %error, "the bus did not confirm"),
-    }
-    while let Some(message) = subscriber.next().await {
-        let Some(shared) = shared.upgrade() else {
+/// One account's events on this node, in stream order.
+struct AccountFeed {
+    shared: Weak<Shared>,
+    account: Account,
+    /// The stream sequence of the last message delivered (or known to precede the
+    /// subscription); `None` until the stream has told.
+    last: Option<u64>,
+}
+
+impl AccountFeed {
+    /// Subscribe, confirm (a round trip to the server, which has then registered the interest),
+    /// then deliver, catch up and run jobs until the task is aborted.
+    async fn run(
+        mut self,
+        confirmed: watch::Sender<bool>,
+        mut jobs: mpsc::UnboundedReceiver<(Option<StreamPosition>, SequencedJob)>,
+        catch_up: Arc<Notify>,
+    ) {
+        let Some(shared) = self.shared.upgrade() else {
             return;
         };
-        shared.receive(&account, &message);
+        let client = shared.client.clone();
+        drop(shared);
+        let mut subscriber = match client.subscribe(live_subject(&self.account)).await {
+            Ok(subscriber) => subscriber,
+            Err(error) => {
+                tracing::error!(uid = self.account.uid, %error, "cannot subscribe on the bus");
+                return;
+            }
+        };
+        match round_trip(&client).await {
+            Ok(()) => {
+                // Everything the stream holds now came before this node listened.
+                self.last = self.stream_last().await;
+                confirmed.send_replace(true);
+            }
+            // The client subscribes again on its own once it is back; no answer waits for that.
+            Err(error) => tracing::warn!(uid = self.account.uid, %error, "the bus did not confirm"),
+        }
+        loop {
+            tokio::select! {
+                biased;
+                Some((after, job)) = jobs.recv() => self.run_job(after, job).await,
+                _ = catch_up.notified() => self.catch_up().await,
+                message = subscriber.next() => match message {
+                    Some(message) => self.on_message(message).await,
+                    None => return,
+                },
+            }
+        }
+    }
+
+    async fn stream_last(&self) -> Option<u64> {
+        let shared = self.shared.upgrade()?;
+        match shared.stream.bounds().await {
+            Ok((last, _)) => Some(last),
+            Err(error) => {
+                tracing::warn!(uid = self.account.uid, %error, "cannot read the event stream");
+                None
+            }
+        }
+    }
+
+    /// A live message: delivered unless already seen, after whatever came before it on the
+    /// subject and did not arrive.
+    async fn on_message(&mut self, message: async_nats::Message) {
+        let Some(shared) = self.shared.upgrade() else {
+            return;
+        };
+        let header = |name: &str| {
+            message
+                .headers
+                .as_ref()
+                .and_then(|headers| headers.get(name))
+                .and_then(|value| value.as_str().parse::<u64>().ok())
+        };
+        let Some(sequence) = header(SEQUENCE_HEADER) else {
+            shared.rejected.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                uid = self.account.uid,
+                "a live message without its stream sequence"
+            );
+            return;
+        };
+        let previous = header(PREVIOUS_HEADER).unwrap_or(0);
+        let last = self.last;
+        if last.is_some_and(|last| sequence <= last) {
+            return;
+        }
+        // Messages before this one on the subject never arrived: fetch them first.
+        if let Some(last) = last.filter(|last| previous > *last) {
+            self.fetch(&shared, last + 1, previous).await;
+        }
+        shared.lag(message.headers.as_ref());
+        self.deliver(&shared, sequence, &message.payload);
+    }
+
+    /// Delivers the messages of this account from `from` to `to` (stream sequences) out of the
+    /// stream; when they cannot all be had, the node's subscriptions end instead.
+    async fn fetch(&mut self, shared: &Shared, from: u64, to: u64) {
+        let subject = subject(&self.account);
+        let missed = async {
+            let (_, first) = shared.stream.bounds().await?;
+            if first > from {
+                return Ok(None);
+            }
+            shared.stream.read(&subject, from, to).await.map(Some)
+        };
+        match missed.await {
+            Ok(Some(messages)) => {
+                shared
+                    .caught_up
+                    .fetch_add(messages.len() as u64, Ordering::Relaxed);
+                for message in messages {
+                    self.deliver(shared, message.sequence, &message.payload);
+                }
+            }
+            Ok(None) => shared.lost("events this node missed have left the stream"),
+            Err(error) => shared.lost(&format!("cannot read what this node missed: {error}")),
+        }
+        self.last = Some(self.last.unwrap_or(0).max(to));
+    }
+
+    /// After an outage: whatever the stream holds for this account that was not delivered.
+    async fn catch_up(&mut self) {
+        let Some(shared) = self.shared.upgrade() else {
+            return;
+        };
+        let Some(last) = self.last else {
+            self.last = self.stream_last().await;
+            return;
+        };
+        match shared.stream.bounds().await {
+            Ok((stream_last, _)) if stream_last > last => {
+                self.fetch(&shared, last + 1, stream_last).await;
+            }
+            Ok(_) => {}
+            Err(error) => shared.lost(&format!("cannot read what this node missed: {error}")),
+        }
+    }
+
+    fn deliver(&mut self, shared: &Shared, sequence: u64, payload: &[u8]) {
+        self.last = Some(self.last.unwrap_or(0).max(sequence));
+        let (Ok(delivery), Some(items)) = (shared.delivery(), shared.items(&self.account, payload))
+        else {
+            return;
+        };
+        for (index, item) in items.into_iter().enumerate() {
+            delivery.deliver_at(item, position(sequence, index));
+        }
+    }
+
+    /// A job, with the account's current position and, when asked, what followed `after`.
+    async fn run_job(&mut self, after: Option<StreamPosition>, job: SequencedJob) {
+        let Some(shared) = self.shared.upgrade() else {
+            return;
+        };
+        let last = self.last.unwrap_or(0);
+        let replay = match after {
+            None => None,
+            Some(point) => Some(self.replay(&shared, &point, last).await),
+        };
+        job(Sequenced {
+            epoch: shared.stream.epoch.clone(),
+            current: end_of(last),
+            replay,
+        });
+    }
+
+    /// The events of this account after `point`, up to the message at `last`.
+    async fn replay(
+        &self,
+        shared: &Shared,
+        point: &StreamPosition,
+        last: u64,
+    ) -> Result<Vec<(u64, Event)>, ResumeFailure> {
+        // The stream is kept either way (it is how events reach the nodes); resuming from it
+        // is what the setting switches off.
+        if !shared.config.history.enabled {
+            return Err(ResumeFailure::HistoryDisabled);
+        }
+        if point.epoch != shared.stream.epoch {
+            return Err(ResumeFailure::EpochChanged);
+        }
+        let from = message_of(point.sequence);
+        let (stream_last, first) = shared
+            .stream
+            .bounds()
+            .await
+            .map_err(|_| ResumeFailure::HistoryUnavailable)?;
+        if from > stream_last {
+            return Err(ResumeFailure::PositionAhead);
+        }
+        // Everything from the stream's first message on is still there.
+        if from.saturating_add(1) < first {
+            return Err(ResumeFailure::HistoryExpired);
+        }
+        let messages = shared
+            .stream
+            .read(&subject(&self.account), from.max(first), last)
+            .await
+            .map_err(|_| ResumeFailure::HistoryUnavailable)?;
+        let mut events = Vec::new();
+        for message in messages {
+            let Some(items) = shared.items(&self.account, &message.payload) else {
+                continue;
+            };
+            for (index, item) in items.into_iter().enumerate() {
+                let at = position(message.sequence, index);
+                if at > point.sequence {
+                    events.push((at, item.event));
+                }
+            }
+        }
+        let limit = shared.config.history.max_events_per_account;
+        if events.len() > limit {
+            return Err(ResumeFailure::HistoryExpired);
+        }
+        Ok(events)
     }
 }
 
@@ -255,8 +505,8 @@ async fn round_trip(client: &Client) -> Result<(), String> {
     }
 }
 
-/// Reacts to the client's connection events: an outage, or the server dropping messages for
-/// this node, may have lost events.
+/// Reacts to the client's connection events: after an outage, or when the client dropped
+/// messages for a slow subscription, each account looks in the stream for what it missed.
 async fn follow_connection(mut events: mpsc::UnboundedReceiver<ClientEvent>, shared: Weak<Shared>) {
     while let Some(event) = events.recv().await {
         let Some(shared) = shared.upgrade() else {
@@ -277,15 +527,16 @@ async fn follow_connection(mut events: mpsc::UnboundedReceiver<ClientEvent>, sha
                 let was = *shared.health.lock();
                 if matches!(was, BusHealth::Disconnected { .. }) {
                     shared.reconnects.fetch_add(1, Ordering::Relaxed);
-                    tracing::info!("reconnected to NATS");
-                    // Before the node says it is connected again, so that whoever sees it
-                    // connected sees the subscriptions ended too.
-                    shared.lost("the connection to NATS broke");
+                    tracing::info!("reconnected to NATS; catching up from the event stream");
+                    shared.catch_up_all();
                 }
                 *shared.health.lock() = BusHealth::Connected;
             }
             ClientEvent::SlowConsumer(_) => {
-                shared.lost("the NATS client dropped messages for a slow subscription");
+                tracing::warn!(
+                    "the NATS client dropped messages; catching up from the event stream"
+                );
+                shared.catch_up_all();
             }
             ClientEvent::ServerError(error) => tracing::warn!(%error, "NATS server error"),
             ClientEvent::ClientError(error) => tracing::warn!(%error, "NATS client error"),
@@ -319,25 +570,35 @@ impl Bus for NatsBus {
             0 => 1 << 20,
             max => max,
         };
-        let mut headers = async_nats::HeaderMap::new();
+        let mut headers = HeaderMap::new();
         headers.insert(
             PUBLISHED_AT_HEADER,
             shared.clock.now_us().to_string().as_str(),
         );
+        let mut acks = Vec::new();
         for (account, payload) in messages(&batch, max)? {
-            shared
-                .client
+            let ack = shared
+                .stream
+                .context
                 .publish_with_headers(subject(account), headers.clone(), payload)
                 .await
                 .map_err(|error| BusError::Unavailable(error.to_string()))?;
+            acks.push(ack);
         }
-        // Answered once NATS has them: a publish made after this answer, from anywhere, is
-        // delivered after them.
-        match tokio::time::timeout(PUBLISH_WAIT, round_trip(&shared.client)).await {
-            Ok(Ok(())) => Ok(Published::Accepted),
-            Ok(Err(error)) => Err(BusError::Unavailable(error)),
+        // Answered once the stream has stored them all: every node delivers them, and a
+        // resume can replay them.
+        let stored = async {
+            for ack in acks {
+                ack.await
+                    .map_err(|error| BusError::Unavailable(error.to_string()))?;
+            }
+            Ok::<_, BusError>(())
+        };
+        match tokio::time::timeout(STORE_WAIT, stored).await {
+            Ok(Ok(())) => Ok(Published::Persisted),
+            Ok(Err(error)) => Err(error),
             Err(_) => Err(BusError::Unavailable(
-                "NATS did not take the events in time".into(),
+                "the event stream did not store the events in time".into(),
             )),
         }
     }
@@ -364,6 +625,26 @@ impl Bus for NatsBus {
         }))
     }
 
+    fn epoch(&self) -> Option<String> {
+        Some(self.shared.stream.epoch.clone())
+    }
+
+    fn sequenced(
+        &self,
+        account: &Account,
+        after: Option<StreamPosition>,
+        job: SequencedJob,
+    ) -> Result<(), BusError> {
+        let listeners = self.shared.listeners.lock();
+        let listener = listeners.get(account).ok_or_else(|| {
+            BusError::Unavailable("this node does not listen for the account".into())
+        })?;
+        listener
+            .jobs
+            .send((after, job))
+            .map_err(|_| BusError::Unavailable("the account's feed has stopped".into()))
+    }
+
     fn health(&self) -> BusHealth {
         *self.shared.health.lock()
     }
@@ -375,6 +656,7 @@ impl Bus for NatsBus {
             losses: shared.losses.load(Ordering::Relaxed),
             rejected: shared.rejected.load(Ordering::Relaxed),
             accounts: shared.listeners.lock().len() as u64,
+            caught_up: shared.caught_up.load(Ordering::Relaxed),
         }
     }
 }

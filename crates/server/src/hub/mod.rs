@@ -16,7 +16,7 @@ mod resume_tests;
 pub use encoded::EncodedEvent;
 pub use history::Positions;
 
-use crate::bus::{AccountEvent, Delivery, Interest};
+use crate::bus::{AccountEvent, Delivery, Interest, Sequenced};
 use crate::config::HistoryConfig;
 use crate::connection::{SessionHandle, SubscriptionLimits};
 use crate::metrics::{EndReason, Metrics};
@@ -62,6 +62,16 @@ fn key(session_id: u64, subscription_id: u32) -> SubscriptionKey {
     }
 }
 
+/// Where a subscription's place in its account stream comes from.
+pub enum StreamStart<'a> {
+    /// The hub numbers events and keeps their history (embedded): replay from there when a
+    /// resume point is given.
+    Local(Option<&'a StreamPosition>),
+    /// The bus numbered the stream and fetched any replay (a cluster), in order with the
+    /// account's events on this node.
+    Sequenced(Sequenced),
+}
+
 /// An account as its shard holds it: its subscribers on this node, and its recent events.
 #[derive(Default)]
 struct AccountSlot {
@@ -98,17 +108,34 @@ pub struct Hub {
     positions: Arc<Positions>,
 }
 
+/// What a hub is built with, besides its clock, metrics and the bus's interest.
+pub struct HubSettings {
+    pub limits: SubscriptionLimits,
+    /// Deliver the margin risk events.
+    pub risk_events: bool,
+    /// The resume history (off on a node whose bus does not see every event).
+    pub history: HistoryConfig,
+    /// A connection's outgoing queue, which bounds an account's history (a replay must fit).
+    pub outbox_bytes: usize,
+    /// The epoch of the positions the bus assigns, or `None`: the hub numbers events itself.
+    pub epoch: Option<String>,
+}
+
 impl Hub {
     pub fn new(
         clock: SharedClock,
         metrics: Arc<Metrics>,
-        limits: SubscriptionLimits,
-        risk_events: bool,
         interest: Arc<dyn Interest>,
-        history: &HistoryConfig,
-        outbox_bytes: usize,
+        settings: HubSettings,
     ) -> Hub {
-        let history_limits = HistoryLimits::from_config(history, outbox_bytes, SHARDS);
+        let HubSettings {
+            limits,
+            risk_events,
+            history,
+            outbox_bytes,
+            epoch,
+        } = settings;
+        let history_limits = HistoryLimits::from_config(&history, outbox_bytes, SHARDS);
         Hub {
             shards: (0..SHARDS)
                 .map(|_| {
@@ -125,7 +152,7 @@ impl Hub {
             limits,
             risk_events,
             interest,
-            positions: Arc::new(Positions::new_epoch()),
+            positions: Arc::new(Positions::new(epoch)),
         }
     }
 
@@ -187,7 +214,7 @@ impl Hub {
         session: &Arc<SessionHandle>,
         claims: &TokenClaims,
         key_active: impl Fn(u64) -> bool,
-        resume: Option<&StreamPosition>,
+        start: StreamStart<'_>,
         respond: impl FnOnce(&PositionedSubscription) -> OutFrame,
     ) -> Result<PositionedSubscription, ApiError> {
         let account = &claims.account;
@@ -230,16 +257,29 @@ impl Hub {
             account.clone(),
             claims.expires_at_us,
         );
-        let (replay, resumed) = match resume {
+        let (replayed, current) = match start {
+            StreamStart::Local(point) => (
+                point.map(|point| self.replay(accounts, history.as_mut(), account, point)),
+                self.positions.last(),
+            ),
+            StreamStart::Sequenced(sequenced) => (sequenced.replay, sequenced.current),
+        };
+        let (replay, resumed) = match replayed {
             None => (Vec::new(), None),
-            Some(point) => self.replay(accounts, history.as_mut(), account, point),
+            Some(Ok(events)) => {
+                let outcome = ResumeOutcome::Replayed {
+                    events: events.len() as u64,
+                };
+                (events, Some(outcome))
+            }
+            Some(Err(reason)) => (Vec::new(), Some(ResumeOutcome::failed(reason))),
         };
         let answer = PositionedSubscription {
             info: SubscriptionInfo {
                 subscription_id,
                 expiration_time: claims.expires_at_us,
             },
-            position: self.positions.at(self.positions.last()),
+            position: self.positions.at(current),
             resume: resumed,
         };
         session.outbox.push(respond(&answer));
@@ -265,39 +305,39 @@ impl Hub {
         Ok(answer)
     }
 
-    /// The events of `account` after `point`, and what the resume came to.
+    /// The events of `account` after `point` in this hub's history, or why not all of them.
     fn replay(
         &self,
         accounts: &mut HashMap<Account, AccountSlot>,
         history: Option<&mut ShardHistory>,
         account: &Account,
         point: &StreamPosition,
-    ) -> (Vec<(u64, Arc<Event>)>, Option<ResumeOutcome>) {
-        let replayed = match history {
-            None => Err(ResumeFailure::HistoryDisabled),
-            Some(_) if point.epoch != self.positions.epoch() => Err(ResumeFailure::EpochChanged),
-            Some(history) => {
-                let now_us = self.clock.now_us();
-                let (replay, usage) = history.replay(
-                    accounts,
-                    account,
-                    point.sequence,
-                    self.positions.last(),
-                    now_us,
-                );
-                self.history_changed(usage);
-                replay
-            }
+    ) -> Result<Vec<(u64, Event)>, ResumeFailure> {
+        let Some(history) = history else {
+            return Err(ResumeFailure::HistoryDisabled);
         };
-        match replayed {
-            Ok(events) => {
-                let outcome = ResumeOutcome::Replayed {
-                    events: events.len() as u64,
-                };
-                (events, Some(outcome))
-            }
-            Err(reason) => (Vec::new(), Some(ResumeOutcome::failed(reason))),
+        if point.epoch != self.positions.epoch() {
+            return Err(ResumeFailure::EpochChanged);
         }
+        let now_us = self.clock.now_us();
+        let (replay, usage) = history.replay(
+            accounts,
+            account,
+            point.sequence,
+            self.positions.last(),
+            now_us,
+        );
+        self.history_changed(usage);
+        replay?
+            .into_iter()
+            .map(|(sequence, json)| {
+                // Stored as this hub encoded it: reading it back cannot fail short of a bug,
+                // which must not pass for a complete replay.
+                Event::from_json(&json, TimeUnit::Microsecond)
+                    .map(|event| (sequence, event))
+                    .map_err(|_| ResumeFailure::HistoryUnavailable)
+            })
+            .collect()
     }
 
     /// Ends one subscription of `session` (or all of them), each with `eventStreamTerminated`.
@@ -403,13 +443,17 @@ impl Hub {
     /// position of the account stream, and keeps it in the account's history. Returns the
     /// number of subscriptions it was queued for.
     pub fn publish(&self, account: &Account, event: Event) -> usize {
+        self.publish_at(account, event, None)
+    }
+
+    /// [`Hub::publish`], at `position` when the bus numbered the event (a cluster's stream).
+    fn publish_at(&self, account: &Account, event: Event, position: Option<u64>) -> usize {
         self.metrics.events_published.increment(1);
         if event.is_risk_event() && !self.risk_events {
             return 0;
         }
-        let event = Arc::new(event);
         let mut shard = self.shard(account).lock();
-        let sequence = self.positions.next();
+        let sequence = position.unwrap_or_else(|| self.positions.next());
         let encoded = EncodedEvent::new(&event).at(self.positions.epoch(), sequence);
         let mut delivered = 0;
         let Shard { accounts, history } = &mut *shard;
@@ -422,16 +466,11 @@ impl Hub {
             }
         }
         if let Some(history) = history {
-            let json_bytes = encoded.json(TimeUnit::Millisecond).len();
-            drop(encoded);
+            let json = encoded.json(TimeUnit::Microsecond);
             if !accounts.contains_key(account) {
                 accounts.insert(account.clone(), AccountSlot::default());
             }
-            let stored = Stored {
-                sequence,
-                event,
-                json_bytes,
-            };
+            let stored = Stored { sequence, json };
             let usage = history.push(accounts, account, stored, self.clock.now_us());
             drop(shard);
             self.history_changed(usage);
@@ -544,6 +583,10 @@ fn terminated(at_us: i64) -> Event {
 impl Delivery for Hub {
     fn deliver(&self, event: AccountEvent) -> usize {
         self.publish(&event.account, event.event)
+    }
+
+    fn deliver_at(&self, event: AccountEvent, position: u64) -> usize {
+        self.publish_at(&event.account, event.event, Some(position))
     }
 
     fn lost(&self) -> usize {

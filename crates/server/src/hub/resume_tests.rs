@@ -6,7 +6,7 @@
 //! across a resume that said it failed. With a history large enough to hold everything, no
 //! resume fails and every client ends up with exactly its account's events.
 
-use super::Hub;
+use super::{Hub, HubSettings, StreamStart};
 use crate::bus::LocalBus;
 use crate::config::HistoryConfig;
 use crate::connection::{SessionHandle, Sessions, SubscriptionLimits};
@@ -81,14 +81,18 @@ impl World {
             max_active: 10,
             max_lifetime: 65_535,
         };
+        let settings = HubSettings {
+            limits,
+            risk_events: true,
+            history,
+            outbox_bytes: 64 * 1024 * 1024,
+            epoch: None,
+        };
         let hub = Hub::new(
             Arc::new(clock.clone()),
             metrics,
-            limits,
-            true,
             Arc::new(LocalBus::new()),
-            &history,
-            64 * 1024 * 1024,
+            settings,
         );
         let mut world = World {
             clock,
@@ -176,7 +180,7 @@ impl World {
                 &client.session,
                 &claims,
                 |_| true,
-                client.last.as_ref(),
+                StreamStart::Local(client.last.as_ref()),
                 |_| OutFrame::Text(Bytes::from_static(b"{}")),
             )
             .unwrap();

@@ -2,7 +2,8 @@
 //! listen token names.
 
 use super::{Call, Method, Reply};
-use crate::bus::Listen;
+use crate::bus::{Listen, Sequenced};
+use crate::hub::StreamStart;
 use std::sync::Arc;
 use userstream_protocol::ApiError;
 use userstream_protocol::position::PositionedSubscription;
@@ -31,41 +32,84 @@ fn call(call: &mut Call<'_, '_>) -> Result<Reply, ApiError> {
         return Err(ApiError::invalid_listen_token());
     }
     let key_active = |id| state.directory.is_key_active(id);
+    // On a cluster node, a connection with positions takes its place in the account stream
+    // from the bus, in order with the account's events there.
+    let sequenced = session.positions && state.bus.epoch().is_some();
     match state.bus.listen(&claims.account) {
-        Listen::Ready(_listening) => {
+        Listen::Ready(_listening) if !sequenced => {
             state.hub.subscribe(
                 session,
                 &claims,
                 key_active,
-                resume.as_ref(),
+                StreamStart::Local(resume.as_ref()),
                 |subscribed| call.success_frame(&answer(session.positions, subscribed)),
             )?;
         }
-        // The first subscriber of an account on this node of a cluster: it is answered once the
+        // The first subscriber of an account on this node of a cluster is answered once the
         // broker has confirmed that this node listens for the account, so that no event
-        // published after the answer can miss it. Other requests are answered meanwhile.
-        Listen::Pending(confirmed) => {
+        // published after the answer can miss it; a sequenced one once the account's feed has
+        // reached it. Other requests are answered meanwhile.
+        listen => {
             let (state, session) = (Arc::clone(state), Arc::clone(session));
-            let responder = call.responder();
+            let responder = Arc::new(call.responder());
             tokio::spawn(async move {
-                let subscribed = match confirmed.await {
-                    Ok(_listening) => {
-                        let key_active = |id| state.directory.is_key_active(id);
-                        let respond = |subscribed: &PositionedSubscription| {
-                            responder.success(&answer(session.positions, subscribed))
-                        };
-                        state
-                            .hub
-                            .subscribe(&session, &claims, key_active, resume.as_ref(), respond)
-                    }
-                    Err(error) => {
-                        tracing::warn!(%error, "a subscription waited for the bus in vain");
-                        Err(ApiError::disconnected())
-                    }
+                let listening = match listen {
+                    Listen::Ready(listening) => Ok(listening),
+                    Listen::Pending(confirmed) => confirmed.await,
                 };
-                if let Err(error) = subscribed {
+                let fail = |error: ApiError| {
                     state.metrics.error(error.code);
                     session.outbox.push(responder.error(&error));
+                };
+                let listening = match listening {
+                    Ok(listening) => listening,
+                    Err(error) => {
+                        tracing::warn!(%error, "a subscription waited for the bus in vain");
+                        return fail(ApiError::disconnected());
+                    }
+                };
+                if !sequenced {
+                    let key_active = |id| state.directory.is_key_active(id);
+                    let respond = |subscribed: &PositionedSubscription| {
+                        responder.success(&answer(session.positions, subscribed))
+                    };
+                    let start = StreamStart::Local(resume.as_ref());
+                    if let Err(error) = state
+                        .hub
+                        .subscribe(&session, &claims, key_active, start, respond)
+                    {
+                        fail(error);
+                    }
+                    drop(listening);
+                    return;
+                }
+                let account = claims.account.clone();
+                let job = {
+                    let (state, session, responder) = (
+                        Arc::clone(&state),
+                        Arc::clone(&session),
+                        Arc::clone(&responder),
+                    );
+                    Box::new(move |sequenced: Sequenced| {
+                        let key_active = |id| state.directory.is_key_active(id);
+                        let respond = |subscribed: &PositionedSubscription| {
+                            responder.success(&answer(true, subscribed))
+                        };
+                        let start = StreamStart::Sequenced(sequenced);
+                        if let Err(error) = state
+                            .hub
+                            .subscribe(&session, &claims, key_active, start, respond)
+                        {
+                            state.metrics.error(error.code);
+                            session.outbox.push(responder.error(&error));
+                        }
+                        // The hub holds the account's interest now.
+                        drop(listening);
+                    })
+                };
+                if let Err(error) = state.bus.sequenced(&account, resume, job) {
+                    tracing::warn!(%error, "a subscription could not take its place in the stream");
+                    fail(ApiError::disconnected());
                 }
             });
         }
