@@ -328,8 +328,9 @@ if positioned_ns:
             w(f"| {label} | " + " | ".join(cells) + f" | {ratio(vals[1], vals[0])} | {ratio(vals[2], vals[0])} |")
         w("")
     n = positioned_ns[0]
-    w(f"Each column is two runs ({n:,} connections here; the other tables' runs differ only in")
-    w("`--connections`):\n")
+    others_n = " and ".join(f"{m:,}" for m in positioned_ns[1:])
+    w(f"Each column is two runs, these at {n:,} connections"
+      + (f" (at {others_n}, only `--connections` differs):\n" if others_n else ":\n"))
     w("```")
     for config, _, flags in CONFIGS:
         for slot in ("max", "10k"):
