@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The standard benchmark matrix: userstream against the floor server, nats-server and Sockudo,
 # in one run, on this host; then userstream as a cluster of nodes on NATS against one embedded
-# node, the WebSocket crates (the floor on each), JSON against SBE, and the publish intake's
-# JSON parsers. Writes docs/benchmarks.md (and the raw JSON lines next to it).
+# node, the WebSocket crates (the floor on each), JSON against SBE, what stream positions and the
+# resume history cost, and the publish intake's JSON parsers. Writes docs/benchmarks.md (and the
+# raw JSON lines next to it).
 #
-#   scripts/bench.sh                   # the whole matrix, about 28 minutes on 2 cores
+#   scripts/bench.sh                   # the whole matrix, about 33 minutes on 2 cores
 #   QUICK=1 scripts/bench.sh           # 1k connections only, shorter runs
 #   CLUSTER_NODES=2 scripts/bench.sh   # a cluster of 2 nodes instead of 3
 #
@@ -104,6 +105,25 @@ for n in $CONNECTIONS; do
   run fanout --peer userstream --sbe --connections "$n" --duration-secs "$DURATION" \
     --warmup-secs "$WARMUP" --batch "$BATCH" >/dev/null
 done
+# Positions and history: userstream with its resume history off (the baseline), on (the
+# default), and on with every client asking for stream positions; saturated and at 10,000
+# events/s, one configuration after the other. At 1k connections, and 10k when CONNECTIONS has
+# it. The section lines around them keep these runs apart from the matrix's userstream runs.
+section() {
+  printf '{"scenario":"section","name":"%s"}\n' "$1" >> "$OUT"
+}
+POSITIONS_CONNECTIONS=1000
+case " $CONNECTIONS " in *" 10000 "*) POSITIONS_CONNECTIONS="1000 10000" ;; esac
+section positions
+for n in $POSITIONS_CONNECTIONS; do
+  for config in "--history off" "--history on" "--history on --positions"; do
+    # shellcheck disable=SC2206 # the configuration's flags, split on purpose
+    common=(--peer userstream --connections "$n" --warmup-secs "$WARMUP" $config)
+    saturated "${common[@]}" >/dev/null
+    paced 10000 "${common[@]}"
+  done
+done
+section main
 # The publish intake's JSON parser, in process.
 run intake --items 500 --duration-ms 3000 >/dev/null
 for peer in $PEERS; do

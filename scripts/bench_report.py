@@ -26,11 +26,22 @@ def slot_of(rate):
     return {None: "max", 1000: "1k", 10000: "10k"}.get(rate, "half")
 
 fanout = defaultdict(lambda: defaultdict(dict))  # connections -> peer -> slot -> run
+# The positions-and-history runs (between `{"scenario":"section","name":"positions"}` and the
+# next section line): connections -> (history, positions) -> slot -> run.
+positioned = defaultdict(lambda: defaultdict(dict))
+section = "main"
 for run in runs:
+    if run["scenario"] == "section":
+        section = run["name"]
+        continue
     if run["scenario"] != "fanout":
         continue
+    slot = slot_of(run["target_rate"])
+    if section == "positions":
+        positioned[run["connections"]][(run.get("history"), run.get("positions"))][slot] = run
+        continue
     peer = COALESCED if run.get("write_coalesce_ms") else run["peer"]
-    fanout[run["connections"]][peer][slot_of(run["target_rate"])] = run
+    fanout[run["connections"]][peer][slot] = run
 
 tokens = {r["peer"]: r for r in runs if r["scenario"] == "tokens"}
 expiry = {r.get("spread_ms", 0): r for r in runs if r["scenario"] == "expiry"}
@@ -254,6 +265,82 @@ if any("userstream/sbe" in fanout[n] for n in fanout):
               f"{ratio(r['delivered_per_sec'], base.get('delivered_per_sec')) if name == 'SBE' else ''} | "
               f"{f'{b:.0f}' if b else 'n/a'} | {r['server_cpu_percent']:.0f} % |")
     w("")
+
+# Positions and history against the baseline: the same runs, one configuration after the other.
+HISTORY_OFF, HISTORY_ON, POSITIONS = (False, False), (True, False), (True, True)
+CONFIGS = [(HISTORY_OFF, "history off, no positions (baseline)", "--history off"),
+           (HISTORY_ON, "history on (default), no positions", "--history on"),
+           (POSITIONS, "history on, positions", "--history on --positions")]
+positioned_ns = [n for n in sorted(positioned) if HISTORY_OFF in positioned[n]]
+if positioned_ns:
+    w("## Positions and history\n")
+    w("What stream positions and the resume history ([protocol §7](protocol.md#7-stream-positions-and-resume-our-extension))")
+    w("cost: userstream with its history off and no client asking for positions (the baseline), with")
+    w("its history on (the default: it is kept for every account published to, subscribed or not, up")
+    w("to 1,000 events and 256 KiB per account for 5 minutes), and with its history on and every")
+    w("client connected with `streamPositions=true`, so that each event frame carries")
+    w("`,\"position\":{\"epoch\":\"…\",\"sequence\":N}`. The three ran one after the other in this run,")
+    w("apart from the tables above; ratios are to the baseline.\n")
+    w("- **History per account** is the server's own gauges at the end of the window,")
+    w("  `userstream_history_bytes` (events as JSON plus about 96 bytes of bookkeeping each: the")
+    w("  server's estimate, not the allocator's) and `userstream_history_events`, divided by the")
+    w("  accounts. It grows with the events each account was sent, not with the accounts: a")
+    w("  saturated run fills each account up to the limits, a run at 10,000 events/s holds what")
+    w("  warm-up and window sent, 10,000 × seconds ÷ accounts.")
+    w("- **RSS growth per account** is the server's resident memory at the end of the window minus")
+    w("  after the connections were subscribed, divided by the accounts: what publishing added, the")
+    w("  history and everything else (queues, allocator slack), which the baseline has too.")
+    w("- **RSS per subscribed connection** is measured before publishing, as in the tables above.\n")
+    for n in positioned_ns:
+        by_config = positioned[n]
+        def val(config, slot, *path):
+            value = by_config.get(config, {}).get(slot)
+            for key in path:
+                if value is None:
+                    return None
+                value = value.get(key)
+            return value
+        w(f"### {n:,} subscribed connections\n")
+        w("| | " + " | ".join(label for _, label, _ in CONFIGS) + " | history on ÷ baseline | positions ÷ baseline |")
+        w("|---|---|---|---|---|---|")
+        kib = lambda b: f"{b/KIB:.1f} KiB"
+        rows = [
+            ("delivered events/s at saturation", "max", ("delivered_per_sec",), k),
+            ("deliveries per server CPU-second, saturation", "max", ("deliveries_per_cpu_second",), k),
+            ("bytes read per event", "max", ("bytes_per_event",), lambda b: f"{b:.0f}"),
+        ]
+        for q, name in (("p50_us", "p50"), ("p99_us", "p99"), ("p999_us", "p99.9")):
+            rows.append((f"{name} latency at 10k events/s", "10k", ("latency", q), ms))
+        rows += [
+            ("server RSS per subscribed connection", "max", ("rss_per_connection_bytes",), kib),
+            ("server RSS growth per account, saturation", "max", ("rss_growth_per_account_bytes",), kib),
+            ("server RSS growth per account, 10k events/s", "10k", ("rss_growth_per_account_bytes",), kib),
+            ("history bytes per account, saturation", "max", ("history_bytes_per_account",), kib),
+            ("history events per account, saturation", "max", ("history_events_per_account",), lambda e: f"{e:,.0f}"),
+            ("history bytes per account, 10k events/s", "10k", ("history_bytes_per_account",), kib),
+            ("history events per account, 10k events/s", "10k", ("history_events_per_account",), lambda e: f"{e:,.0f}"),
+        ]
+        for label, slot, path, fmt in rows:
+            vals = [val(config, slot, *path) for config, _, _ in CONFIGS]
+            if all(v is None for v in vals):
+                continue
+            cells = [fmt(v) if v is not None else "n/a" for v in vals]
+            w(f"| {label} | " + " | ".join(cells) + f" | {ratio(vals[1], vals[0])} | {ratio(vals[2], vals[0])} |")
+        w("")
+    n = positioned_ns[0]
+    others_n = " and ".join(f"{m:,}" for m in positioned_ns[1:])
+    w(f"Each column is two runs, these at {n:,} connections"
+      + (f" (at {others_n}, only `--connections` differs):\n" if others_n else ":\n"))
+    w("```")
+    for config, _, flags in CONFIGS:
+        for slot in ("max", "10k"):
+            r = positioned[n].get(config, {}).get(slot)
+            if not r:
+                continue
+            rate = f" --rate {r['target_rate']}" if r.get("target_rate") else ""
+            w(f"userstream bench fanout --peer userstream --connections {n} --warmup-secs {r.get('warmup_secs', 0):g} "
+              f"--duration-secs {round(r['window_secs'])}{rate} --batch {r.get('batch', '?')} {flags}")
+    w("```\n")
 
 intake = [r for r in runs if r["scenario"] == "intake"]
 if intake:

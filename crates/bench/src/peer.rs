@@ -35,6 +35,8 @@ pub enum Peer {
         publisher: Arc<RawPost>,
         /// Subscribe in SBE (schema 3:5) instead of JSON.
         sbe: bool,
+        /// Connect with `streamPositions=true`: every event carries its position (JSON only).
+        positions: bool,
     },
     /// The floor server: same HTTP stack, no protocol, on the WebSocket crate `stack`.
     Floor {
@@ -64,6 +66,14 @@ pub struct WriteCounters {
     pub writes: u64,
 }
 
+/// What a server's resume history holds (see [`Peer::history_usage`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HistoryUsage {
+    /// Events as JSON plus the server's estimate of each entry's overhead.
+    pub bytes: u64,
+    pub events: u64,
+}
+
 /// The value of the series named `series` (labels included) in a Prometheus text exposition.
 pub fn metric(text: &str, series: &str) -> Option<u64> {
     text.lines().find_map(|line| {
@@ -89,13 +99,21 @@ impl Peer {
             http,
             publisher: Arc::new(RawPost::new(admin)),
             sbe: false,
+            positions: false,
         }
     }
 
     pub fn name(&self) -> &'static str {
         match self {
-            Peer::Userstream { sbe: false, .. } => "userstream",
-            Peer::Userstream { sbe: true, .. } => "userstream/sbe",
+            Peer::Userstream {
+                sbe: true,
+                positions: false,
+                ..
+            } => "userstream/sbe",
+            Peer::Userstream {
+                positions: true, ..
+            } => "userstream/positions",
+            Peer::Userstream { .. } => "userstream",
             Peer::Floor { stack, .. } => match stack {
                 Stack::Tungstenite => "floor",
                 Stack::FastWebsockets => "floor/fastwebsockets",
@@ -186,13 +204,13 @@ impl Peer {
     ) -> Result<(Ws, Option<i64>), BenchError> {
         let source = source_for(index);
         match self {
-            Peer::Userstream { public, sbe, .. } => {
-                let mut url = format!("ws://{public}/ws-api/v3?returnRateLimits=false");
-                if *sbe {
-                    for (name, value) in url_parameters(LATEST_VERSION) {
-                        let _ = write!(url, "&{name}={value}");
-                    }
-                }
+            Peer::Userstream {
+                public,
+                sbe,
+                positions,
+                ..
+            } => {
+                let url = userstream_url(*public, *sbe, *positions);
                 let mut ws = connect_ws(source, *public, &url).await?;
                 let request = SubscribeParams::new(token.unwrap_or_default()).to_frame(1);
                 ws.send(Message::text(request)).await?;
@@ -296,6 +314,16 @@ impl Peer {
         Some(WriteCounters {
             frames: metric(&text, "userstream_ws_frames_written_total")?,
             writes: metric(&text, "userstream_socket_writes_total{listener=\"public\"}")?,
+        })
+    }
+
+    /// What this server's resume history holds, from `userstream_history_bytes` and
+    /// `userstream_history_events` (`None` for the peers).
+    pub async fn history_usage(&self) -> Option<HistoryUsage> {
+        let text = self.metrics_text().await?;
+        Some(HistoryUsage {
+            bytes: metric(&text, "userstream_history_bytes")?,
+            events: metric(&text, "userstream_history_events")?,
         })
     }
 
@@ -453,6 +481,21 @@ impl Peer {
     }
 }
 
+/// The WebSocket API URL a userstream connection opens: JSON or SBE (schema 3:5), with
+/// `streamPositions=true` when asked (the server refuses it on SBE connections).
+fn userstream_url(public: SocketAddr, sbe: bool, positions: bool) -> String {
+    let mut url = format!("ws://{public}/ws-api/v3?returnRateLimits=false");
+    if sbe {
+        for (name, value) in url_parameters(LATEST_VERSION) {
+            let _ = write!(url, "&{name}={value}");
+        }
+    }
+    if positions {
+        url.push_str("&streamPositions=true");
+    }
+    url
+}
+
 /// What the readers of one run count.
 #[derive(Debug, Default)]
 pub struct Counters {
@@ -554,6 +597,16 @@ async fn next_data(ws: &mut Ws) -> Result<Vec<u8>, BenchError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn positions_are_asked_for_in_the_url() {
+        let public = SocketAddr::from(([127, 0, 0, 1], 9000));
+        let plain = userstream_url(public, false, false);
+        assert!(!plain.contains("streamPositions"), "{plain}");
+        let positions = userstream_url(public, false, true);
+        assert!(positions.ends_with("&streamPositions=true"), "{positions}");
+        assert!(userstream_url(public, true, false).contains("responseFormat=sbe"));
+    }
 
     #[test]
     fn nats_frames_are_split_into_messages() {

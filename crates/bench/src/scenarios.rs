@@ -5,7 +5,7 @@
 use crate::BenchError;
 use crate::latency::{Latencies, Percentiles};
 use crate::net::{Ws, now_us};
-use crate::peer::{BenchAccount, Counters, Peer, WriteCounters};
+use crate::peer::{BenchAccount, Counters, HistoryUsage, Peer, WriteCounters};
 use crate::process::ServerProcess;
 use futures_util::StreamExt;
 use serde::Serialize;
@@ -36,15 +36,22 @@ pub struct FanoutOptions {
     pub ping_interval: Option<Duration>,
     /// userstream's `ws.write_coalesce_ms`, for the report.
     pub write_coalesce_ms: Option<u64>,
+    /// userstream's `history.enabled`, for the report (`None` for the peers).
+    pub history: Option<bool>,
 }
 
 /// What a fan-out run measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct FanoutReport {
     pub scenario: &'static str,
-    pub peer: &'static str,
+    /// The system measured: the peer's name, with `/positions`, `/history-off` and `/cluster`
+    /// for userstream run so.
+    pub peer: String,
     pub connections: usize,
     pub target_rate: Option<u64>,
+    /// Events per publish request.
+    pub batch: usize,
+    pub warmup_secs: f64,
     pub published_per_sec: f64,
     pub delivered_per_sec: f64,
     /// Payload bytes read per delivered event (frames and protocol overhead included).
@@ -55,6 +62,10 @@ pub struct FanoutReport {
     pub window_secs: f64,
     pub ping_interval_secs: Option<f64>,
     pub write_coalesce_ms: Option<u64>,
+    /// userstream's `history.enabled` (`None` for the peers).
+    pub history: Option<bool>,
+    /// Whether userstream's connections asked for stream positions (`streamPositions=true`).
+    pub positions: Option<bool>,
     pub tokens_per_sec: Option<f64>,
     pub connect_subscribe_per_sec: f64,
     /// Server RSS per idle subscribed connection, beyond what its account takes. Server
@@ -62,6 +73,14 @@ pub struct FanoutReport {
     pub rss_per_connection_bytes: Option<u64>,
     /// Server RSS per account prepared (API key, account, a token minted), before connecting.
     pub rss_per_account_bytes: Option<u64>,
+    /// Server RSS growth from the connections being subscribed to the end of the window, per
+    /// account: what publishing added (buffers, and the resume history when it is on).
+    pub rss_growth_per_account_bytes: Option<u64>,
+    /// What userstream's resume history holds at the end of the window, per account: the
+    /// `userstream_history_bytes` gauge (events as JSON plus about 96 bytes each) and
+    /// `userstream_history_events`, divided by the accounts published to.
+    pub history_bytes_per_account: Option<u64>,
+    pub history_events_per_account: Option<f64>,
     pub server_cpu_percent: Option<f64>,
     /// Events delivered per second of server CPU time (user + system).
     pub deliveries_per_cpu_second: Option<f64>,
@@ -144,6 +163,17 @@ impl Servers<'_> {
             let counters = peer.write_counters().await?;
             sum.frames += counters.frames;
             sum.writes += counters.writes;
+        }
+        Some(sum)
+    }
+
+    /// What every node's resume history holds, summed.
+    async fn history_usage(&self) -> Option<HistoryUsage> {
+        let mut sum = HistoryUsage::default();
+        for (peer, _) in &self.nodes {
+            let usage = peer.history_usage().await?;
+            sum.bytes += usage.bytes;
+            sum.events += usage.events;
         }
         Some(sum)
     }
@@ -304,14 +334,17 @@ impl Side {
     }
 }
 
-/// The name a run is reported under: the peer's, or for a cluster of userstream nodes, the
-/// peer's with `/cluster`.
-fn system_name(peer: &Peer, cluster: bool) -> &'static str {
-    match (cluster, peer) {
-        (false, peer) => peer.name(),
-        (true, Peer::Userstream { sbe: true, .. }) => "userstream/sbe/cluster",
-        (true, _) => "userstream/cluster",
+/// The name a run is reported under: the peer's, with `/history-off` when userstream keeps no
+/// history and `/cluster` for a cluster of userstream nodes.
+fn system_name(peer: &Peer, history: Option<bool>, cluster: bool) -> String {
+    let mut name = peer.name().to_owned();
+    if history == Some(false) {
+        name.push_str("/history-off");
     }
+    if cluster {
+        name.push_str("/cluster");
+    }
+    name
 }
 
 /// Publishes to connections spread over one account each and measures what arrives.
@@ -433,6 +466,8 @@ pub async fn fanout_across(
     let side_end = sides.each_ref().map(Side::events);
     let bytes_end = bytes();
     let cpu_end = servers.cpu_time();
+    let rss_at_end = servers.rss_bytes();
+    let history_at_end = servers.history_usage().await;
     let broker_cpu_end = servers.broker.and_then(ServerProcess::cpu_time);
     let all = Latencies::union(sides.iter().map(|side| side.latencies.as_ref()));
     let latency = all.percentiles();
@@ -477,9 +512,11 @@ pub async fn fanout_across(
     });
     Ok(FanoutReport {
         scenario: "fanout",
-        peer: system_name(peer, cluster.is_some()),
+        peer: system_name(peer, options.history, cluster.is_some()),
         connections: options.connections,
         target_rate: options.rate,
+        batch: options.batch.max(1),
+        warmup_secs: options.warmup.as_secs_f64(),
         published_per_sec: (published_end - published_start) as f64 / elapsed,
         delivered_per_sec,
         bytes_per_event: (delivered_end > delivered_start)
@@ -489,10 +526,20 @@ pub async fn fanout_across(
         window_secs: elapsed,
         ping_interval_secs: options.ping_interval.map(|ping| ping.as_secs_f64()),
         write_coalesce_ms: options.write_coalesce_ms,
+        history: options.history,
+        positions: match peer {
+            Peer::Userstream { positions, .. } => Some(*positions),
+            _ => None,
+        },
         tokens_per_sec: subscribed.tokens_per_sec,
         connect_subscribe_per_sec: subscribed.connect_subscribe_per_sec,
         rss_per_connection_bytes,
         rss_per_account_bytes,
+        rss_growth_per_account_bytes: per_connection(rss_after, rss_at_end),
+        history_bytes_per_account: history_at_end
+            .map(|usage| usage.bytes / options.connections.max(1) as u64),
+        history_events_per_account: history_at_end
+            .map(|usage| usage.events as f64 / options.connections.max(1) as f64),
         server_cpu_percent: server_cpu.map(|cpu| cpu / elapsed * 100.0),
         deliveries_per_cpu_second: server_cpu
             .filter(|cpu| *cpu > 0.0)

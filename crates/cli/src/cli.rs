@@ -433,6 +433,13 @@ pub struct FanoutArgs {
     /// Subscribe userstream's connections in SBE (schema 3:5) instead of JSON.
     #[arg(long)]
     pub sbe: bool,
+    /// Connect userstream's clients with `streamPositions=true`: every event carries its
+    /// position (JSON only).
+    #[arg(long, conflicts_with = "sbe")]
+    pub positions: bool,
+    /// userstream's resume history (`history.enabled`). [default: on]
+    #[arg(long, value_enum, value_name = "on|off")]
+    pub history: Option<Switch>,
     /// The floor's WebSocket crate: tungstenite, fastwebsockets or tokio-websockets.
     #[arg(long, default_value = "tungstenite", value_parser = parse_floor_stack)]
     pub floor_stack: FloorStack,
@@ -467,6 +474,13 @@ pub struct FanoutArgs {
     /// through the first one; the report tells the subscribers on that node from the others.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=5))]
     pub cluster_nodes: Option<u64>,
+}
+
+/// A setting turned on or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
 }
 
 #[derive(Debug, Args)]

@@ -621,8 +621,6 @@ async fn bench_runs_against_every_peer() {
     assert!(lines[1]["decoded_ns_per_event"].as_f64().unwrap() > 0.0);
 }
 
-/// The fan-out across a cluster (two nodes on a nats-server it starts): subscribers on the
-/// publishing node and on the other one each get their events, and the report tells them apart.
 /// A fan-out run small and short enough for a test: 20 connections, 200 events/s, one second.
 const SMALL_PACED_RUN: [&str; 10] = [
     "--connections",
@@ -637,6 +635,8 @@ const SMALL_PACED_RUN: [&str; 10] = [
     "0",
 ];
 
+/// The fan-out across a cluster (two nodes on a nats-server it starts): subscribers on the
+/// publishing node and on the other one each get their events, and the report tells them apart.
 #[tokio::test]
 async fn bench_runs_across_a_cluster() {
     let mut command = userstream();
@@ -655,6 +655,57 @@ async fn bench_runs_across_a_cluster() {
         );
     }
     assert!(cluster["broker_cpu_percent"].as_f64().is_some(), "{report}");
+}
+
+/// `--history off` reaches the server, whose history stays empty; `--positions` connects with
+/// `streamPositions=true`, so every event read carries its position, and the history on by
+/// default holds what was published. Both are in the report; the other peers refuse them.
+#[tokio::test]
+async fn bench_measures_positions_and_history() {
+    let fanout = |flags: &[&str]| {
+        let mut command = userstream();
+        command
+            .args(["bench", "fanout"])
+            .args(flags)
+            .args(SMALL_PACED_RUN);
+        command
+    };
+    let off = run(fanout(&["--history", "off"]), None).await.json();
+    assert_eq!(off["peer"], json!("userstream/history-off"), "{off}");
+    assert_eq!(off["history"], json!(false), "{off}");
+    assert_eq!(off["positions"], json!(false), "{off}");
+    assert_eq!(off["history_bytes_per_account"], json!(0), "{off}");
+    let positions = run(fanout(&["--positions"]), None).await.json();
+    assert_eq!(
+        positions["peer"],
+        json!("userstream/positions"),
+        "{positions}"
+    );
+    assert_eq!(positions["history"], json!(true), "{positions}");
+    assert_eq!(positions["positions"], json!(true), "{positions}");
+    assert!(
+        positions["history_bytes_per_account"].as_u64().unwrap() > 0,
+        "{positions}"
+    );
+    assert!(
+        positions["history_events_per_account"].as_f64().unwrap() >= 1.0,
+        "{positions}"
+    );
+    // The same event frames, each with `,"position":{"epoch":"…","sequence":N}` after it.
+    let bytes = |report: &Value| report["bytes_per_event"].as_f64().unwrap();
+    assert!(
+        bytes(&positions) - bytes(&off) >= 35.0,
+        "{positions}\n{off}"
+    );
+    let refused: [&[&str]; 2] = [
+        &["--peer", "floor", "--positions"],
+        &["--peer", "nats", "--history", "off"],
+    ];
+    for flags in refused {
+        run(fanout(flags), None)
+            .await
+            .failed_with(&["applies to userstream only"]);
+    }
 }
 
 #[tokio::test]

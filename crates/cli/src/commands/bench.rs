@@ -1,6 +1,6 @@
 //! `userstream bench`: start the server under test, drive it, print one JSON report line.
 
-use crate::cli::{BenchCommand, PeerKind, SoakArgs, StormArgs};
+use crate::cli::{BenchCommand, FanoutArgs, PeerKind, SoakArgs, StormArgs, Switch};
 use anyhow::Context;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -39,9 +39,14 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
                 Ok(())
             }
             BenchCommand::Fanout(args) => {
+                check_userstream_flags(&args)?;
                 let ping = Duration::from_secs(args.ping_secs);
                 let coalesce_ms = args.coalesce_ms.to_string();
-                let env = [("USERSTREAM_WS__WRITE_COALESCE_MS", coalesce_ms.as_str())];
+                let mut env = vec![("USERSTREAM_WS__WRITE_COALESCE_MS", coalesce_ms.as_str())];
+                let history = args.history.unwrap_or(Switch::On) == Switch::On;
+                if !history {
+                    env.push(("USERSTREAM_HISTORY__ENABLED", "false"));
+                }
                 let options = FanoutOptions {
                     connections: args.connections,
                     rate: args.rate,
@@ -52,20 +57,20 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
                     ping_interval: pings(args.peer).then_some(ping),
                     write_coalesce_ms: (args.peer == PeerKind::Userstream)
                         .then_some(args.coalesce_ms),
+                    // A cluster node keeps no history whatever its setting.
+                    history: (args.peer == PeerKind::Userstream && args.cluster_nodes.is_none())
+                        .then_some(history),
+                };
+                let clients = Clients {
+                    sbe: args.sbe,
+                    positions: args.positions,
                 };
                 if let Some(nodes) = args.cluster_nodes {
-                    anyhow::ensure!(
-                        args.peer == PeerKind::Userstream,
-                        "--cluster-nodes runs userstream, not {:?}",
-                        args.peer
-                    );
-                    return fanout_cluster(nodes as usize, ping, &env, args.sbe, &options).await;
+                    return fanout_cluster(nodes as usize, ping, &env, clients, &options).await;
                 }
                 let (mut peer, server) =
                     start_with(args.peer, args.floor_stack, ping, &env).await?;
-                if let Peer::Userstream { sbe, .. } = &mut peer {
-                    *sbe = args.sbe;
-                }
+                clients.apply(&mut peer);
                 let report = scenarios::fanout(&peer, &server, &options).await;
                 server.stop().await;
                 print(&report?)
@@ -98,12 +103,58 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
     })
 }
 
+/// Refuses the fan-out's userstream-only flags for the other peers, and `--history` on a
+/// cluster, whose nodes keep no history.
+fn check_userstream_flags(args: &FanoutArgs) -> anyhow::Result<()> {
+    let flags = [
+        ("--sbe", args.sbe),
+        ("--positions", args.positions),
+        ("--history", args.history.is_some()),
+        ("--cluster-nodes", args.cluster_nodes.is_some()),
+    ];
+    for (flag, given) in flags {
+        anyhow::ensure!(
+            !given || args.peer == PeerKind::Userstream,
+            "{flag} applies to userstream only, not to --peer {}",
+            peer_name(args.peer)
+        );
+    }
+    anyhow::ensure!(
+        args.history.is_none() || args.cluster_nodes.is_none(),
+        "--history does not apply to --cluster-nodes: a cluster node keeps no resume history"
+    );
+    Ok(())
+}
+
+/// A peer as `--peer` names it.
+fn peer_name(kind: PeerKind) -> String {
+    use clap::ValueEnum;
+    kind.to_possible_value()
+        .map_or_else(|| format!("{kind:?}"), |value| value.get_name().to_owned())
+}
+
+/// How userstream's clients connect: in SBE, with stream positions.
+#[derive(Debug, Clone, Copy)]
+struct Clients {
+    sbe: bool,
+    positions: bool,
+}
+
+impl Clients {
+    fn apply(self, peer: &mut Peer) {
+        if let Peer::Userstream { sbe, positions, .. } = peer {
+            *sbe = self.sbe;
+            *positions = self.positions;
+        }
+    }
+}
+
 /// The fan-out across `nodes` userstream nodes on a nats-server started for the run.
 async fn fanout_cluster(
     nodes: usize,
     ping: Duration,
     userstream_env: &[(&str, &str)],
-    sbe: bool,
+    clients: Clients,
     options: &FanoutOptions,
 ) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("cannot find this binary to start servers with")?;
@@ -118,9 +169,7 @@ async fn fanout_cluster(
         .iter()
         .map(|(_, public, admin)| {
             let mut peer = Peer::userstream(*public, *admin, http.clone());
-            if let Peer::Userstream { sbe: on, .. } = &mut peer {
-                *on = sbe;
-            }
+            clients.apply(&mut peer);
             peer
         })
         .collect();
