@@ -57,7 +57,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
                     ping_interval: pings(args.peer).then_some(ping),
                     write_coalesce_ms: (args.peer == PeerKind::Userstream)
                         .then_some(args.coalesce_ms),
-                    // A cluster node keeps no history whatever its setting.
+                    // A cluster keeps its history in its JetStream stream, not in the node.
                     history: (args.peer == PeerKind::Userstream && args.cluster_nodes.is_none())
                         .then_some(history),
                 };
@@ -104,7 +104,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
 }
 
 /// Refuses the fan-out's userstream-only flags for the other peers, and `--history` on a
-/// cluster, whose nodes keep no history.
+/// cluster, whose history is the JetStream stream that carries its events either way.
 fn check_userstream_flags(args: &FanoutArgs) -> anyhow::Result<()> {
     let flags = [
         ("--sbe", args.sbe),
@@ -121,7 +121,7 @@ fn check_userstream_flags(args: &FanoutArgs) -> anyhow::Result<()> {
     }
     anyhow::ensure!(
         args.history.is_none() || args.cluster_nodes.is_none(),
-        "--history does not apply to --cluster-nodes: a cluster node keeps no resume history"
+        "--history does not apply to --cluster-nodes: a cluster's history is the JetStream stream that carries its events either way"
     );
     Ok(())
 }
