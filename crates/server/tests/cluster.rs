@@ -451,19 +451,6 @@ async fn messages_dropped_for_a_slow_subscription_are_fetched_from_the_stream() 
     );
 }
 
-/// Subscribes on a connection with positions (resuming from `from` when given); the result.
-async fn subscribe_with_positions(ws: &mut WsClient, token: &str, from: Option<&Value>) -> Value {
-    let mut params = json!({ "listenToken": token });
-    if let Some(from) = from {
-        params["resumeFrom"] = from.clone();
-    }
-    let response = ws
-        .call("userDataStream.subscribe.listenToken", params)
-        .await;
-    assert_eq!(response["status"], 200, "{response}");
-    response["result"].clone()
-}
-
 /// A client on node A loses its connection while events are published through node C; it
 /// resumes on node B from the last position it saw and gets exactly those events, then live
 /// ones. Every node numbers the events alike, from the stream.
@@ -474,7 +461,7 @@ async fn a_client_dropped_on_one_node_resumes_on_another_with_exactly_what_it_mi
     let (a, b, c) = (&cluster[0], &cluster[1], &cluster[2]);
     let (token, _) = a.token(&key, None, None).await;
     let mut on_a = a.ws_with("streamPositions=true").await;
-    let subscribed = subscribe_with_positions(&mut on_a, &token, None).await;
+    let subscribed = on_a.subscribe_from(&token, None).await;
     assert!(subscribed["resume"].is_null(), "{subscribed}");
     publish_batch(c, json!({ "uid": key.uid, "event": balance_update("1") })).await;
     let first = on_a.next_event().await;
@@ -491,7 +478,7 @@ async fn a_client_dropped_on_one_node_resumes_on_another_with_exactly_what_it_mi
     publish_batch(c, Value::Array(missed)).await;
 
     let mut on_b = b.ws_with("streamPositions=true").await;
-    let resumed = subscribe_with_positions(&mut on_b, &token, Some(&first["position"])).await;
+    let resumed = on_b.subscribe_from(&token, Some(&first["position"])).await;
     assert_eq!(
         resumed["resume"],
         json!({"status": "REPLAYED", "events": 3}),
@@ -517,11 +504,11 @@ async fn a_client_dropped_on_one_node_resumes_on_another_with_exactly_what_it_mi
     // A point in another epoch, or ahead of the stream, replays nothing and says why.
     let mut other = last.clone();
     other["epoch"] = json!("0");
-    let result = subscribe_with_positions(&mut on_b, &token, Some(&other)).await;
+    let result = on_b.subscribe_from(&token, Some(&other)).await;
     assert_eq!(result["resume"]["reason"], "EPOCH_CHANGED", "{result}");
     let mut ahead = last.clone();
     ahead["sequence"] = json!(u64::MAX >> 8);
-    let result = subscribe_with_positions(&mut on_b, &token, Some(&ahead)).await;
+    let result = on_b.subscribe_from(&token, Some(&ahead)).await;
     assert_eq!(result["resume"]["reason"], "POSITION_AHEAD", "{result}");
     on_b.expect_no_events().await;
 }

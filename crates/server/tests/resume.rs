@@ -17,18 +17,6 @@ fn delta(frame: &Value) -> &str {
         .unwrap_or_else(|| panic!("not a balanceUpdate frame: {frame}"))
 }
 
-async fn subscribe_from(ws: &mut WsClient, token: &str, from: Option<&Value>) -> Value {
-    let mut params = json!({ "listenToken": token });
-    if let Some(from) = from {
-        params["resumeFrom"] = from.clone();
-    }
-    let response = ws
-        .call("userDataStream.subscribe.listenToken", params)
-        .await;
-    assert_eq!(response["status"], 200, "{response}");
-    response["result"].clone()
-}
-
 /// Publishes balance updates with deltas `first..first+count` (as "N.0").
 async fn publish_run(server: &TestServer, uid: u64, first: u32, count: u32) {
     for n in first..first + count {
@@ -61,7 +49,7 @@ async fn subscribed_once(server: &TestServer) -> (common::Key, String, Value) {
     let key = server.create_key(&[]).await;
     let token = server.token(&key, None, Some(3_600_000)).await.0;
     let mut ws = server.ws_with(POSITIONS).await;
-    let point = subscribe_from(&mut ws, &token, None).await["position"].clone();
+    let point = ws.subscribe_from(&token, None).await["position"].clone();
     (key, token, point)
 }
 
@@ -127,7 +115,7 @@ async fn a_connection_that_comes_back_gets_exactly_what_it_missed() {
     let other = server.create_key(&[]).await;
     let mut ws = server.ws_with(POSITIONS).await;
     let token = server.token(&key, None, None).await.0;
-    let subscribed = subscribe_from(&mut ws, &token, None).await;
+    let subscribed = ws.subscribe_from(&token, None).await;
     let mut last = subscribed["position"].clone();
     assert!(
         last["epoch"].as_str().is_some_and(|e| e.len() == 16),
@@ -147,7 +135,7 @@ async fn a_connection_that_comes_back_gets_exactly_what_it_missed() {
     publish_run(&server, key.uid, 5, 2).await;
 
     let mut ws = server.ws_with(POSITIONS).await;
-    let resumed = subscribe_from(&mut ws, &token, Some(&last)).await;
+    let resumed = ws.subscribe_from(&token, Some(&last)).await;
     assert_eq!(
         resumed["resume"],
         json!({"status": "REPLAYED", "events": 4}),
@@ -164,7 +152,7 @@ async fn a_connection_that_comes_back_gets_exactly_what_it_missed() {
     // Nothing missed: an empty replay is a complete one.
     drop(ws);
     let mut ws = server.ws_with(POSITIONS).await;
-    let resumed = subscribe_from(&mut ws, &token, Some(&last)).await;
+    let resumed = ws.subscribe_from(&token, Some(&last)).await;
     assert_eq!(
         resumed["resume"],
         json!({"status": "REPLAYED", "events": 0})
@@ -186,14 +174,16 @@ async fn re_subscribing_to_extend_can_resume_too() {
     let server = TestServer::start().await;
     let key = server.create_key(&[]).await;
     let mut ws = server.ws_with(POSITIONS).await;
-    let first = subscribe_from(&mut ws, &server.token(&key, None, None).await.0, None).await;
+    let first = ws
+        .subscribe_from(&server.token(&key, None, None).await.0, None)
+        .await;
     let point = first["position"].clone();
     publish_run(&server, key.uid, 0, 2).await;
     let mut last = point.clone();
     assert_eq!(read_run(&mut ws, 2, &mut last).await, run(0, 2));
     server.advance_ms(1_000);
     let fresh = server.token(&key, None, None).await.0;
-    let extended = subscribe_from(&mut ws, &fresh, Some(&point)).await;
+    let extended = ws.subscribe_from(&fresh, Some(&point)).await;
     assert_eq!(extended["subscriptionId"], first["subscriptionId"]);
     assert_eq!(
         extended["resume"],
@@ -217,7 +207,7 @@ async fn a_resume_that_cannot_be_complete_says_why_and_goes_live() {
     // Four missed where three are kept.
     publish_run(&server, key.uid, 0, 4).await;
     let mut ws = server.ws_with(POSITIONS).await;
-    let result = subscribe_from(&mut ws, &token, Some(&point)).await;
+    let result = ws.subscribe_from(&token, Some(&point)).await;
     assert_eq!(failure(&result), "HISTORY_EXPIRED", "{result}");
     assert_eq!(result["resume"]["status"], "FAILED");
     assert!(
@@ -236,23 +226,23 @@ async fn a_resume_that_cannot_be_complete_says_why_and_goes_live() {
     let mut ws = server.ws_with(POSITIONS).await;
     let mut from = result["position"].clone();
     from["sequence"] = json!(from["sequence"].as_u64().unwrap() - 1);
-    let result = subscribe_from(&mut ws, &token, Some(&from)).await;
+    let result = ws.subscribe_from(&token, Some(&from)).await;
     assert_eq!(result["resume"], json!({"status": "REPLAYED", "events": 2}));
     drop(ws);
     server.advance_ms(60_001);
     let mut ws = server.ws_with(POSITIONS).await;
-    let result = subscribe_from(&mut ws, &token, Some(&from)).await;
+    let result = ws.subscribe_from(&token, Some(&from)).await;
     assert_eq!(failure(&result), "HISTORY_EXPIRED", "{result}");
     ws.expect_no_events().await;
 
     // Another epoch; a point in the future.
     let mut other_epoch = from.clone();
     other_epoch["epoch"] = json!("0123456789abcdef");
-    let result = subscribe_from(&mut ws, &token, Some(&other_epoch)).await;
+    let result = ws.subscribe_from(&token, Some(&other_epoch)).await;
     assert_eq!(failure(&result), "EPOCH_CHANGED");
     let mut ahead = from.clone();
     ahead["sequence"] = json!(1_000_000);
-    let result = subscribe_from(&mut ws, &token, Some(&ahead)).await;
+    let result = ws.subscribe_from(&token, Some(&ahead)).await;
     assert_eq!(failure(&result), "POSITION_AHEAD");
     ws.expect_no_events().await;
 
@@ -290,7 +280,7 @@ async fn a_restart_starts_a_new_epoch() {
     let (_, token, point) = subscribed_once(&server).await;
     let server = server.restart().await;
     let mut ws = server.ws_with(POSITIONS).await;
-    let result = subscribe_from(&mut ws, &token, Some(&point)).await;
+    let result = ws.subscribe_from(&token, Some(&point)).await;
     assert_eq!(result["resume"]["reason"], "EPOCH_CHANGED", "{result}");
     assert_ne!(result["position"]["epoch"], point["epoch"]);
 }
@@ -301,13 +291,13 @@ async fn without_history_every_resume_fails_plainly() {
     let key = server.create_key(&[]).await;
     let token = server.token(&key, None, None).await.0;
     let mut ws = server.ws_with(POSITIONS).await;
-    let point = subscribe_from(&mut ws, &token, None).await["position"].clone();
+    let point = ws.subscribe_from(&token, None).await["position"].clone();
     publish_run(&server, key.uid, 0, 1).await;
     let mut last = point.clone();
     assert_eq!(read_run(&mut ws, 1, &mut last).await, run(0, 1));
     drop(ws);
     let mut ws = server.ws_with(POSITIONS).await;
-    let result = subscribe_from(&mut ws, &token, Some(&point)).await;
+    let result = ws.subscribe_from(&token, Some(&point)).await;
     assert_eq!(result["resume"]["reason"], "HISTORY_DISABLED", "{result}");
     assert_eq!(server.metric("userstream_history_events").await, 0);
 }
@@ -332,7 +322,7 @@ async fn live_events_wait_for_the_replay() {
         })
     };
     let mut ws = server.ws_with(POSITIONS).await;
-    let result = subscribe_from(&mut ws, &token, Some(&point)).await;
+    let result = ws.subscribe_from(&token, Some(&point)).await;
     let replayed = result["resume"]["events"].as_u64().unwrap();
     assert!(replayed >= 50, "{result}");
     publisher.await.unwrap();

@@ -440,6 +440,20 @@ impl WsClient {
         response["result"].clone()
     }
 
+    /// Subscribes, resuming from the stream position `from` when given (a connection opened with
+    /// `streamPositions=true`); returns the result object (asserting success).
+    pub async fn subscribe_from(&mut self, token: &str, from: Option<&Value>) -> Value {
+        let mut params = json!({ "listenToken": token });
+        if let Some(from) = from {
+            params["resumeFrom"] = from.clone();
+        }
+        let response = self
+            .call("userDataStream.subscribe.listenToken", params)
+            .await;
+        assert_eq!(response["status"], 200, "{response}");
+        response["result"].clone()
+    }
+
     /// The next event frame (`{"subscriptionId":…,"event":…}` or `{"event":…}`).
     pub async fn next_event(&mut self) -> Value {
         if let Some(event) = self.events.pop_front() {
