@@ -365,14 +365,14 @@ impl AccountFeed {
     /// Delivers the messages of this account from `from` to `to` (stream sequences) out of the
     /// stream; when they cannot all be had, the node's subscriptions end instead.
     async fn fetch(&mut self, shared: &Shared, from: u64, to: u64) {
-        let subject = subject(&self.account);
-        let missed = async {
+        let subject = &subject(&self.account);
+        let missed = patiently(move || async move {
             let (_, first) = shared.stream.bounds().await?;
             if first > from {
                 return Ok(None);
             }
-            shared.stream.read(&subject, from, to).await.map(Some)
-        };
+            shared.stream.read(subject, from, to).await.map(Some)
+        });
         match missed.await {
             Ok(Some(messages)) => {
                 shared
@@ -397,7 +397,8 @@ impl AccountFeed {
             self.last = self.stream_last().await;
             return;
         };
-        match shared.stream.bounds().await {
+        let stream = &shared.stream;
+        match patiently(move || stream.bounds()).await {
             Ok((stream_last, _)) if stream_last > last => {
                 self.fetch(&shared, last + 1, stream_last).await;
             }
@@ -484,6 +485,28 @@ impl AccountFeed {
             return Err(ResumeFailure::HistoryExpired);
         }
         Ok(events)
+    }
+}
+
+/// How long catching up waits for the event stream to answer: after a NATS server restarts,
+/// JetStream takes a while (up to about ten seconds on NATS 2.9) to elect the stream's leader.
+const CATCH_UP_PATIENCE: Duration = Duration::from_secs(30);
+
+/// Tries `attempt` until it succeeds or [`CATCH_UP_PATIENCE`] is up.
+async fn patiently<T, F, Fut>(mut attempt: F) -> Result<T, BusError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, BusError>>,
+{
+    let give_up = tokio::time::Instant::now() + CATCH_UP_PATIENCE;
+    loop {
+        match attempt().await {
+            Err(error) if tokio::time::Instant::now() < give_up => {
+                tracing::debug!(%error, "the event stream is not answering yet; trying again");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            done => return done,
+        }
     }
 }
 
