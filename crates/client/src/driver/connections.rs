@@ -74,6 +74,9 @@ pub(crate) struct Connections {
     reconnect: Reconnect,
     /// Where tokens are requested.
     token_gateway: usize,
+    /// The gateway whose last token request failed (its REST root may be down while its
+    /// WebSocket API is up): a connection to it does not bring token requests back.
+    token_failing: Option<usize>,
     conn_seq: u64,
     request_seq: u64,
 }
@@ -91,6 +94,7 @@ impl Connections {
                 gateway: 0,
             },
             token_gateway: 0,
+            token_failing: None,
             conn_seq: 0,
             request_seq: 0,
         }
@@ -114,6 +118,7 @@ impl Connections {
     /// the retry asks the next one. Only the first failure of a gateway moves the cursor, so
     /// several accounts failing at once skip no node.
     pub(crate) fn token_failed(&mut self, gateway: usize) {
+        self.token_failing = Some(gateway);
         if self.token_gateway == gateway && self.gateways.len() > 1 {
             self.token_gateway = self.after(gateway);
             tracing::warn!(
@@ -121,6 +126,13 @@ impl Connections {
                 to = %shown(&self.gateways[self.token_gateway].rest),
                 "token request failed; asking the next gateway"
             );
+        }
+    }
+
+    /// A token request to `gateway` succeeded.
+    pub(crate) fn token_answered(&mut self, gateway: usize) {
+        if self.token_failing == Some(gateway) {
+            self.token_failing = None;
         }
     }
 
@@ -273,8 +285,11 @@ impl Connections {
         conn.open = true;
         conn.opened_at_us = now.us;
         let gateway = conn.gateway;
-        // A gateway that just took a connection is up: mint tokens there.
-        self.token_gateway = gateway;
+        // A gateway that just took a connection is up: mint tokens there, unless its token
+        // requests were just failing.
+        if self.token_failing != Some(gateway) {
+            self.token_gateway = gateway;
+        }
         out.status(Status::Connected {
             connection: id,
             handover,

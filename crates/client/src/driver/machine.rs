@@ -49,8 +49,9 @@ pub(crate) struct Machine {
     routes: Routes,
     out: Outbox,
     finished: bool,
-    /// What the last token answer said of stream positions (`StreamPositions::Auto`): unknown
-    /// until the first one.
+    /// What the last successful token answer said of stream positions
+    /// (`StreamPositions::Auto`): unknown until the first answer; a failed first answer counts
+    /// as "no".
     announced: Option<bool>,
 }
 
@@ -263,6 +264,11 @@ impl Machine {
         } = answer;
         if answer.is_ok() {
             self.announced = Some(positions);
+            self.conns.token_answered(gateway);
+        } else if self.announced.is_none() {
+            // Do not wait on a server that cannot be reached: connect without positions (a
+            // later answer may still announce them, for the next connection).
+            self.announced = Some(false);
         }
         if answer.as_ref().is_err_and(|error| !error.is_fatal()) {
             self.conns.token_failed(gateway);

@@ -1212,3 +1212,34 @@ fn losing_the_old_connection_before_the_new_one_resumed_is_no_gap() {
     delivered.extend(stream.event_at(2, 0, 13, 13).events);
     assert_eq!(delivered, [(0, "12".into()), (0, "13".into())]);
 }
+
+#[test]
+fn a_failed_first_token_answer_connects_without_positions_and_a_later_one_announces_them() {
+    let mut harness = Harness::new(options(), 1, &[Scope::Cross]);
+    harness.announce = true;
+    harness.wake();
+    // The server cannot be reached: no waiting on it, connect as Binance would.
+    let failed = harness.answer(0, 0, Err(TokenError::Transport("refused".into())));
+    assert_eq!(failed.opened, [(1, 0)]);
+    assert_eq!(failed.positions, [false]);
+    let [Status::TokenRetry { delay, .. }] = failed.statuses[..] else {
+        panic!("{failed:?}");
+    };
+    harness.open(1);
+    harness.advance(delay);
+    harness.wake();
+    // The answer announces positions; the open connection stays as it is.
+    let subscribe = harness.grant(0, 0).subscribe_on(1).clone();
+    assert_eq!(
+        subscribe.text,
+        subscribe_text(subscribe.id, "token-1", None)
+    );
+    harness.subscribed(1, subscribe.id, 0);
+    // Its replacement asks for them; there is no position to resume from yet.
+    let again = reconnect(&mut harness, 1);
+    assert_eq!(again.resume_from, None);
+    let done = harness.subscribed_at(2, again.id, 0, 30, None);
+    assert_eq!(done.gaps()[0].reason, GapReason::NoResume);
+    // From now on a reconnect resumes.
+    assert_eq!(reconnect(&mut harness, 2).resume_from, Some(30));
+}
