@@ -273,6 +273,12 @@ impl Harness {
         )
     }
 
+    /// [`subscribed_at`](Self::subscribed_at) with a resume that replayed `events` events.
+    fn replayed(&mut self, conn: u64, request: u64, id: u32, sequence: u64, events: u64) -> Done {
+        let resume = format!(r#"{{"status":"REPLAYED","events":{events}}}"#);
+        self.subscribed_at(conn, request, id, sequence, Some(&resume))
+    }
+
     fn refused(&mut self, conn: u64, request: u64, code: i32, msg: &str) -> Done {
         self.frame(
             conn,
@@ -1037,13 +1043,7 @@ fn a_reconnect_resumes_from_the_last_position_and_delivers_each_event_once() {
         subscribe.text,
         subscribe_text(subscribe.id, "token-1", Some(15))
     );
-    let done = stream.subscribed_at(
-        2,
-        subscribe.id,
-        0,
-        20,
-        Some(r#"{"status":"REPLAYED","events":2}"#),
-    );
+    let done = stream.replayed(2, subscribe.id, 0, 20, 2);
     assert!(matches!(
         &done.statuses[..],
         [
@@ -1125,13 +1125,7 @@ fn a_termination_resumes_on_the_same_connection_and_a_renewal_does_not() {
     stream.terminated(1, 0, stream.now.us);
     let subscribe = stream.grant(0, 0).subscribe_on(1).clone();
     assert_eq!(subscribe.resume_from, Some(11));
-    let done = stream.subscribed_at(
-        1,
-        subscribe.id,
-        1,
-        12,
-        Some(r#"{"status":"REPLAYED","events":1}"#),
-    );
+    let done = stream.replayed(1, subscribe.id, 1, 12, 1);
     assert!(done.gaps().is_empty());
     assert_eq!(
         done.statuses[1],
@@ -1153,13 +1147,7 @@ fn a_handover_with_positions_delivers_each_event_once_and_in_order() {
     let open = stream.open(2);
     let subscribe = open.subscribe_on(2);
     assert_eq!(subscribe.resume_from, Some(11), "resumes on the new node");
-    let done = stream.subscribed_at(
-        2,
-        subscribe.id,
-        4,
-        14,
-        Some(r#"{"status":"REPLAYED","events":2}"#),
-    );
+    let done = stream.replayed(2, subscribe.id, 4, 14, 2);
     assert!(matches!(
         &done.statuses[..],
         [
@@ -1196,13 +1184,7 @@ fn losing_the_old_connection_before_the_new_one_resumed_is_no_gap() {
     stream.advance(Duration::from_secs(1));
     let lost = stream.lost(1, stream.now.us);
     assert!(lost.statuses.is_empty(), "{lost:?}");
-    let done = stream.subscribed_at(
-        2,
-        subscribe,
-        0,
-        13,
-        Some(r#"{"status":"REPLAYED","events":2}"#),
-    );
+    let done = stream.replayed(2, subscribe, 0, 13, 2);
     assert!(done.gaps().is_empty(), "{done:?}");
     assert!(done.statuses.contains(&Status::Resumed {
         account: Scope::Cross,
