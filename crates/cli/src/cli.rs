@@ -65,8 +65,9 @@ pub enum Command {
     /// connection before the 24 h limit or on serverShutdown. Events go to stdout, one line each
     /// (time, account, event type, key fields), or with --json one JSON object per line:
     /// {"account":"cross","event":{...}} with the event in Binance's shape. Status lines
-    /// (connected, renewed, reconnecting, GAP when events may have been missed) go to stderr.
-    /// Runs until interrupted; exits non-zero only on a configuration error, such as an API key
+    /// (connected, renewed, reconnecting, "resumed N events" when a userstream server replayed
+    /// what a lost connection missed, GAP with its reason when events may have been missed) go
+    /// to stderr. Runs until interrupted; exits non-zero only on a configuration error, such as an API key
     /// the server does not know.
     #[command(after_help = "\
 Failover:

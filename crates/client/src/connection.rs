@@ -21,6 +21,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use userstream_protocol::TimeUnit;
 use userstream_protocol::clock::SharedClock;
+use userstream_protocol::position::STREAM_POSITIONS;
 
 /// How long a closing handshake may take before the socket is simply dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
@@ -82,6 +83,9 @@ pub struct ConnSettings {
     pub options: Arc<Options>,
     pub clock: SharedClock,
     pub events: mpsc::Sender<(u64, ConnEvent)>,
+    /// Ask for stream positions (`streamPositions=true`): only ever towards a server that
+    /// announced them.
+    pub positions: bool,
 }
 
 /// Spawns the task for connection `id`.
@@ -91,8 +95,9 @@ pub fn spawn(id: u64, settings: ConnSettings) -> ConnHandle {
     ConnHandle { commands }
 }
 
-/// The session URL: the WebSocket API URL plus our connection parameters.
-fn session_url(base: &Url, unit: TimeUnit, sbe: bool) -> Url {
+/// The session URL: the WebSocket API URL plus our connection parameters. Without `positions`
+/// it is exactly what a Binance client asks for.
+fn session_url(base: &Url, unit: TimeUnit, sbe: bool, positions: bool) -> Url {
     let mut url = base.clone();
     let unit = match unit {
         TimeUnit::Millisecond => "MILLISECOND",
@@ -107,6 +112,9 @@ fn session_url(base: &Url, unit: TimeUnit, sbe: bool) -> Url {
         for (name, value) in userstream_protocol::sbe::url_parameters(version) {
             query.append_pair(name, &value);
         }
+    }
+    if positions {
+        query.append_pair(STREAM_POSITIONS, "true");
     }
     drop(query);
     url
@@ -132,6 +140,7 @@ async fn run(id: u64, settings: ConnSettings, mut commands: mpsc::UnboundedRecei
         options,
         clock,
         events,
+        positions,
     } = settings;
     let report = |event| {
         let events = events.clone();
@@ -143,7 +152,7 @@ async fn run(id: u64, settings: ConnSettings, mut commands: mpsc::UnboundedRecei
     let mut config = WebSocketConfig::default();
     config.max_message_size = Some(MAX_MESSAGE_BYTES);
     config.max_frame_size = Some(MAX_MESSAGE_BYTES);
-    let url = session_url(&url, options.time_unit, options.sbe);
+    let url = session_url(&url, options.time_unit, options.sbe, positions);
     let connector = options.trusted_certificates.websocket_connector();
     let connecting = tokio_tungstenite::connect_async_tls_with_config(
         url.as_str(),
@@ -339,11 +348,16 @@ mod tests {
     fn session_url_asks_for_the_time_unit_and_no_rate_limits() {
         let base = Url::parse("wss://ws-api.binance.com:443/ws-api/v3").unwrap();
         assert_eq!(
-            session_url(&base, TimeUnit::Microsecond, false).as_str(),
+            session_url(&base, TimeUnit::Microsecond, false, false).as_str(),
             "wss://ws-api.binance.com/ws-api/v3?timeUnit=MICROSECOND&returnRateLimits=false"
         );
+        let local = Url::parse("ws://127.0.0.1:9443/ws-api/v3").unwrap();
         assert_eq!(
-            session_url(&base, TimeUnit::Millisecond, true).as_str(),
+            session_url(&local, TimeUnit::Microsecond, false, true).as_str(),
+            "ws://127.0.0.1:9443/ws-api/v3?timeUnit=MICROSECOND&returnRateLimits=false&streamPositions=true"
+        );
+        assert_eq!(
+            session_url(&base, TimeUnit::Millisecond, true, false).as_str(),
             "wss://ws-api.binance.com/ws-api/v3?timeUnit=MILLISECOND&returnRateLimits=false&responseFormat=sbe&sbeSchemaId=3&sbeSchemaVersion=5"
         );
     }

@@ -8,6 +8,7 @@ use std::hash::{Hash, Hasher};
 use userstream_protocol::ApiError;
 use userstream_protocol::TimeUnit;
 use userstream_protocol::events::{Event, EventError};
+use userstream_protocol::position::{ResumeOutcome, StreamPosition};
 use userstream_protocol::sbe::events::{DecodedEvent, decode_event, subscription_offset};
 use userstream_protocol::sbe::layout::web_socket_response;
 use userstream_protocol::sbe::responses::{Outcome, read_response};
@@ -33,8 +34,11 @@ pub enum Inbound {
         subscription_id: u32,
         /// The event.
         event: Event,
-        /// A hash of the event's exact bytes (leaving out an SBE `subscriptionId`).
+        /// A hash of the event's exact bytes (leaving out an SBE `subscriptionId` and the
+        /// position).
         fingerprint: u64,
+        /// Its place in the account's stream, on a connection with stream positions.
+        position: Option<StreamPosition>,
     },
     /// An event outside any subscription (`serverShutdown`).
     ConnectionEvent(Event),
@@ -64,6 +68,28 @@ impl Reply {
         }
     }
 
+    /// The account stream's position in a subscribe result (connections with stream
+    /// positions; JSON only). Unreadable counts as absent.
+    pub fn position(&self) -> Option<StreamPosition> {
+        self.extension::<StreamPosition>("position")
+    }
+
+    /// What a resume came to, in a subscribe result that answers one. `None` when the result
+    /// says nothing readable about it.
+    pub fn resume(&self) -> Option<ResumeOutcome> {
+        self.extension::<ResumeOutcome>("resume")
+    }
+
+    /// A field of our extension in a JSON result, read on its own, so that a malformed one
+    /// never costs the rest of the result.
+    fn extension<T: serde::de::DeserializeOwned>(&self, name: &str) -> Option<T> {
+        let Reply::Json(text) = self else {
+            return None;
+        };
+        let fields: std::collections::HashMap<&str, &RawValue> = serde_json::from_str(text).ok()?;
+        serde_json::from_str(fields.get(name)?.get()).ok()
+    }
+
     /// For messages: the result as text.
     pub fn describe(&self) -> String {
         match self {
@@ -82,6 +108,9 @@ struct EventEnvelope<'a> {
     subscription_id: Option<u32>,
     #[serde(default, borrow)]
     event: Option<&'a RawValue>,
+    /// Read on its own: a malformed position must not cost the event.
+    #[serde(default, borrow)]
+    position: Option<&'a RawValue>,
 }
 
 /// Why a frame could not be read at all.
@@ -117,6 +146,9 @@ pub fn parse(text: &str, unit: TimeUnit) -> Result<Inbound, FrameError> {
                 subscription_id,
                 event,
                 fingerprint: fingerprint(body.get()),
+                position: envelope
+                    .position
+                    .and_then(|raw| serde_json::from_str(raw.get()).ok()),
             },
             None => Inbound::ConnectionEvent(event),
         });
@@ -174,6 +206,7 @@ pub fn parse_binary(frame: &[u8]) -> Result<Inbound, FrameError> {
                 subscription_id: u32::from(subscription_id),
                 event,
                 fingerprint: hasher.finish(),
+                position: None,
             })
         }
         DecodedEvent::Event {
@@ -288,6 +321,49 @@ mod tests {
     }
 
     #[test]
+    fn positions_are_read_without_costing_the_event() {
+        let read = |tail: &str| {
+            let text = format!(
+                r#"{{"subscriptionId":0,"event":{{"e":"balanceUpdate","E":1,"a":"BTC","d":"1","T":1}}{tail}}}"#
+            );
+            match parse(&text, TimeUnit::Millisecond).unwrap() {
+                Inbound::Event {
+                    position,
+                    fingerprint,
+                    ..
+                } => (position, fingerprint),
+                other => panic!("{other:?}"),
+            }
+        };
+        let (none, print) = read("");
+        assert_eq!(none, None);
+        let (some, same_print) = read(r#","position":{"epoch":"e1","sequence":18}"#);
+        assert_eq!(
+            some,
+            Some(StreamPosition {
+                epoch: "e1".into(),
+                sequence: 18
+            })
+        );
+        assert_eq!(print, same_print, "the position is not part of the event");
+        assert_eq!(read(r#","position":{"epoch":5}"#).0, None);
+
+        let reply = Reply::Json(
+            r#"{"subscriptionId":0,"expirationTime":5,"position":{"epoch":"e1","sequence":18},"resume":{"status":"REPLAYED","events":4}}"#.into(),
+        );
+        assert_eq!(reply.subscription().unwrap().subscription_id, 0);
+        assert_eq!(reply.position().unwrap().sequence, 18);
+        assert_eq!(reply.resume(), Some(ResumeOutcome::Replayed { events: 4 }));
+        let plain = Reply::Json(r#"{"subscriptionId":0,"expirationTime":5}"#.into());
+        assert_eq!((plain.position(), plain.resume()), (None, None));
+        let odd = Reply::Json(
+            r#"{"subscriptionId":0,"expirationTime":5,"resume":{"status":"SOMETHING"}}"#.into(),
+        );
+        assert_eq!(odd.resume(), None);
+        assert!(odd.subscription().is_some());
+    }
+
+    #[test]
     fn garbage_is_an_error() {
         for text in [
             "",
@@ -334,6 +410,7 @@ mod tests {
                 subscription_id,
                 event: decoded,
                 fingerprint,
+                ..
             } => {
                 assert_eq!((subscription_id, &decoded), (u32::from(sub), &event));
                 fingerprint

@@ -6,6 +6,7 @@ use std::fmt;
 use std::time::Duration;
 use userstream_protocol::Scope;
 use userstream_protocol::events::Event;
+use userstream_protocol::position::ResumeFailure;
 
 /// One item of the stream: an event for one of your accounts, or a change in the stream's state.
 ///
@@ -56,6 +57,7 @@ pub struct AccountEvent {
 /// assert_eq!(status.to_string(), "cross: renewed (subscription 0, expires 1970-01-01T00:00:00.000000Z)");
 /// ```
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Status {
     /// A WebSocket connection is open.
     Connected {
@@ -124,8 +126,20 @@ pub enum Status {
         error: TokenError,
     },
     /// Events for an account may have been missed: reconcile (e.g. query open orders and
-    /// balances over REST).
+    /// balances over REST). Against userstream this follows only a resume that failed; the
+    /// gap's `reason` says why.
     Gap(Gap),
+    /// The account was not covered for a while (a reconnect, a failover, a handover whose old
+    /// connection was lost, an unexpected `eventStreamTerminated`), and the server replayed
+    /// everything it missed: `events` events, which follow this item, in order, before any
+    /// live one. Nothing was missed. It takes the place of a [`Gap`]; only a userstream server
+    /// resumes (docs/protocol.md §7).
+    Resumed {
+        /// The account.
+        account: Scope,
+        /// How many events the server replayed (perhaps 0).
+        events: u64,
+    },
     /// An SBE session received a `NonRepresentableMessage`: an event its schema version cannot
     /// carry was left out. On the gateway these are the margin risk events, which have no SBE
     /// message; a JSON session receives them.
@@ -140,6 +154,7 @@ pub enum Status {
 
 /// A window in which events for one account may have been missed.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Gap {
     /// The account.
     pub account: Scope,
@@ -148,6 +163,22 @@ pub struct Gap {
     pub since_us: i64,
     /// The moment the account was subscribed again.
     pub until_us: i64,
+    /// Why the missed events were not replayed.
+    pub reason: GapReason,
+}
+
+/// Why a [`Gap`] could not be closed by resuming.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GapReason {
+    /// No resume was possible: the connection carries no stream positions (Binance, which has
+    /// none; an SBE session; positions switched off), or none was known yet for the account.
+    NoResume,
+    /// The server answered the resume with this failure (e.g. `HISTORY_EXPIRED`: the missed
+    /// events are no longer in its history).
+    ResumeFailed(ResumeFailure),
+    /// A resume was asked for, but the answer said nothing readable about it.
+    ResumeUnanswered,
 }
 
 /// Why a connection ended.
@@ -214,6 +245,23 @@ impl fmt::Display for Disconnect {
             Disconnect::Lost(error) => write!(f, "connection lost: {error}"),
             Disconnect::Stale => write!(f, "connection silent, ping unanswered"),
             Disconnect::RequestTimeout => write!(f, "request unanswered"),
+        }
+    }
+}
+
+impl fmt::Display for GapReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GapReason::NoResume => f.write_str("no resume possible"),
+            GapReason::ResumeFailed(failure) => {
+                // The wire name (HISTORY_EXPIRED…), as the server sent it.
+                let name = serde_json::to_value(failure)
+                    .ok()
+                    .and_then(|value| value.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                write!(f, "resume failed: {name}")
+            }
+            GapReason::ResumeUnanswered => f.write_str("resume unanswered"),
         }
     }
 }
@@ -289,11 +337,14 @@ impl fmt::Display for Status {
             ),
             Status::Gap(gap) => write!(
                 f,
-                "{}: GAP, events may have been missed between {} and {}",
+                "{}: GAP, events may have been missed between {} and {} ({})",
                 gap.account,
                 crate::format_time_us(gap.since_us),
-                crate::format_time_us(gap.until_us)
+                crate::format_time_us(gap.until_us),
+                gap.reason
             ),
+            Status::Resumed { account, events: 1 } => write!(f, "{account}: resumed 1 event"),
+            Status::Resumed { account, events } => write!(f, "{account}: resumed {events} events"),
             Status::NotRepresentable { connection } => write!(
                 f,
                 "an event SBE cannot carry was left out (connection {connection}); JSON sessions receive it"

@@ -12,8 +12,12 @@
 //!   once.
 //! - **Failover**: given several gateways of one cluster ([`UserStreamBuilder::gateways`]), a
 //!   stream whose gateway dies moves to the next one, and token requests do too.
+//! - **Resume**: against a userstream gateway, which announces stream positions, a stream that
+//!   was interrupted picks up where it left off: the server replays what it missed
+//!   ([`Status::Resumed`]). Binance has no positions, and is sent nothing it does not document.
 //! - **Gaps are never silent**: when events may have been missed, a [`Status::Gap`] says for
-//!   which account and between which instants, so you know to reconcile.
+//!   which account, between which instants and why they were not replayed, so you know to
+//!   reconcile.
 //!
 //! It works unchanged against Binance and against `userstream serve`.
 //!
@@ -54,13 +58,16 @@ mod tls;
 pub mod token;
 
 pub use backoff::Backoff;
-pub use item::{AccountEvent, Disconnect, Fatal, Gap, HandoverReason, Item, Status};
-pub use options::{BINANCE_REST_URL, BINANCE_WS_API_URL, Endpoints, Options, UrlError};
+pub use item::{AccountEvent, Disconnect, Fatal, Gap, GapReason, HandoverReason, Item, Status};
+pub use options::{
+    BINANCE_REST_URL, BINANCE_WS_API_URL, Endpoints, Options, StreamPositions, UrlError,
+};
 pub use tls::{CertificateError, TrustedCertificates};
 pub use token::{ListenToken, TokenClient, TokenError};
 pub use userstream_protocol::Scope;
 pub use userstream_protocol::clock::{Clock, SharedClock, SystemClock};
 pub use userstream_protocol::events::Event;
+pub use userstream_protocol::position::ResumeFailure;
 
 use futures_util::Stream;
 use std::pin::Pin;
@@ -192,6 +199,15 @@ impl UserStreamBuilder {
         self
     }
 
+    /// Whether to ask for stream positions and resume (default [`StreamPositions::Auto`]: when
+    /// the server announces them, which Binance never does). Sets
+    /// [`Options::stream_positions`]; call it after [`options`](Self::options), which replaces
+    /// every option.
+    pub fn stream_positions(mut self, mode: StreamPositions) -> Self {
+        self.options.stream_positions = mode;
+        self
+    }
+
     /// The clock that decides when tokens are renewed and connections rotated. Tests share a
     /// manual clock with the server; everything else uses the system clock.
     pub fn clock(mut self, clock: SharedClock) -> Self {
@@ -226,6 +242,11 @@ impl UserStreamBuilder {
             return Err(BuildError::NoGateways);
         }
         let options = self.options;
+        if options.sbe && options.stream_positions == StreamPositions::On {
+            return Err(BuildError::InvalidOption(
+                "stream positions need a JSON session: SBE has no field for them",
+            ));
+        }
         if options.buffer == 0 {
             return Err(BuildError::InvalidOption("buffer must be at least 1"));
         }

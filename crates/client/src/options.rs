@@ -143,6 +143,32 @@ pub struct Options {
     /// Certificates trusted besides the public web roots, for a gateway with a private
     /// certificate (HTTPS and `wss://`).
     pub trusted_certificates: TrustedCertificates,
+    /// Whether connections ask for stream positions, so that a reconnect resumes where it
+    /// left off instead of reporting a gap (a userstream extension; Binance has none).
+    pub stream_positions: StreamPositions,
+}
+
+/// Whether to use stream positions and resume (docs/protocol.md §7), a userstream extension.
+///
+/// Binance is never sent anything it does not document: in the default [`Auto`] mode the
+/// client asks for positions only once a token answer has carried userstream's
+/// `X-Userstream-Extensions: streamPositions` header, which Binance never sends.
+///
+/// [`Auto`]: StreamPositions::Auto
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum StreamPositions {
+    /// Use them when the server says it has them: the first connection opens once the first
+    /// token has been answered, and with `streamPositions=true` only when that answer
+    /// announced the extension. An SBE session never asks (SBE has no field for positions).
+    #[default]
+    Auto,
+    /// Never ask: connections are exactly what a Binance client opens, and every lost
+    /// stretch is reported as a [`Gap`](crate::Gap).
+    Off,
+    /// Always ask, without waiting for the announcement (for a userstream server behind a
+    /// proxy that drops the header). Never use it against Binance. Not with `sbe`.
+    On,
 }
 
 impl Default for Options {
@@ -163,6 +189,7 @@ impl Default for Options {
             sbe: false,
             buffer: 1024,
             trusted_certificates: TrustedCertificates::default(),
+            stream_positions: StreamPositions::default(),
         }
     }
 }

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use std::time::Duration;
 use userstream_protocol::Scope;
 use userstream_protocol::error::codes;
+use userstream_protocol::position::{EXTENSIONS_HEADER, advertises_stream_positions};
 use userstream_protocol::signature::hmac_sha256_hex;
 
 /// The header Binance reads the API key from.
@@ -151,6 +152,18 @@ impl TokenClient {
 
     /// Requests a token for `account`; `now_ms` stamps signed requests.
     pub async fn fetch(&self, account: &Scope, now_ms: i64) -> Result<ListenToken, TokenError> {
+        self.fetch_announced(account, now_ms)
+            .await
+            .map(|(token, _)| token)
+    }
+
+    /// [`fetch`](Self::fetch), and whether the answer announced stream positions (a userstream
+    /// server's `X-Userstream-Extensions` header; Binance never sends it).
+    pub(crate) async fn fetch_announced(
+        &self,
+        account: &Scope,
+        now_ms: i64,
+    ) -> Result<(ListenToken, bool), TokenError> {
         let validity_ms = self
             .validity
             .map(|validity| u64::try_from(validity.as_millis()).unwrap_or(u64::MAX));
@@ -176,11 +189,17 @@ impl TokenClient {
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
+        let positions = response
+            .headers()
+            .get_all(EXTENSIONS_HEADER)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .any(advertises_stream_positions);
         let body = response
             .text()
             .await
             .map_err(|error| TokenError::Transport(root_cause(&error)))?;
-        parse_answer(status, &body, retry_after)
+        parse_answer(status, &body, retry_after).map(|token| (token, positions))
     }
 }
 

@@ -12,6 +12,22 @@ use serde::{Deserialize, Serialize};
 /// Longest epoch accepted in a resume point.
 pub const MAX_EPOCH_LEN: usize = 64;
 
+/// The connection URL parameter that asks for positions and resume (`streamPositions=true`).
+pub const STREAM_POSITIONS: &str = "streamPositions";
+
+/// The response header in which a userstream server lists its extensions, on every successful
+/// answer of `POST /sapi/v1/userListenToken` (Binance never sends it). Its value is a
+/// comma-separated list of names; [`STREAM_POSITIONS`] is the only one so far.
+pub const EXTENSIONS_HEADER: &str = "x-userstream-extensions";
+
+/// Whether an [`EXTENSIONS_HEADER`] value lists [`STREAM_POSITIONS`] (names compare without
+/// regard to case or surrounding spaces).
+pub fn advertises_stream_positions(header: &str) -> bool {
+    header
+        .split(',')
+        .any(|name| name.trim().eq_ignore_ascii_case(STREAM_POSITIONS))
+}
+
 /// Where an event sits in its account's stream.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct StreamPosition {
@@ -183,6 +199,14 @@ mod tests {
         );
         let replayed = serde_json::to_string(&ResumeOutcome::Replayed { events: 3 }).unwrap();
         assert_eq!(replayed, r#"{"status":"REPLAYED","events":3}"#);
+    }
+
+    #[test]
+    fn the_extensions_header_is_a_list() {
+        assert!(advertises_stream_positions("streamPositions"));
+        assert!(advertises_stream_positions("other, streampositions "));
+        assert!(!advertises_stream_positions(""));
+        assert!(!advertises_stream_positions("streamPositionsX"));
     }
 
     #[test]

@@ -47,6 +47,27 @@ async fn cross_token_with_default_validity_and_weight_header() {
     assert_eq!(headers["x-sapi-used-uid-weight-1m"], "2");
 }
 
+/// The stream positions extension is announced on every token that is issued, and only there:
+/// a refusal (Binance's shape) carries no extension header.
+#[tokio::test]
+async fn issued_tokens_announce_the_stream_positions_extension() {
+    let (server, key) = setup().await;
+    let (status, _, headers) = server.request_token(Some(&key.api_key), "").await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["x-userstream-extensions"], "streamPositions");
+    let (status, _, headers) = server
+        .request_token(Some(&key.api_key), "isIsolated=true&symbol=BNBUSDT")
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["x-userstream-extensions"], "streamPositions");
+    let (status, _, headers) = server.request_token(Some(&key.api_key), "validity=0").await;
+    assert_eq!(status, 400);
+    assert!(headers.get("x-userstream-extensions").is_none());
+    let (status, _, headers) = server.request_token(None, "").await;
+    assert_eq!(status, 401);
+    assert!(headers.get("x-userstream-extensions").is_none());
+}
+
 #[tokio::test]
 async fn isolated_token_and_explicit_validity() {
     let (server, key) = setup().await;

@@ -2,6 +2,7 @@
 //! to renew it, and whether each account is covered (so that losing coverage is a gap).
 
 use super::timers::{Deadlines, Now, micros};
+use crate::item::GapReason;
 use crate::options::Options;
 use crate::token::{ListenToken, TokenError};
 use std::collections::HashMap;
@@ -42,6 +43,9 @@ enum Sub {
         renew_at_us: i64,
         /// When this subscription started delivering.
         since_us: i64,
+        /// Why it may have missed what came before `since_us`; `None` when it resumed, so it
+        /// carries everything after the point it resumed from.
+        not_resumed: Option<GapReason>,
         /// A renewing subscribe is in flight.
         renewing: bool,
     },
@@ -55,6 +59,8 @@ pub(crate) struct TokenAnswer {
     pub(crate) answer: Result<ListenToken, TokenError>,
     /// When it was asked for, on our clock: the token's lifetime counts from here.
     pub(crate) asked_at_us: i64,
+    /// The answer announced stream positions (a userstream server; never Binance).
+    pub(crate) positions: bool,
 }
 
 /// What became of a token answer.
@@ -209,8 +215,9 @@ impl Account {
         }
     }
 
-    /// Subscription `id` on `conn` streams until `expires_us`. Returns the id it replaces when
-    /// this was a renewal of a subscription already streaming there.
+    /// Subscription `id` on `conn` streams until `expires_us`; `not_resumed` says whether it
+    /// resumed (`None`) or why not. Returns the id it replaces when this was a renewal of a
+    /// subscription already streaming there (which keeps its start).
     pub(crate) fn subscribed(
         &mut self,
         conn: u64,
@@ -218,22 +225,31 @@ impl Account {
         expires_us: i64,
         renew_at_us: i64,
         now_us: i64,
+        not_resumed: Option<GapReason>,
     ) -> Option<u32> {
         let previous = match self.subs.get(&conn) {
-            Some(Sub::Active { id, since_us, .. }) => Some((*id, *since_us)),
+            Some(Sub::Active {
+                id,
+                since_us,
+                not_resumed,
+                ..
+            }) => Some((*id, *since_us, *not_resumed)),
             _ => None,
         };
+        let (since_us, not_resumed) =
+            previous.map_or((now_us, not_resumed), |(_, since, how)| (since, how));
         self.subs.insert(
             conn,
             Sub::Active {
                 id,
                 expires_us,
                 renew_at_us,
-                since_us: previous.map_or(now_us, |(_, since)| since),
+                since_us,
+                not_resumed,
                 renewing: false,
             },
         );
-        previous.map(|(id, _)| id)
+        previous.map(|(id, _, _)| id)
     }
 
     /// The account streams again: the start of the gap that ends now, if there was one.
@@ -285,7 +301,7 @@ impl Account {
             _ => {}
         }
         tracing::info!(account = %self.scope, connection = conn, subscription_id, "subscription terminated by the server; renewing now");
-        if self.active_since(conn).is_none() {
+        if self.active_elsewhere(conn).is_none() {
             self.broke_at(event_time_us.min(now_us));
         }
         self.token = None;
@@ -298,13 +314,16 @@ impl Account {
     }
 
     /// Connection `conn`, last heard at `last_heard_us`, is gone. Returns the window that no
-    /// connection covered when another one already streams the account; otherwise coverage is
-    /// broken from then until the account is subscribed again.
-    pub(crate) fn lost(&mut self, conn: u64, last_heard_us: i64) -> Option<(i64, i64)> {
-        match self.active_since(conn) {
+    /// connection covered, and why, when another one already streams the account; otherwise
+    /// coverage is broken from then until the account is subscribed again.
+    pub(crate) fn lost(&mut self, conn: u64, last_heard_us: i64) -> Option<(i64, i64, GapReason)> {
+        match self.active_elsewhere(conn) {
             // Another connection already streams this account; only what fell between the
-            // last frame heard here and its start may be missing.
-            Some(since) if since > last_heard_us => Some((last_heard_us, since)),
+            // last frame heard here and its start may be missing, unless it resumed from a
+            // point this one had reached.
+            Some((since, Some(reason))) if since > last_heard_us => {
+                Some((last_heard_us, since, reason))
+            }
             Some(_) => None,
             None if self.started => {
                 self.broke_at(last_heard_us);
@@ -319,16 +338,20 @@ impl Account {
     }
 
     /// When the earliest subscription streaming on a connection other than `except_conn`
-    /// started.
-    fn active_since(&self, except_conn: u64) -> Option<i64> {
+    /// started, and whether it resumed (`None`) or why not.
+    fn active_elsewhere(&self, except_conn: u64) -> Option<(i64, Option<GapReason>)> {
         self.subs
             .iter()
             .filter(|(conn, _)| **conn != except_conn)
             .filter_map(|(_, sub)| match sub {
-                Sub::Active { since_us, .. } => Some(*since_us),
+                Sub::Active {
+                    since_us,
+                    not_resumed,
+                    ..
+                } => Some((*since_us, *not_resumed)),
                 Sub::Pending => None,
             })
-            .min()
+            .min_by_key(|(since, _)| *since)
     }
 
     pub(crate) fn is_active_on(&self, conn: u64) -> bool {

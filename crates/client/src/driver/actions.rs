@@ -10,8 +10,13 @@ use userstream_protocol::Scope;
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub(crate) enum Action {
-    /// Open connection `conn` to gateway `gateway` (an index into the gateway list).
-    Open { conn: u64, gateway: usize },
+    /// Open connection `conn` to gateway `gateway` (an index into the gateway list), asking
+    /// for stream positions or not.
+    Open {
+        conn: u64,
+        gateway: usize,
+        positions: bool,
+    },
     /// Write request `id`, already encoded, on connection `conn`.
     Send { conn: u64, id: u64, text: String },
     /// Close connection `conn` cleanly; its `Closed` report follows.

@@ -20,6 +20,8 @@ use tokio::time::Instant;
 struct Conn {
     /// Index of the gateway it is open to.
     gateway: usize,
+    /// Opened with `streamPositions=true`.
+    positions: bool,
     open: bool,
     opened_at_us: i64,
     requests: HashMap<u64, Request>,
@@ -72,6 +74,9 @@ pub(crate) struct Connections {
     reconnect: Reconnect,
     /// Where tokens are requested.
     token_gateway: usize,
+    /// The gateway whose last token request failed (its REST root may be down while its
+    /// WebSocket API is up): a connection to it does not bring token requests back.
+    token_failing: Option<usize>,
     conn_seq: u64,
     request_seq: u64,
 }
@@ -89,6 +94,7 @@ impl Connections {
                 gateway: 0,
             },
             token_gateway: 0,
+            token_failing: None,
             conn_seq: 0,
             request_seq: 0,
         }
@@ -112,6 +118,7 @@ impl Connections {
     /// the retry asks the next one. Only the first failure of a gateway moves the cursor, so
     /// several accounts failing at once skip no node.
     pub(crate) fn token_failed(&mut self, gateway: usize) {
+        self.token_failing = Some(gateway);
         if self.token_gateway == gateway && self.gateways.len() > 1 {
             self.token_gateway = self.after(gateway);
             tracing::warn!(
@@ -122,14 +129,25 @@ impl Connections {
         }
     }
 
-    /// Opens the connection when there is none and the reconnect backoff is over.
-    pub(crate) fn reconnect_if_due(&mut self, now: Now, out: &mut Outbox) {
+    /// A token request to `gateway` succeeded.
+    pub(crate) fn token_answered(&mut self, gateway: usize) {
+        if self.token_failing == Some(gateway) {
+            self.token_failing = None;
+        }
+    }
+
+    /// Opens the connection when there is none and the reconnect backoff is over, with stream
+    /// positions or not; not at all while that is still unknown (`None`).
+    pub(crate) fn reconnect_if_due(&mut self, positions: Option<bool>, now: Now, out: &mut Outbox) {
+        let Some(positions) = positions else {
+            return;
+        };
         if self.current.is_none()
             && self.next().is_none()
             && self.reconnect.at.is_none_or(|at| now.at >= at)
         {
             self.reconnect.at = None;
-            self.current = Some(self.open(self.reconnect.gateway, now, out));
+            self.current = Some(self.open(self.reconnect.gateway, positions, now, out));
         }
     }
 
@@ -171,7 +189,7 @@ impl Connections {
     }
 
     /// Opens a handover's new connection, unless it is open already or waiting to retry.
-    pub(crate) fn open_replacement_if_due(&mut self, now: Now, out: &mut Outbox) {
+    pub(crate) fn open_replacement_if_due(&mut self, positions: bool, now: Now, out: &mut Outbox) {
         let gateway = match &mut self.handover {
             Some(handover)
                 if handover.next.is_none() && handover.retry_at.is_none_or(|at| now.at >= at) =>
@@ -181,7 +199,7 @@ impl Connections {
             }
             _ => return,
         };
-        let next = self.open(gateway, now, out);
+        let next = self.open(gateway, positions, now, out);
         if let Some(handover) = &mut self.handover {
             handover.next = Some(next);
         }
@@ -207,6 +225,11 @@ impl Connections {
 
     fn is_open(&self, id: u64) -> bool {
         self.conns.get(&id).is_some_and(|conn| conn.open)
+    }
+
+    /// True when `id` was opened with stream positions.
+    pub(crate) fn has_positions(&self, id: u64) -> bool {
+        self.conns.get(&id).is_some_and(|conn| conn.positions)
     }
 
     /// True while `id` may still deliver events: it exists and has not confirmed its
@@ -262,8 +285,11 @@ impl Connections {
         conn.open = true;
         conn.opened_at_us = now.us;
         let gateway = conn.gateway;
-        // A gateway that just took a connection is up: mint tokens there.
-        self.token_gateway = gateway;
+        // A gateway that just took a connection is up: mint tokens there, unless its token
+        // requests were just failing.
+        if self.token_failing != Some(gateway) {
+            self.token_gateway = gateway;
+        }
         out.status(Status::Connected {
             connection: id,
             handover,
@@ -427,15 +453,20 @@ impl Connections {
         }
     }
 
-    fn open(&mut self, gateway: usize, now: Now, out: &mut Outbox) -> u64 {
+    fn open(&mut self, gateway: usize, positions: bool, now: Now, out: &mut Outbox) -> u64 {
         self.conn_seq += 1;
         let id = self.conn_seq;
         let gateway = gateway % self.gateways.len();
-        out.push(Action::Open { conn: id, gateway });
+        out.push(Action::Open {
+            conn: id,
+            gateway,
+            positions,
+        });
         self.conns.insert(
             id,
             Conn {
                 gateway,
+                positions,
                 open: false,
                 opened_at_us: now.us,
                 requests: HashMap::new(),

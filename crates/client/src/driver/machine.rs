@@ -14,16 +14,17 @@
 use super::accounts::{Account, TokenAnswer, TokenOutcome, Usable};
 use super::actions::{Action, Outbox};
 use super::connections::Connections;
-use super::requests::Request;
+use super::requests::{Request, Subscribing};
 use super::routes::Routes;
 use super::timers::{Deadlines, Now};
 use crate::connection::ConnEvent;
-use crate::frame::Inbound;
-use crate::item::{Disconnect, Fatal, Gap, HandoverReason, Item, Status};
-use crate::options::{Endpoints, Options};
+use crate::frame::{Inbound, Reply};
+use crate::item::{Disconnect, Fatal, Gap, GapReason, HandoverReason, Item, Status};
+use crate::options::{Endpoints, Options, StreamPositions};
 use std::sync::Arc;
 use userstream_protocol::error::codes;
 use userstream_protocol::events::Event;
+use userstream_protocol::position::{ResumeOutcome, StreamPosition};
 use userstream_protocol::ws::SubscriptionInfo;
 use userstream_protocol::{ApiError, Scope};
 
@@ -48,6 +49,10 @@ pub(crate) struct Machine {
     routes: Routes,
     out: Outbox,
     finished: bool,
+    /// What the last successful token answer said of stream positions
+    /// (`StreamPositions::Auto`): unknown until the first answer; a failed first answer counts
+    /// as "no".
+    announced: Option<bool>,
 }
 
 impl Machine {
@@ -63,6 +68,21 @@ impl Machine {
             conns: Connections::new(gateways),
             out: Outbox::default(),
             finished: false,
+            announced: None,
+        }
+    }
+
+    /// Whether new connections ask for stream positions; `None` while that waits for the
+    /// first token answer. Binance never announces them, so it is never asked.
+    fn positions(&self) -> Option<bool> {
+        if self.options.sbe {
+            // SBE has no field for a position; the server refuses to combine them.
+            return Some(false);
+        }
+        match self.options.stream_positions {
+            StreamPositions::Auto => self.announced,
+            StreamPositions::Off => Some(false),
+            StreamPositions::On => Some(true),
         }
     }
 
@@ -105,12 +125,14 @@ impl Machine {
 
     /// Brings what is in line with what should be.
     fn drive(&mut self, now: Now) {
-        self.conns.reconnect_if_due(now, &mut self.out);
+        let positions = self.positions();
+        self.conns.reconnect_if_due(positions, now, &mut self.out);
         if self.conns.rotation_due(now.us, &self.options) {
             self.conns
                 .start_handover(HandoverReason::ConnectionAge, &mut self.out);
         }
-        self.conns.open_replacement_if_due(now, &mut self.out);
+        self.conns
+            .open_replacement_if_due(positions.unwrap_or(false), now, &mut self.out);
         let target = self.conns.target();
         let streaming = self.conns.streaming();
         for index in 0..self.accounts.len() {
@@ -135,7 +157,11 @@ impl Machine {
         if !self.accounts[index].ready(now.at) {
             return;
         }
-        let mut needs_token = false;
+        // The first connection waits for a token answer to say whether it may ask for stream
+        // positions.
+        let mut needs_token = target.is_none()
+            && self.positions().is_none()
+            && self.accounts[index].usable_token(now.us).is_none();
         // A new subscription where the account has none yet.
         if let Some(conn) = target
             && !self.accounts[index].has_sub_on(conn)
@@ -154,7 +180,13 @@ impl Machine {
                     {
                         self.routes.hold_for(index, conn);
                     }
-                    self.subscribe(conn, index, token);
+                    // Resume from the last position, on a connection that has them.
+                    let resume_from = self
+                        .routes
+                        .last(index)
+                        .filter(|_| self.conns.has_positions(conn))
+                        .cloned();
+                    self.subscribe(conn, index, token, resume_from);
                 }
                 None => needs_token = true,
             }
@@ -168,7 +200,8 @@ impl Machine {
             match account.usable_token(now.us) {
                 Some(token) if token.expires_us > current_expiry => {
                     account.renewing(conn);
-                    self.subscribe(conn, index, token);
+                    // An extension of a streaming subscription: nothing to resume.
+                    self.subscribe(conn, index, token, None);
                 }
                 _ => needs_token = true,
             }
@@ -183,12 +216,19 @@ impl Machine {
         }
     }
 
-    fn subscribe(&mut self, conn: u64, account: usize, token: Usable) {
-        let request = Request::Subscribe {
+    fn subscribe(
+        &mut self,
+        conn: u64,
+        account: usize,
+        token: Usable,
+        resume_from: Option<StreamPosition>,
+    ) {
+        let request = Request::Subscribe(Subscribing {
             account,
             expires_us: token.expires_us,
             renew_at_us: token.renew_at_us,
-        };
+            resume_from,
+        });
         self.conns
             .send(conn, request, Some(&token.value), &mut self.out);
     }
@@ -220,7 +260,16 @@ impl Machine {
             gateway,
             answer,
             asked_at_us,
+            positions,
         } = answer;
+        if answer.is_ok() {
+            self.announced = Some(positions);
+            self.conns.token_answered(gateway);
+        } else if self.announced.is_none() {
+            // Do not wait on a server that cannot be reached: connect without positions (a
+            // later answer may still announce them, for the next connection).
+            self.announced = Some(false);
+        }
         if answer.as_ref().is_err_and(|error| !error.is_fatal()) {
             self.conns.token_failed(gateway);
         }
@@ -264,25 +313,22 @@ impl Machine {
                     return;
                 };
                 match request {
-                    Request::Subscribe {
-                        account,
-                        expires_us,
-                        renew_at_us,
-                    } => {
-                        let info = outcome.and_then(|reply| {
-                            reply.subscription().ok_or_else(|| {
-                                ApiError::new(
-                                    200,
-                                    codes::UNKNOWN,
-                                    format!("unreadable subscribe result: {}", reply.describe()),
-                                )
-                            })
+                    Request::Subscribe(subscribing) => {
+                        let info = outcome.and_then(|reply| match reply.subscription() {
+                            Some(info) => Ok((info, reply)),
+                            None => Err(ApiError::new(
+                                200,
+                                codes::UNKNOWN,
+                                format!("unreadable subscribe result: {}", reply.describe()),
+                            )),
                         });
                         match info {
-                            Ok(info) => {
-                                self.on_subscribed(id, account, info, expires_us, renew_at_us, now)
+                            Ok((info, reply)) => {
+                                self.on_subscribed(id, subscribing, info, &reply, now)
                             }
-                            Err(error) => self.on_subscribe_refused(id, account, error, now),
+                            Err(error) => {
+                                self.on_subscribe_refused(id, subscribing.account, error, now)
+                            }
                         }
                     }
                     Request::Unsubscribe {
@@ -301,7 +347,12 @@ impl Machine {
                 subscription_id,
                 event,
                 fingerprint,
-            }) => self.on_event(id, subscription_id, event, fingerprint, now),
+                position,
+            }) => {
+                // Only a connection that asked has positions that mean anything.
+                let position = position.filter(|_| self.conns.has_positions(id));
+                self.on_event(id, subscription_id, event, fingerprint, position, now)
+            }
             ConnEvent::Frame(Inbound::ConnectionEvent(Event::ServerShutdown(_))) => {
                 if self.conns.current() == Some(id) {
                     self.conns
@@ -335,17 +386,33 @@ impl Machine {
     fn on_subscribed(
         &mut self,
         conn: u64,
-        index: usize,
+        subscribing: Subscribing,
         info: SubscriptionInfo,
-        expires_us: i64,
-        renew_at_us: i64,
+        reply: &Reply,
         now: Now,
     ) {
+        let index = subscribing.account;
         let Some(account) = self.accounts.get_mut(index) else {
             return;
         };
+        // What the resume came to: `Ok(replayed)`, or why there was none.
+        let resumed = match (&subscribing.resume_from, reply.resume()) {
+            (None, _) => Err(GapReason::NoResume),
+            (Some(_), Some(ResumeOutcome::Replayed { events })) => Ok(events),
+            (Some(_), Some(ResumeOutcome::Failed { reason, .. })) => {
+                Err(GapReason::ResumeFailed(reason))
+            }
+            (Some(_), _) => Err(GapReason::ResumeUnanswered),
+        };
         let id = info.subscription_id;
-        let previous = account.subscribed(conn, id, expires_us, renew_at_us, now.us);
+        let previous = account.subscribed(
+            conn,
+            id,
+            subscribing.expires_us,
+            subscribing.renew_at_us,
+            now.us,
+            resumed.err(),
+        );
         self.routes.add(conn, id, index);
         let scope = account.scope.clone();
         match previous {
@@ -372,12 +439,32 @@ impl Machine {
                     subscription_id: id,
                     expires_at_us: info.expiration_time,
                 });
-                if let Some(since_us) = account.covered() {
-                    self.out.status(Status::Gap(Gap {
+                let broken_since = account.covered();
+                match (broken_since, resumed) {
+                    (Some(_), Ok(events)) => self.out.status(Status::Resumed {
+                        account: scope,
+                        events,
+                    }),
+                    (Some(since_us), Err(reason)) => self.out.status(Status::Gap(Gap {
                         account: scope,
                         since_us,
                         until_us: now.us,
-                    }));
+                        reason,
+                    })),
+                    (None, _) => {}
+                }
+                // With no replay to follow, and no other connection still delivering older
+                // events, everything up to the result's position is behind us: the next
+                // resume starts there.
+                let conns = &self.conns;
+                if resumed.is_err()
+                    && conns.has_positions(conn)
+                    && !self
+                        .routes
+                        .delivering_elsewhere(index, conn, |other| conns.delivers(other))
+                    && let Some(position) = reply.position()
+                {
+                    self.routes.covered_to(index, position);
                 }
             }
         }
@@ -405,6 +492,7 @@ impl Machine {
         subscription_id: u32,
         event: Event,
         fingerprint: u64,
+        position: Option<StreamPosition>,
         now: Now,
     ) {
         let Some((index, closing)) = self.routes.get(conn, subscription_id) else {
@@ -425,8 +513,15 @@ impl Machine {
             return;
         }
         let source = (conn, subscription_id);
-        self.routes
-            .deliver(index, source, event, fingerprint, now.at, &mut self.out);
+        self.routes.deliver(
+            index,
+            source,
+            event,
+            fingerprint,
+            position,
+            now.at,
+            &mut self.out,
+        );
     }
 
     /// Releases what a handover's new connection held back for account `index`, once no
@@ -455,11 +550,12 @@ impl Machine {
                 continue;
             }
             let account = &mut self.accounts[index];
-            if let Some((since_us, until_us)) = account.lost(id, last_heard_us) {
+            if let Some((since_us, until_us, reason)) = account.lost(id, last_heard_us) {
                 self.out.status(Status::Gap(Gap {
                     account: account.scope.clone(),
                     since_us,
                     until_us,
+                    reason,
                 }));
             }
         }

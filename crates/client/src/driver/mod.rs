@@ -128,12 +128,17 @@ impl Driver {
     async fn perform(&mut self) -> bool {
         while let Some(action) = self.machine.next_action() {
             match action {
-                Action::Open { conn, gateway } => {
+                Action::Open {
+                    conn,
+                    gateway,
+                    positions,
+                } => {
                     let settings = ConnSettings {
                         url: self.gateways[gateway % self.gateways.len()].ws.clone(),
                         options: Arc::clone(&self.options),
                         clock: Arc::clone(&self.clock),
                         events: self.conn_tx.clone(),
+                        positions,
                     };
                     self.handles.insert(conn, connection::spawn(conn, settings));
                 }
@@ -169,12 +174,16 @@ impl Driver {
         let answers = self.token_tx.clone();
         tokio::spawn(async move {
             let asked_at_us = clock.now_us();
-            let answer = tokens.fetch(&scope, asked_at_us.div_euclid(1000)).await;
+            let answer = tokens
+                .fetch_announced(&scope, asked_at_us.div_euclid(1000))
+                .await;
+            let positions = answer.as_ref().is_ok_and(|(_, positions)| *positions);
             let _ = answers.send(TokenAnswer {
                 account,
                 gateway,
-                answer,
+                answer: answer.map(|(token, _)| token),
                 asked_at_us,
+                positions,
             });
         });
     }

@@ -1,6 +1,9 @@
 //! Which subscription, on which connection, delivers which account; and, while an account is
 //! delivered twice (a handover's overlap, a renewal that opened a second subscription), the
 //! hand-off that lets each event out exactly once and in order.
+//!
+//! Copies are recognised by position where both have one in the same epoch (an event at or
+//! before the last position delivered is a copy), and otherwise by their bytes, as on Binance.
 
 use super::actions::Outbox;
 use crate::dedup::{Dedup, Source};
@@ -9,6 +12,7 @@ use std::collections::{HashMap, VecDeque};
 use tokio::time::Instant;
 use userstream_protocol::Scope;
 use userstream_protocol::events::Event;
+use userstream_protocol::position::StreamPosition;
 
 /// The most events the new connection may be ahead of the old one. Past it the old one is
 /// stuck: the lead is released at once rather than held without bound.
@@ -26,7 +30,7 @@ struct Route {
 /// is left when the old one stops delivering is released, in order.
 struct Held {
     conn: u64,
-    events: VecDeque<(u64, Source, AccountEvent)>,
+    events: VecDeque<(u64, Source, Option<StreamPosition>, AccountEvent)>,
 }
 
 /// One account's delivery: copies seen, and a new connection's lead.
@@ -34,6 +38,9 @@ struct Delivery {
     /// The account's name on the events it is given.
     scope: Scope,
     dedup: Dedup,
+    /// The last position delivered (or known to be covered, from a subscribe result): where a
+    /// resume starts, and what a copy is recognised by.
+    last: Option<StreamPosition>,
     /// During a handover, the new connection's events wait here until the old connection has
     /// delivered everything it will; both carry the account's events in the same order, so the
     /// old one's stream, then the new one's less what the old one delivered, is that order.
@@ -51,6 +58,7 @@ impl Routes {
         let delivery = accounts.into_iter().map(|scope| Delivery {
             scope,
             dedup: Dedup::default(),
+            last: None,
             held: None,
         });
         Routes {
@@ -160,25 +168,55 @@ impl Routes {
         })
     }
 
+    /// The last position of `account` delivered or covered: where a resume starts.
+    pub(crate) fn last(&self, account: usize) -> Option<&StreamPosition> {
+        self.delivery[account].last.as_ref()
+    }
+
+    /// Everything of `account` up to `position` is covered (a subscribe result that no
+    /// replay follows, on the only connection that delivers the account).
+    pub(crate) fn covered_to(&mut self, account: usize, position: StreamPosition) {
+        let last = &mut self.delivery[account].last;
+        if last
+            .as_ref()
+            .is_none_or(|last| position.is_after(last) != Some(false))
+        {
+            *last = Some(position);
+        }
+    }
+
     /// Passes on an event that `source` (a subscription on a connection) delivered for
-    /// `account`: once, whichever copy comes first, and after what the old connection of a
-    /// handover still delivers.
+    /// `account` at `position` (connections with stream positions): once, whichever copy
+    /// comes first, and after what the old connection of a handover still delivers.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn deliver(
         &mut self,
         account: usize,
         source: Source,
         event: Event,
         fingerprint: u64,
+        position: Option<StreamPosition>,
         now: Instant,
         out: &mut Outbox,
     ) {
         let (conn, subscription_id) = source;
-        let Delivery { scope, held, dedup } = &mut self.delivery[account];
+        let Delivery {
+            scope,
+            held,
+            dedup,
+            last,
+        } = &mut self.delivery[account];
+        if let (Some(position), Some(last)) = (&position, &*last)
+            && position.is_after(last) == Some(false)
+        {
+            // Delivered already (a replay's overlap, or the other connection's copy).
+            return;
+        }
         if let Some(lead) = held.as_mut() {
             if lead.conn == conn {
                 // The new connection: hold what the old one has not delivered yet.
                 let known = dedup.seen_elsewhere(fingerprint, source)
-                    || lead.events.iter().any(|(seen, _, _)| *seen == fingerprint);
+                    || lead.events.iter().any(|(seen, ..)| *seen == fingerprint);
                 if known {
                     return;
                 }
@@ -187,7 +225,8 @@ impl Routes {
                     subscription_id,
                     event,
                 };
-                lead.events.push_back((fingerprint, source, event));
+                lead.events
+                    .push_back((fingerprint, source, position, event));
                 if lead.events.len() >= HELD_CAPACITY {
                     tracing::warn!(account = %scope, connection = conn, "the old connection is {HELD_CAPACITY} events behind the new one; releasing them without waiting");
                     self.release(account, now, out);
@@ -195,22 +234,26 @@ impl Routes {
                 return;
             }
             // The old connection catches up: its copy goes out below, the held one leaves.
-            if let Some(position) = lead
+            if let Some(index) = lead
                 .events
                 .iter()
-                .position(|(seen, _, _)| *seen == fingerprint)
+                .position(|(seen, ..)| *seen == fingerprint)
             {
-                lead.events.drain(..=position);
+                lead.events.drain(..=index);
             }
         }
-        if dedup.admit(fingerprint, source, now) {
-            let event = AccountEvent {
-                account: scope.clone(),
-                subscription_id,
-                event,
-            };
-            out.emit(Item::Event(event));
-        }
+        let event = AccountEvent {
+            account: scope.clone(),
+            subscription_id,
+            event,
+        };
+        pass(
+            dedup,
+            last,
+            (fingerprint, source, position, event),
+            now,
+            out,
+        );
     }
 
     /// Releases the events held back during a handover once no other connection delivers the
@@ -234,14 +277,40 @@ impl Routes {
 
     /// Emits the held events of `account` (less any copy already out) and ends the hold.
     fn release(&mut self, account: usize, now: Instant, out: &mut Outbox) {
-        let Delivery { held, dedup, .. } = &mut self.delivery[account];
+        let Delivery {
+            held, dedup, last, ..
+        } = &mut self.delivery[account];
         let Some(held) = held.take() else {
             return;
         };
-        for (fingerprint, source, event) in held.events {
-            if dedup.admit(fingerprint, source, now) {
-                out.emit(Item::Event(event));
-            }
+        for copy in held.events {
+            pass(dedup, last, copy, now, out);
         }
+    }
+}
+
+/// Lets an event out unless it is a copy of one delivered: by position when it and the last
+/// one delivered have one in the same epoch, by its bytes otherwise.
+fn pass(
+    dedup: &mut Dedup,
+    last: &mut Option<StreamPosition>,
+    (fingerprint, source, position, event): (u64, Source, Option<StreamPosition>, AccountEvent),
+    now: Instant,
+    out: &mut Outbox,
+) {
+    let later = match (&position, &*last) {
+        (Some(position), Some(last)) => position.is_after(last),
+        _ => None,
+    };
+    if later == Some(false) {
+        return;
+    }
+    // Fingerprints are remembered either way, for copies from a connection in another epoch.
+    let unseen = dedup.admit(fingerprint, source, now);
+    if later == Some(true) || unseen {
+        if position.is_some() {
+            *last = position;
+        }
+        out.emit(Item::Event(event));
     }
 }

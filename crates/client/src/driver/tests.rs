@@ -6,14 +6,15 @@ use super::machine::{Input, Machine};
 use super::timers::{Now, micros};
 use crate::connection::ConnEvent;
 use crate::frame;
-use crate::item::{Disconnect, Fatal, Gap, HandoverReason, Item, Status};
-use crate::options::{Endpoints, Options};
+use crate::item::{Disconnect, Fatal, Gap, GapReason, HandoverReason, Item, Status};
+use crate::options::{Endpoints, Options, StreamPositions};
 use crate::token::{ListenToken, TokenError};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 use userstream_protocol::events::Event;
+use userstream_protocol::position::ResumeFailure;
 use userstream_protocol::{Scope, TimeUnit};
 
 /// The tokens granted in these tests live a minute: renewed 15 s before expiry.
@@ -29,6 +30,14 @@ fn options() -> Options {
     }
 }
 
+/// Stream positions switched off: never asked for, never waited for.
+fn off() -> Options {
+    Options {
+        stream_positions: StreamPositions::Off,
+        ..options()
+    }
+}
+
 fn gateway(n: usize) -> Endpoints {
     Endpoints::local(&format!("http://gw{n}.test:9443")).unwrap()
 }
@@ -41,6 +50,10 @@ struct Sent {
     method: String,
     token: Option<String>,
     subscription: Option<u64>,
+    /// `resumeFrom`'s sequence, if sent.
+    resume_from: Option<u64>,
+    /// The frame exactly as sent.
+    text: String,
 }
 
 impl Sent {
@@ -57,6 +70,8 @@ impl Sent {
 #[derive(Debug, Default)]
 struct Done {
     opened: Vec<(u64, usize)>,
+    /// For each connection opened: whether it asked for stream positions.
+    positions: Vec<bool>,
     sent: Vec<Sent>,
     closed: Vec<u64>,
     fetched: Vec<(usize, usize)>,
@@ -104,12 +119,22 @@ impl Done {
             && self.statuses.is_empty()
             && self.events.is_empty()
     }
+
+    /// The subscribe requests sent, on any connection.
+    fn subscribes(&self) -> Vec<&Sent> {
+        self.sent
+            .iter()
+            .filter(|sent| sent.is_subscribe())
+            .collect()
+    }
 }
 
 struct Harness {
     machine: Machine,
     now: Now,
     tokens: u32,
+    /// Token answers announce stream positions (a userstream server); false is Binance.
+    announce: bool,
 }
 
 impl Harness {
@@ -122,6 +147,7 @@ impl Harness {
                 us: 1_700_000_000_000_000,
             },
             tokens: 0,
+            announce: false,
         }
     }
 
@@ -135,7 +161,14 @@ impl Harness {
         let mut done = Done::default();
         while let Some(action) = self.machine.next_action() {
             match action {
-                Action::Open { conn, gateway } => done.opened.push((conn, gateway)),
+                Action::Open {
+                    conn,
+                    gateway,
+                    positions,
+                } => {
+                    done.opened.push((conn, gateway));
+                    done.positions.push(positions);
+                }
                 Action::Send { conn, id, text } => {
                     let json: Value = serde_json::from_str(&text).unwrap();
                     assert_eq!(json["id"], id);
@@ -145,6 +178,8 @@ impl Harness {
                         method: json["method"].as_str().unwrap().to_owned(),
                         token: json["params"]["listenToken"].as_str().map(str::to_owned),
                         subscription: json["params"]["subscriptionId"].as_u64(),
+                        resume_from: json["params"]["resumeFrom"]["sequence"].as_u64(),
+                        text,
                     });
                 }
                 Action::Close { conn } => done.closed.push(conn),
@@ -197,11 +232,13 @@ impl Harness {
         answer: Result<ListenToken, TokenError>,
     ) -> Done {
         let asked_at_us = self.now.us;
+        let positions = self.announce;
         self.input(Input::Token(TokenAnswer {
             account,
             gateway,
             answer,
             asked_at_us,
+            positions,
         }))
     }
 
@@ -214,6 +251,32 @@ impl Harness {
                 r#"{{"id":{request},"status":200,"result":{{"subscriptionId":{id},"expirationTime":{expires}}}}}"#
             ),
         )
+    }
+
+    /// The server answers subscribe request `request` on a connection with stream positions:
+    /// subscription `id`, the stream at `sequence` (epoch `e1`), and `resume` if given.
+    fn subscribed_at(
+        &mut self,
+        conn: u64,
+        request: u64,
+        id: u32,
+        sequence: u64,
+        resume: Option<&str>,
+    ) -> Done {
+        let expires = self.now.us + micros(VALIDITY);
+        let resume = resume.map_or(String::new(), |resume| format!(r#","resume":{resume}"#));
+        self.frame(
+            conn,
+            &format!(
+                r#"{{"id":{request},"status":200,"result":{{"subscriptionId":{id},"expirationTime":{expires},"position":{{"epoch":"e1","sequence":{sequence}}}{resume}}}}}"#
+            ),
+        )
+    }
+
+    /// [`subscribed_at`](Self::subscribed_at) with a resume that replayed `events` events.
+    fn replayed(&mut self, conn: u64, request: u64, id: u32, sequence: u64, events: u64) -> Done {
+        let resume = format!(r#"{{"status":"REPLAYED","events":{events}}}"#);
+        self.subscribed_at(conn, request, id, sequence, Some(&resume))
     }
 
     fn refused(&mut self, conn: u64, request: u64, code: i32, msg: &str) -> Done {
@@ -237,6 +300,16 @@ impl Harness {
             conn,
             &format!(
                 r#"{{"subscriptionId":{subscription},"event":{{"e":"balanceUpdate","E":1,"a":"BTC","d":"{delta}","T":1}}}}"#
+            ),
+        )
+    }
+
+    /// A balance update at `sequence` (epoch `e1`), on a connection with stream positions.
+    fn event_at(&mut self, conn: u64, subscription: u32, delta: u32, sequence: u64) -> Done {
+        self.frame(
+            conn,
+            &format!(
+                r#"{{"subscriptionId":{subscription},"event":{{"e":"balanceUpdate","E":1,"a":"BTC","d":"{delta}","T":1}},"position":{{"epoch":"e1","sequence":{sequence}}}}}"#
             ),
         )
     }
@@ -269,30 +342,58 @@ impl Harness {
         )
     }
 
-    /// Starts a stream of `accounts` on connection 1 to the first of `gateways`; account `n`
-    /// streams under subscription id `n`, with token `token-{n+1}`.
+    /// Starts a stream of `accounts` against Binance (no token answer announces stream
+    /// positions) on connection 1 to the first of `gateways`; account `n` streams under
+    /// subscription id `n`, with token `token-{n+1}`.
     fn streaming(gateways: usize, accounts: &[Scope]) -> Harness {
+        Harness::start(gateways, accounts, false)
+    }
+
+    /// The same against userstream, whose token answers announce stream positions: account
+    /// `n`'s subscribe result puts its stream at sequence `10 * (n + 1)`.
+    fn streaming_with_positions(gateways: usize, accounts: &[Scope]) -> Harness {
+        Harness::start(gateways, accounts, true)
+    }
+
+    fn start(gateways: usize, accounts: &[Scope], announce: bool) -> Harness {
         let mut harness = Harness::new(options(), gateways, accounts);
+        harness.announce = announce;
         let start = harness.wake();
-        assert_eq!(start.opened, [(1, 0)]);
         assert!(
-            start.fetched.is_empty(),
-            "no connection to subscribe on yet"
+            start.opened.is_empty(),
+            "the first connection waits for a token answer"
         );
+        let every: Vec<(usize, usize)> = (0..accounts.len()).map(|n| (n, 0)).collect();
+        assert_eq!(start.fetched, every);
+        for account in 0..accounts.len() {
+            let granted = harness.grant(account, 0);
+            if account == 0 {
+                assert_eq!(granted.opened, [(1, 0)]);
+                assert_eq!(granted.positions, [announce]);
+            } else {
+                assert!(granted.opened.is_empty());
+            }
+            assert!(granted.sent.is_empty(), "not open yet");
+        }
         let open = harness.open(1);
         assert!(matches!(
             &open.statuses[..],
             [Status::Connected { connection: 1, handover: false, gateway }] if *gateway == self::gateway(1).ws
         ));
-        let every: Vec<(usize, usize)> = (0..accounts.len()).map(|n| (n, 0)).collect();
-        assert_eq!(open.fetched, every);
-        for account in 0..accounts.len() {
-            let granted = harness.grant(account, 0);
-            let subscribe = granted.subscribe_on(1);
+        assert!(open.fetched.is_empty(), "the tokens are there");
+        let subscribes = open.subscribes();
+        assert_eq!(subscribes.len(), accounts.len());
+        for (account, subscribe) in subscribes.into_iter().enumerate() {
             let token = format!("token-{}", account + 1);
             assert_eq!(subscribe.token(), Some(&*token));
+            assert_eq!(subscribe.resume_from, None, "nothing to resume yet");
             let id = u32::try_from(account).unwrap();
-            let done = harness.subscribed(1, subscribe.id, id);
+            let done = if announce {
+                let sequence = 10 * (u64::from(id) + 1);
+                harness.subscribed_at(1, subscribe.id, id, sequence, None)
+            } else {
+                harness.subscribed(1, subscribe.id, id)
+            };
             assert!(matches!(
                 &done.statuses[..],
                 [Status::Subscribed { connection: 1, subscription_id, .. }] if *subscription_id == id
@@ -419,8 +520,8 @@ fn a_renewal_answered_with_a_new_subscription_id_moves_the_route_without_loss_or
 fn a_refused_subscribe_backs_off_and_a_bad_token_is_replaced() {
     let mut harness = Harness::new(options(), 1, &[Scope::Cross]);
     harness.wake();
-    harness.open(1);
-    let first = harness.grant(0, 0).subscribe_on(1).id;
+    harness.grant(0, 0);
+    let first = harness.open(1).subscribe_on(1).id;
     let refused = harness.refused(1, first, -1003, "Too many requests.");
     assert!(refused.nothing(), "{refused:?}");
     let backoff = harness.machine.deadlines(harness.now).timer;
@@ -484,6 +585,7 @@ fn a_lost_connection_is_reopened_and_the_gap_reported() {
                 account: Scope::Cross,
                 since_us: last_heard,
                 until_us: stream.now.us,
+                reason: GapReason::NoResume,
             }),
         ]
     );
@@ -506,6 +608,7 @@ fn an_unexpected_termination_renews_at_once_and_reports_the_gap() {
             account: Scope::Cross,
             since_us: ended_at,
             until_us: stream.now.us,
+            reason: GapReason::NoResume,
         }]
     );
 }
@@ -710,6 +813,7 @@ fn losing_the_old_connection_before_the_new_one_streams_is_a_gap() {
             account: Scope::Cross,
             since_us: last_heard,
             until_us: stream.now.us,
+            reason: GapReason::NoResume,
         }]
     );
     assert!(done.unsubscribes().is_empty(), "nothing left to retire");
@@ -773,8 +877,9 @@ fn failover_moves_connections_and_token_requests_to_the_next_gateway() {
 
 #[test]
 fn a_token_refusal_retrying_cannot_fix_ends_the_stream() {
-    let mut harness = Harness::new(options(), 2, &[Scope::Cross]);
-    harness.wake();
+    // Positions off: the connection opens at once, as before there were any.
+    let mut harness = Harness::new(off(), 2, &[Scope::Cross]);
+    assert_eq!(harness.wake().opened, [(1, 0)]);
     harness.open(1);
     let refusal = TokenError::Refused {
         status: 401,
@@ -799,7 +904,7 @@ fn a_token_refusal_retrying_cannot_fix_ends_the_stream() {
 fn reconnecting_gives_up_at_the_limit() {
     let limited = Options {
         max_reconnect_attempts: Some(1),
-        ..options()
+        ..off()
     };
     let mut harness = Harness::new(limited, 1, &[Scope::Cross]);
     harness.wake();
@@ -829,4 +934,294 @@ fn not_representable_is_said_once_for_the_current_connection() {
     );
     let replacement = stream.report(2, ConnEvent::Frame(frame::Inbound::NotRepresentable));
     assert!(replacement.nothing());
+}
+
+// Stream positions and resume (docs/protocol.md §7).
+
+/// The subscribe frame, exactly as sent.
+fn subscribe_text(id: u64, token: &str, resume_from: Option<u64>) -> String {
+    let resume = resume_from.map_or(String::new(), |sequence| {
+        format!(r#","resumeFrom":{{"epoch":"e1","sequence":{sequence}}}"#)
+    });
+    format!(
+        r#"{{"id":{id},"method":"userDataStream.subscribe.listenToken","params":{{"listenToken":"{token}"{resume}}}}}"#
+    )
+}
+
+/// Loses connection `conn` (last heard now), waits out the backoff and opens the next one;
+/// returns the new connection's subscribe request.
+fn reconnect(stream: &mut Harness, conn: u64) -> Sent {
+    let lost = stream.lost(conn, stream.now.us);
+    let [Status::Reconnecting { delay, .. }] = lost.statuses[..] else {
+        panic!("{lost:?}");
+    };
+    stream.advance(delay);
+    let reopened = stream.wake();
+    assert_eq!(reopened.opened.len(), 1, "{reopened:?}");
+    let next = reopened.opened[0].0;
+    assert_eq!(reopened.positions, [stream.announce]);
+    stream.open(next).subscribe_on(next).clone()
+}
+
+#[test]
+fn against_binance_nothing_is_sent_beyond_todays_requests() {
+    let mut harness = Harness::new(options(), 1, &[Scope::Cross]);
+    let start = harness.wake();
+    assert!(start.opened.is_empty() && start.sent.is_empty());
+    assert_eq!(start.fetched, [(0, 0)]);
+    // Binance's token answer carries no extension header: a plain connection.
+    let granted = harness.grant(0, 0);
+    assert_eq!(
+        (granted.opened, granted.positions),
+        (vec![(1, 0)], vec![false])
+    );
+    let open = harness.open(1);
+    let subscribe = open.subscribe_on(1);
+    assert_eq!(
+        subscribe.text,
+        subscribe_text(subscribe.id, "token-1", None)
+    );
+    harness.subscribed(1, subscribe.id, 0);
+    assert_eq!(harness.event(1, 0, 1).events, [(0, "1".to_owned())]);
+    // After a reconnect: the same request again, and a gap, as ever.
+    let again = reconnect(&mut harness, 1);
+    assert_eq!(again.text, subscribe_text(again.id, "token-1", None));
+    let done = harness.subscribed(2, again.id, 0);
+    let [gap] = &done.gaps()[..] else {
+        panic!("{done:?}");
+    };
+    assert_eq!(gap.reason, GapReason::NoResume);
+    assert!(
+        !done
+            .statuses
+            .iter()
+            .any(|status| matches!(status, Status::Resumed { .. }))
+    );
+}
+
+#[test]
+fn sbe_sessions_and_positions_off_never_ask_and_never_wait() {
+    for options in [
+        Options {
+            sbe: true,
+            ..options()
+        },
+        off(),
+    ] {
+        let mut harness = Harness::new(options, 1, &[Scope::Cross]);
+        harness.announce = true;
+        let start = harness.wake();
+        assert_eq!((start.opened, start.positions), (vec![(1, 0)], vec![false]));
+        harness.open(1);
+        let subscribe = harness.grant(0, 0).subscribe_on(1).clone();
+        assert_eq!(
+            subscribe.text,
+            subscribe_text(subscribe.id, "token-1", None)
+        );
+    }
+}
+
+#[test]
+fn positions_on_asks_without_waiting_for_the_announcement() {
+    let on = Options {
+        stream_positions: StreamPositions::On,
+        ..options()
+    };
+    let mut harness = Harness::new(on, 1, &[Scope::Cross]);
+    let start = harness.wake();
+    assert_eq!((start.opened, start.positions), (vec![(1, 0)], vec![true]));
+}
+
+#[test]
+fn a_reconnect_resumes_from_the_last_position_and_delivers_each_event_once() {
+    let mut stream = Harness::streaming_with_positions(1, &[Scope::Cross]);
+    assert_eq!(stream.event_at(1, 0, 11, 11).events, [(0, "11".to_owned())]);
+    assert_eq!(stream.event_at(1, 0, 15, 15).events, [(0, "15".to_owned())]);
+    stream.advance(Duration::from_secs(2));
+    let subscribe = reconnect(&mut stream, 1);
+    assert_eq!(
+        subscribe.text,
+        subscribe_text(subscribe.id, "token-1", Some(15))
+    );
+    let done = stream.replayed(2, subscribe.id, 0, 20, 2);
+    assert!(matches!(
+        &done.statuses[..],
+        [
+            Status::Subscribed { connection: 2, .. },
+            Status::Resumed {
+                account: Scope::Cross,
+                events: 2
+            }
+        ]
+    ));
+    // The replay, then live events; copies of what was delivered are dropped by position.
+    let mut delivered = Vec::new();
+    for sequence in [15, 17, 17, 20, 11, 21] {
+        let delta = u32::try_from(sequence).unwrap();
+        delivered.extend(stream.event_at(2, 0, delta, sequence).events);
+    }
+    assert_eq!(
+        delivered,
+        [(0, "17".into()), (0, "20".into()), (0, "21".into())]
+    );
+    // The next resume starts after the last event delivered.
+    let again = reconnect(&mut stream, 2);
+    assert_eq!(again.resume_from, Some(21));
+}
+
+#[test]
+fn a_failed_resume_is_a_gap_that_names_the_reason() {
+    let mut stream = Harness::streaming_with_positions(1, &[Scope::Cross]);
+    stream.event_at(1, 0, 11, 11);
+    let last_heard = stream.now.us;
+    stream.advance(Duration::from_secs(2));
+    let lost = stream.lost(1, last_heard);
+    let [Status::Reconnecting { delay, .. }] = lost.statuses[..] else {
+        panic!("{lost:?}");
+    };
+    stream.advance(delay);
+    stream.wake();
+    let subscribe = stream.open(2).subscribe_on(2).clone();
+    assert_eq!(subscribe.resume_from, Some(11));
+    let failed = r#"{"status":"FAILED","reason":"HISTORY_EXPIRED","msg":"Events after the resume point are no longer in the history."}"#;
+    let done = stream.subscribed_at(2, subscribe.id, 0, 40, Some(failed));
+    assert_eq!(
+        done.gaps(),
+        [&Gap {
+            account: Scope::Cross,
+            since_us: last_heard,
+            until_us: stream.now.us,
+            reason: GapReason::ResumeFailed(ResumeFailure::HistoryExpired),
+        }]
+    );
+    assert_eq!(
+        done.statuses[1].to_string(),
+        format!(
+            "cross: GAP, events may have been missed between {} and {} (resume failed: HISTORY_EXPIRED)",
+            crate::format_time_us(last_heard),
+            crate::format_time_us(stream.now.us)
+        )
+    );
+    // Live events follow from the result's position on: the next resume starts there.
+    let again = reconnect(&mut stream, 2);
+    assert_eq!(again.resume_from, Some(40));
+    // A result that says nothing readable about the resume is a gap too.
+    let done = stream.subscribed_at(3, again.id, 0, 40, None);
+    assert_eq!(done.gaps()[0].reason, GapReason::ResumeUnanswered);
+}
+
+#[test]
+fn a_termination_resumes_on_the_same_connection_and_a_renewal_does_not() {
+    let mut stream = Harness::streaming_with_positions(1, &[Scope::Cross]);
+    stream.event_at(1, 0, 11, 11);
+    // A renewal extends the subscription: nothing to resume.
+    stream.advance(RENEW_AFTER);
+    stream.wake();
+    let renewal = stream.grant(0, 0).subscribe_on(1).clone();
+    assert_eq!(renewal.text, subscribe_text(renewal.id, "token-2", None));
+    let renewed = stream.subscribed_at(1, renewal.id, 0, 11, None);
+    assert!(matches!(&renewed.statuses[..], [Status::Renewed { .. }]));
+    // An unexpected end: subscribed again at once, resuming.
+    stream.terminated(1, 0, stream.now.us);
+    let subscribe = stream.grant(0, 0).subscribe_on(1).clone();
+    assert_eq!(subscribe.resume_from, Some(11));
+    let done = stream.replayed(1, subscribe.id, 1, 12, 1);
+    assert!(done.gaps().is_empty());
+    assert_eq!(
+        done.statuses[1],
+        Status::Resumed {
+            account: Scope::Cross,
+            events: 1
+        }
+    );
+    assert_eq!(done.statuses[1].to_string(), "cross: resumed 1 event");
+    assert_eq!(stream.event_at(1, 1, 12, 12).events, [(1, "12".to_owned())]);
+}
+
+#[test]
+fn a_handover_with_positions_delivers_each_event_once_and_in_order() {
+    let mut stream = Harness::streaming_with_positions(2, &[Scope::Cross]);
+    let mut delivered = Vec::new();
+    delivered.extend(stream.event_at(1, 0, 11, 11).events);
+    stream.server_shutdown(1);
+    let open = stream.open(2);
+    let subscribe = open.subscribe_on(2);
+    assert_eq!(subscribe.resume_from, Some(11), "resumes on the new node");
+    let done = stream.replayed(2, subscribe.id, 4, 14, 2);
+    assert!(matches!(
+        &done.statuses[..],
+        [
+            Status::Subscribed { connection: 2, .. },
+            Status::HandoverComplete { connection: 2 }
+        ]
+    ));
+    let retire = done.unsubscribes()[0].id;
+    // Both connections deliver 12 and 14 (the new one as its replay), and more.
+    delivered.extend(stream.event_at(1, 0, 12, 12).events);
+    delivered.extend(stream.event_at(2, 4, 12, 12).events);
+    delivered.extend(stream.event_at(2, 4, 14, 14).events);
+    delivered.extend(stream.event_at(2, 4, 16, 16).events);
+    delivered.extend(stream.event_at(1, 0, 14, 14).events);
+    delivered.extend(stream.event_at(2, 4, 18, 18).events);
+    delivered.extend(stream.event_at(1, 0, 16, 16).events);
+    // The old connection has delivered everything: the new one's lead follows.
+    let drained = stream.unsubscribed(1, retire);
+    assert_eq!(drained.closed, [1]);
+    delivered.extend(drained.events);
+    delivered.extend(stream.lost(1, stream.now.us).events);
+    delivered.extend(stream.event_at(2, 4, 16, 16).events);
+    delivered.extend(stream.event_at(2, 4, 19, 19).events);
+    let deltas: Vec<&str> = delivered.iter().map(|(_, delta)| delta.as_str()).collect();
+    assert_eq!(deltas, ["11", "12", "14", "16", "18", "19"]);
+}
+
+#[test]
+fn losing_the_old_connection_before_the_new_one_resumed_is_no_gap() {
+    let mut stream = Harness::streaming_with_positions(1, &[Scope::Cross]);
+    stream.event_at(1, 0, 11, 11);
+    stream.server_shutdown(1);
+    let subscribe = stream.open(2).subscribe_on(2).id;
+    stream.advance(Duration::from_secs(1));
+    let lost = stream.lost(1, stream.now.us);
+    assert!(lost.statuses.is_empty(), "{lost:?}");
+    let done = stream.replayed(2, subscribe, 0, 13, 2);
+    assert!(done.gaps().is_empty(), "{done:?}");
+    assert!(done.statuses.contains(&Status::Resumed {
+        account: Scope::Cross,
+        events: 2
+    }));
+    let mut delivered = stream.event_at(2, 0, 12, 12).events;
+    delivered.extend(stream.event_at(2, 0, 13, 13).events);
+    assert_eq!(delivered, [(0, "12".into()), (0, "13".into())]);
+}
+
+#[test]
+fn a_failed_first_token_answer_connects_without_positions_and_a_later_one_announces_them() {
+    let mut harness = Harness::new(options(), 1, &[Scope::Cross]);
+    harness.announce = true;
+    harness.wake();
+    // The server cannot be reached: no waiting on it, connect as Binance would.
+    let failed = harness.answer(0, 0, Err(TokenError::Transport("refused".into())));
+    assert_eq!(failed.opened, [(1, 0)]);
+    assert_eq!(failed.positions, [false]);
+    let [Status::TokenRetry { delay, .. }] = failed.statuses[..] else {
+        panic!("{failed:?}");
+    };
+    harness.open(1);
+    harness.advance(delay);
+    harness.wake();
+    // The answer announces positions; the open connection stays as it is.
+    let subscribe = harness.grant(0, 0).subscribe_on(1).clone();
+    assert_eq!(
+        subscribe.text,
+        subscribe_text(subscribe.id, "token-1", None)
+    );
+    harness.subscribed(1, subscribe.id, 0);
+    // Its replacement asks for them; there is no position to resume from yet.
+    let again = reconnect(&mut harness, 1);
+    assert_eq!(again.resume_from, None);
+    let done = harness.subscribed_at(2, again.id, 0, 30, None);
+    assert_eq!(done.gaps()[0].reason, GapReason::NoResume);
+    // From now on a reconnect resumes.
+    assert_eq!(reconnect(&mut harness, 2).resume_from, Some(30));
 }

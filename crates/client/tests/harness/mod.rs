@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::task::JoinHandle;
 use userstream_client::{
-    Backoff, Endpoints, Event, Item, Options, Scope, Status, UserStream, UserStreamBuilder,
+    Backoff, Endpoints, Event, Item, Options, Scope, Status, StreamPositions, UserStream,
+    UserStreamBuilder,
 };
 use userstream_server::bus::LocalBus;
 use userstream_server::directory::generate_key;
@@ -33,6 +34,15 @@ pub fn fast_options() -> Options {
             max: Duration::from_millis(100),
         },
         ..Options::default()
+    }
+}
+
+/// [`fast_options`] without stream positions: the stream behaves as it does against Binance,
+/// where every lost stretch is a gap.
+pub fn without_positions() -> Options {
+    Options {
+        stream_positions: StreamPositions::Off,
+        ..fast_options()
     }
 }
 

@@ -13,6 +13,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use userstream_protocol::account::is_valid_symbol;
+use userstream_protocol::position::{EXTENSIONS_HEADER, STREAM_POSITIONS};
 use userstream_protocol::{Account, ApiError};
 
 pub(crate) const API_KEY_HEADER: &str = "x-mbx-apikey";
@@ -84,12 +85,18 @@ pub async fn issue(
         expires_at_us,
     });
     state.metrics.tokens_issued.increment(1);
+    // Our extensions are announced here, where every client starts, so that a client can tell
+    // this server from Binance before it opens a connection (docs/protocol.md §7).
+    let extensions = [(EXTENSIONS_HEADER, STREAM_POSITIONS)];
     respond(
-        Json(Issued {
-            token,
-            expiration_time: expires_at_us.div_euclid(1000),
-        })
-        .into_response(),
+        (
+            extensions,
+            Json(Issued {
+                token,
+                expiration_time: expires_at_us.div_euclid(1000),
+            }),
+        )
+            .into_response(),
     )
 }
 
