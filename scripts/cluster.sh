@@ -113,7 +113,8 @@ Try it, in another terminal (a key made on one gateway works on all of them):
     '{"e":"balanceUpdate","a":"BTC","d":"1.00000000","T":1573200697068}'
 
 Then stop the gateway tail is on (kill -TERM: it drains, and tail moves without a gap), or
-kill -9 it or a NATS server (tail carries on, with a GAP line for the moment it was away).
+kill -9 it (tail moves to another gateway and resumes where it was: "resumed N events"), or
+kill -9 a NATS server (tail carries on; events published meanwhile still arrive, once).
 Ctrl-C here stops everything.
 EOF
 wait
