@@ -25,15 +25,7 @@ pub async fn backends(config: &Config, clock: SharedClock) -> Result<Backends, S
     let settings = KvSettings::new(&nats.kv_bucket, nats.kv_replicas);
     // A cluster that is starting too may still be electing its JetStream leaders.
     let store = patiently(async || Ok(KvStore::open(client.clone(), &settings).await?)).await?;
-    let stream = patiently(async || {
-        EventStream::open(client.clone(), config)
-            .await
-            // As patient with the stream as with the store: both wait for JetStream's leaders.
-            .map_err(|error| {
-                ServerError::Store(crate::store::StoreError::Unavailable(error.to_string()))
-            })
-    })
-    .await?;
+    let stream = patiently(async || Ok(EventStream::open(client.clone(), config).await?)).await?;
     let bus = NatsBus::new(client, connection_events, stream, config, clock);
     Ok(Backends::new(Arc::new(store), Arc::new(bus)))
 }

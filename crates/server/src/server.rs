@@ -1,7 +1,7 @@
 //! Assembling and running the gateway: state, listeners, background tasks, shutdown.
 
 use crate::admission::Admission;
-use crate::bus::{Bus, Delivery, Interest, LocalBus};
+use crate::bus::{Bus, BusError, Delivery, Interest, LocalBus};
 use crate::config::{Config, HistoryConfig, NetConfig};
 use crate::connection::{Sessions, SubscriptionLimits};
 use crate::directory::Directory;
@@ -41,6 +41,8 @@ pub enum ServerError {
     Io(std::io::Error),
     #[error("cluster: {0}")]
     Cluster(String),
+    #[error(transparent)]
+    Bus(#[from] crate::bus::BusError),
 }
 
 /// What a server keeps its state in and carries events on: embedded (SQLite and the in-process
@@ -121,10 +123,12 @@ impl Server {
         };
         let sessions = Arc::new(Sessions::new(config.ws.outbox_bytes, Arc::clone(&metrics)));
         let interest = Arc::clone(&bus) as Arc<dyn Interest>;
-        // A node that does not see every event keeps no history of its own: its resumes fail
-        // with HISTORY_DISABLED rather than replay a history with holes.
+        // The hub keeps a history only when it numbers events itself: a cluster's is its event
+        // stream (and a node hears an account's events only while it has subscribers for it, so
+        // its own would have holes).
+        let epoch = bus.epoch();
         let history = HistoryConfig {
-            enabled: config.history.enabled && bus.sees_every_event(),
+            enabled: config.history.enabled && epoch.is_none(),
             ..config.history.clone()
         };
         let settings = HubSettings {
@@ -132,7 +136,7 @@ impl Server {
             risk_events: config.ws.risk_events,
             history,
             outbox_bytes: config.ws.outbox_bytes,
-            epoch: bus.epoch(),
+            epoch,
         };
         let hub = Arc::new(Hub::new(
             Arc::clone(&clock),
@@ -455,20 +459,22 @@ fn connection_caps(
     )
 }
 
-/// How long a starting server waits for a store that answers "unavailable" (a cluster that is
-/// starting too, and electing its leaders).
+/// How long a starting server waits for a store or an event stream that answers "unavailable"
+/// (a cluster that is starting too, and electing its leaders).
 const STORE_PATIENCE: Duration = Duration::from_secs(30);
 
-/// Runs `attempt` again while the store is unavailable, for [`STORE_PATIENCE`] at most.
+/// Runs `attempt` again while the store or the bus is unavailable, for [`STORE_PATIENCE`] at
+/// most.
 pub(crate) async fn patiently<T>(
     mut attempt: impl AsyncFnMut() -> Result<T, ServerError>,
 ) -> Result<T, ServerError> {
     let give_up = tokio::time::Instant::now() + STORE_PATIENCE;
     loop {
         match attempt().await {
-            Err(ServerError::Store(StoreError::Unavailable(why)))
-                if tokio::time::Instant::now() < give_up =>
-            {
+            Err(
+                ServerError::Store(StoreError::Unavailable(why))
+                | ServerError::Bus(BusError::Unavailable(why)),
+            ) if tokio::time::Instant::now() < give_up => {
                 tracing::warn!(%why, "the store is not ready; trying again");
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }

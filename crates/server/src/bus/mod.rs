@@ -172,9 +172,10 @@ pub trait Bus: Interest {
         BusHealth::InProcess
     }
 
-    /// The epoch of the positions this bus assigns (a cluster's stream), or `None` when the
-    /// hub numbers events itself. With an epoch, subscriptions on connections with positions
-    /// go through [`Bus::sequenced`].
+    /// The epoch of the positions this bus assigns (a cluster's stream, which is also the
+    /// history resumes read), or `None` when the hub numbers events itself and keeps their
+    /// history. With an epoch, subscriptions on connections with positions go through
+    /// [`Bus::sequenced`].
     fn epoch(&self) -> Option<String> {
         None
     }
@@ -190,13 +191,6 @@ pub trait Bus: Interest {
         Err(BusError::Unavailable(
             "this bus leaves positions to the hub".into(),
         ))
-    }
-
-    /// Every event published anywhere passes through this node. Only then can the node's own
-    /// history answer a resume: a cluster node hears an account's events only while it has
-    /// subscribers for it, so its history would have holes where it had none.
-    fn sees_every_event(&self) -> bool {
-        false
     }
 
     fn stats(&self) -> BusStats {
@@ -234,10 +228,6 @@ impl Bus for LocalBus {
         if self.delivery.set(delivery).is_err() {
             tracing::warn!("the local bus was attached twice; the first hub stays");
         }
-    }
-
-    fn sees_every_event(&self) -> bool {
-        true
     }
 
     async fn publish(&self, batch: Vec<AccountEvent>) -> Result<Published, BusError> {

@@ -601,8 +601,12 @@ impl Delivery for Hub {
 /// How often the history lets old events go when nothing is published.
 const HISTORY_TRIM_EVERY_US: i64 = 1_000_000;
 
-/// Trims the hub's history by age, once a second, forever. Run it as one task.
+/// Trims the hub's history by age, once a second, forever (at once done when the hub keeps no
+/// history). Run it as one task.
 pub async fn trim_history_forever(hub: Arc<Hub>, clock: SharedClock) {
+    if hub.shards[0].lock().history.is_none() {
+        return;
+    }
     loop {
         clock
             .sleep_until(clock.now_us().saturating_add(HISTORY_TRIM_EVERY_US))

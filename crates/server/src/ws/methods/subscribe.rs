@@ -1,9 +1,12 @@
 //! `userDataStream.subscribe.listenToken`: start, or extend, the subscription to the account a
 //! listen token names.
 
-use super::{Call, Method, Reply};
+use super::{Call, Method, Reply, Responder};
 use crate::bus::{Listen, Sequenced};
+use crate::connection::SessionHandle;
 use crate::hub::StreamStart;
+use crate::state::SharedState;
+use crate::token::TokenClaims;
 use std::sync::Arc;
 use userstream_protocol::ApiError;
 use userstream_protocol::position::PositionedSubscription;
@@ -57,29 +60,16 @@ fn call(call: &mut Call<'_, '_>) -> Result<Reply, ApiError> {
                     Listen::Ready(listening) => Ok(listening),
                     Listen::Pending(confirmed) => confirmed.await,
                 };
-                let fail = |error: ApiError| {
-                    state.metrics.error(error.code);
-                    session.outbox.push(responder.error(&error));
-                };
                 let listening = match listening {
                     Ok(listening) => listening,
                     Err(error) => {
                         tracing::warn!(%error, "a subscription waited for the bus in vain");
-                        return fail(ApiError::disconnected());
+                        return refuse(&state, &session, &responder, &ApiError::disconnected());
                     }
                 };
                 if !sequenced {
-                    let key_active = |id| state.directory.is_key_active(id);
-                    let respond = |subscribed: &PositionedSubscription| {
-                        responder.success(&answer(session.positions, subscribed))
-                    };
                     let start = StreamStart::Local(resume.as_ref());
-                    if let Err(error) = state
-                        .hub
-                        .subscribe(&session, &claims, key_active, start, respond)
-                    {
-                        fail(error);
-                    }
+                    subscribe_later(&state, &session, &claims, start, &responder);
                     drop(listening);
                     return;
                 }
@@ -91,25 +81,15 @@ fn call(call: &mut Call<'_, '_>) -> Result<Reply, ApiError> {
                         Arc::clone(&responder),
                     );
                     Box::new(move |sequenced: Sequenced| {
-                        let key_active = |id| state.directory.is_key_active(id);
-                        let respond = |subscribed: &PositionedSubscription| {
-                            responder.success(&answer(true, subscribed))
-                        };
                         let start = StreamStart::Sequenced(sequenced);
-                        if let Err(error) = state
-                            .hub
-                            .subscribe(&session, &claims, key_active, start, respond)
-                        {
-                            state.metrics.error(error.code);
-                            session.outbox.push(responder.error(&error));
-                        }
+                        subscribe_later(&state, &session, &claims, start, &responder);
                         // The hub holds the account's interest now.
                         drop(listening);
                     })
                 };
                 if let Err(error) = state.bus.sequenced(&account, resume, job) {
                     tracing::warn!(%error, "a subscription could not take its place in the stream");
-                    fail(ApiError::disconnected());
+                    refuse(&state, &session, &responder, &ApiError::disconnected());
                 }
             });
         }
@@ -124,4 +104,30 @@ fn answer(positions: bool, subscribed: &PositionedSubscription) -> Answer {
     } else {
         Answer::Subscribed(subscribed.info)
     }
+}
+
+/// Subscribes from another task, once the bus is ready, answering through `responder`.
+fn subscribe_later(
+    state: &SharedState,
+    session: &Arc<SessionHandle>,
+    claims: &TokenClaims,
+    start: StreamStart<'_>,
+    responder: &Responder,
+) {
+    let key_active = |id| state.directory.is_key_active(id);
+    let respond = |subscribed: &PositionedSubscription| {
+        responder.success(&answer(session.positions, subscribed))
+    };
+    if let Err(error) = state
+        .hub
+        .subscribe(session, claims, key_active, start, respond)
+    {
+        refuse(state, session, responder, &error);
+    }
+}
+
+/// Answers a subscription that failed after its method returned.
+fn refuse(state: &SharedState, session: &SessionHandle, responder: &Responder, error: &ApiError) {
+    state.metrics.error(error.code);
+    session.outbox.push(responder.error(error));
 }
