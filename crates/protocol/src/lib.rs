@@ -10,6 +10,7 @@ pub mod decimal;
 pub mod error;
 pub mod events;
 pub mod position;
+pub mod rest;
 pub mod sbe;
 pub mod signature;
 pub mod time;
