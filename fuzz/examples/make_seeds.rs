@@ -237,8 +237,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         br#"{"id":9,"status":418,"error":{"code":-1003,"msg":"banned","data":{"serverTime":1,"retryAfter":2}}}"#.to_vec(),
     );
     write_all(&root, "client_text_frame", frames)?;
+
+    // sim_recording_csv: each data.binance.vision dump, with and without its header, in ms and µs.
+    write_all(
+        &root,
+        "sim_recording_csv",
+        RECORDINGS.iter().map(|r| r.as_bytes().to_vec()),
+    )?;
     Ok(())
 }
+
+/// Small dumps in Binance's layouts: spot trades (header, µs), spot aggTrades (no header, ms),
+/// klines (header, ms), futures aggTrades (no header, ms).
+const RECORDINGS: &[&str] = &[
+    "id,price,qty,quote_qty,time,is_buyer_maker,is_best_match\n5415228673,109608.01000000,0.00100000,109.60801000,1761955200098001,False,True\n5415228674,109608.00000000,0.00133000,145.77864000,1761955200205412,True,True\n",
+    "26129,0.01633102,4.70443515,27781,27781,1498793709153,True,True\r\n26130,0.01633110,0.50000000,27782,27790,1498793709160,False,True\r\n",
+    "open_time,open,high,low,close,volume,close_time,quote_volume,count,taker_buy_volume,taker_buy_quote_volume,ignore\n1688169600000,30471.99000000,30472.00000000,30471.99000000,30472.00000000,0.54114000,1688169600999,16489.61790060,31,0.52320000,15942.95040000,0\n1688169601000,30472.00000000,30472.00000000,30470.10000000,30470.50000000,1.20000000,1688169601999,36564.60000000,12,0.20000000,6094.40000000,0\n",
+    "26129,0.01633102,4.70443515,27781,27781,1498793709153,true\n",
+];
 
 fn write_all(
     root: &Path,
