@@ -663,7 +663,7 @@ impl Simulator {
         let Some(order) = self.orders.get(&order_id) else {
             return;
         };
-        if !order.is_open() {
+        if !order.is_open() || (order.is_stop() && !order.triggered) {
             return;
         }
         let reason = if fok_failed {
