@@ -398,7 +398,13 @@ impl Simulator {
     }
 
     /// Takes a loan into the free balance (no events).
-    pub(crate) fn take_loan(&mut self, account: &Account, asset: &str, amount: Decimal, now_us: i64) {
+    pub(crate) fn take_loan(
+        &mut self,
+        account: &Account,
+        asset: &str,
+        amount: Decimal,
+        now_us: i64,
+    ) {
         let hour = now_us.div_euclid(crate::funds::HOUR_US);
         let ledger = self.ledger_mut(account);
         let balance = ledger.entry(asset);
@@ -491,9 +497,11 @@ impl Simulator {
         let Some(client_id) = client_id else {
             return Ok(());
         };
-        let duplicate = self.open.iter().filter_map(|id| self.orders.get(id)).any(|o| {
-            &o.account == account && o.symbol == symbol && o.client_order_id == client_id
-        });
+        let duplicate = self
+            .open
+            .iter()
+            .filter_map(|id| self.orders.get(id))
+            .any(|o| &o.account == account && o.symbol == symbol && o.client_order_id == client_id);
         if duplicate {
             Err(SimError::DuplicateOrder)
         } else {
@@ -531,9 +539,12 @@ impl Simulator {
                 };
                 book.plan(order.side, None, target, None)
             }
-            OrderType::Limit => {
-                book.plan(order.side, Some(price), Target::Base(quantity.unwrap_or_default()), None)
-            }
+            OrderType::Limit => book.plan(
+                order.side,
+                Some(price),
+                Target::Base(quantity.unwrap_or_default()),
+                None,
+            ),
             _ => Vec::new(),
         };
         let planned: Decimal = plan.iter().map(|l| l.qty).sum();
@@ -602,7 +613,8 @@ impl Simulator {
                 .self_trade_prevention_mode
                 .unwrap_or(SelfTradePreventionMode::None),
         };
-        self.ledger_mut(account).lock(&funding.asset, funding.amount);
+        self.ledger_mut(account)
+            .lock(&funding.asset, funding.amount);
         self.ledger_mut(account).updated_us = now_us;
         self.orders.insert(order_id, new_order);
         self.open.insert(order_id);
@@ -706,7 +718,11 @@ impl Simulator {
         order.status = status;
         order.working = false;
         order.updated_us = now_us;
-        let (account, asset, locked) = (order.account.clone(), order.lock_asset.clone(), order.locked);
+        let (account, asset, locked) = (
+            order.account.clone(),
+            order.lock_asset.clone(),
+            order.locked,
+        );
         order.locked = Decimal::ZERO;
         self.open.remove(&order_id);
         let ledger = self.ledger_mut(&account);
@@ -842,7 +858,8 @@ impl Simulator {
         };
         let release = locked - keep;
         if release > Decimal::ZERO {
-            self.ledger_mut(&order.account).unlock(&order.lock_asset, release);
+            self.ledger_mut(&order.account)
+                .unlock(&order.lock_asset, release);
         }
         if let Some(o) = self.orders.get_mut(&order_id) {
             o.executed_qty = executed;
@@ -935,7 +952,10 @@ impl Simulator {
                     Side::Sell => price >= order.price,
                 };
                 if crosses {
-                    let qty = self.book(&rules).level_qty(order.price).min(order.remaining());
+                    let qty = self
+                        .book(&rules)
+                        .level_qty(order.price)
+                        .min(order.remaining());
                     let level = Level {
                         price: order.price,
                         qty,
@@ -1078,7 +1098,9 @@ impl Simulator {
                 .orders
                 .values()
                 .rev()
-                .find(|o| &o.account == account && o.symbol == symbol && &o.client_order_id == client_id)
+                .find(|o| {
+                    &o.account == account && o.symbol == symbol && &o.client_order_id == client_id
+                })
                 .map(|o| o.order_id),
         };
         found.ok_or(SimError::OrderNotFound)
@@ -1111,7 +1133,12 @@ impl Simulator {
             None => self.generated_client_id(),
         };
         if order.order_list_id >= 0 {
-            self.cancel_list(order.order_list_id, Some((order_id, cancel_id.clone())), now_us, &mut out);
+            self.cancel_list(
+                order.order_list_id,
+                Some((order_id, cancel_id.clone())),
+                now_us,
+                &mut out,
+            );
         } else {
             self.close(order_id, OrderStatus::Canceled, now_us);
             self.report_with(

@@ -11,7 +11,7 @@ use crate::engine::{BorrowRepay, Out, SimEvent, Simulator};
 use crate::error::SimError;
 use crate::events::{balance_update, code, liability_change, margin_level_change};
 use crate::margin::{NO_DEBT_LEVEL, status};
-use crate::num::{MAX_AMOUNT, q8, text};
+use crate::num::{MAX_AMOUNT, mul, q8, text};
 
 /// One hour in microseconds: Binance charges margin interest hourly.
 pub const HOUR_US: i64 = 3_600_000_000;
@@ -213,7 +213,7 @@ impl Simulator {
                 if hours <= 0 {
                     continue;
                 }
-                let charge = q8(balance.borrowed * rate * Decimal::from(hours));
+                let charge = q8(mul(mul(balance.borrowed, rate), Decimal::from(hours)));
                 if charge <= Decimal::ZERO {
                     continue;
                 }

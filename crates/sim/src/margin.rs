@@ -89,8 +89,8 @@ impl Valuer<'_> {
         config: &SimConfig,
     ) -> Decimal {
         let (owned, owed) = self.totals(ledger);
-        let equity = owned - owed;
-        let room = mul(equity, leverage - Decimal::ONE) - owed;
+        let equity = owned.saturating_sub(owed);
+        let room = mul(equity, leverage - Decimal::ONE).saturating_sub(owed);
         let price = self.usdt(asset);
         if room <= Decimal::ZERO || price <= Decimal::ZERO {
             return Decimal::ZERO;

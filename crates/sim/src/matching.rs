@@ -180,8 +180,14 @@ mod tests {
         );
         assert_eq!(plan.len(), 1);
         assert_eq!(plan[0].price, Decimal::new(100, 0));
-        assert!(book
-            .plan(Side::Buy, Some(Decimal::new(99, 0)), Target::Base(Decimal::ONE), None)
-            .is_empty());
+        assert!(
+            book.plan(
+                Side::Buy,
+                Some(Decimal::new(99, 0)),
+                Target::Base(Decimal::ONE),
+                None
+            )
+            .is_empty()
+        );
     }
 }

@@ -74,7 +74,10 @@ mod tests {
     #[test]
     fn rounding_to_units() {
         let unit = Decimal::new(1, 2);
-        assert_eq!(floor_to(Decimal::new(12345, 3), unit), Decimal::new(1234, 2));
+        assert_eq!(
+            floor_to(Decimal::new(12345, 3), unit),
+            Decimal::new(1234, 2)
+        );
         assert_eq!(ceil_to(Decimal::new(12341, 3), unit), Decimal::new(1235, 2));
         assert!(is_multiple(Decimal::new(1230, 3), unit));
         assert!(!is_multiple(Decimal::new(1231, 3), unit));

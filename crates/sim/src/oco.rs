@@ -32,7 +32,9 @@ impl Simulator {
                 return Err(SimError::MandatoryParam("stopLimitTimeInForce"));
             }
         }
-        let lowest = oco.price.min(oco.stop_limit_price.unwrap_or(oco.stop_price));
+        let lowest = oco
+            .price
+            .min(oco.stop_limit_price.unwrap_or(oco.stop_price));
         if oco.quantity * lowest.min(oco.stop_price) < rules.min_notional {
             return Err(SimError::Filter("NOTIONAL"));
         }
@@ -51,7 +53,10 @@ impl Simulator {
             Side::Sell => (rules.base.clone(), oco.quantity),
             Side::Buy => {
                 let stop_side = oco.stop_limit_price.unwrap_or(oco.stop_price);
-                (rules.quote.clone(), q8(oco.quantity * oco.price.max(stop_side)))
+                (
+                    rules.quote.clone(),
+                    q8(oco.quantity * oco.price.max(stop_side)),
+                )
             }
         };
         let free = self.ledger(account).free(&lock_asset);

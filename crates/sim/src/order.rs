@@ -2,7 +2,9 @@
 
 use rust_decimal::Decimal;
 use userstream_protocol::Account;
-use userstream_protocol::events::{OrderStatus, OrderType, SelfTradePreventionMode, Side, TimeInForce};
+use userstream_protocol::events::{
+    OrderStatus, OrderType, SelfTradePreventionMode, Side, TimeInForce,
+};
 use userstream_protocol::rest::{MarginOrder, OrderState};
 
 use crate::engine::SideEffect;

@@ -10,7 +10,7 @@ use userstream_protocol::{Account, Scope, Uid};
 use crate::engine::{HistoryQuery, OrderRef, Simulator};
 use crate::error::SimError;
 use crate::margin::{NO_DEBT_LEVEL, status};
-use crate::num::text;
+use crate::num::{mul, text};
 use crate::order::Order;
 
 /// Binance's default and largest page of allOrders / myTrades.
@@ -115,7 +115,7 @@ impl Simulator {
             collateral_margin_level: Some(text(level.unwrap_or(NO_DEBT_LEVEL))),
             total_asset_of_btc: text(valuer.in_btc(owned)),
             total_liability_of_btc: text(valuer.in_btc(owed)),
-            total_net_asset_of_btc: text(valuer.in_btc(owned - owed)),
+            total_net_asset_of_btc: text(valuer.in_btc(owned.saturating_sub(owed))),
             total_collateral_value_in_usdt: Some(text(owned)),
             total_open_order_loss_in_usdt: Some(text(Decimal::ZERO)),
             trade_enabled: true,
@@ -186,7 +186,7 @@ impl Simulator {
                     interest: text(b.interest),
                     locked: text(b.locked),
                     net_asset: text(b.net()),
-                    net_asset_of_btc: text(valuer.in_btc(b.net() * valuer.usdt(asset))),
+                    net_asset_of_btc: text(valuer.in_btc(mul(b.net(), valuer.usdt(asset)))),
                     repay_enabled: true,
                     total_asset: text(b.total()),
                 }
@@ -211,7 +211,8 @@ impl Simulator {
             assets,
             total_asset_of_btc: totals.then(|| text(valuer.in_btc(owned_all))),
             total_liability_of_btc: totals.then(|| text(valuer.in_btc(owed_all))),
-            total_net_asset_of_btc: totals.then(|| text(valuer.in_btc(owned_all - owed_all))),
+            total_net_asset_of_btc: totals
+                .then(|| text(valuer.in_btc(owned_all.saturating_sub(owed_all)))),
         })
     }
 }

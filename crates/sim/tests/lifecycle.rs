@@ -35,7 +35,10 @@ fn deposit_sends_balance_update_then_position() {
     assert_eq!(update.balance_delta.as_str(), "1000.00000000");
     assert_eq!(update.event_time_us, T0);
     assert_eq!(update.clear_time_us, T0);
-    assert_eq!(balances(&events[1]), [b("USDT", "1000.00000000", "0.00000000")]);
+    assert_eq!(
+        balances(&events[1]),
+        [b("USDT", "1000.00000000", "0.00000000")]
+    );
     assert_eq!(position(&events[1]).last_update_time_us, T0);
     assert!(events.iter().all(|e| e.account == account));
 }
@@ -46,13 +49,20 @@ fn limit_order_new_partial_fills_filled() {
     let account = Account::cross(1);
     sim.deposit(&account, "USDT", dec("200000"), T0).unwrap();
     let (response, events) = sim
-        .place_order(&account, limit("BTCUSDT", Side::Buy, "2", "94000", TimeInForce::Gtc), T0 + 1)
+        .place_order(
+            &account,
+            limit("BTCUSDT", Side::Buy, "2", "94000", TimeInForce::Gtc),
+            T0 + 1,
+        )
         .unwrap();
     assert_eq!(response.order_id, 1);
     assert_eq!(response.client_order_id, "sim0000000000000000001");
     assert_eq!(response.result.as_ref().unwrap().status, OrderStatus::New);
     assert_eq!(response.fills.as_deref(), Some(&[][..]));
-    assert_eq!(kinds(&events), ["executionReport", "outboundAccountPosition"]);
+    assert_eq!(
+        kinds(&events),
+        ["executionReport", "outboundAccountPosition"]
+    );
     let new = report(&events[0]);
     assert_eq!(new.execution_type, ExecutionType::New);
     assert_eq!(new.order_status, OrderStatus::New);
@@ -67,21 +77,39 @@ fn limit_order_new_partial_fills_filled() {
     assert!(new.is_working);
     assert_eq!(new.order_creation_time_us, T0 + 1);
     assert_eq!(new.transaction_time_us, T0 + 1);
-    assert_eq!(balances(&events[1]), [b("USDT", "12000.00000000", "188000.00000000")]);
+    assert_eq!(
+        balances(&events[1]),
+        [b("USDT", "12000.00000000", "188000.00000000")]
+    );
 
     // Each price move through the limit fills one level: 50 000 USDT / 94 000 = 0.53191 BTC.
     let mut cumulative = dec("0");
-    for (step, expect) in ["0.53191", "0.53191", "0.53191", "0.40427"].iter().enumerate() {
+    for (step, expect) in ["0.53191", "0.53191", "0.53191", "0.40427"]
+        .iter()
+        .enumerate()
+    {
         let now = T0 + 10 + step as i64;
         let events = sim.set_price("BTCUSDT", dec("93900"), now).unwrap();
-        assert_eq!(kinds(&events), ["executionReport", "outboundAccountPosition"]);
+        assert_eq!(
+            kinds(&events),
+            ["executionReport", "outboundAccountPosition"]
+        );
         let trade = report(&events[0]);
         cumulative += dec(expect);
         assert_eq!(trade.execution_type, ExecutionType::Trade);
-        assert_eq!(trade.last_executed_quantity.as_str(), format!("{:.8}", dec(expect)));
-        assert_eq!(trade.cumulative_filled_quantity.as_str(), format!("{cumulative:.8}"));
+        assert_eq!(
+            trade.last_executed_quantity.as_str(),
+            format!("{:.8}", dec(expect))
+        );
+        assert_eq!(
+            trade.cumulative_filled_quantity.as_str(),
+            format!("{cumulative:.8}")
+        );
         assert_eq!(trade.last_executed_price.as_str(), "94000.00000000");
-        assert_eq!(trade.commission.as_str(), format!("{:.8}", dec(expect) * dec("0.001")));
+        assert_eq!(
+            trade.commission.as_str(),
+            format!("{:.8}", dec(expect) * dec("0.001"))
+        );
         assert_eq!(trade.commission_asset.as_deref(), Some("BTC"));
         assert_eq!(trade.trade_id, step as i64 + 1);
         assert!(trade.is_maker);
@@ -96,22 +124,39 @@ fn limit_order_new_partial_fills_filled() {
         let last = step == 3;
         assert_eq!(
             trade.order_status,
-            if last { OrderStatus::Filled } else { OrderStatus::PartiallyFilled }
+            if last {
+                OrderStatus::Filled
+            } else {
+                OrderStatus::PartiallyFilled
+            }
         );
         assert_eq!(trade.is_working, !last);
         let assets: Vec<String> = balances(&events[1]).into_iter().map(|b| b.0).collect();
         assert_eq!(assets, ["BTC", "USDT"]);
     }
     let account_view = sim.cross_account(1);
-    let btc = account_view.user_assets.iter().find(|a| a.asset == "BTC").unwrap();
+    let btc = account_view
+        .user_assets
+        .iter()
+        .find(|a| a.asset == "BTC")
+        .unwrap();
     assert_eq!(btc.free.as_str(), "1.99800000");
-    let usdt = account_view.user_assets.iter().find(|a| a.asset == "USDT").unwrap();
+    let usdt = account_view
+        .user_assets
+        .iter()
+        .find(|a| a.asset == "USDT")
+        .unwrap();
     assert_eq!(usdt.free.as_str(), "12000.00000000");
     assert_eq!(usdt.locked.as_str(), "0.00000000");
     let view = sim.order(&account, "BTCUSDT", &OrderRef::Id(1)).unwrap();
     assert_eq!(view.status, OrderStatus::Filled);
     assert_eq!(view.executed_qty.as_str(), "2.00000000");
-    assert_eq!(sim.my_trades(&account, "BTCUSDT", &Default::default()).unwrap().len(), 4);
+    assert_eq!(
+        sim.my_trades(&account, "BTCUSDT", &Default::default())
+            .unwrap()
+            .len(),
+        4
+    );
 }
 
 #[test]
@@ -124,12 +169,21 @@ fn cancel_sends_canceled_then_position() {
     let (_, events) = sim.place_order(&account, order, T0 + 1).unwrap();
     assert_eq!(balances(&events[1]), [b("BTC", "0.50000000", "0.50000000")]);
     let (canceled, events) = sim
-        .cancel_order(&account, "BTCUSDT", &OrderRef::ClientId("mine".into()), Some("undo".into()), T0 + 2)
+        .cancel_order(
+            &account,
+            "BTCUSDT",
+            &OrderRef::ClientId("mine".into()),
+            Some("undo".into()),
+            T0 + 2,
+        )
         .unwrap();
     assert_eq!(canceled.orig_client_order_id, "mine");
     assert_eq!(canceled.client_order_id, "undo");
     assert_eq!(canceled.state.status, OrderStatus::Canceled);
-    assert_eq!(kinds(&events), ["executionReport", "outboundAccountPosition"]);
+    assert_eq!(
+        kinds(&events),
+        ["executionReport", "outboundAccountPosition"]
+    );
     let r = report(&events[0]);
     assert_eq!(r.execution_type, ExecutionType::Canceled);
     assert_eq!(r.order_status, OrderStatus::Canceled);
@@ -148,7 +202,11 @@ fn ioc_remainder_expires() {
     sim.deposit(&account, "USDT", dec("300000"), T0).unwrap();
     // Levels at 95047.50 and 95095.00 are within the limit, 95142.50 is not.
     let (response, events) = sim
-        .place_order(&account, limit("BTCUSDT", Side::Buy, "2", "95100", TimeInForce::Ioc), T0)
+        .place_order(
+            &account,
+            limit("BTCUSDT", Side::Buy, "2", "95100", TimeInForce::Ioc),
+            T0,
+        )
         .unwrap();
     assert_eq!(
         kinds(&events),
@@ -174,7 +232,10 @@ fn ioc_remainder_expires() {
     let expired = report(&events[6]);
     assert_eq!(expired.execution_type, ExecutionType::Expired);
     assert_eq!(expired.order_status, OrderStatus::Expired);
-    assert_eq!(expired.expiry_reason, Some(ExpiryReason::UnfilledIocQuantityExpired));
+    assert_eq!(
+        expired.expiry_reason,
+        Some(ExpiryReason::UnfilledIocQuantityExpired)
+    );
     assert_eq!(expired.cumulative_filled_quantity.as_str(), "1.05183000");
     let last = balances(&events[7]);
     assert_eq!(last[0].2, "0.00000000", "nothing stays locked");
@@ -187,15 +248,27 @@ fn fok_that_cannot_fill_expires_whole() {
     let account = Account::cross(1);
     sim.deposit(&account, "USDT", dec("300000"), T0).unwrap();
     let (response, events) = sim
-        .place_order(&account, limit("BTCUSDT", Side::Buy, "2", "95100", TimeInForce::Fok), T0)
+        .place_order(
+            &account,
+            limit("BTCUSDT", Side::Buy, "2", "95100", TimeInForce::Fok),
+            T0,
+        )
         .unwrap();
     assert_eq!(response.fills.unwrap().len(), 0);
     assert_eq!(
         kinds(&events),
-        ["executionReport", "outboundAccountPosition", "executionReport", "outboundAccountPosition"]
+        [
+            "executionReport",
+            "outboundAccountPosition",
+            "executionReport",
+            "outboundAccountPosition"
+        ]
     );
     assert_eq!(report(&events[2]).order_status, OrderStatus::Expired);
-    assert_eq!(balances(&events[3]), [b("USDT", "300000.00000000", "0.00000000")]);
+    assert_eq!(
+        balances(&events[3]),
+        [b("USDT", "300000.00000000", "0.00000000")]
+    );
 }
 
 #[test]
@@ -203,15 +276,32 @@ fn oco_limit_leg_fills_and_the_stop_leg_expires() {
     let mut sim = sim();
     let account = Account::cross(1);
     sim.deposit(&account, "BTC", dec("1"), T0).unwrap();
-    let oco = OcoRequest::new("BTCUSDT", Side::Sell, dec("0.5"), dec("96000"), dec("94000"));
+    let oco = OcoRequest::new(
+        "BTCUSDT",
+        Side::Sell,
+        dec("0.5"),
+        dec("96000"),
+        dec("94000"),
+    );
     let (list_answer, events) = sim.place_oco(&account, oco, T0 + 1).unwrap();
     assert_eq!(list_answer.order_list_id, 1);
     assert_eq!(list_answer.orders.len(), 2);
-    assert_eq!(list_answer.order_reports[0].state.order_type, OrderType::StopLoss);
-    assert_eq!(list_answer.order_reports[1].state.order_type, OrderType::LimitMaker);
+    assert_eq!(
+        list_answer.order_reports[0].state.order_type,
+        OrderType::StopLoss
+    );
+    assert_eq!(
+        list_answer.order_reports[1].state.order_type,
+        OrderType::LimitMaker
+    );
     assert_eq!(
         kinds(&events),
-        ["executionReport", "executionReport", "listStatus", "outboundAccountPosition"]
+        [
+            "executionReport",
+            "executionReport",
+            "listStatus",
+            "outboundAccountPosition"
+        ]
     );
     let stop = report(&events[0]);
     let limit_leg = report(&events[1]);
@@ -230,7 +320,12 @@ fn oco_limit_leg_fills_and_the_stop_leg_expires() {
     let events = sim.set_price("BTCUSDT", dec("96000"), T0 + 2).unwrap();
     assert_eq!(
         kinds(&events),
-        ["executionReport", "listStatus", "executionReport", "outboundAccountPosition"]
+        [
+            "executionReport",
+            "listStatus",
+            "executionReport",
+            "outboundAccountPosition"
+        ]
     );
     let expired = report(&events[0]);
     assert_eq!(expired.order_id, stop.order_id);
@@ -247,7 +342,10 @@ fn oco_limit_leg_fills_and_the_stop_leg_expires() {
     assert_eq!(trade.commission.as_str(), "48.00000000");
     assert_eq!(
         balances(&events[3]),
-        [b("BTC", "0.50000000", "0.00000000"), b("USDT", "47952.00000000", "0.00000000")]
+        [
+            b("BTC", "0.50000000", "0.00000000"),
+            b("USDT", "47952.00000000", "0.00000000")
+        ]
     );
 }
 
@@ -256,14 +354,25 @@ fn oco_cancel_cancels_both_legs() {
     let mut sim = sim();
     let account = Account::cross(1);
     sim.deposit(&account, "BTC", dec("1"), T0).unwrap();
-    let oco = OcoRequest::new("BTCUSDT", Side::Sell, dec("0.5"), dec("96000"), dec("94000"));
+    let oco = OcoRequest::new(
+        "BTCUSDT",
+        Side::Sell,
+        dec("0.5"),
+        dec("96000"),
+        dec("94000"),
+    );
     sim.place_oco(&account, oco, T0).unwrap();
     let (items, events) = sim.cancel_open_orders(&account, "BTCUSDT", T0 + 1).unwrap();
     assert_eq!(items.len(), 1);
     assert!(matches!(items[0], userstream_sim::Canceled::List(_)));
     assert_eq!(
         kinds(&events),
-        ["executionReport", "executionReport", "listStatus", "outboundAccountPosition"]
+        [
+            "executionReport",
+            "executionReport",
+            "listStatus",
+            "outboundAccountPosition"
+        ]
     );
     assert_eq!(report(&events[0]).order_status, OrderStatus::Canceled);
     assert_eq!(report(&events[1]).order_status, OrderStatus::Canceled);
@@ -281,11 +390,21 @@ fn stop_loss_triggers_and_fills_as_taker() {
     order.quantity = Some(dec("0.1"));
     order.stop_price = Some(dec("94000"));
     let (_, events) = sim.place_order(&account, order, T0).unwrap();
-    assert_eq!(kinds(&events), ["executionReport", "outboundAccountPosition"]);
+    assert_eq!(
+        kinds(&events),
+        ["executionReport", "outboundAccountPosition"]
+    );
     assert!(!report(&events[0]).is_working);
-    assert!(sim.set_price("BTCUSDT", dec("94500"), T0 + 1).unwrap().is_empty());
+    assert!(
+        sim.set_price("BTCUSDT", dec("94500"), T0 + 1)
+            .unwrap()
+            .is_empty()
+    );
     let events = sim.set_price("BTCUSDT", dec("93990"), T0 + 2).unwrap();
-    assert_eq!(kinds(&events), ["executionReport", "outboundAccountPosition"]);
+    assert_eq!(
+        kinds(&events),
+        ["executionReport", "outboundAccountPosition"]
+    );
     let trade = report(&events[0]);
     assert_eq!(trade.execution_type, ExecutionType::Trade);
     assert_eq!(trade.order_status, OrderStatus::Filled);
@@ -306,11 +425,18 @@ fn stop_limit_triggers_then_rests() {
     order.time_in_force = Some(TimeInForce::Gtc);
     sim.place_order(&account, order, T0).unwrap();
     // Triggered at 94 000 but its limit 93 000 is below the market: it rests, no event.
-    assert!(sim.set_price("BTCUSDT", dec("94000"), T0 + 1).unwrap().is_empty());
+    assert!(
+        sim.set_price("BTCUSDT", dec("94000"), T0 + 1)
+            .unwrap()
+            .is_empty()
+    );
     let view = sim.order(&account, "BTCUSDT", &OrderRef::Id(1)).unwrap();
     assert!(view.is_working);
     let events = sim.set_price("BTCUSDT", dec("92900"), T0 + 2).unwrap();
-    assert_eq!(report(&events[0]).last_executed_price.as_str(), "93000.00000000");
+    assert_eq!(
+        report(&events[0]).last_executed_price.as_str(),
+        "93000.00000000"
+    );
     assert!(report(&events[0]).is_maker);
 }
 
@@ -324,8 +450,14 @@ fn borrow_margin_buy_then_auto_repay_sell() {
         .borrow_repay(&account, "USDT", dec("5000"), BorrowRepay::Borrow, T0 + 1)
         .unwrap();
     assert_eq!(tran.tran_id, 1);
-    assert_eq!(kinds(&events), ["outboundAccountPosition", "USER_LIABILITY_CHANGE"]);
-    assert_eq!(balances(&events[0]), [b("USDT", "15000.00000000", "0.00000000")]);
+    assert_eq!(
+        kinds(&events),
+        ["outboundAccountPosition", "USER_LIABILITY_CHANGE"]
+    );
+    assert_eq!(
+        balances(&events[0]),
+        [b("USDT", "15000.00000000", "0.00000000")]
+    );
     let borrow = liability(&events[1]);
     assert_eq!(borrow.asset, "USDT");
     assert_eq!(borrow.liability_type.as_str(), "BORROW");
@@ -338,7 +470,10 @@ fn borrow_margin_buy_then_auto_repay_sell() {
     let (response, events) = sim.place_order(&account, buy, T0 + 2).unwrap();
     assert_eq!(response.margin_buy_borrow_asset.as_deref(), Some("USDT"));
     assert_eq!(
-        response.margin_buy_borrow_amount.as_ref().map(|d| d.as_str()),
+        response
+            .margin_buy_borrow_amount
+            .as_ref()
+            .map(|d| d.as_str()),
         Some("4009.50000000")
     );
     assert_eq!(
@@ -351,14 +486,20 @@ fn borrow_margin_buy_then_auto_repay_sell() {
             "outboundAccountPosition"
         ]
     );
-    assert_eq!(balances(&events[1]), [b("USDT", "0.00000000", "19009.50000000")]);
+    assert_eq!(
+        balances(&events[1]),
+        [b("USDT", "0.00000000", "19009.50000000")]
+    );
     assert_eq!(liability(&events[2]).principal.as_str(), "4009.50000000");
     let trade = report(&events[3]);
     assert_eq!(trade.last_executed_price.as_str(), "95047.50000000");
     assert_eq!(trade.order_status, OrderStatus::Filled);
     assert_eq!(
         balances(&events[4]),
-        [b("BTC", "0.19980000", "0.00000000"), b("USDT", "0.00000000", "0.00000000")]
+        [
+            b("BTC", "0.19980000", "0.00000000"),
+            b("USDT", "0.00000000", "0.00000000")
+        ]
     );
     let usdt = |sim: &userstream_sim::Simulator| {
         sim.cross_account(1)
@@ -389,9 +530,15 @@ fn borrow_margin_buy_then_auto_repay_sell() {
     assert_eq!(report(&events[2]).commission.as_str(), "9.49525000");
     assert_eq!(
         balances(&events[3]),
-        [b("BTC", "0.09980000", "0.00000000"), b("USDT", "9485.75475000", "0.00000000")]
+        [
+            b("BTC", "0.09980000", "0.00000000"),
+            b("USDT", "9485.75475000", "0.00000000")
+        ]
     );
-    assert_eq!(balances(&events[4]), [b("USDT", "476.25475000", "0.00000000")]);
+    assert_eq!(
+        balances(&events[4]),
+        [b("USDT", "476.25475000", "0.00000000")]
+    );
     let repay = liability(&events[5]);
     assert_eq!(repay.liability_type.as_str(), "REPAY");
     assert_eq!(repay.principal.as_str(), "9009.50000000");
@@ -409,11 +556,19 @@ fn margin_level_crossing_is_reported() {
     // 24 500 owned / 15 000 owed = 1.633…: from EXCESSIVE to NORMAL.
     assert_eq!(
         kinds(&events),
-        ["outboundAccountPosition", "USER_LIABILITY_CHANGE", "MARGIN_LEVEL_STATUS_CHANGE"]
+        [
+            "outboundAccountPosition",
+            "USER_LIABILITY_CHANGE",
+            "MARGIN_LEVEL_STATUS_CHANGE"
+        ]
     );
     assert_eq!(level(&events[2]).status.as_str(), "NORMAL");
     assert_eq!(level(&events[2]).margin_level.as_str(), "1.63333333");
-    assert!(sim.set_price("BTCUSDT", dec("60000"), T0 + 2).unwrap().is_empty());
+    assert!(
+        sim.set_price("BTCUSDT", dec("60000"), T0 + 2)
+            .unwrap()
+            .is_empty()
+    );
     let events = sim.set_price("BTCUSDT", dec("40000"), T0 + 3).unwrap();
     assert_eq!(kinds(&events), ["MARGIN_LEVEL_STATUS_CHANGE"]);
     assert_eq!(events[0].account, account);
@@ -437,7 +592,12 @@ fn interest_accrues_hourly() {
     let charge = liability(&events[0]);
     assert_eq!(charge.liability_type.as_str(), "INTEREST");
     assert_eq!(charge.interest.as_str(), "0.00834000");
-    let usdt = sim.cross_account(1).user_assets.into_iter().find(|a| a.asset == "USDT").unwrap();
+    let usdt = sim
+        .cross_account(1)
+        .user_assets
+        .into_iter()
+        .find(|a| a.asset == "USDT")
+        .unwrap();
     assert_eq!(usdt.interest.as_str(), "0.00834000");
 }
 
@@ -447,7 +607,9 @@ fn isolated_account_holds_its_pair_only() {
     let account = Account::isolated(1, "BTCUSDT");
     sim.deposit(&account, "USDT", dec("1000"), T0).unwrap();
     assert_eq!(
-        sim.deposit(&account, "ETH", dec("1"), T0).unwrap_err().code(),
+        sim.deposit(&account, "ETH", dec("1"), T0)
+            .unwrap_err()
+            .code(),
         -3027
     );
     let max = sim.max_borrowable(&account, "USDT").unwrap();
@@ -456,12 +618,23 @@ fn isolated_account_holds_its_pair_only() {
     assert_eq!(view.assets.len(), 1);
     assert_eq!(view.assets[0].quote_asset.free.as_str(), "1000.00000000");
     assert!(view.total_asset_of_btc.is_some());
-    let named = sim.isolated_accounts(1, Some(&["BTCUSDT".to_string()])).unwrap();
+    let named = sim
+        .isolated_accounts(1, Some(&["BTCUSDT".to_string()]))
+        .unwrap();
     assert!(named.total_asset_of_btc.is_none());
     let mut order = OrderRequest::new("ETHUSDT", Side::Buy, OrderType::Market);
     order.quantity = Some(dec("0.01"));
-    assert_eq!(sim.place_order(&account, order, T0).unwrap_err().code(), -1121);
-    assert_eq!(sim.max_borrowable(&Account::cross(1), "USDT").unwrap().amount.as_str(), "0.00000000");
+    assert_eq!(
+        sim.place_order(&account, order, T0).unwrap_err().code(),
+        -1121
+    );
+    assert_eq!(
+        sim.max_borrowable(&Account::cross(1), "USDT")
+            .unwrap()
+            .amount
+            .as_str(),
+        "0.00000000"
+    );
 }
 
 #[test]
@@ -475,5 +648,8 @@ fn quote_order_qty_market_buy() {
     let state = response.result.unwrap();
     assert_eq!(state.status, OrderStatus::Filled);
     assert_eq!(state.orig_qty.as_str(), "0.00105000");
-    assert_eq!(report(&events[0]).quote_order_quantity.as_str(), "100.00000000");
+    assert_eq!(
+        report(&events[0]).quote_order_quantity.as_str(),
+        "100.00000000"
+    );
 }
