@@ -498,7 +498,11 @@ fn check_flow(ops: &[Op]) -> Result<Vec<Vec<u8>>, TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+    // 128 cases by default; PROPTEST_CASES raises it for a longer soak.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(128),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn random_flows_keep_the_books(ops in proptest::collection::vec(op(), 1..60)) {
