@@ -1,4 +1,6 @@
-//! The simulator: its state, the public request types, order placement, matching and fills.
+//! The simulator: its state, ids, order validation and placement, and the events helpers
+//! every operation shares. Fills live in `fills.rs`, cancels in `cancel.rs`, OCOs in `oco.rs`,
+//! money in `funds.rs`, read-only answers in `views.rs`.
 //!
 //! Every operation takes `now_us` and returns the events it caused, in the order Binance sends
 //! them. Ids come from counters and all state lives in ordered maps, so the same requests at
@@ -10,7 +12,7 @@ use userstream_protocol::events::{
     Event, ExecutionType, ExpiryReason, ListOrderStatus, OrderStatus, OrderType,
     SelfTradePreventionMode, Side, TimeInForce,
 };
-use userstream_protocol::rest::{CanceledOrder, Fill, MarginTrade, NewOrderResponse, OrderList};
+use userstream_protocol::rest::{Fill, MarginTrade, NewOrderResponse};
 use userstream_protocol::{Account, Scope};
 
 use crate::config::{MAX_PRICE, SimConfig, SymbolRules};
@@ -19,180 +21,11 @@ use crate::events::{FillReport, Report, execution_report};
 use crate::ledger::Ledger;
 use crate::margin::Valuer;
 use crate::matching::{Book, Level, Target};
-use crate::num::{MAX_AMOUNT, is_multiple, q8, q8_down, text};
+use crate::num::{MAX_AMOUNT, is_multiple, q8, text};
 use crate::order::{Order, has_limit_price, is_stop_type};
-
-/// One event for one account, in the order Binance sends them.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SimEvent {
-    pub account: Account,
-    pub event: Event,
-}
-
-/// An order named by its id or its client order id.
-#[non_exhaustive]
-#[derive(Debug, Clone, PartialEq)]
-pub enum OrderRef {
-    Id(i64),
-    ClientId(String),
-}
-
-/// `sideEffectType` of a margin order.
-#[non_exhaustive]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SideEffect {
-    /// Trade with what the account holds.
-    #[default]
-    NoSideEffect,
-    /// Borrow what the order needs beyond the free balance.
-    MarginBuy,
-    /// Repay debts of the received asset from the proceeds.
-    AutoRepay,
-    /// Both.
-    AutoBorrowRepay,
-}
-
-impl SideEffect {
-    /// Binance's text: `NO_SIDE_EFFECT`, `MARGIN_BUY`, `AUTO_REPAY`, `AUTO_BORROW_REPAY`.
-    pub fn parse(text: &str) -> Option<SideEffect> {
-        match text {
-            "NO_SIDE_EFFECT" => Some(SideEffect::NoSideEffect),
-            "MARGIN_BUY" => Some(SideEffect::MarginBuy),
-            "AUTO_REPAY" => Some(SideEffect::AutoRepay),
-            "AUTO_BORROW_REPAY" => Some(SideEffect::AutoBorrowRepay),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SideEffect::NoSideEffect => "NO_SIDE_EFFECT",
-            SideEffect::MarginBuy => "MARGIN_BUY",
-            SideEffect::AutoRepay => "AUTO_REPAY",
-            SideEffect::AutoBorrowRepay => "AUTO_BORROW_REPAY",
-        }
-    }
-
-    pub fn borrows(self) -> bool {
-        matches!(self, SideEffect::MarginBuy | SideEffect::AutoBorrowRepay)
-    }
-
-    pub fn repays(self) -> bool {
-        matches!(self, SideEffect::AutoRepay | SideEffect::AutoBorrowRepay)
-    }
-}
-
-/// `type` of `POST /sapi/v1/margin/borrow-repay`.
-#[non_exhaustive]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BorrowRepay {
-    Borrow,
-    Repay,
-}
-
-/// A new margin order, as `POST /sapi/v1/margin/order` takes it.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct OrderRequest {
-    pub symbol: String,
-    pub side: Side,
-    pub order_type: OrderType,
-    pub quantity: Option<Decimal>,
-    pub quote_order_qty: Option<Decimal>,
-    pub price: Option<Decimal>,
-    pub stop_price: Option<Decimal>,
-    pub time_in_force: Option<TimeInForce>,
-    pub new_client_order_id: Option<String>,
-    pub side_effect: SideEffect,
-    pub self_trade_prevention_mode: Option<SelfTradePreventionMode>,
-}
-
-/// A BUY MARKET order on an empty symbol: every real request sets the fields it needs.
-impl Default for OrderRequest {
-    fn default() -> Self {
-        OrderRequest::new("", Side::Buy, OrderType::Market)
-    }
-}
-
-impl OrderRequest {
-    pub fn new(symbol: impl Into<String>, side: Side, order_type: OrderType) -> Self {
-        OrderRequest {
-            symbol: symbol.into(),
-            side,
-            order_type,
-            quantity: None,
-            quote_order_qty: None,
-            price: None,
-            stop_price: None,
-            time_in_force: None,
-            new_client_order_id: None,
-            side_effect: SideEffect::NoSideEffect,
-            self_trade_prevention_mode: None,
-        }
-    }
-}
-
-/// A new OCO, as `POST /sapi/v1/margin/order/oco` takes it: a LIMIT_MAKER leg at `price`
-/// and a STOP_LOSS (or STOP_LOSS_LIMIT at `stop_limit_price`) leg at `stop_price`.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct OcoRequest {
-    pub symbol: String,
-    pub side: Side,
-    pub quantity: Decimal,
-    pub price: Decimal,
-    pub stop_price: Decimal,
-    pub stop_limit_price: Option<Decimal>,
-    pub stop_limit_time_in_force: Option<TimeInForce>,
-    pub list_client_order_id: Option<String>,
-    pub limit_client_order_id: Option<String>,
-    pub stop_client_order_id: Option<String>,
-    pub side_effect: SideEffect,
-}
-
-impl OcoRequest {
-    pub fn new(
-        symbol: impl Into<String>,
-        side: Side,
-        quantity: Decimal,
-        price: Decimal,
-        stop_price: Decimal,
-    ) -> Self {
-        OcoRequest {
-            symbol: symbol.into(),
-            side,
-            quantity,
-            price,
-            stop_price,
-            stop_limit_price: None,
-            stop_limit_time_in_force: None,
-            list_client_order_id: None,
-            limit_client_order_id: None,
-            stop_client_order_id: None,
-            side_effect: SideEffect::NoSideEffect,
-        }
-    }
-}
-
-/// Filters of `allOrders` and `myTrades`.
-#[derive(Debug, Clone, Default)]
-#[non_exhaustive]
-pub struct HistoryQuery {
-    pub order_id: Option<i64>,
-    pub from_id: Option<i64>,
-    pub start_ms: Option<i64>,
-    pub end_ms: Option<i64>,
-    pub limit: Option<usize>,
-}
-
-/// One item of `DELETE /sapi/v1/margin/openOrders`: an order, or an OCO as a list.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-#[serde(untagged)]
-#[non_exhaustive]
-pub enum Canceled {
-    Order(CanceledOrder),
-    List(OrderList),
-}
+pub use crate::requests::{
+    BorrowRepay, Canceled, HistoryQuery, OcoRequest, OrderRef, OrderRequest, SideEffect, SimEvent,
+};
 
 /// An OCO's own state; its legs are ordinary orders.
 #[derive(Debug, Clone)]
@@ -225,7 +58,7 @@ pub struct Simulator {
     pub(crate) lists: BTreeMap<i64, OcoList>,
     pub(crate) trades: Vec<TradeRecord>,
     next_order_id: i64,
-    next_trade_id: i64,
+    pub(crate) next_trade_id: i64,
     next_tran_id: i64,
     next_execution_id: i64,
     next_client_id: u64,
@@ -324,7 +157,7 @@ impl Simulator {
         id
     }
 
-    fn next_execution_id(&mut self) -> i64 {
+    pub(crate) fn next_execution_id(&mut self) -> i64 {
         let id = self.next_execution_id;
         self.next_execution_id += 1;
         id
@@ -351,7 +184,7 @@ impl Simulator {
         self.rules(symbol).cloned().ok_or(SimError::BadSymbol)
     }
 
-    fn book<'a>(&self, rules: &'a SymbolRules) -> Book<'a> {
+    pub(crate) fn book<'a>(&self, rules: &'a SymbolRules) -> Book<'a> {
         Book {
             rules,
             market: self.price(&rules.symbol).unwrap_or(rules.initial_price),
@@ -671,7 +504,13 @@ impl Simulator {
     }
 
     /// After a taker's fills: MARKET and IOC remainders expire, FOK expires whole, GTC rests.
-    fn finish_taker(&mut self, order_id: i64, fok_failed: bool, now_us: i64, out: &mut Out) {
+    pub(crate) fn finish_taker(
+        &mut self,
+        order_id: i64,
+        fok_failed: bool,
+        now_us: i64,
+        out: &mut Out,
+    ) {
         let Some(order) = self.orders.get(&order_id) else {
             return;
         };
@@ -789,298 +628,6 @@ impl Simulator {
         out.push(account, event);
     }
 
-    /// Fills `level.qty` of an open order at `level.price`: balances, commission, the trade,
-    /// its executionReport TRADE and outboundAccountPosition, then AUTO_REPAY.
-    pub(crate) fn apply_fill(
-        &mut self,
-        order_id: i64,
-        level: Level,
-        maker: bool,
-        now_us: i64,
-        out: &mut Out,
-    ) -> Option<FillReport> {
-        let order = self.orders.get(&order_id)?.clone();
-        if !order.is_open() || level.qty <= Decimal::ZERO {
-            return None;
-        }
-        if order.order_list_id >= 0 {
-            self.end_list_for(order_id, now_us, out);
-        }
-        let order = self.orders.get(&order_id)?.clone();
-        let qty = level.qty.min(order.remaining());
-        let price = level.price;
-        let rate = if maker {
-            self.config.maker_commission
-        } else {
-            self.config.taker_commission
-        };
-        let cost = q8(qty * price);
-        let (received_asset, received, commission);
-        let mut locked = order.locked;
-        {
-            let ledger = self.ledger_mut(&order.account);
-            match order.side {
-                Side::Buy => {
-                    let take = cost.min(locked);
-                    locked -= take;
-                    let quote = ledger.entry(&order.quote);
-                    quote.locked -= take;
-                    quote.free -= cost - take;
-                    commission = q8_down(qty * rate);
-                    received = qty - commission;
-                    received_asset = order.base.clone();
-                }
-                Side::Sell => {
-                    let take = qty.min(locked);
-                    locked -= take;
-                    let base = ledger.entry(&order.base);
-                    base.locked -= take;
-                    base.free -= qty - take;
-                    commission = q8_down(cost * rate);
-                    received = cost - commission;
-                    received_asset = order.quote.clone();
-                }
-            }
-            ledger.entry(&received_asset).free += received;
-            ledger.updated_us = now_us;
-        }
-        let trade_id = self.next_trade_id;
-        self.next_trade_id += 1;
-        let executed = order.executed_qty + qty;
-        let filled = executed >= order.orig_qty;
-        // A buy at a better price than its limit gives back what the rest no longer needs.
-        let keep = if filled {
-            Decimal::ZERO
-        } else if order.side == Side::Buy && order.price > Decimal::ZERO {
-            q8((order.orig_qty - executed) * order.price).min(locked)
-        } else {
-            locked
-        };
-        let release = locked - keep;
-        if release > Decimal::ZERO {
-            self.ledger_mut(&order.account)
-                .unlock(&order.lock_asset, release);
-        }
-        if let Some(o) = self.orders.get_mut(&order_id) {
-            o.executed_qty = executed;
-            o.cumulative_quote += cost;
-            o.locked = keep;
-            o.updated_us = now_us;
-            o.status = if filled {
-                OrderStatus::Filled
-            } else {
-                OrderStatus::PartiallyFilled
-            };
-            if filled {
-                o.working = false;
-                self.open.remove(&order_id);
-            }
-        }
-        self.trades.push(TradeRecord {
-            account: order.account.clone(),
-            trade: MarginTrade {
-                commission: text(commission),
-                commission_asset: received_asset.clone(),
-                id: trade_id,
-                is_best_match: true,
-                is_buyer: order.side == Side::Buy,
-                is_maker: maker,
-                order_id,
-                price: text(price),
-                qty: text(qty),
-                symbol: order.symbol.clone(),
-                is_isolated: order.account.scope.isolated_symbol().is_some(),
-                time: now_us.div_euclid(1000),
-            },
-        });
-        let fill = FillReport {
-            qty,
-            price,
-            commission,
-            commission_asset: received_asset.clone(),
-            trade_id,
-            maker,
-        };
-        self.report(order_id, ExecutionType::Trade, Some(&fill), now_us, out);
-        self.position(
-            &order.account,
-            [order.base.clone(), order.quote.clone()],
-            now_us,
-            out,
-        );
-        if order.side_effect.repays() {
-            self.auto_repay(&order.account, &received_asset, received, now_us, out);
-        }
-        Some(fill)
-    }
-
-    /// Moves the price; resting orders it crosses fill, stops trigger, margin levels re-checked.
-    pub fn set_price(
-        &mut self,
-        symbol: &str,
-        price: Decimal,
-        now_us: i64,
-    ) -> Result<Vec<SimEvent>, SimError> {
-        let rules = self.rules(symbol).cloned().ok_or(SimError::BadSymbol)?;
-        if price <= Decimal::ZERO || price > MAX_PRICE {
-            return Err(SimError::Filter("PRICE_FILTER"));
-        }
-        self.prices.insert(symbol.to_owned(), price);
-        let mut out = Out::default();
-        let ids: Vec<i64> = self
-            .open
-            .iter()
-            .copied()
-            .filter(|id| self.orders.get(id).is_some_and(|o| o.symbol == symbol))
-            .collect();
-        for id in ids {
-            let Some(order) = self.orders.get(&id).cloned() else {
-                continue;
-            };
-            if !order.is_open() {
-                continue;
-            }
-            if order.is_stop() && !order.triggered {
-                if order.triggers_at(price) {
-                    self.trigger(id, now_us, &mut out);
-                }
-                continue;
-            }
-            if order.working && order.has_limit() {
-                let crosses = match order.side {
-                    Side::Buy => price <= order.price,
-                    Side::Sell => price >= order.price,
-                };
-                if crosses {
-                    let qty = self
-                        .book(&rules)
-                        .level_qty(order.price)
-                        .min(order.remaining());
-                    let level = Level {
-                        price: order.price,
-                        qty,
-                    };
-                    self.apply_fill(id, level, true, now_us, &mut out);
-                }
-            }
-        }
-        self.check_all_margins(now_us, &mut out);
-        Ok(out.events)
-    }
-
-    /// A stop order's condition held: a stop-market fills as a taker now, a stop-limit starts
-    /// working (and takes what it can if its limit is marketable).
-    fn trigger(&mut self, order_id: i64, now_us: i64, out: &mut Out) {
-        let Some(order) = self.orders.get(&order_id).cloned() else {
-            return;
-        };
-        if order.order_list_id >= 0 {
-            self.end_list_for(order_id, now_us, out);
-        }
-        let Some(order) = self.orders.get_mut(&order_id) else {
-            return;
-        };
-        order.triggered = true;
-        order.working = true;
-        order.working_time_us = now_us;
-        order.updated_us = now_us;
-        let order = order.clone();
-        let Some(rules) = self.rules(&order.symbol).cloned() else {
-            return;
-        };
-        let book = self.book(&rules);
-        let limit = order.has_limit().then_some(order.price);
-        if order.has_limit() && !book.marketable(order.side, order.price) {
-            return;
-        }
-        let budget = match order.side {
-            Side::Buy => Some(order.locked + self.ledger(&order.account).free(&order.quote)),
-            Side::Sell => None,
-        };
-        let plan = book.plan(order.side, limit, Target::Base(order.remaining()), budget);
-        let planned: Decimal = plan.iter().map(|l| l.qty).sum();
-        let fok_fails = order.time_in_force == TimeInForce::Fok
-            && order.has_limit()
-            && planned < order.remaining();
-        if !fok_fails {
-            for level in plan {
-                self.apply_fill(order_id, level, false, now_us, out);
-            }
-        }
-        self.finish_taker(order_id, fok_fails, now_us, out);
-        if let Some(order) = self.orders.get(&order_id) {
-            let account = order.account.clone();
-            self.check_margin(&account, now_us, out);
-        }
-    }
-
-    /// Admin: fills an open order now, at `price` (default: its limit price, else the market),
-    /// for `quantity` (default: all that is left).
-    pub fn fill_order(
-        &mut self,
-        account: &Account,
-        symbol: &str,
-        target: &OrderRef,
-        price: Option<Decimal>,
-        quantity: Option<Decimal>,
-        now_us: i64,
-    ) -> Result<(userstream_protocol::rest::MarginOrder, Vec<SimEvent>), SimError> {
-        let rules = self.trading_rules(account, symbol)?;
-        let order_id = self.find(account, symbol, target)?;
-        let order = self
-            .orders
-            .get(&order_id)
-            .cloned()
-            .ok_or(SimError::OrderNotFound)?;
-        if !order.is_open() {
-            return Err(SimError::OrderNotFound);
-        }
-        let market = self.price(symbol).unwrap_or(rules.initial_price);
-        let price = match price {
-            Some(price) => {
-                check_price(&rules, price)?;
-                price
-            }
-            None if order.has_limit() => order.price,
-            None => market,
-        };
-        let qty = quantity.unwrap_or(order.remaining());
-        if qty <= Decimal::ZERO || qty > order.remaining() {
-            return Err(SimError::InvalidParam("quantity"));
-        }
-        if !is_multiple(qty, rules.step_size) {
-            return Err(SimError::Filter("LOT_SIZE"));
-        }
-        let ledger = self.ledger(account);
-        let affordable = match order.side {
-            Side::Buy => q8(qty * price) <= order.locked + ledger.free(&order.quote),
-            Side::Sell => qty <= order.locked + ledger.free(&order.base),
-        };
-        if !affordable {
-            return Err(SimError::InsufficientBalance);
-        }
-        let mut out = Out::default();
-        if order.is_stop() && !order.triggered {
-            if order.order_list_id >= 0 {
-                self.end_list_for(order_id, now_us, &mut out);
-            }
-            if let Some(o) = self.orders.get_mut(&order_id) {
-                o.triggered = true;
-                o.working = true;
-                o.working_time_us = now_us;
-            }
-        }
-        let maker = order.has_limit() && order.working;
-        self.apply_fill(order_id, Level { price, qty }, maker, now_us, &mut out);
-        self.check_margin(account, now_us, &mut out);
-        let view = self
-            .orders
-            .get(&order_id)
-            .map(Order::view)
-            .ok_or(SimError::OrderNotFound)?;
-        Ok((view, out.events))
-    }
-
     /// The id of the account's order on `symbol` named by `target` (the newest for a client id).
     pub(crate) fn find(
         &self,
@@ -1104,117 +651,6 @@ impl Simulator {
                 .map(|o| o.order_id),
         };
         found.ok_or(SimError::OrderNotFound)
-    }
-
-    /// Cancels an open order (an OCO leg cancels its whole list).
-    pub fn cancel_order(
-        &mut self,
-        account: &Account,
-        symbol: &str,
-        target: &OrderRef,
-        new_client_order_id: Option<String>,
-        now_us: i64,
-    ) -> Result<(CanceledOrder, Vec<SimEvent>), SimError> {
-        self.trading_rules(account, symbol)?;
-        let order_id = self
-            .find(account, symbol, target)
-            .map_err(|_| SimError::UnknownOrder)?;
-        let order = self
-            .orders
-            .get(&order_id)
-            .cloned()
-            .ok_or(SimError::UnknownOrder)?;
-        if !order.is_open() {
-            return Err(SimError::UnknownOrder);
-        }
-        let mut out = Out::default();
-        let cancel_id = match new_client_order_id {
-            Some(id) => id,
-            None => self.generated_client_id(),
-        };
-        if order.order_list_id >= 0 {
-            self.cancel_list(
-                order.order_list_id,
-                Some((order_id, cancel_id.clone())),
-                now_us,
-                &mut out,
-            );
-        } else {
-            self.close(order_id, OrderStatus::Canceled, now_us);
-            self.report_with(
-                order_id,
-                ExecutionType::Canceled,
-                None,
-                Some(&cancel_id),
-                None,
-                now_us,
-                &mut out,
-            );
-            self.position(account, [order.lock_asset.clone()], now_us, &mut out);
-        }
-        let done = self.orders.get(&order_id).ok_or(SimError::UnknownOrder)?;
-        let canceled = CanceledOrder {
-            symbol: done.symbol.clone(),
-            is_isolated: account.scope.isolated_symbol().is_some(),
-            order_id,
-            orig_client_order_id: done.client_order_id.clone(),
-            client_order_id: cancel_id,
-            state: done.state(),
-        };
-        self.check_margin(account, now_us, &mut out);
-        Ok((canceled, out.events))
-    }
-
-    /// Cancels every open order of the symbol (OCOs as lists): Binance's DELETE openOrders
-    /// answer items, in order id order.
-    pub fn cancel_open_orders(
-        &mut self,
-        account: &Account,
-        symbol: &str,
-        now_us: i64,
-    ) -> Result<(Vec<Canceled>, Vec<SimEvent>), SimError> {
-        self.trading_rules(account, symbol)?;
-        let ids: Vec<i64> = self
-            .open
-            .iter()
-            .copied()
-            .filter(|id| {
-                self.orders
-                    .get(id)
-                    .is_some_and(|o| &o.account == account && o.symbol == symbol)
-            })
-            .collect();
-        if ids.is_empty() {
-            return Err(SimError::UnknownOrder);
-        }
-        let mut items = Vec::new();
-        let mut events = Vec::new();
-        let mut lists_done = BTreeSet::new();
-        for id in ids {
-            let Some(order) = self.orders.get(&id).cloned() else {
-                continue;
-            };
-            if order.order_list_id >= 0 {
-                if !lists_done.insert(order.order_list_id) {
-                    continue;
-                }
-                let mut out = Out::default();
-                self.cancel_list(order.order_list_id, None, now_us, &mut out);
-                events.extend(out.events);
-                if let Some(list) = self.order_list(order.order_list_id, now_us) {
-                    items.push(Canceled::List(list));
-                }
-            } else if order.is_open() {
-                let (item, evs) =
-                    self.cancel_order(account, symbol, &OrderRef::Id(id), None, now_us)?;
-                items.push(Canceled::Order(item));
-                events.extend(evs);
-            }
-        }
-        let mut out = Out::default();
-        self.check_margin(account, now_us, &mut out);
-        events.extend(out.events);
-        Ok((items, events))
     }
 }
 

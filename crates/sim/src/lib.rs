@@ -8,10 +8,12 @@
 //! The model, every choice where Binance documents nothing, and the error codes are described
 //! in `docs/simulator.md`.
 
+mod cancel;
 mod config;
 mod engine;
 mod error;
 mod events;
+mod fills;
 mod funds;
 mod ledger;
 mod margin;
@@ -19,6 +21,7 @@ mod matching;
 mod num;
 mod oco;
 mod order;
+mod requests;
 mod views;
 
 pub use config::{MAX_PRICE, SimConfig, SymbolRules, default_symbols};
