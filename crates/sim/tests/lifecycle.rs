@@ -653,3 +653,89 @@ fn quote_order_qty_market_buy() {
         "100.00000000"
     );
 }
+
+#[test]
+fn oco_stop_leg_triggers_and_takes_the_lock() {
+    let mut sim = sim();
+    let account = Account::cross(1);
+    sim.deposit(&account, "USDT", dec("20000"), T0).unwrap();
+    // Buy 0.1 BTC below the market at 94 000, or stop in at 96 000 (limit 96 500).
+    let mut oco = OcoRequest::new("BTCUSDT", Side::Buy, dec("0.1"), dec("94000"), dec("96000"));
+    oco.stop_limit_price = Some(dec("96500"));
+    oco.stop_limit_time_in_force = Some(TimeInForce::Gtc);
+    let (_, events) = sim.place_oco(&account, oco, T0).unwrap();
+    assert_eq!(
+        balances(&events[3]),
+        [b("USDT", "10350.00000000", "9650.00000000")]
+    );
+    let events = sim.set_price("BTCUSDT", dec("96100"), T0 + 1).unwrap();
+    assert_eq!(
+        kinds(&events),
+        [
+            "executionReport",
+            "listStatus",
+            "executionReport",
+            "outboundAccountPosition"
+        ]
+    );
+    let expired = report(&events[0]);
+    assert_eq!(expired.order_type, OrderType::LimitMaker);
+    assert_eq!(expired.order_status, OrderStatus::Expired);
+    assert_eq!(list(&events[1]).list_order_status, ListOrderStatus::AllDone);
+    let trade = report(&events[2]);
+    assert_eq!(trade.order_type, OrderType::StopLossLimit);
+    assert_eq!(trade.last_executed_price.as_str(), "96148.05000000");
+    assert_eq!(trade.order_status, OrderStatus::Filled);
+    // 0.1 × 96 148.05 = 9 614.805 paid; the rest of the lock is free again.
+    assert_eq!(
+        balances(&events[3]),
+        [
+            b("BTC", "0.09990000", "0.00000000"),
+            b("USDT", "10385.19500000", "0.00000000")
+        ]
+    );
+}
+
+#[test]
+fn admin_fill_fills_part_of_an_order() {
+    let mut sim = sim();
+    let account = Account::isolated(7, "ETHUSDT");
+    sim.deposit(&account, "ETH", dec("2"), T0).unwrap();
+    let mut order = limit("ETHUSDT", Side::Sell, "1.5", "3500", TimeInForce::Gtc);
+    order.new_client_order_id = Some("sell-eth".into());
+    sim.place_order(&account, order, T0).unwrap();
+    let target = OrderRef::ClientId("sell-eth".into());
+    let (view, events) = sim
+        .fill_order(&account, "ETHUSDT", &target, None, Some(dec("0.5")), T0 + 1)
+        .unwrap();
+    assert_eq!(view.status, OrderStatus::PartiallyFilled);
+    assert_eq!(view.executed_qty.as_str(), "0.50000000");
+    assert!(view.is_isolated);
+    assert_eq!(
+        kinds(&events),
+        ["executionReport", "outboundAccountPosition"]
+    );
+    assert!(report(&events[0]).is_maker);
+    assert_eq!(
+        balances(&events[1]),
+        [
+            b("ETH", "0.50000000", "1.00000000"),
+            b("USDT", "1748.25000000", "0.00000000")
+        ]
+    );
+    let (view, _) = sim
+        .fill_order(
+            &account,
+            "ETHUSDT",
+            &target,
+            Some(dec("3600")),
+            None,
+            T0 + 2,
+        )
+        .unwrap();
+    assert_eq!(view.status, OrderStatus::Filled);
+    assert_eq!(view.cummulative_quote_qty.as_str(), "5350.00000000");
+    let pair = &sim.isolated_accounts(7, None).unwrap().assets[0];
+    assert_eq!(pair.base_asset.free.as_str(), "0.50000000");
+    assert_eq!(pair.quote_asset.free.as_str(), "5344.65000000");
+}
