@@ -1,0 +1,218 @@
+//! Read-only answers: orders, trades and accounts in Binance's REST shapes (times in ms).
+
+use rust_decimal::Decimal;
+use userstream_protocol::rest::{
+    CrossMarginAccount, IsolatedAsset, IsolatedMarginAccounts, IsolatedPair, MarginAsset,
+    MarginOrder, MarginTrade,
+};
+use userstream_protocol::{Account, Scope, Uid};
+
+use crate::engine::{HistoryQuery, OrderRef, Simulator};
+use crate::error::SimError;
+use crate::margin::{NO_DEBT_LEVEL, status};
+use crate::num::{mul, text};
+use crate::order::Order;
+
+/// Binance's default and largest page of allOrders / myTrades.
+const DEFAULT_LIMIT: usize = 500;
+const MAX_LIMIT: usize = 1000;
+
+/// The page of `items` (ascending) a history query asks for: from an id when given, else the
+/// newest `limit`.
+fn page<T: Clone>(items: Vec<T>, from_given: bool, limit: Option<usize>) -> Vec<T> {
+    let limit = limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+    if from_given {
+        items.into_iter().take(limit).collect()
+    } else {
+        let skip = items.len().saturating_sub(limit);
+        items.into_iter().skip(skip).collect()
+    }
+}
+
+fn in_window(ms: i64, query: &HistoryQuery) -> bool {
+    query.start_ms.is_none_or(|start| ms >= start) && query.end_ms.is_none_or(|end| ms <= end)
+}
+
+impl Simulator {
+    pub fn order(
+        &self,
+        account: &Account,
+        symbol: &str,
+        target: &OrderRef,
+    ) -> Result<MarginOrder, SimError> {
+        self.trading_rules(account, symbol)?;
+        let id = self.find(account, symbol, target)?;
+        self.orders
+            .get(&id)
+            .map(Order::view)
+            .ok_or(SimError::OrderNotFound)
+    }
+
+    pub fn open_orders(
+        &self,
+        account: &Account,
+        symbol: Option<&str>,
+    ) -> Result<Vec<MarginOrder>, SimError> {
+        if let Some(symbol) = symbol {
+            self.trading_rules(account, symbol)?;
+        }
+        Ok(self
+            .open
+            .iter()
+            .filter_map(|id| self.orders.get(id))
+            .filter(|o| &o.account == account && symbol.is_none_or(|s| o.symbol == s))
+            .map(Order::view)
+            .collect())
+    }
+
+    pub fn all_orders(
+        &self,
+        account: &Account,
+        symbol: &str,
+        query: &HistoryQuery,
+    ) -> Result<Vec<MarginOrder>, SimError> {
+        self.trading_rules(account, symbol)?;
+        let items: Vec<MarginOrder> = self
+            .orders
+            .values()
+            .filter(|o| &o.account == account && o.symbol == symbol)
+            .filter(|o| query.order_id.is_none_or(|id| o.order_id >= id))
+            .filter(|o| in_window(o.created_us.div_euclid(1000), query))
+            .map(Order::view)
+            .collect();
+        Ok(page(items, query.order_id.is_some(), query.limit))
+    }
+
+    pub fn my_trades(
+        &self,
+        account: &Account,
+        symbol: &str,
+        query: &HistoryQuery,
+    ) -> Result<Vec<MarginTrade>, SimError> {
+        self.trading_rules(account, symbol)?;
+        let items: Vec<MarginTrade> = self
+            .trades
+            .iter()
+            .filter(|t| &t.account == account && t.trade.symbol == symbol)
+            .filter(|t| query.order_id.is_none_or(|id| t.trade.order_id == id))
+            .filter(|t| query.from_id.is_none_or(|id| t.trade.id >= id))
+            .filter(|t| in_window(t.trade.time, query))
+            .map(|t| t.trade.clone())
+            .collect();
+        Ok(page(items, query.from_id.is_some(), query.limit))
+    }
+
+    /// `GET /sapi/v1/margin/account`: every asset the account ever held, by name.
+    pub fn cross_account(&self, uid: Uid) -> CrossMarginAccount {
+        let ledger = self.ledger(&Account::cross(uid));
+        let valuer = self.valuer();
+        let (owned, owed) = valuer.totals(&ledger);
+        let level = valuer.level(&ledger);
+        CrossMarginAccount {
+            created: true,
+            borrow_enabled: true,
+            margin_level: text(level.unwrap_or(NO_DEBT_LEVEL)),
+            collateral_margin_level: Some(text(level.unwrap_or(NO_DEBT_LEVEL))),
+            total_asset_of_btc: text(valuer.in_btc(owned)),
+            total_liability_of_btc: text(valuer.in_btc(owed)),
+            total_net_asset_of_btc: text(valuer.in_btc(owned.saturating_sub(owed))),
+            total_collateral_value_in_usdt: Some(text(owned)),
+            total_open_order_loss_in_usdt: Some(text(Decimal::ZERO)),
+            trade_enabled: true,
+            transfer_in_enabled: true,
+            transfer_out_enabled: true,
+            account_type: Some("MARGIN_1".to_owned()),
+            user_assets: ledger
+                .assets
+                .iter()
+                .map(|(asset, b)| MarginAsset {
+                    asset: asset.clone(),
+                    borrowed: text(b.borrowed),
+                    free: text(b.free),
+                    interest: text(b.interest),
+                    locked: text(b.locked),
+                    net_asset: text(b.net()),
+                })
+                .collect(),
+        }
+    }
+
+    /// `GET /sapi/v1/margin/isolated/account`. `symbols`: None = every isolated pair of the
+    /// user that exists (then the totals are present); named pairs are shown even when empty.
+    pub fn isolated_accounts(
+        &self,
+        uid: Uid,
+        symbols: Option<&[String]>,
+    ) -> Result<IsolatedMarginAccounts, SimError> {
+        let pairs: Vec<String> = match symbols {
+            Some(list) => {
+                for symbol in list {
+                    if self.rules(symbol).is_none() {
+                        return Err(SimError::BadSymbol);
+                    }
+                }
+                list.to_vec()
+            }
+            None => self
+                .accounts
+                .keys()
+                .filter(|a| a.uid == uid)
+                .filter_map(|a| match &a.scope {
+                    Scope::Isolated(symbol) => Some(symbol.clone()),
+                    Scope::Cross => None,
+                })
+                .collect(),
+        };
+        let valuer = self.valuer();
+        let mut assets = Vec::new();
+        let (mut owned_all, mut owed_all) = (Decimal::ZERO, Decimal::ZERO);
+        for symbol in pairs {
+            let Some(rules) = self.rules(&symbol) else {
+                continue;
+            };
+            let account = Account::isolated(uid, symbol.clone());
+            let ledger = self.ledger(&account);
+            let (owned, owed) = valuer.totals(&ledger);
+            owned_all = owned_all.saturating_add(owned);
+            owed_all = owed_all.saturating_add(owed);
+            let level = valuer.level(&ledger);
+            let side = |asset: &str| {
+                let b = ledger.get(asset);
+                IsolatedAsset {
+                    asset: asset.to_owned(),
+                    borrow_enabled: true,
+                    borrowed: text(b.borrowed),
+                    free: text(b.free),
+                    interest: text(b.interest),
+                    locked: text(b.locked),
+                    net_asset: text(b.net()),
+                    net_asset_of_btc: text(valuer.in_btc(mul(b.net(), valuer.usdt(asset)))),
+                    repay_enabled: true,
+                    total_asset: text(b.total()),
+                }
+            };
+            assets.push(IsolatedPair {
+                base_asset: side(&rules.base),
+                quote_asset: side(&rules.quote),
+                symbol: symbol.clone(),
+                isolated_created: self.accounts.contains_key(&account),
+                enabled: true,
+                margin_level: text(level.unwrap_or(NO_DEBT_LEVEL)),
+                margin_level_status: status(level, &self.config).as_str().to_owned(),
+                margin_ratio: text(self.config.isolated_leverage),
+                index_price: text(self.price(&symbol).unwrap_or(rules.initial_price)),
+                liquidate_price: text(Decimal::ZERO),
+                liquidate_rate: text(Decimal::ZERO),
+                trade_enabled: true,
+            });
+        }
+        let totals = symbols.is_none();
+        Ok(IsolatedMarginAccounts {
+            assets,
+            total_asset_of_btc: totals.then(|| text(valuer.in_btc(owned_all))),
+            total_liability_of_btc: totals.then(|| text(valuer.in_btc(owed_all))),
+            total_net_asset_of_btc: totals
+                .then(|| text(valuer.in_btc(owned_all.saturating_sub(owed_all)))),
+        })
+    }
+}
