@@ -64,9 +64,14 @@ pub enum Command {
     /// then renews tokens ahead of expiry, reconnects after any loss, and hands over to a new
     /// connection before the 24 h limit or on serverShutdown. Events go to stdout, one line each
     /// (time, account, event type, key fields), or with --json one JSON object per line:
-    /// {"account":"cross","event":{...}} with the event in Binance's shape. Status lines
+    /// {"account":"cross","event":{...}} with the event in Binance's shape. With --secret, each
+    /// account's state read over REST (on start and after every gap) comes first as a snapshot
+    /// line on stdout, `<time> <account> snapshot <balances>; <open orders>`, or with --json
+    /// {"account":"cross","snapshot":{"time":<ms>,"marginAccount":{...},"openOrders":[...]}} in
+    /// Binance's REST shapes; the events after it apply on top of it. Status lines
     /// (connected, renewed, reconnecting, "resumed N events" when a userstream server replayed
-    /// what a lost connection missed, GAP with its reason when events may have been missed) go
+    /// what a lost connection missed, GAP with its reason when events may have been missed,
+    /// "snapshot failed" with the reason when a snapshot could not be read; it is retried) go
     /// to stderr. Runs until interrupted; exits non-zero only on a configuration error, such as an API key
     /// the server does not know.
     #[command(after_help = "\
@@ -317,10 +322,15 @@ pub struct KeyArgs {
         hide_env_values = true
     )]
     pub api_key: String,
-    /// The key's secret. When given, token requests are signed (timestamp + HMAC-SHA256
-    /// signature) as Binance's signed endpoints expect; the gateway also accepts unsigned ones.
+    /// The key's secret (Binance's "secret key"; `keys create` prints it as secretKey). When
+    /// given, token requests are signed (timestamp + HMAC-SHA256 signature) as Binance's signed
+    /// endpoints expect (the gateway also accepts unsigned ones), and `tail` reconciles: it
+    /// reads each account's margin account and open orders over REST on start and after every
+    /// gap, and prints them as a snapshot line. Prefer the environment variable: command lines
+    /// are visible to other local users.
     #[arg(
         long,
+        visible_alias = "api-secret",
         value_name = "S",
         env = "USERSTREAM_SECRET",
         hide_env_values = true
@@ -379,6 +389,10 @@ pub struct TailArgs {
     /// same either way.
     #[arg(long)]
     pub sbe: bool,
+    /// With --secret, do not read snapshots (margin account and open orders over REST on start
+    /// and after every gap); the secret then only signs token requests.
+    #[arg(long)]
+    pub no_snapshot: bool,
     /// Token validity in milliseconds (at most 86400000 = 24 h). [default: the server's, 24 h]
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=86_400_000))]
     pub validity: Option<u64>,

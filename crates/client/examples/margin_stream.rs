@@ -33,6 +33,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             Item::Status(Status::Terminated(fatal)) => return Err(fatal.into()),
             Item::Status(status) => eprintln!("{status}"),
+            _ => {}
         }
     }
     Ok(())

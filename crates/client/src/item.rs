@@ -1,5 +1,6 @@
 //! What a [`UserStream`](crate::UserStream) yields: account events and status changes.
 
+use crate::snapshot::{Snapshot, SnapshotError};
 use crate::token::TokenError;
 use reqwest::Url;
 use std::fmt;
@@ -8,7 +9,8 @@ use userstream_protocol::Scope;
 use userstream_protocol::events::Event;
 use userstream_protocol::position::ResumeFailure;
 
-/// One item of the stream: an event for one of your accounts, or a change in the stream's state.
+/// One item of the stream: an event for one of your accounts, a change in the stream's state, or
+/// (with an API secret) a snapshot of an account to reconcile with.
 ///
 /// ```
 /// use userstream_client::{Item, Status};
@@ -18,17 +20,32 @@ use userstream_protocol::position::ResumeFailure;
 ///         Item::Event(event) => format!("{} {}", event.account, event.event.event_type()),
 ///         Item::Status(Status::Gap(gap)) => format!("reconcile {} since {}", gap.account, gap.since_us),
 ///         Item::Status(status) => status.to_string(),
+///         Item::Snapshot(snapshot) => format!("{} reset: {} open orders", snapshot.account, snapshot.open_orders.len()),
+///         _ => String::new(),
 ///     }
 /// }
 /// ```
 // Nearly every item is an event, so boxing it would cost an allocation per event and save nothing.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Item {
     /// An event for one of the accounts.
     Event(AccountEvent),
     /// A change in the state of the stream.
     Status(Status),
+    /// The account's state read over REST (margin account and open orders), taken after its
+    /// subscription was answered: on start and after every [`Gap`]. Only with an API secret
+    /// ([`UserStreamBuilder::secret`](crate::UserStreamBuilder::secret)).
+    ///
+    /// Every event not reflected in it comes after it: replace what you hold for the account
+    /// with it, then apply the events that follow. Some of those may already be reflected (they
+    /// happened between the subscription and the REST read): their absolute fields
+    /// (`outboundAccountPosition` balances, an `executionReport`'s order state) agree with the
+    /// snapshot, so prefer them over summing `balanceUpdate` deltas. Events of the account that
+    /// arrive while the snapshot is being read are held back until it is out (or until it
+    /// fails, reported as [`Status::SnapshotRetry`]).
+    Snapshot(Box<Snapshot>),
 }
 
 /// An event for one account, routed by its `subscriptionId`.
@@ -125,8 +142,21 @@ pub enum Status {
         /// What the request ran into.
         error: TokenError,
     },
+    /// A snapshot (margin account and open orders over REST) could not be taken; it is asked
+    /// again after `delay`, and the stream goes on meanwhile.
+    SnapshotRetry {
+        /// The account.
+        account: Scope,
+        /// Failures in a row for this account, from 1.
+        attempt: u32,
+        /// The wait before the next attempt.
+        delay: Duration,
+        /// What the requests ran into.
+        error: SnapshotError,
+    },
     /// Events for an account may have been missed: reconcile (e.g. query open orders and
-    /// balances over REST). Against userstream this follows only a resume that failed; the
+    /// balances over REST; with an API secret the client does, and an [`Item::Snapshot`]
+    /// follows). Against userstream this follows only a resume that failed; the
     /// gap's `reason` says why.
     Gap(Gap),
     /// The account was not covered for a while (a reconnect, a failover, a handover whose old
@@ -333,6 +363,16 @@ impl fmt::Display for Status {
             } => write!(
                 f,
                 "{account}: token request failed (attempt {attempt}, retry in {} ms): {error}",
+                delay.as_millis()
+            ),
+            Status::SnapshotRetry {
+                account,
+                attempt,
+                delay,
+                error,
+            } => write!(
+                f,
+                "{account}: snapshot failed (attempt {attempt}, retry in {} ms): {error}",
                 delay.as_millis()
             ),
             Status::Gap(gap) => write!(

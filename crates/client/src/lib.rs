@@ -18,6 +18,10 @@
 //! - **Gaps are never silent**: when events may have been missed, a [`Status::Gap`] says for
 //!   which account, between which instants and why they were not replayed, so you know to
 //!   reconcile.
+//! - **Snapshots**: given the API secret ([`UserStreamBuilder::secret`]), the client reconciles
+//!   for you: once an account is subscribed, on start and after every gap, it reads the margin
+//!   account and its open orders over REST and yields them as an [`Item::Snapshot`], ahead of
+//!   every event not reflected in it.
 //!
 //! It works unchanged against Binance and against `userstream serve`.
 //!
@@ -36,6 +40,7 @@
 //!     match item {
 //!         Item::Event(event) => println!("{} {:?}", event.account, event.event),
 //!         Item::Status(status) => eprintln!("{status}"),
+//!         _ => {}
 //!     }
 //! }
 //! # Ok(())
@@ -54,6 +59,7 @@ mod frame;
 pub mod fuzzing;
 mod item;
 mod options;
+pub mod snapshot;
 mod tls;
 pub mod token;
 
@@ -62,6 +68,7 @@ pub use item::{AccountEvent, Disconnect, Fatal, Gap, GapReason, HandoverReason, 
 pub use options::{
     BINANCE_REST_URL, BINANCE_WS_API_URL, Endpoints, Options, StreamPositions, UrlError,
 };
+pub use snapshot::{MarginAccount, Snapshot, SnapshotClient, SnapshotError};
 pub use tls::{CertificateError, TrustedCertificates};
 pub use token::{ListenToken, TokenClient, TokenError};
 pub use userstream_protocol::Scope;
@@ -129,8 +136,12 @@ impl UserStreamBuilder {
         self
     }
 
-    /// The API key's HMAC secret. Optional: token requests need no signature, but with a secret
-    /// they are signed (`timestamp` + `signature`), as some deployments require.
+    /// The API key's HMAC secret (Binance calls it the secret key; `keys create` prints it as
+    /// `secretKey`). Optional. With it, token requests are signed (`timestamp` + `signature`),
+    /// and the stream reconciles: once each account is subscribed, on start and after every
+    /// gap, it reads the margin account and its open orders with SIGNED REST requests and yields
+    /// them as an [`Item::Snapshot`] (unless [`Options::snapshots`] is off). The secret is never
+    /// logged or shown.
     pub fn secret(mut self, secret: impl Into<String>) -> Self {
         self.secret = Some(secret.into()).filter(|secret| !secret.is_empty());
         self
@@ -208,6 +219,14 @@ impl UserStreamBuilder {
         self
     }
 
+    /// Whether to read snapshots when a secret is given (default: yes). Sets
+    /// [`Options::snapshots`]; call it after [`options`](Self::options), which replaces every
+    /// option.
+    pub fn snapshots(mut self, on: bool) -> Self {
+        self.options.snapshots = on;
+        self
+    }
+
     /// The clock that decides when tokens are renewed and connections rotated. Tests share a
     /// manual clock with the server; everything else uses the system clock.
     pub fn clock(mut self, clock: SharedClock) -> Self {
@@ -282,8 +301,32 @@ impl UserStreamBuilder {
                 )
             })
             .collect();
+        // Snapshots need the secret, and go to the REST root tokens come from.
+        let snapshots = match (&self.secret, options.snapshots) {
+            (Some(secret), true) => self
+                .gateways
+                .iter()
+                .map(|gateway| {
+                    SnapshotClient::new(
+                        http.clone(),
+                        &gateway.rest,
+                        api_key.clone(),
+                        secret.clone(),
+                    )
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
         let (out, items) = mpsc::channel(options.buffer);
-        let driver = driver::Driver::new(options, self.clock, self.gateways, tokens, accounts, out);
+        let driver = driver::Driver::new(
+            options,
+            self.clock,
+            self.gateways,
+            tokens,
+            snapshots,
+            accounts,
+            out,
+        );
         let task = tokio::spawn(driver.run());
         Ok(UserStream { items, task })
     }

@@ -146,6 +146,12 @@ pub struct Options {
     /// Whether connections ask for stream positions, so that a reconnect resumes where it
     /// left off instead of reporting a gap (a userstream extension; Binance has none).
     pub stream_positions: StreamPositions,
+    /// With an API secret ([`UserStreamBuilder::secret`](crate::UserStreamBuilder::secret)):
+    /// read each account's margin account and open orders over REST once its subscription is
+    /// answered, on start and after every gap, and yield them as an
+    /// [`Item::Snapshot`](crate::Item::Snapshot). Without a secret nothing is read. `false`
+    /// never reads them, secret or not.
+    pub snapshots: bool,
 }
 
 /// Whether to use stream positions and resume (docs/protocol.md §7), a userstream extension.
@@ -190,6 +196,7 @@ impl Default for Options {
             buffer: 1024,
             trusted_certificates: TrustedCertificates::default(),
             stream_positions: StreamPositions::default(),
+            snapshots: true,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! `userstream tail`: the client library on the command line.
 //!
-//! Events go to stdout (a readable line, or `--json`), status to stderr, so
-//! `userstream tail --json | jq` sees only events. The stream never ends by itself; only a
+//! Events and snapshots go to stdout (a readable line, or `--json`), status to stderr, so
+//! `userstream tail --json | jq` sees only account data, in the order it applies. The stream never ends by itself; only a
 //! configuration error (a key the server refuses, an account that does not exist) stops it.
 
 use crate::cli::{DEFAULT_PUBLIC_URL, TailArgs, urls_or_default};
@@ -10,10 +10,12 @@ use futures_util::StreamExt;
 use std::io::Write;
 use std::time::Duration;
 use userstream_client::{
-    AccountEvent, Endpoints, Event, Fatal, Item, Options, Scope, Status, TokenError, UserStream,
-    format_time_us,
+    AccountEvent, Endpoints, Event, Fatal, Item, MarginAccount, Options, Scope, Snapshot, Status,
+    TokenError, UserStream, format_time_us,
 };
 use userstream_protocol::TimeUnit;
+use userstream_protocol::decimal::Decimal;
+use userstream_protocol::rest::MarginOrder;
 
 pub async fn run(args: TailArgs) -> anyhow::Result<()> {
     let gateways = if args.binance {
@@ -28,6 +30,7 @@ pub async fn run(args: TailArgs) -> anyhow::Result<()> {
             token_validity: args.validity.map(Duration::from_millis),
             sbe: args.sbe,
             trusted_certificates: args.trust.certificates()?,
+            snapshots: !args.no_snapshot,
             ..Options::default()
         });
     if let Some(secret) = args.key.secret {
@@ -46,27 +49,26 @@ pub async fn run(args: TailArgs) -> anyhow::Result<()> {
             item = stream.next() => item,
             _ = tokio::signal::ctrl_c() => return Ok(()),
         };
-        match item {
-            Some(Item::Event(event)) => {
-                let line = if args.json {
-                    json_line(&event)
-                } else {
-                    human_line(&event)
-                };
-                stdout
-                    .write_all(line.as_bytes())
-                    .and_then(|()| stdout.flush())
-                    .context("cannot write to stdout")?;
-            }
+        let line = match item {
+            Some(Item::Event(event)) if args.json => json_line(&event),
+            Some(Item::Event(event)) => human_line(&event),
+            Some(Item::Snapshot(snapshot)) if args.json => snapshot_json_line(&snapshot),
+            Some(Item::Snapshot(snapshot)) => snapshot_line(&snapshot),
             Some(Item::Status(Status::Terminated(fatal))) => bail!(explain(&fatal)),
             Some(Item::Status(status)) => {
                 eprintln!(
                     "{} {status}",
                     format_time_us(userstream_client::SystemClock.now_us())
-                )
+                );
+                continue;
             }
+            Some(_) => continue,
             None => return Ok(()),
-        }
+        };
+        stdout
+            .write_all(line.as_bytes())
+            .and_then(|()| stdout.flush())
+            .context("cannot write to stdout")?;
     }
 }
 
@@ -132,6 +134,114 @@ fn json_line(event: &AccountEvent) -> String {
     event.event.write_json(TimeUnit::Millisecond, &mut line);
     line.extend_from_slice(b"}\n");
     String::from_utf8_lossy(&line).into_owned()
+}
+
+/// `{"account":"cross","snapshot":{"time":<ms>,"marginAccount":{…},"openOrders":[…]}}`, the
+/// account and its orders in Binance's REST shapes.
+fn snapshot_json_line(snapshot: &Snapshot) -> String {
+    let margin_account = match &snapshot.margin_account {
+        MarginAccount::Cross(account) => serde_json::to_value(account),
+        MarginAccount::Isolated(pair) => serde_json::to_value(pair),
+        other => Ok(serde_json::Value::String(format!("{other:?}"))),
+    };
+    let line = serde_json::json!({
+        "account": snapshot.account.to_string(),
+        "snapshot": {
+            "time": snapshot.taken_at_us.div_euclid(1000),
+            "marginAccount": margin_account.unwrap_or_default(),
+            "openOrders": serde_json::to_value(&snapshot.open_orders).unwrap_or_default(),
+        },
+    });
+    format!("{line}\n")
+}
+
+/// `<time> <account> snapshot <margin level> <balances>; <open orders>`: the assets that hold
+/// or owe anything, and every open order.
+fn snapshot_line(snapshot: &Snapshot) -> String {
+    let time = format_time_us(snapshot.taken_at_us);
+    let (level, held): (_, Vec<String>) = match &snapshot.margin_account {
+        MarginAccount::Cross(account) => (
+            &account.margin_level,
+            account
+                .user_assets
+                .iter()
+                .filter_map(|a| holding(&a.asset, &a.free, &a.locked, &a.borrowed, &a.interest))
+                .collect(),
+        ),
+        MarginAccount::Isolated(pair) => (
+            &pair.margin_level,
+            [&pair.base_asset, &pair.quote_asset]
+                .into_iter()
+                .filter_map(|a| holding(&a.asset, &a.free, &a.locked, &a.borrowed, &a.interest))
+                .collect(),
+        ),
+        _ => return format!("{time} {} snapshot\n", snapshot.account),
+    };
+    let balances = if held.is_empty() {
+        "no balances".to_owned()
+    } else {
+        held.join(", ")
+    };
+    let orders = match snapshot.open_orders.len() {
+        0 => "no open orders".to_owned(),
+        count => format!(
+            "{count} open order{}: {}",
+            if count == 1 { "" } else { "s" },
+            snapshot
+                .open_orders
+                .iter()
+                .map(order_fields)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    format!(
+        "{time} {} snapshot marginLevel={level} {balances}; {orders}\n",
+        snapshot.account
+    )
+}
+
+/// `ASSET free=… locked=…`, with what is owed when anything is; `None` for an asset that
+/// holds and owes nothing.
+fn holding(
+    asset: &str,
+    free: &Decimal,
+    locked: &Decimal,
+    borrowed: &Decimal,
+    interest: &Decimal,
+) -> Option<String> {
+    if [free, locked, borrowed, interest].into_iter().all(is_zero) {
+        return None;
+    }
+    let mut text = format!("{asset} free={free} locked={locked}");
+    if !is_zero(borrowed) || !is_zero(interest) {
+        text.push_str(&format!(" borrowed={borrowed} interest={interest}"));
+    }
+    Some(text)
+}
+
+/// An open order's key fields, as an executionReport line shows them.
+fn order_fields(order: &MarginOrder) -> String {
+    format!(
+        "{} {} {} {} qty={} price={} filled={} orderId={} clientOrderId={}",
+        order.symbol,
+        order.side,
+        order.order_type,
+        order.status,
+        order.orig_qty,
+        order.price,
+        order.executed_qty,
+        order.order_id,
+        order.client_order_id
+    )
+}
+
+/// `0`, `0.00000000`, `-0.0`.
+fn is_zero(amount: &Decimal) -> bool {
+    amount
+        .as_str()
+        .bytes()
+        .all(|byte| matches!(byte, b'0' | b'.' | b'-'))
 }
 
 /// `<E> <account> <type> <key fields>`.
@@ -205,6 +315,66 @@ mod tests {
             subscription_id: 0,
             event,
         }
+    }
+
+    /// An isolated BTCUSDT account holding 990 USDT with 10 locked by one open order.
+    fn isolated_snapshot() -> Snapshot {
+        let pair = serde_json::from_str(
+            r#"{"baseAsset":{"asset":"BTC","borrowed":"0.00000000","free":"0.00000000",
+            "interest":"0.00000000","locked":"0.00000000","netAsset":"0.00000000",
+            "netAssetOfBtc":"0.00000000","totalAsset":"0.00000000"},"quoteAsset":{"asset":"USDT",
+            "borrowed":"0.00000000","free":"990.00000000","interest":"0.00000000",
+            "locked":"10.00000000","netAsset":"1000.00000000","netAssetOfBtc":"0.01000000",
+            "totalAsset":"1000.00000000"},"symbol":"BTCUSDT","marginLevel":"999.00000000",
+            "marginLevelStatus":"EXCESSIVE","marginRatio":"5.00000000",
+            "indexPrice":"100000.00000000","liquidatePrice":"0.00000000",
+            "liquidateRate":"0.00000000"}"#,
+        )
+        .unwrap();
+        let order = serde_json::from_str(
+            r#"{"clientOrderId":"abc","cummulativeQuoteQty":"0.00000000",
+            "executedQty":"0.00000000","icebergQty":"0.00000000","isWorking":true,"orderId":7,
+            "origQty":"0.00100000","price":"10000.00000000","side":"BUY","status":"NEW",
+            "stopPrice":"0.00000000","symbol":"BTCUSDT","isIsolated":true,"time":1573200697110,
+            "timeInForce":"GTC","type":"LIMIT","updateTime":1573200697110}"#,
+        )
+        .unwrap();
+        Snapshot::new(
+            Scope::Isolated("BTCUSDT".into()),
+            1_573_200_697_110_000,
+            MarginAccount::Isolated(pair),
+            vec![order],
+        )
+    }
+
+    #[test]
+    fn snapshot_lines() {
+        let snapshot = isolated_snapshot();
+        assert_eq!(
+            snapshot_line(&snapshot),
+            "2019-11-08T08:11:37.110000Z isolated:BTCUSDT snapshot marginLevel=999.00000000 \
+             USDT free=990.00000000 locked=10.00000000; 1 open order: BTCUSDT BUY LIMIT NEW \
+             qty=0.00100000 price=10000.00000000 filled=0.00000000 orderId=7 clientOrderId=abc\n"
+        );
+        let json: serde_json::Value = serde_json::from_str(&snapshot_json_line(&snapshot)).unwrap();
+        assert_eq!(json["account"], "isolated:BTCUSDT");
+        assert_eq!(json["snapshot"]["time"], 1_573_200_697_110_i64);
+        assert_eq!(
+            json["snapshot"]["marginAccount"]["quoteAsset"]["locked"],
+            "10.00000000"
+        );
+        assert_eq!(json["snapshot"]["openOrders"][0]["orderId"], 7);
+        assert_eq!(json["snapshot"]["openOrders"][0]["type"], "LIMIT");
+        assert!(snapshot_json_line(&snapshot).ends_with("}\n"));
+        let empty = Snapshot::new(
+            Scope::Isolated("BTCUSDT".into()),
+            0,
+            snapshot.margin_account.clone(),
+            Vec::new(),
+        );
+        assert!(snapshot_line(&empty).ends_with("; no open orders\n"));
+        assert!(is_zero(&Decimal::parse("-0.000").unwrap()));
+        assert!(!is_zero(&Decimal::parse("0.001").unwrap()));
     }
 
     #[test]

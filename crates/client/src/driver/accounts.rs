@@ -15,7 +15,7 @@ use userstream_protocol::{ApiError, Scope};
 /// clock when the server's clock runs ahead of ours.
 const DEFAULT_VALIDITY: Duration = Duration::from_secs(86_400);
 /// The longest `Retry-After` honoured; a server asking for more is asked again after this.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+pub(super) const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
 /// A token as the driver keeps it: its expiry on *our* clock.
 struct Token {
@@ -352,6 +352,18 @@ impl Account {
                 Sub::Pending => None,
             })
             .min_by_key(|(since, _)| *since)
+    }
+
+    /// Subscribed at least once before: a subscription answered now is not the first.
+    pub(crate) fn started(&self) -> bool {
+        self.started
+    }
+
+    /// True when a subscription of the account streams on some connection.
+    pub(crate) fn is_streaming(&self) -> bool {
+        self.subs
+            .values()
+            .any(|sub| matches!(sub, Sub::Active { .. }))
     }
 
     pub(crate) fn is_active_on(&self, conn: u64) -> bool {

@@ -28,6 +28,14 @@ pub(crate) enum Action {
         scope: Scope,
         gateway: usize,
     },
+    /// Read account `account`'s snapshot from gateway `gateway`'s REST root (read number
+    /// `fetch`); the answer comes back as an input.
+    FetchSnapshot {
+        account: usize,
+        scope: Scope,
+        gateway: usize,
+        fetch: u64,
+    },
     /// Hand an item to the user's stream (waiting while the reader is slow).
     Emit(Item),
 }

@@ -16,6 +16,7 @@ use super::actions::{Action, Outbox};
 use super::connections::Connections;
 use super::requests::{Request, Subscribing};
 use super::routes::Routes;
+use super::snapshots::{Reconcile, SnapshotAnswer};
 use super::timers::{Deadlines, Now};
 use crate::connection::ConnEvent;
 use crate::frame::{Inbound, Reply};
@@ -39,6 +40,8 @@ pub(crate) enum Input {
     Conn { conn: u64, event: ConnEvent },
     /// A token request was answered.
     Token(TokenAnswer),
+    /// A snapshot read was answered.
+    Snapshot(SnapshotAnswer),
 }
 
 pub(crate) struct Machine {
@@ -53,15 +56,29 @@ pub(crate) struct Machine {
     /// (`StreamPositions::Auto`): unknown until the first answer; a failed first answer counts
     /// as "no".
     announced: Option<bool>,
+    /// Snapshots are read (a secret was given and they are not switched off): one
+    /// reconciliation per account, same order. Empty otherwise.
+    reconcile: Vec<Reconcile>,
+    /// Snapshot reads asked for so far; numbers them.
+    fetch_seq: u64,
 }
 
 impl Machine {
+    /// `snapshots`: read each account's snapshot on start and after every gap.
     pub(crate) fn new(
         options: Arc<Options>,
         gateways: Vec<Endpoints>,
         accounts: Vec<Scope>,
+        snapshots: bool,
     ) -> Machine {
+        let reconcile = if snapshots {
+            accounts.iter().map(|_| Reconcile::default()).collect()
+        } else {
+            Vec::new()
+        };
         Machine {
+            reconcile,
+            fetch_seq: 0,
             options,
             routes: Routes::new(accounts.iter().cloned()),
             accounts: accounts.into_iter().map(Account::new).collect(),
@@ -95,6 +112,7 @@ impl Machine {
             Input::Wake => {}
             Input::Conn { conn, event } => self.on_conn_event(conn, event, now),
             Input::Token(answer) => self.on_token(answer, now),
+            Input::Snapshot(answer) => self.on_snapshot(answer, now),
         }
         if !self.finished {
             self.drive(now);
@@ -119,6 +137,9 @@ impl Machine {
         for account in &self.accounts {
             account.deadlines(&mut deadlines);
         }
+        for reconcile in &self.reconcile {
+            reconcile.deadlines(&mut deadlines);
+        }
         self.conns.deadlines(&mut deadlines, &self.options);
         deadlines
     }
@@ -139,6 +160,7 @@ impl Machine {
             self.drive_account(index, target, &streaming, now);
         }
         self.finish_handover(now);
+        self.read_snapshots(now);
         self.conns.close_overdue(now, &mut self.out);
         if let Some(current) = self.conns.current()
             && self
@@ -297,6 +319,10 @@ impl Machine {
 
     fn terminate(&mut self, fatal: Fatal) {
         tracing::info!("stream terminated: {fatal}");
+        // Events held for a snapshot read that will not be answered still go out.
+        for index in 0..self.reconcile.len() {
+            self.routes.release_for_snapshot(index, None, &mut self.out);
+        }
         self.out.emit(Item::Status(Status::Terminated(fatal)));
         self.finished = true;
         self.conns.close_all(&mut self.out);
@@ -439,18 +465,23 @@ impl Machine {
                     subscription_id: id,
                     expires_at_us: info.expiration_time,
                 });
+                let first = !account.started();
                 let broken_since = account.covered();
                 match (broken_since, resumed) {
                     (Some(_), Ok(events)) => self.out.status(Status::Resumed {
                         account: scope,
                         events,
                     }),
-                    (Some(since_us), Err(reason)) => self.out.status(Status::Gap(Gap {
-                        account: scope,
-                        since_us,
-                        until_us: now.us,
-                        reason,
-                    })),
+                    (Some(since_us), Err(reason)) => self.gap(
+                        index,
+                        Gap {
+                            account: scope,
+                            since_us,
+                            until_us: now.us,
+                            reason,
+                        },
+                    ),
+                    (None, _) if first => self.want_snapshot(index),
                     (None, _) => {}
                 }
                 // With no replay to follow, and no other connection still delivering older
@@ -470,6 +501,94 @@ impl Machine {
         }
         if self.routes.count(index) > 1 {
             self.routes.overlap_started(index);
+        }
+    }
+
+    /// Events of account `index` may have been missed: say so, and owe a fresh snapshot. A
+    /// read in flight is stale now: the events held for it, which came before the gap, go out
+    /// ahead of it.
+    fn gap(&mut self, index: usize, gap: Gap) {
+        if let Some(reconcile) = self.reconcile.get_mut(index)
+            && reconcile.want()
+        {
+            self.routes.release_for_snapshot(index, None, &mut self.out);
+        }
+        self.out.status(Status::Gap(gap));
+    }
+
+    /// Account `index` was subscribed for the first time: owe it a snapshot.
+    fn want_snapshot(&mut self, index: usize) {
+        if let Some(reconcile) = self.reconcile.get_mut(index)
+            && reconcile.want()
+        {
+            self.routes.release_for_snapshot(index, None, &mut self.out);
+        }
+    }
+
+    /// Asks for the snapshots owed, of accounts that stream (so that every change after the
+    /// read arrives as an event), from the gateway tokens come from; holds their events back
+    /// meanwhile.
+    fn read_snapshots(&mut self, now: Now) {
+        for (index, reconcile) in self.reconcile.iter_mut().enumerate() {
+            let account = &self.accounts[index];
+            if !account.is_streaming() || !reconcile.due(now.at) {
+                continue;
+            }
+            self.fetch_seq += 1;
+            reconcile.started(self.fetch_seq);
+            self.routes.hold_for_snapshot(index);
+            self.out.push(Action::FetchSnapshot {
+                account: index,
+                scope: account.scope.clone(),
+                gateway: self.conns.token_gateway(),
+                fetch: self.fetch_seq,
+            });
+        }
+    }
+
+    /// A snapshot read was answered: the snapshot goes out, then what was held back; or the
+    /// failure is said and the read retried after a backoff.
+    fn on_snapshot(&mut self, answer: SnapshotAnswer, now: Now) {
+        let SnapshotAnswer {
+            account: index,
+            fetch,
+            answer,
+        } = answer;
+        let Some(reconcile) = self.reconcile.get_mut(index) else {
+            return;
+        };
+        if !reconcile.answered(fetch) {
+            tracing::debug!(
+                account = %self.accounts[index].scope,
+                "snapshot read before a gap dropped"
+            );
+            return;
+        }
+        match answer {
+            Ok(snapshot) => {
+                let orders = snapshot.open_orders.len();
+                let item = Item::Snapshot(Box::new(snapshot));
+                if self
+                    .routes
+                    .release_for_snapshot(index, Some(item), &mut self.out)
+                {
+                    reconcile.succeeded();
+                    tracing::info!(account = %self.accounts[index].scope, open_orders = orders, "snapshot taken");
+                } else {
+                    // Events it may not reflect went out ahead of it: read it again.
+                    reconcile.want();
+                }
+            }
+            Err(error) => {
+                let (attempt, delay) = reconcile.failed(&error, &self.options, now);
+                self.routes.release_for_snapshot(index, None, &mut self.out);
+                self.out.status(Status::SnapshotRetry {
+                    account: self.accounts[index].scope.clone(),
+                    attempt,
+                    delay,
+                    error,
+                });
+            }
         }
     }
 
@@ -551,12 +670,13 @@ impl Machine {
             }
             let account = &mut self.accounts[index];
             if let Some((since_us, until_us, reason)) = account.lost(id, last_heard_us) {
-                self.out.status(Status::Gap(Gap {
+                let gap = Gap {
                     account: account.scope.clone(),
                     since_us,
                     until_us,
                     reason,
-                }));
+                };
+                self.gap(index, gap);
             }
         }
         // What the new connection held back comes after any gap the old one left.

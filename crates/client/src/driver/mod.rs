@@ -13,6 +13,7 @@
 //!   hand-off that delivers each event once while an account streams twice.
 //! - [`timers`]: the two clocks and their deadlines.
 //! - [`requests`]: the requests sent, kept until answered.
+//! - [`snapshots`]: when each account's state is read over REST (on start, after a gap).
 
 mod accounts;
 mod actions;
@@ -20,6 +21,7 @@ mod connections;
 mod machine;
 mod requests;
 mod routes;
+mod snapshots;
 #[cfg(test)]
 mod tests;
 mod timers;
@@ -27,10 +29,12 @@ mod timers;
 use self::accounts::TokenAnswer;
 use self::actions::Action;
 use self::machine::{Input, Machine};
+use self::snapshots::SnapshotAnswer;
 use self::timers::Now;
 use crate::connection::{self, ConnEvent, ConnHandle, ConnSettings};
 use crate::item::Item;
 use crate::options::{Endpoints, Options};
+use crate::snapshot::SnapshotClient;
 use crate::token::TokenClient;
 use std::collections::HashMap;
 use std::future::pending;
@@ -51,12 +55,16 @@ pub(crate) struct Driver {
     gateways: Vec<Endpoints>,
     /// One per gateway, same order.
     tokens: Vec<TokenClient>,
+    /// One per gateway, same order; empty when no snapshots are read.
+    snapshots: Vec<SnapshotClient>,
     /// The user's stream.
     out: mpsc::Sender<Item>,
     conn_tx: mpsc::Sender<(u64, ConnEvent)>,
     conn_rx: mpsc::Receiver<(u64, ConnEvent)>,
     token_tx: mpsc::UnboundedSender<TokenAnswer>,
     token_rx: mpsc::UnboundedReceiver<TokenAnswer>,
+    snapshot_tx: mpsc::UnboundedSender<SnapshotAnswer>,
+    snapshot_rx: mpsc::UnboundedReceiver<SnapshotAnswer>,
     /// The running connection tasks. Dropping a handle closes its connection.
     handles: HashMap<u64, ConnHandle>,
 }
@@ -67,18 +75,24 @@ impl Driver {
         clock: SharedClock,
         gateways: Vec<Endpoints>,
         tokens: Vec<TokenClient>,
+        snapshots: Vec<SnapshotClient>,
         accounts: Vec<Scope>,
         out: mpsc::Sender<Item>,
     ) -> Driver {
         let (conn_tx, conn_rx) = mpsc::channel(CONN_EVENT_QUEUE);
         let (token_tx, token_rx) = mpsc::unbounded_channel();
+        let (snapshot_tx, snapshot_rx) = mpsc::unbounded_channel();
         let options = Arc::new(options);
+        let reconcile = !snapshots.is_empty();
         Driver {
-            machine: Machine::new(Arc::clone(&options), gateways.clone(), accounts),
+            machine: Machine::new(Arc::clone(&options), gateways.clone(), accounts, reconcile),
             options,
             clock,
             gateways,
             tokens,
+            snapshots,
+            snapshot_tx,
+            snapshot_rx,
             out,
             conn_tx,
             conn_rx,
@@ -116,6 +130,7 @@ impl Driver {
             input = tokio::select! {
                 Some((conn, event)) = self.conn_rx.recv() => Input::Conn { conn, event },
                 Some(answer) = self.token_rx.recv() => Input::Token(answer),
+                Some(answer) = self.snapshot_rx.recv() => Input::Snapshot(answer),
                 () = clock_wait => Input::Wake,
                 () = async { match timer { Some(at) => sleep_until(at).await, None => pending().await } } => Input::Wake,
                 () = self.out.closed() => return,
@@ -157,6 +172,12 @@ impl Driver {
                     scope,
                     gateway,
                 } => self.fetch_token(account, scope, gateway),
+                Action::FetchSnapshot {
+                    account,
+                    scope,
+                    gateway,
+                    fetch,
+                } => self.fetch_snapshot(account, scope, gateway, fetch),
                 Action::Emit(item) => {
                     if self.out.send(item).await.is_err() {
                         return false;
@@ -165,6 +186,23 @@ impl Driver {
             }
         }
         true
+    }
+
+    fn fetch_snapshot(&self, account: usize, scope: Scope, gateway: usize, fetch: u64) {
+        let Some(client) = self.snapshots.get(gateway % self.snapshots.len().max(1)) else {
+            return;
+        };
+        let client = client.clone();
+        let clock = Arc::clone(&self.clock);
+        let answers = self.snapshot_tx.clone();
+        tokio::spawn(async move {
+            let answer = client.fetch(&scope, clock.now_us()).await;
+            let _ = answers.send(SnapshotAnswer {
+                account,
+                fetch,
+                answer,
+            });
+        });
     }
 
     fn fetch_token(&self, account: usize, scope: Scope, gateway: usize) {

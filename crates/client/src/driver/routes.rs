@@ -18,6 +18,10 @@ use userstream_protocol::position::StreamPosition;
 /// stuck: the lead is released at once rather than held without bound.
 const HELD_CAPACITY: usize = 65_536;
 
+/// The most events held back while a snapshot is read. Past it they are let out, and the
+/// snapshot, which they would come after, is read again.
+const SNAPSHOT_HOLD_CAPACITY: usize = 65_536;
+
 /// Which account a (connection, subscription id) belongs to.
 struct Route {
     account: usize,
@@ -45,6 +49,17 @@ struct Delivery {
     /// delivered everything it will; both carry the account's events in the same order, so the
     /// old one's stream, then the new one's less what the old one delivered, is that order.
     held: Option<Held>,
+    /// While the account's snapshot is read over REST, its events (in delivery order) wait
+    /// here, so that the snapshot goes out before every event it may not reflect.
+    snapshot_hold: Option<SnapshotHold>,
+}
+
+/// The events held back while a snapshot is read.
+#[derive(Default)]
+struct SnapshotHold {
+    events: Vec<AccountEvent>,
+    /// Too many came: they were let out, and the snapshot is no longer ahead of them.
+    overflowed: bool,
 }
 
 pub(crate) struct Routes {
@@ -60,6 +75,7 @@ impl Routes {
             dedup: Dedup::default(),
             last: None,
             held: None,
+            snapshot_hold: None,
         });
         Routes {
             routes: HashMap::new(),
@@ -205,6 +221,7 @@ impl Routes {
             held,
             dedup,
             last,
+            snapshot_hold,
         } = &mut self.delivery[account];
         if let (Some(position), Some(last)) = (&position, &*last)
             && position.is_after(last) == Some(false)
@@ -250,10 +267,36 @@ impl Routes {
         pass(
             dedup,
             last,
+            snapshot_hold,
             (fingerprint, source, position, event),
             now,
             out,
         );
+    }
+
+    /// A snapshot of `account` is being read: hold its events until it is out.
+    pub(crate) fn hold_for_snapshot(&mut self, account: usize) {
+        self.delivery[account].snapshot_hold = Some(SnapshotHold::default());
+    }
+
+    /// The snapshot read is over: emits `snapshot` (when there is one, and nothing held
+    /// overflowed ahead of it), then the events held back meanwhile. False when the snapshot
+    /// was not emitted because events it may not reflect already went out before it.
+    pub(crate) fn release_for_snapshot(
+        &mut self,
+        account: usize,
+        snapshot: Option<Item>,
+        out: &mut Outbox,
+    ) -> bool {
+        let hold = self.delivery[account].snapshot_hold.take();
+        let in_order = hold.as_ref().is_none_or(|hold| !hold.overflowed);
+        if in_order && let Some(snapshot) = snapshot {
+            out.emit(snapshot);
+        }
+        for event in hold.into_iter().flat_map(|hold| hold.events) {
+            out.emit(Item::Event(event));
+        }
+        in_order
     }
 
     /// Releases the events held back during a handover once no other connection delivers the
@@ -278,22 +321,28 @@ impl Routes {
     /// Emits the held events of `account` (less any copy already out) and ends the hold.
     fn release(&mut self, account: usize, now: Instant, out: &mut Outbox) {
         let Delivery {
-            held, dedup, last, ..
+            held,
+            dedup,
+            last,
+            snapshot_hold,
+            ..
         } = &mut self.delivery[account];
         let Some(held) = held.take() else {
             return;
         };
         for copy in held.events {
-            pass(dedup, last, copy, now, out);
+            pass(dedup, last, snapshot_hold, copy, now, out);
         }
     }
 }
 
 /// Lets an event out unless it is a copy of one delivered: by position when it and the last
-/// one delivered have one in the same epoch, by its bytes otherwise.
+/// one delivered have one in the same epoch, by its bytes otherwise. While a snapshot is read
+/// it waits in `hold` instead.
 fn pass(
     dedup: &mut Dedup,
     last: &mut Option<StreamPosition>,
+    hold: &mut Option<SnapshotHold>,
     (fingerprint, source, position, event): (u64, Source, Option<StreamPosition>, AccountEvent),
     now: Instant,
     out: &mut Outbox,
@@ -311,6 +360,18 @@ fn pass(
         if position.is_some() {
             *last = position;
         }
-        out.emit(Item::Event(event));
+        match hold {
+            Some(hold) if !hold.overflowed => {
+                hold.events.push(event);
+                if hold.events.len() >= SNAPSHOT_HOLD_CAPACITY {
+                    tracing::warn!(account = ?hold.events.first().map(|event| &event.account), "{SNAPSHOT_HOLD_CAPACITY} events came while a snapshot was read; letting them out and reading it again");
+                    hold.overflowed = true;
+                    for event in hold.events.drain(..) {
+                        out.emit(Item::Event(event));
+                    }
+                }
+            }
+            _ => out.emit(Item::Event(event)),
+        }
     }
 }

@@ -3,11 +3,13 @@
 use super::accounts::TokenAnswer;
 use super::actions::Action;
 use super::machine::{Input, Machine};
+use super::snapshots::SnapshotAnswer;
 use super::timers::{Now, micros};
 use crate::connection::ConnEvent;
 use crate::frame;
 use crate::item::{Disconnect, Fatal, Gap, GapReason, HandoverReason, Item, Status};
 use crate::options::{Endpoints, Options, StreamPositions};
+use crate::snapshot::{MarginAccount, Snapshot, SnapshotError};
 use crate::token::{ListenToken, TokenError};
 use serde_json::Value;
 use std::sync::Arc;
@@ -78,6 +80,13 @@ struct Done {
     statuses: Vec<Status>,
     /// Events given to the user: (subscription id, balance delta).
     events: Vec<(u32, String)>,
+    /// Snapshot reads asked for: (account, gateway, read number).
+    reads: Vec<(usize, usize, u64)>,
+    /// Snapshots given to the user.
+    snapshots: Vec<Snapshot>,
+    /// Every item given to the user, in order: `event <delta>`, `snapshot <account>` or
+    /// `status <text>`.
+    items: Vec<String>,
 }
 
 impl Done {
@@ -118,6 +127,8 @@ impl Done {
             && self.fetched.is_empty()
             && self.statuses.is_empty()
             && self.events.is_empty()
+            && self.reads.is_empty()
+            && self.snapshots.is_empty()
     }
 
     /// The subscribe requests sent, on any connection.
@@ -139,9 +150,19 @@ struct Harness {
 
 impl Harness {
     fn new(options: Options, gateways: usize, accounts: &[Scope]) -> Harness {
+        Harness::reading_snapshots(options, gateways, accounts, false)
+    }
+
+    /// With `snapshots`, each account's snapshot is read on start and after every gap.
+    fn reading_snapshots(
+        options: Options,
+        gateways: usize,
+        accounts: &[Scope],
+        snapshots: bool,
+    ) -> Harness {
         let gateways = (1..=gateways).map(gateway).collect();
         Harness {
-            machine: Machine::new(Arc::new(options), gateways, accounts.to_vec()),
+            machine: Machine::new(Arc::new(options), gateways, accounts.to_vec(), snapshots),
             now: Now {
                 at: Instant::now(),
                 us: 1_700_000_000_000_000,
@@ -186,13 +207,28 @@ impl Harness {
                 Action::FetchToken {
                     account, gateway, ..
                 } => done.fetched.push((account, gateway)),
-                Action::Emit(Item::Status(status)) => done.statuses.push(status),
+                Action::FetchSnapshot {
+                    account,
+                    gateway,
+                    fetch,
+                    ..
+                } => done.reads.push((account, gateway, fetch)),
+                Action::Emit(Item::Status(status)) => {
+                    done.items.push(format!("status {status}"));
+                    done.statuses.push(status);
+                }
                 Action::Emit(Item::Event(event)) => match event.event {
-                    Event::BalanceUpdate(update) => done
-                        .events
-                        .push((event.subscription_id, update.balance_delta.to_string())),
+                    Event::BalanceUpdate(update) => {
+                        done.items.push(format!("event {}", update.balance_delta));
+                        done.events
+                            .push((event.subscription_id, update.balance_delta.to_string()))
+                    }
                     other => panic!("unexpected event {other:?}"),
                 },
+                Action::Emit(Item::Snapshot(snapshot)) => {
+                    done.items.push(format!("snapshot {}", snapshot.account));
+                    done.snapshots.push(*snapshot);
+                }
             }
         }
         done
@@ -356,7 +392,13 @@ impl Harness {
     }
 
     fn start(gateways: usize, accounts: &[Scope], announce: bool) -> Harness {
-        let mut harness = Harness::new(options(), gateways, accounts);
+        Harness::start_with(gateways, accounts, announce, false)
+    }
+
+    /// [`start`](Self::start), reading snapshots or not: account `n`'s first read is read
+    /// number `n + 1`, asked for once its subscription is answered.
+    fn start_with(gateways: usize, accounts: &[Scope], announce: bool, snapshots: bool) -> Harness {
+        let mut harness = Harness::reading_snapshots(options(), gateways, accounts, snapshots);
         harness.announce = announce;
         let start = harness.wake();
         assert!(
@@ -398,8 +440,33 @@ impl Harness {
                 &done.statuses[..],
                 [Status::Subscribed { connection: 1, subscription_id, .. }] if *subscription_id == id
             ));
+            if snapshots {
+                assert_eq!(done.reads, [(account, 0, u64::from(id) + 1)]);
+            } else {
+                assert!(done.reads.is_empty());
+            }
         }
         harness
+    }
+
+    /// Read number `fetch` of account `account` is answered.
+    fn snapshot(
+        &mut self,
+        account: usize,
+        fetch: u64,
+        answer: Result<Snapshot, SnapshotError>,
+    ) -> Done {
+        self.input(Input::Snapshot(SnapshotAnswer {
+            account,
+            fetch,
+            answer,
+        }))
+    }
+
+    /// Read number `fetch` of the cross account succeeds.
+    fn snapshot_taken(&mut self, fetch: u64) -> Done {
+        let taken = cross_snapshot(self.now.us);
+        self.snapshot(0, fetch, Ok(taken))
     }
 }
 
@@ -1224,4 +1291,225 @@ fn a_failed_first_token_answer_connects_without_positions_and_a_later_one_announ
     assert_eq!(done.gaps()[0].reason, GapReason::NoResume);
     // From now on a reconnect resumes.
     assert_eq!(reconnect(&mut harness, 2).resume_from, Some(30));
+}
+
+/// A cross account holding 1000 USDT, with no open order.
+fn cross_snapshot(taken_at_us: i64) -> Snapshot {
+    snapshot_of(Scope::Cross, taken_at_us)
+}
+
+/// `account`, shown as a cross account holding 1000 USDT, with no open order.
+fn snapshot_of(account: Scope, taken_at_us: i64) -> Snapshot {
+    let cross = serde_json::from_str(
+        r#"{"marginLevel":"999","totalAssetOfBtc":"0.01","totalLiabilityOfBtc":"0",
+        "totalNetAssetOfBtc":"0.01","userAssets":[{"asset":"USDT","borrowed":"0","free":"1000",
+        "interest":"0","locked":"0","netAsset":"1000"}]}"#,
+    )
+    .unwrap();
+    Snapshot {
+        account,
+        taken_at_us,
+        margin_account: MarginAccount::Cross(cross),
+        open_orders: Vec::new(),
+    }
+}
+
+/// Reading snapshots against Binance (no stream positions).
+fn reconciling(accounts: &[Scope]) -> Harness {
+    Harness::start_with(1, accounts, false, true)
+}
+
+#[test]
+fn a_snapshot_follows_the_first_subscription_and_precedes_the_events_held_meanwhile() {
+    let mut stream = reconciling(&[Scope::Cross, Scope::Isolated("BTCUSDT".into())]);
+    // Events that come while the read is under way wait for it.
+    assert!(stream.event(1, 0, 5).items.is_empty());
+    assert!(stream.event(1, 0, 6).items.is_empty());
+    // The other account's are not held up by this one's read, only by its own.
+    assert!(stream.event(1, 1, 7).items.is_empty());
+    let taken = stream.snapshot_taken(1);
+    assert_eq!(taken.items, ["snapshot cross", "event 5", "event 6"]);
+    assert_eq!(taken.snapshots[0], cross_snapshot(stream.now.us));
+    assert!(taken.reads.is_empty());
+    // Then events go straight out.
+    assert_eq!(stream.event(1, 0, 8).items, ["event 8"]);
+    let isolated = snapshot_of(Scope::Isolated("BTCUSDT".into()), stream.now.us);
+    let taken = stream.snapshot(1, 2, Ok(isolated));
+    assert_eq!(taken.items, ["snapshot isolated:BTCUSDT", "event 7"]);
+    // A renewal extends the subscription: nothing was lost, nothing is read.
+    stream.advance(RENEW_AFTER);
+    stream.wake();
+    for (id, account) in (0..).zip(0..2) {
+        let renewal = stream.grant(account, 0).subscribe_on(1).id;
+        let renewed = stream.subscribed(1, renewal, id);
+        assert!(matches!(&renewed.statuses[..], [Status::Renewed { .. }]));
+        assert!(renewed.reads.is_empty());
+    }
+    // Nor does a make-before-break handover.
+    let shutdown = stream.server_shutdown(1);
+    assert_eq!(shutdown.opened, [(2, 0)]);
+    let subscribes: Vec<Sent> = stream.open(2).subscribes().into_iter().cloned().collect();
+    let mut handed = Done::default();
+    for (id, subscribe) in (0..).zip(&subscribes) {
+        handed = stream.subscribed(2, subscribe.id, id);
+        assert!(handed.reads.is_empty() && handed.gaps().is_empty());
+    }
+    assert!(matches!(
+        handed.statuses.last(),
+        Some(Status::HandoverComplete { connection: 2 })
+    ));
+}
+
+#[test]
+fn a_gap_asks_for_a_fresh_snapshot_after_the_subscription_is_answered() {
+    let mut stream = reconciling(&[Scope::Cross]);
+    stream.snapshot_taken(1);
+    stream.advance(Duration::from_secs(2));
+    let subscribe = reconnect(&mut stream, 1);
+    let done = stream.subscribed(2, subscribe.id, 0);
+    assert!(matches!(
+        &done.statuses[..],
+        [Status::Subscribed { connection: 2, .. }, Status::Gap(_)]
+    ));
+    assert_eq!(done.reads, [(0, 0, 2)]);
+    assert!(stream.event(2, 0, 9).items.is_empty(), "held for the read");
+    let taken = stream.snapshot_taken(2);
+    assert_eq!(taken.items, ["snapshot cross", "event 9"]);
+    // The same after an unexpected termination that ends in a gap.
+    let ended_at = stream.now.us;
+    stream.terminated(2, 0, ended_at);
+    let subscribe = stream.grant(0, 0).subscribe_on(2).id;
+    let done = stream.subscribed(2, subscribe, 1);
+    assert_eq!(done.gaps().len(), 1);
+    assert_eq!(done.reads, [(0, 0, 3)]);
+}
+
+#[test]
+fn a_resume_loses_nothing_and_reads_no_snapshot() {
+    let mut stream = Harness::start_with(1, &[Scope::Cross], true, true);
+    stream.snapshot_taken(1);
+    stream.event_at(1, 0, 11, 11);
+    stream.advance(Duration::from_secs(2));
+    let subscribe = reconnect(&mut stream, 1);
+    assert_eq!(subscribe.resume_from, Some(11));
+    let done = stream.replayed(2, subscribe.id, 0, 12, 1);
+    assert!(matches!(
+        &done.statuses[..],
+        [Status::Subscribed { .. }, Status::Resumed { events: 1, .. }]
+    ));
+    assert!(done.reads.is_empty());
+    assert_eq!(stream.event_at(2, 0, 12, 12).items, ["event 12"]);
+    // A resume that fails is a gap: read again.
+    let again = reconnect(&mut stream, 2);
+    let failed = r#"{"status":"FAILED","reason":"HISTORY_EXPIRED","msg":"gone"}"#;
+    let done = stream.subscribed_at(3, again.id, 0, 40, Some(failed));
+    assert_eq!(done.gaps().len(), 1);
+    assert_eq!(done.reads, [(0, 0, 2)]);
+}
+
+#[test]
+fn a_gap_during_a_read_lets_the_held_events_out_and_drops_the_stale_answer() {
+    let mut stream = reconciling(&[Scope::Cross]);
+    assert!(stream.event(1, 0, 5).items.is_empty());
+    stream.advance(Duration::from_secs(2));
+    let last_heard = stream.now.us;
+    let subscribe = reconnect(&mut stream, 1);
+    let done = stream.subscribed(2, subscribe.id, 0);
+    let gap = format!(
+        "status cross: GAP, events may have been missed between {} and {} (no resume possible)",
+        crate::format_time_us(last_heard),
+        crate::format_time_us(stream.now.us)
+    );
+    // What came before the gap goes out before it; a fresh read follows.
+    assert_eq!(done.items[1..], ["event 5".to_owned(), gap]);
+    assert_eq!(done.reads, [(0, 0, 2)]);
+    assert!(stream.event(2, 0, 6).items.is_empty());
+    // The read from before the gap answers late: dropped.
+    assert!(stream.snapshot_taken(1).nothing());
+    assert_eq!(
+        stream.snapshot_taken(2).items,
+        ["snapshot cross", "event 6"]
+    );
+}
+
+#[test]
+fn a_failed_snapshot_is_reported_lets_the_events_out_and_is_retried_after_the_backoff() {
+    let mut stream = reconciling(&[Scope::Cross]);
+    assert!(stream.event(1, 0, 5).items.is_empty());
+    let refused = SnapshotError::Refused {
+        path: crate::snapshot::CROSS_ACCOUNT_PATH,
+        status: 400,
+        code: -1022,
+        msg: "Signature for this request is not valid.".into(),
+        retry_after: None,
+    };
+    let failed = stream.snapshot(0, 1, Err(refused.clone()));
+    let [
+        Status::SnapshotRetry {
+            attempt: 1,
+            delay,
+            ref error,
+            ..
+        },
+    ] = failed.statuses[..]
+    else {
+        panic!("{failed:?}");
+    };
+    assert_eq!(*error, refused);
+    assert_eq!(
+        failed.items,
+        [
+            "event 5".to_owned(),
+            format!(
+                "status cross: snapshot failed (attempt 1, retry in {} ms): /sapi/v1/margin/account: HTTP 400, code -1022: Signature for this request is not valid.",
+                delay.as_millis()
+            )
+        ]
+    );
+    assert!(failed.reads.is_empty(), "after the backoff");
+    // Meanwhile events flow, and the stream waits for the backoff on its timer.
+    assert_eq!(stream.event(1, 0, 6).items, ["event 6"]);
+    assert_eq!(
+        stream.machine.deadlines(stream.now).timer,
+        Some(stream.now.later(delay))
+    );
+    stream.advance(delay);
+    let retry = stream.wake();
+    assert_eq!(retry.reads, [(0, 0, 2)]);
+    // A second failure waits longer (the token backoff, honouring Retry-After).
+    let slow_down = SnapshotError::Refused {
+        path: crate::snapshot::OPEN_ORDERS_PATH,
+        status: 429,
+        code: -1003,
+        msg: "Too much request weight used.".into(),
+        retry_after: Some(Duration::from_secs(7)),
+    };
+    let failed = stream.snapshot(0, 2, Err(slow_down));
+    assert!(matches!(
+        failed.statuses[..],
+        [Status::SnapshotRetry { attempt: 2, delay, .. }] if delay == Duration::from_secs(7)
+    ));
+    stream.advance(Duration::from_secs(7));
+    assert_eq!(stream.wake().reads, [(0, 0, 3)]);
+    let taken = stream.snapshot_taken(3);
+    assert_eq!(taken.items, ["snapshot cross"]);
+    // A transport failure is retried the same way; the stream never ends over a snapshot.
+    assert!(!stream.machine.finished());
+}
+
+#[test]
+fn events_held_for_a_read_go_out_when_the_stream_ends() {
+    let mut stream = reconciling(&[Scope::Cross]);
+    assert!(stream.event(1, 0, 5).items.is_empty());
+    stream.advance(RENEW_AFTER);
+    assert_eq!(stream.wake().fetched, [(0, 0)]);
+    let refused = TokenError::Refused {
+        status: 401,
+        code: -2015,
+        msg: "Invalid API-key, IP, or permissions for action.".into(),
+        retry_after: None,
+    };
+    let end = stream.answer(0, 0, Err(refused));
+    assert_eq!(end.items[0], "event 5");
+    assert!(matches!(end.statuses[..], [Status::Terminated(_)]));
 }

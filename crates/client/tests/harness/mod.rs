@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::task::JoinHandle;
 use userstream_client::{
-    Backoff, Endpoints, Event, Item, Options, Scope, Status, StreamPositions, UserStream,
+    Backoff, Endpoints, Event, Item, Options, Scope, Snapshot, Status, StreamPositions, UserStream,
     UserStreamBuilder,
 };
 use userstream_server::bus::LocalBus;
@@ -69,6 +69,7 @@ pub struct Recorder {
     pub stream: UserStream,
     pub events: Vec<(Scope, Event)>,
     pub statuses: Vec<Status>,
+    pub snapshots: Vec<Snapshot>,
 }
 
 impl Recorder {
@@ -77,6 +78,7 @@ impl Recorder {
             stream,
             events: Vec::new(),
             statuses: Vec::new(),
+            snapshots: Vec::new(),
         }
     }
 
@@ -91,6 +93,8 @@ impl Recorder {
                 .events
                 .push((event.account.clone(), event.event.clone())),
             Item::Status(status) => self.statuses.push(status.clone()),
+            Item::Snapshot(snapshot) => self.snapshots.push((**snapshot).clone()),
+            other => panic!("an item the harness does not know: {other:?}"),
         }
         item
     }
@@ -102,6 +106,15 @@ impl Recorder {
                 && want(&status)
             {
                 return status;
+            }
+        }
+    }
+
+    /// Reads until the next snapshot, returning it.
+    pub async fn until_snapshot(&mut self) -> Snapshot {
+        loop {
+            if let Item::Snapshot(snapshot) = self.next().await {
+                return *snapshot;
             }
         }
     }
