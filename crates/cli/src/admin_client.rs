@@ -96,6 +96,75 @@ impl AdminClient {
         self.post(&["faults"], request).await
     }
 
+    /// `POST /admin/v1/prices`.
+    pub async fn set_price(&self, symbol: &str, price: &str) -> anyhow::Result<Value> {
+        self.post(&["prices"], &json!({ "symbol": symbol, "price": price }))
+            .await
+    }
+
+    /// `POST /admin/v1/orders`: Binance's order fields plus `uid` and `isolatedSymbol`.
+    pub async fn place_order(&self, order: &Map<String, Value>) -> anyhow::Result<Value> {
+        self.post(&["orders"], order).await
+    }
+
+    /// `POST /admin/v1/orders/cancel`.
+    pub async fn cancel_order(&self, target: &Map<String, Value>) -> anyhow::Result<Value> {
+        self.post(&["orders", "cancel"], target).await
+    }
+
+    /// `POST /admin/v1/orders/fill`.
+    pub async fn fill_order(&self, target: &Map<String, Value>) -> anyhow::Result<Value> {
+        self.post(&["orders", "fill"], target).await
+    }
+
+    /// `GET /admin/v1/orders?uid=…`.
+    pub async fn list_orders(
+        &self,
+        uid: u64,
+        isolated: Option<&str>,
+        symbol: Option<&str>,
+        all: bool,
+    ) -> anyhow::Result<Value> {
+        let mut query = vec![("uid", uid.to_string())];
+        if let Some(isolated) = isolated {
+            query.push(("isolatedSymbol", isolated.to_ascii_uppercase()));
+        }
+        if let Some(symbol) = symbol {
+            query.push(("symbol", symbol.to_owned()));
+        }
+        if all {
+            query.push(("all", "true".to_owned()));
+        }
+        self.send(self.request(Method::GET, &["orders"]).query(&query))
+            .await
+    }
+
+    /// `GET /admin/v1/accounts/{uid}`, or one isolated pair.
+    pub async fn show_account(&self, uid: u64, isolated: Option<&str>) -> anyhow::Result<Value> {
+        let uid = uid.to_string();
+        let mut request = self.request(Method::GET, &["accounts", &uid]);
+        if let Some(symbol) = isolated {
+            request = request.query(&[("isolatedSymbol", symbol.to_ascii_uppercase())]);
+        }
+        self.send(request).await
+    }
+
+    /// `POST /admin/v1/accounts/{uid}/deposits`.
+    pub async fn deposit(
+        &self,
+        uid: u64,
+        isolated: Option<&str>,
+        asset: &str,
+        amount: &str,
+    ) -> anyhow::Result<Value> {
+        let uid = uid.to_string();
+        let mut body = json!({ "asset": asset.to_ascii_uppercase(), "amount": amount });
+        if let Some(symbol) = isolated {
+            body["isolatedSymbol"] = json!(symbol.to_ascii_uppercase());
+        }
+        self.post(&["accounts", &uid, "deposits"], &body).await
+    }
+
     /// A request to `/admin/v1/{path…}` (each segment percent-encoded).
     fn request(&self, method: Method, path: &[&str]) -> reqwest::RequestBuilder {
         let segments: Vec<&str> = ["admin", "v1"].iter().chain(path).copied().collect();

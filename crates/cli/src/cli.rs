@@ -47,9 +47,20 @@ pub enum Command {
     /// Manage API keys (the X-MBX-APIKEY values clients use to request listen tokens).
     #[command(subcommand)]
     Keys(KeysCommand),
-    /// Manage margin accounts.
-    #[command(subcommand)]
+    /// Manage margin accounts: open isolated pairs, and in the simulator show and fund them.
+    #[command(subcommand, visible_alias = "account")]
     Accounts(AccountsCommand),
+    /// Set a symbol's price in the simulator (POST /admin/v1/prices).
+    ///
+    /// Resting orders the move crosses fill, stops trigger, and their events go out. Prints
+    /// {"symbol":…,"price":…,"events":N}.
+    Price(PriceArgs),
+    /// Place, cancel, force-fill and list orders in the simulator (the admin API).
+    ///
+    /// The same checks and Binance error codes as POST /sapi/v1/margin/order; a bot places its
+    /// own orders through that signed REST API instead. Every subcommand prints the JSON answer.
+    #[command(subcommand)]
+    Order(OrderCommand),
     /// Publish account events to a user's subscribers, in Binance's event shape.
     ///
     /// EVENTS is one JSON event object, a JSON array of events, or NDJSON (one event per line),
@@ -278,6 +289,147 @@ pub enum AccountsCommand {
     /// Open a user's isolated margin account for one pair, so that tokens for it can be issued
     /// (`token --isolated SYM`). Opening an account that exists already is not an error.
     OpenIsolated(OpenIsolatedArgs),
+    /// Show a simulated margin account as GET /sapi/v1/margin/account (or, with --isolated,
+    /// GET /sapi/v1/margin/isolated/account) would.
+    Show(AccountShowArgs),
+    /// Fund a simulated margin account. Emits what Binance sends for a deposit or transfer in:
+    /// balanceUpdate, then outboundAccountPosition. An isolated pair is opened first if needed.
+    Deposit(DepositArgs),
+}
+
+/// Whose account: a user's cross margin account, or one of its isolated pairs.
+#[derive(Debug, Clone, Args)]
+pub struct AccountArgs {
+    /// User id.
+    #[arg(long, value_name = "N")]
+    pub uid: u64,
+    /// That user's isolated margin account for this pair instead of cross margin.
+    #[arg(long, value_name = "SYM")]
+    pub isolated: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AccountShowArgs {
+    #[command(flatten)]
+    pub account: AccountArgs,
+    #[command(flatten)]
+    pub admin: AdminArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DepositArgs {
+    #[command(flatten)]
+    pub account: AccountArgs,
+    /// Asset, e.g. USDT.
+    #[arg(long, value_name = "A")]
+    pub asset: String,
+    /// Amount, a decimal such as 1000 or 0.5.
+    #[arg(long, value_name = "X")]
+    pub amount: String,
+    #[command(flatten)]
+    pub admin: AdminArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PriceArgs {
+    /// Symbol, e.g. BTCUSDT.
+    pub symbol: String,
+    /// Price, a decimal on the symbol's tick size.
+    pub price: String,
+    #[command(flatten)]
+    pub admin: AdminArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrderCommand {
+    /// Place an order for a user, as POST /sapi/v1/margin/order would; prints the FULL answer.
+    Place(OrderPlaceArgs),
+    /// Cancel an open order.
+    Cancel(OrderTargetArgs),
+    /// Fill an open order now, whatever the market: at --price (default its limit price, else
+    /// the market's), for --quantity (default all that is left).
+    Fill(OrderFillArgs),
+    /// List a user's open orders (with --all and --symbol: every order of that symbol).
+    List(OrderListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct OrderPlaceArgs {
+    #[command(flatten)]
+    pub account: AccountArgs,
+    #[arg(long, value_name = "SYM")]
+    pub symbol: String,
+    /// BUY or SELL.
+    #[arg(long)]
+    pub side: String,
+    /// LIMIT, MARKET, LIMIT_MAKER, STOP_LOSS, STOP_LOSS_LIMIT, TAKE_PROFIT or TAKE_PROFIT_LIMIT.
+    #[arg(long = "type", value_name = "TYPE")]
+    pub order_type: String,
+    #[arg(long, value_name = "Q")]
+    pub quantity: Option<String>,
+    /// Quote quantity of a MARKET order (quoteOrderQty).
+    #[arg(long, value_name = "Q")]
+    pub quote_quantity: Option<String>,
+    #[arg(long, value_name = "P")]
+    pub price: Option<String>,
+    #[arg(long, value_name = "P")]
+    pub stop_price: Option<String>,
+    /// GTC, IOC or FOK.
+    #[arg(long, value_name = "TIF")]
+    pub time_in_force: Option<String>,
+    /// NO_SIDE_EFFECT, MARGIN_BUY, AUTO_REPAY or AUTO_BORROW_REPAY.
+    #[arg(long, value_name = "E")]
+    pub side_effect: Option<String>,
+    #[arg(long, value_name = "ID")]
+    pub client_order_id: Option<String>,
+    #[command(flatten)]
+    pub admin: AdminArgs,
+}
+
+/// One order of a user, by id or client order id.
+#[derive(Debug, Clone, Args)]
+pub struct OrderTarget {
+    #[command(flatten)]
+    pub account: AccountArgs,
+    #[arg(long, value_name = "SYM")]
+    pub symbol: String,
+    #[arg(long, value_name = "ID", required_unless_present = "client_order_id")]
+    pub order_id: Option<i64>,
+    #[arg(long, value_name = "ID", conflicts_with = "order_id")]
+    pub client_order_id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct OrderTargetArgs {
+    #[command(flatten)]
+    pub target: OrderTarget,
+    #[command(flatten)]
+    pub admin: AdminArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct OrderFillArgs {
+    #[command(flatten)]
+    pub target: OrderTarget,
+    #[arg(long, value_name = "P")]
+    pub price: Option<String>,
+    #[arg(long, value_name = "Q")]
+    pub quantity: Option<String>,
+    #[command(flatten)]
+    pub admin: AdminArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct OrderListArgs {
+    #[command(flatten)]
+    pub account: AccountArgs,
+    #[arg(long, value_name = "SYM")]
+    pub symbol: Option<String>,
+    /// Every order of --symbol, not only the open ones.
+    #[arg(long, requires = "symbol")]
+    pub all: bool,
+    #[command(flatten)]
+    pub admin: AdminArgs,
 }
 
 #[derive(Debug, Args)]

@@ -39,6 +39,8 @@ fn main() -> ExitCode {
         Command::Tail(args) => client(commands::tail::run(args)),
         Command::Bench(command) => commands::bench::run(command),
         Command::Fault(args) => client(commands::fault::run(args)),
+        Command::Price(args) => client(commands::simulator::price(args)),
+        Command::Order(command) => client(commands::simulator::order(command)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -140,6 +140,30 @@ impl ApiError {
         Self::new(400, codes::UNKNOWN_PARAM, "An unknown parameter was sent.")
     }
 
+    /// -1106: a parameter this kind of request must not carry (e.g. `price` on a MARKET order).
+    pub fn param_not_required(param: &str) -> Self {
+        Self::new(
+            400,
+            codes::PARAM_NOT_REQUIRED,
+            format!("Parameter '{param}' sent when not required."),
+        )
+    }
+
+    /// -1115: an unknown `timeInForce`.
+    pub fn invalid_time_in_force() -> Self {
+        Self::new(400, codes::INVALID_TIF, "Invalid timeInForce.")
+    }
+
+    /// -1116: an unknown order `type`.
+    pub fn invalid_order_type() -> Self {
+        Self::new(400, codes::INVALID_ORDER_TYPE, "Invalid orderType.")
+    }
+
+    /// -1117: an unknown `side`.
+    pub fn invalid_side() -> Self {
+        Self::new(400, codes::INVALID_SIDE, "Invalid side.")
+    }
+
     /// -1121: a symbol that is not listed.
     pub fn invalid_symbol() -> Self {
         Self::new(400, codes::BAD_SYMBOL, "Invalid symbol.")
@@ -248,6 +272,10 @@ pub mod codes {
     pub const TOO_MANY_PARAMETERS: i32 = -1101;
     pub const MANDATORY_PARAM_EMPTY_OR_MALFORMED: i32 = -1102;
     pub const UNKNOWN_PARAM: i32 = -1103;
+    pub const PARAM_NOT_REQUIRED: i32 = -1106;
+    pub const INVALID_TIF: i32 = -1115;
+    pub const INVALID_ORDER_TYPE: i32 = -1116;
+    pub const INVALID_SIDE: i32 = -1117;
     pub const BAD_SYMBOL: i32 = -1121;
     pub const INVALID_PARAMETER: i32 = -1130;
     pub const BAD_RECV_WINDOW: i32 = -1131;

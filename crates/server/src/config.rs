@@ -55,6 +55,71 @@ pub struct Config {
     pub history: HistoryConfig,
     /// Cluster mode: nodes share keys, accounts and events through NATS with JetStream.
     pub nats: NatsConfig,
+    /// The margin exchange simulator: Binance's margin trading API, and the events it makes.
+    pub sim: SimulatorConfig,
+}
+
+/// The margin exchange simulator (docs/simulator.md). It runs on embedded nodes only: its
+/// accounts and orders live in the node's memory, so a cluster leaves it off.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SimulatorConfig {
+    /// Serve `/sapi/v1/margin/...` trading and the admin API's prices, orders and accounts.
+    pub enabled: bool,
+    /// Where prices come from besides the admin API: `manual` (only by hand), `walk` (a seeded
+    /// random walk), or `replay` (the recorded files in `replay`).
+    pub prices: PriceSource,
+    /// The random walk's seed: the same seed and the same requests give the same events.
+    pub seed: u64,
+    /// Time between two steps of the walk.
+    pub walk_interval_ms: u64,
+    /// Largest relative move of one step, as a decimal (`"0.001"`: 0.1 %).
+    pub walk_step: String,
+    /// Recorded prices to replay, one file per symbol, in the CSV format of Binance's public
+    /// trade and kline dumps. A recording plays in a loop.
+    pub replay: Vec<ReplayFile>,
+    /// Replay speed: 1 plays at the recorded pace, 10 ten times faster.
+    pub replay_speed: u32,
+    /// Commission rates as decimals (`"0.001"`: 0.1 %).
+    pub maker_commission: String,
+    pub taker_commission: String,
+    /// Charge interest on borrowed assets every hour, as Binance does.
+    pub hourly_interest: bool,
+}
+
+/// A price source of the simulator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum PriceSource {
+    Manual,
+    Walk,
+    Replay,
+}
+
+/// One recorded file to replay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayFile {
+    pub symbol: String,
+    pub file: PathBuf,
+}
+
+impl Default for SimulatorConfig {
+    fn default() -> Self {
+        SimulatorConfig {
+            enabled: true,
+            prices: PriceSource::Manual,
+            seed: 1,
+            walk_interval_ms: 1_000,
+            walk_step: "0.001".into(),
+            replay: Vec::new(),
+            replay_speed: 1,
+            maker_commission: "0.001".into(),
+            taker_commission: "0.001".into(),
+            hourly_interest: true,
+        }
+    }
 }
 
 /// Where a cluster's NATS is, and how to reach it. With no `urls` (the default) the server
@@ -151,6 +216,22 @@ pub struct SymbolConfig {
     pub symbol: String,
     pub base: String,
     pub quote: String,
+    /// The simulator's starting price (decimal text); default: the simulator's own for the
+    /// pairs it knows, else required when the simulator runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<String>,
+    /// The simulator's filters (`exchangeInfo`'s PRICE_FILTER, LOT_SIZE and NOTIONAL), as
+    /// decimal text; each defaults to one derived from the price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tick_size: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_size: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_qty: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_qty: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_notional: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -278,6 +359,7 @@ impl Default for Config {
             net: NetConfig::default(),
             history: HistoryConfig::default(),
             nats: NatsConfig::default(),
+            sim: SimulatorConfig::default(),
         }
     }
 }
@@ -344,31 +426,29 @@ impl Default for LimitsConfig {
     }
 }
 
+/// The simulator's pairs, which it knows prices and filters for.
 fn default_symbols() -> Vec<SymbolConfig> {
-    const PAIRS: &[(&str, &str)] = &[
-        ("BTC", "USDT"),
-        ("ETH", "USDT"),
-        ("BNB", "USDT"),
-        ("SOL", "USDT"),
-        ("XRP", "USDT"),
-        ("DOGE", "USDT"),
-        ("ADA", "USDT"),
-        ("TRX", "USDT"),
-        ("LTC", "USDT"),
-        ("BTC", "FDUSD"),
-        ("ETH", "BTC"),
-        ("BNB", "BTC"),
-        ("LTC", "BTC"),
-        ("BNB", "ETH"),
-    ];
-    PAIRS
-        .iter()
-        .map(|(base, quote)| SymbolConfig {
-            symbol: format!("{base}{quote}"),
-            base: (*base).to_owned(),
-            quote: (*quote).to_owned(),
-        })
+    userstream_sim::default_symbols()
+        .into_iter()
+        .map(|rules| SymbolConfig::new(&rules.symbol, &rules.base, &rules.quote))
         .collect()
+}
+
+impl SymbolConfig {
+    /// A pair with the simulator's defaults for everything else.
+    pub fn new(symbol: &str, base: &str, quote: &str) -> SymbolConfig {
+        SymbolConfig {
+            symbol: symbol.to_owned(),
+            base: base.to_owned(),
+            quote: quote.to_owned(),
+            price: None,
+            tick_size: None,
+            step_size: None,
+            min_qty: None,
+            max_qty: None,
+            min_notional: None,
+        }
+    }
 }
 
 /// Reads a setting that is text even when it looks like a number (environment values such as

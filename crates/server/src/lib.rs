@@ -11,6 +11,7 @@ mod cluster;
 pub mod config;
 pub mod connection;
 pub mod directory;
+pub mod exchange;
 pub mod faults;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]

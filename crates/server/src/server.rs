@@ -80,6 +80,14 @@ pub struct Server {
     admin: Listener,
     tls: Option<Tls>,
     stop: watch::Sender<bool>,
+    /// The simulator's prices and interest, started when the server runs.
+    clockwork: Option<Clockwork>,
+}
+
+/// What moves the simulator by itself.
+struct Clockwork {
+    prices: crate::exchange::Prices,
+    hourly_interest: bool,
 }
 
 impl Server {
@@ -127,6 +135,15 @@ impl Server {
         // stream (and a node hears an account's events only while it has subscribers for it, so
         // its own would have holes).
         let epoch = bus.epoch();
+        // The simulator's accounts and orders live in this node's memory: a cluster, whose
+        // nodes would each keep their own, runs without it.
+        let simulator = if config.sim.enabled && epoch.is_none() {
+            let settings =
+                crate::exchange::settings(&config).map_err(crate::config::ConfigError::Invalid)?;
+            Some(settings)
+        } else {
+            None
+        };
         let history = HistoryConfig {
             enabled: config.history.enabled && epoch.is_none(),
             ..config.history.clone()
@@ -164,7 +181,23 @@ impl Server {
             metrics: metrics.admin.clone(),
         };
         let (stop, shutdown) = watch::channel(false);
+        let (exchange, clockwork) = match simulator {
+            Some(settings) => {
+                let exchange = Arc::new(crate::exchange::Exchange::new(
+                    settings.sim,
+                    Arc::clone(&bus),
+                    Arc::clone(&clock),
+                ));
+                let clockwork = Clockwork {
+                    prices: settings.prices,
+                    hourly_interest: settings.hourly_interest,
+                };
+                (Some(exchange), Some(clockwork))
+            }
+            None => (None, None),
+        };
         let state = Arc::new(AppState {
+            exchange,
             admission: Admission::new(&config.limits),
             token_failures: Default::default(),
             config,
@@ -187,6 +220,7 @@ impl Server {
             admin,
             tls,
             stop,
+            clockwork,
         })
     }
 
@@ -229,6 +263,7 @@ impl Server {
             admin,
             tls,
             stop,
+            clockwork,
         } = self;
         let expiry = tokio::spawn(Arc::clone(&state.hub).run_expiry());
         let history = tokio::spawn(crate::hub::trim_history_forever(
@@ -241,6 +276,16 @@ impl Server {
             crate::heartbeat::HeartbeatSettings::from_config(&state.config.ws),
         ));
         let upkeep = tokio::spawn(Arc::clone(&state.metrics).run_upkeep());
+        let mut simulator = JoinSet::new();
+        if let (Some(exchange), Some(clockwork)) = (&state.exchange, clockwork) {
+            simulator.spawn(crate::exchange::run_price_feed(
+                Arc::clone(exchange),
+                clockwork.prices,
+            ));
+            if clockwork.hourly_interest {
+                simulator.spawn(crate::exchange::run_hourly_interest(Arc::clone(exchange)));
+            }
+        }
         let store_feed = tokio::spawn(crate::store_feed::follow(
             changes,
             Arc::clone(&state),
@@ -304,6 +349,7 @@ impl Server {
             task.abort();
             let _ = task.await;
         }
+        simulator.shutdown().await;
         Ok(())
     }
 

@@ -24,6 +24,8 @@ pub struct AppState {
     pub sessions: Arc<Sessions>,
     pub hub: Arc<Hub>,
     pub bus: Arc<dyn Bus>,
+    /// The margin exchange simulator, on embedded nodes unless switched off.
+    pub exchange: Option<Arc<crate::exchange::Exchange>>,
     pub metrics: Arc<Metrics>,
     /// Rate limits and bans, for handshakes, WebSocket requests and SAPI requests alike.
     pub admission: Admission,

@@ -5,7 +5,7 @@ use userstream_protocol::Account;
 use userstream_protocol::events::{ExecutionType, OrderStatus};
 use userstream_protocol::rest::CanceledOrder;
 
-use crate::engine::{Canceled, OrderRef, Out, SimEvent, Simulator};
+use crate::engine::{AccountEvent, Canceled, OrderRef, Out, Simulator};
 use crate::error::SimError;
 
 impl Simulator {
@@ -17,7 +17,7 @@ impl Simulator {
         target: &OrderRef,
         new_client_order_id: Option<String>,
         now_us: i64,
-    ) -> Result<(CanceledOrder, Vec<SimEvent>), SimError> {
+    ) -> Result<(CanceledOrder, Vec<AccountEvent>), SimError> {
         self.trading_rules(account, symbol)?;
         let order_id = self
             .find(account, symbol, target)
@@ -75,7 +75,7 @@ impl Simulator {
         account: &Account,
         symbol: &str,
         now_us: i64,
-    ) -> Result<(Vec<Canceled>, Vec<SimEvent>), SimError> {
+    ) -> Result<(Vec<Canceled>, Vec<AccountEvent>), SimError> {
         self.trading_rules(account, symbol)?;
         let ids: Vec<i64> = self
             .open

@@ -24,7 +24,8 @@ use crate::matching::{Book, Level, Target};
 use crate::num::{MAX_AMOUNT, is_multiple, q8, text};
 use crate::order::{Order, has_limit_price, is_stop_type};
 pub use crate::requests::{
-    BorrowRepay, Canceled, HistoryQuery, OcoRequest, OrderRef, OrderRequest, SideEffect, SimEvent,
+    AccountEvent, BorrowRepay, Canceled, HistoryQuery, OcoRequest, OrderRef, OrderRequest,
+    SideEffect,
 };
 
 /// An OCO's own state; its legs are ordinary orders.
@@ -67,12 +68,12 @@ pub struct Simulator {
 /// Events collected during one operation.
 #[derive(Default)]
 pub(crate) struct Out {
-    pub events: Vec<SimEvent>,
+    pub events: Vec<AccountEvent>,
 }
 
 impl Out {
     pub fn push(&mut self, account: &Account, event: impl Into<Event>) {
-        self.events.push(SimEvent {
+        self.events.push(AccountEvent {
             account: account.clone(),
             event: event.into(),
         });
@@ -348,7 +349,7 @@ impl Simulator {
         account: &Account,
         order: OrderRequest,
         now_us: i64,
-    ) -> Result<(NewOrderResponse, Vec<SimEvent>), SimError> {
+    ) -> Result<(NewOrderResponse, Vec<AccountEvent>), SimError> {
         let rules = self.trading_rules(account, &order.symbol)?;
         let (quantity, price, stop) = self.validate(&rules, &order)?;
         self.check_duplicate(account, &order.symbol, order.new_client_order_id.as_deref())?;

@@ -6,7 +6,7 @@ use userstream_protocol::events::{ExecutionType, OrderStatus, Side, TimeInForce}
 use userstream_protocol::rest::{MarginOrder, MarginTrade};
 
 use crate::config::MAX_PRICE;
-use crate::engine::{OrderRef, Out, SimEvent, Simulator, TradeRecord, check_price};
+use crate::engine::{AccountEvent, OrderRef, Out, Simulator, TradeRecord, check_price};
 use crate::error::SimError;
 use crate::events::FillReport;
 use crate::matching::{Level, Target};
@@ -145,7 +145,7 @@ impl Simulator {
         symbol: &str,
         price: Decimal,
         now_us: i64,
-    ) -> Result<Vec<SimEvent>, SimError> {
+    ) -> Result<Vec<AccountEvent>, SimError> {
         let rules = self.rules(symbol).cloned().ok_or(SimError::BadSymbol)?;
         if price <= Decimal::ZERO || price > MAX_PRICE {
             return Err(SimError::Filter("PRICE_FILTER"));
@@ -249,7 +249,7 @@ impl Simulator {
         price: Option<Decimal>,
         quantity: Option<Decimal>,
         now_us: i64,
-    ) -> Result<(MarginOrder, Vec<SimEvent>), SimError> {
+    ) -> Result<(MarginOrder, Vec<AccountEvent>), SimError> {
         let rules = self.trading_rules(account, symbol)?;
         let order_id = self.find(account, symbol, target)?;
         let order = self

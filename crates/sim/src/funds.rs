@@ -7,7 +7,7 @@ use userstream_protocol::events::MarginLevelStatus;
 use userstream_protocol::rest::{MaxBorrowable, Transaction};
 use userstream_protocol::{Account, Scope};
 
-use crate::engine::{BorrowRepay, Out, SimEvent, Simulator};
+use crate::engine::{AccountEvent, BorrowRepay, Out, Simulator};
 use crate::error::SimError;
 use crate::events::{balance_update, code, liability_change, margin_level_change};
 use crate::margin::{NO_DEBT_LEVEL, status};
@@ -59,7 +59,7 @@ impl Simulator {
         asset: &str,
         amount: Decimal,
         now_us: i64,
-    ) -> Result<Vec<SimEvent>, SimError> {
+    ) -> Result<Vec<AccountEvent>, SimError> {
         self.check_asset(account, asset)?;
         Self::check_amount(amount)?;
         let mut out = Out::default();
@@ -81,7 +81,7 @@ impl Simulator {
         amount: Decimal,
         kind: BorrowRepay,
         now_us: i64,
-    ) -> Result<(Transaction, Vec<SimEvent>), SimError> {
+    ) -> Result<(Transaction, Vec<AccountEvent>), SimError> {
         self.check_asset(account, asset)?;
         Self::check_amount(amount)?;
         let mut out = Out::default();
@@ -189,7 +189,7 @@ impl Simulator {
     /// Charges hourly interest on borrowed assets (Binance charges at each hour); the server
     /// calls this on a timer. Each whole hour since the loan (or the last charge) costs
     /// borrowed × the asset's hourly rate; each charge is a USER_LIABILITY_CHANGE `INTEREST`.
-    pub fn accrue_interest(&mut self, now_us: i64) -> Vec<SimEvent> {
+    pub fn accrue_interest(&mut self, now_us: i64) -> Vec<AccountEvent> {
         let hour = now_us.div_euclid(HOUR_US);
         let mut out = Out::default();
         let accounts: Vec<Account> = self.accounts.keys().cloned().collect();

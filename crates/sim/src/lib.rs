@@ -27,8 +27,8 @@ mod views;
 
 pub use config::{MAX_PRICE, SimConfig, SymbolRules, default_symbols};
 pub use engine::{
-    BorrowRepay, Canceled, HistoryQuery, OcoRequest, OrderRef, OrderRequest, SideEffect, SimEvent,
-    Simulator,
+    AccountEvent, BorrowRepay, Canceled, HistoryQuery, OcoRequest, OrderRef, OrderRequest,
+    SideEffect, Simulator,
 };
 pub use error::SimError;
 pub use feed::{FeedError, RandomWalk, Recording};

@@ -9,7 +9,7 @@ use userstream_protocol::events::{
 };
 use userstream_protocol::rest::{ListMember, ListOrderReport, OrderList};
 
-use crate::engine::{OcoList, OcoRequest, Out, SimEvent, Simulator, check_price, check_qty};
+use crate::engine::{AccountEvent, OcoList, OcoRequest, Out, Simulator, check_price, check_qty};
 use crate::error::SimError;
 use crate::events::list_status;
 use crate::num::{q8, text};
@@ -21,7 +21,7 @@ impl Simulator {
         account: &Account,
         oco: OcoRequest,
         now_us: i64,
-    ) -> Result<(OrderList, Vec<SimEvent>), SimError> {
+    ) -> Result<(OrderList, Vec<AccountEvent>), SimError> {
         let rules = self.trading_rules(account, &oco.symbol)?;
         check_qty(&rules, oco.quantity)?;
         check_price(&rules, oco.price)?;

@@ -1,16 +1,11 @@
 //! The public request and answer types of the simulator's API.
 
 use rust_decimal::Decimal;
-use userstream_protocol::Account;
-use userstream_protocol::events::{Event, OrderType, SelfTradePreventionMode, Side, TimeInForce};
+use userstream_protocol::events::{OrderType, SelfTradePreventionMode, Side, TimeInForce};
 use userstream_protocol::rest::{CanceledOrder, OrderList};
 
-/// One event for one account, in the order Binance sends them.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SimEvent {
-    pub account: Account,
-    pub event: Event,
-}
+/// One event for one account; operations hand them back in the order Binance sends them.
+pub use userstream_protocol::events::AccountEvent;
 
 /// An order named by its id or its client order id.
 #[non_exhaustive]

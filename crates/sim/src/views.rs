@@ -137,32 +137,33 @@ impl Simulator {
         }
     }
 
-    /// `GET /sapi/v1/margin/isolated/account`. `symbols`: None = every isolated pair of the
-    /// user that exists (then the totals are present); named pairs are shown even when empty.
+    /// The isolated pairs of `uid` the simulator has touched (funded or traded in).
+    pub fn isolated_pairs(&self, uid: Uid) -> Vec<String> {
+        self.accounts
+            .keys()
+            .filter(|a| a.uid == uid)
+            .filter_map(|a| match &a.scope {
+                Scope::Isolated(symbol) => Some(symbol.clone()),
+                Scope::Cross => None,
+            })
+            .collect()
+    }
+
+    /// `GET /sapi/v1/margin/isolated/account` for the pairs `symbols` (shown even when empty:
+    /// which pairs a user opened is the server's to know), with the totals when `with_totals`
+    /// (Binance adds them when the request named no pair).
     pub fn isolated_accounts(
         &self,
         uid: Uid,
-        symbols: Option<&[String]>,
+        symbols: &[String],
+        with_totals: bool,
     ) -> Result<IsolatedMarginAccounts, SimError> {
-        let pairs: Vec<String> = match symbols {
-            Some(list) => {
-                for symbol in list {
-                    if self.rules(symbol).is_none() {
-                        return Err(SimError::BadSymbol);
-                    }
-                }
-                list.to_vec()
+        for symbol in symbols {
+            if self.rules(symbol).is_none() {
+                return Err(SimError::BadSymbol);
             }
-            None => self
-                .accounts
-                .keys()
-                .filter(|a| a.uid == uid)
-                .filter_map(|a| match &a.scope {
-                    Scope::Isolated(symbol) => Some(symbol.clone()),
-                    Scope::Cross => None,
-                })
-                .collect(),
-        };
+        }
+        let pairs = symbols.to_vec();
         let valuer = self.valuer();
         let mut assets = Vec::new();
         let (mut owned_all, mut owed_all) = (Decimal::ZERO, Decimal::ZERO);
@@ -206,7 +207,7 @@ impl Simulator {
                 trade_enabled: true,
             });
         }
-        let totals = symbols.is_none();
+        let totals = with_totals;
         Ok(IsolatedMarginAccounts {
             assets,
             total_asset_of_btc: totals.then(|| text(valuer.in_btc(owned_all))),

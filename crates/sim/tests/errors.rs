@@ -115,7 +115,7 @@ fn symbols_and_assets() {
         "Not a valid margin asset.",
     );
     refused(
-        sim.isolated_accounts(1, Some(&["NOPE".to_string()])),
+        sim.isolated_accounts(1, &["NOPE".to_string()], false),
         -1121,
         "Invalid symbol.",
     );

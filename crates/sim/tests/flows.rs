@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use userstream_protocol::events::{Event, OrderType, Side, TimeInForce};
 use userstream_protocol::{Account, Scope, TimeUnit};
 use userstream_sim::{
-    BorrowRepay, Decimal, HistoryQuery, OcoRequest, OrderRef, OrderRequest, SideEffect, SimEvent,
-    Simulator,
+    AccountEvent, BorrowRepay, Decimal, HistoryQuery, OcoRequest, OrderRef, OrderRequest,
+    SideEffect, Simulator,
 };
 
 const SYMBOLS: [&str; 3] = ["BTCUSDT", "ETHUSDT", "ETHBTC"];
@@ -120,7 +120,7 @@ fn to_tick(value: Decimal, tick: Decimal) -> Decimal {
 }
 
 /// Runs one op; its events (empty when refused).
-fn run(sim: &mut Simulator, op: &Op, now: i64) -> Vec<SimEvent> {
+fn run(sim: &mut Simulator, op: &Op, now: i64) -> Vec<AccountEvent> {
     let accts = accounts();
     match *op {
         Op::Deposit {
@@ -355,7 +355,11 @@ fn view_balances(sim: &Simulator) -> BTreeMap<(Account, String), (Decimal, Decim
                 ),
             );
         }
-        for pair in sim.isolated_accounts(uid, None).unwrap().assets {
+        for pair in sim
+            .isolated_accounts(uid, &sim.isolated_pairs(uid), true)
+            .unwrap()
+            .assets
+        {
             for a in [pair.base_asset, pair.quote_asset] {
                 out.insert(
                     (Account::isolated(uid, pair.symbol.clone()), a.asset.clone()),
@@ -546,7 +550,7 @@ proptest! {
         }
         let _ = sim.accrue_interest(i64::MAX);
         let _ = sim.cross_account(1);
-        let _ = sim.isolated_accounts(1, None);
+        let _ = sim.isolated_accounts(1, &sim.isolated_pairs(1), true);
     }
 }
 

@@ -614,12 +614,14 @@ fn isolated_account_holds_its_pair_only() {
     );
     let max = sim.max_borrowable(&account, "USDT").unwrap();
     assert_eq!(max.amount.as_str(), "4000.00000000");
-    let view = sim.isolated_accounts(1, None).unwrap();
+    let view = sim
+        .isolated_accounts(1, &sim.isolated_pairs(1), true)
+        .unwrap();
     assert_eq!(view.assets.len(), 1);
     assert_eq!(view.assets[0].quote_asset.free.as_str(), "1000.00000000");
     assert!(view.total_asset_of_btc.is_some());
     let named = sim
-        .isolated_accounts(1, Some(&["BTCUSDT".to_string()]))
+        .isolated_accounts(1, &["BTCUSDT".to_string()], false)
         .unwrap();
     assert!(named.total_asset_of_btc.is_none());
     let mut order = OrderRequest::new("ETHUSDT", Side::Buy, OrderType::Market);
@@ -735,7 +737,10 @@ fn admin_fill_fills_part_of_an_order() {
         .unwrap();
     assert_eq!(view.status, OrderStatus::Filled);
     assert_eq!(view.cummulative_quote_qty.as_str(), "5350.00000000");
-    let pair = &sim.isolated_accounts(7, None).unwrap().assets[0];
+    let pair = &sim
+        .isolated_accounts(7, &sim.isolated_pairs(7), true)
+        .unwrap()
+        .assets[0];
     assert_eq!(pair.base_asset.free.as_str(), "0.50000000");
     assert_eq!(pair.quote_asset.free.as_str(), "5344.65000000");
 }

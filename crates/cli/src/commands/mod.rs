@@ -5,5 +5,6 @@ pub mod bench;
 pub mod fault;
 pub mod keys;
 pub mod publish;
+pub mod simulator;
 pub mod tail;
 pub mod token;

@@ -58,6 +58,14 @@ impl ServerShutdown {
     pub const EVENT_TYPE: &'static str = "serverShutdown";
 }
 
+/// An event addressed to one margin account: what publishers (the admin API, the simulator,
+/// upstream services) hand the bus.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountEvent {
+    pub account: crate::Account,
+    pub event: Event,
+}
+
 /// One user data stream event.
 // Most events are executionReports, so boxing the large variant would add an allocation per
 // event without saving memory.

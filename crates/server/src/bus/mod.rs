@@ -23,12 +23,7 @@ use userstream_protocol::Account;
 use userstream_protocol::events::Event;
 use userstream_protocol::position::{ResumeFailure, StreamPosition};
 
-/// An event addressed to one margin account.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AccountEvent {
-    pub account: Account,
-    pub event: Event,
-}
+pub use userstream_protocol::events::AccountEvent;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {

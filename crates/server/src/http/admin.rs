@@ -21,6 +21,8 @@ use serde_json::{Value, json};
 use std::time::Duration;
 use userstream_protocol::Uid;
 
+mod simulator;
+
 pub fn router(state: SharedState) -> Router {
     Router::new()
         .route("/admin/v1/keys", post(create_key).get(list_keys))
@@ -33,6 +35,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/admin/v1/events", post(publish))
         .route("/admin/v1/sessions", get(list_sessions))
         .route("/admin/v1/faults", post(inject_fault))
+        .merge(simulator::routes())
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .fallback(|| async { AdminError(StatusCode::NOT_FOUND, "no such admin route".into()) })

@@ -42,6 +42,10 @@ pub async fn exchange_info(
         Err(error) => return error_response(&state, &error),
     };
     let limits = &state.config.limits;
+    let rules = match &state.exchange {
+        Some(exchange) => exchange.read(|sim| sim.symbols().to_vec()).await,
+        None => Vec::new(),
+    };
     Json(json!({
         "timezone": "UTC",
         "serverTime": state.clock.now_ms(),
@@ -50,16 +54,64 @@ pub async fn exchange_info(
             connections_limit(limits.connection_window_ms, limits.connections_per_window),
         ],
         "exchangeFilters": [],
-        "symbols": symbols.iter().map(|s| json!({
-            "symbol": s.symbol,
-            "status": "TRADING",
-            "baseAsset": s.base,
-            "quoteAsset": s.quote,
-            "isSpotTradingAllowed": true,
-            "isMarginTradingAllowed": true,
-        })).collect::<Vec<_>>(),
+        "symbols": symbols.iter().map(|s| {
+            let mut entry = json!({
+                "symbol": s.symbol,
+                "status": "TRADING",
+                "baseAsset": s.base,
+                "baseAssetPrecision": 8,
+                "quoteAsset": s.quote,
+                "quotePrecision": 8,
+                "quoteAssetPrecision": 8,
+                "isSpotTradingAllowed": true,
+                "isMarginTradingAllowed": true,
+            });
+            if let Some(rules) = rules.iter().find(|r| r.symbol == s.symbol) {
+                entry["orderTypes"] = json!(ORDER_TYPES);
+                entry["ocoAllowed"] = json!(true);
+                entry["filters"] = filters(rules);
+            }
+            entry
+        }).collect::<Vec<_>>(),
     }))
     .into_response()
+}
+
+/// The order types the simulator takes, in Binance's `exchangeInfo` order.
+const ORDER_TYPES: [&str; 7] = [
+    "LIMIT",
+    "LIMIT_MAKER",
+    "MARKET",
+    "STOP_LOSS",
+    "STOP_LOSS_LIMIT",
+    "TAKE_PROFIT",
+    "TAKE_PROFIT_LIMIT",
+];
+
+/// The filters the simulator enforces, as `exchangeInfo` lists them (8 fraction digits).
+fn filters(rules: &userstream_sim::SymbolRules) -> Value {
+    let text = |value: userstream_sim::Decimal| format!("{value:.8}");
+    json!([
+        {
+            "filterType": "PRICE_FILTER",
+            "minPrice": text(rules.tick_size),
+            // 0: no maximum, as Binance writes a disabled bound.
+            "maxPrice": "0.00000000",
+            "tickSize": text(rules.tick_size),
+        },
+        {
+            "filterType": "LOT_SIZE",
+            "minQty": text(rules.min_qty),
+            "maxQty": text(rules.max_qty),
+            "stepSize": text(rules.step_size),
+        },
+        {
+            "filterType": "NOTIONAL",
+            "minNotional": text(rules.min_notional),
+            "applyMinToMarket": true,
+            "avgPriceMins": 5,
+        },
+    ])
 }
 
 /// The WebSocket connection-rate limit as an `exchangeInfo` entry (whole minutes when possible).

@@ -4,6 +4,7 @@ mod admin;
 mod admin_guard;
 mod legacy;
 mod listen_token;
+mod margin;
 mod market;
 
 pub(crate) use crate::http_error::{error_response, http_refusal, with_count_header};
@@ -26,7 +27,12 @@ const ADMIN_BODY_LIMIT: usize = 16 * 1024 * 1024;
 
 /// Routes of the public listener: Binance's REST paths and `/ws-api/v3`.
 pub fn public_router(state: SharedState) -> Router {
-    Router::new()
+    let mut router = Router::new();
+    // Margin trading is the simulator's; without it, those paths do not exist.
+    if state.exchange.is_some() {
+        router = router.merge(margin::routes());
+    }
+    router
         .route("/sapi/v1/userListenToken", post(listen_token::issue))
         .route("/api/v3/ping", get(market::ping))
         .route("/api/v3/time", get(market::time))

@@ -274,6 +274,38 @@ impl TestServer {
         answer["subscribers"].as_u64().unwrap()
     }
 
+    /// A SIGNED REST request as a Binance client makes it: `params` plus `timestamp` in the
+    /// query string, signed with the key's secret. Status and JSON answer.
+    pub async fn signed(
+        &self,
+        key: &Key,
+        method: reqwest::Method,
+        path: &str,
+        params: &str,
+    ) -> (u16, Value) {
+        let timestamp = format!("timestamp={}", self.now_ms());
+        let query = if params.is_empty() {
+            timestamp
+        } else {
+            format!("{params}&{timestamp}")
+        };
+        let signature = userstream_protocol::signature::hmac_sha256_hex(
+            key.secret.as_bytes(),
+            query.as_bytes(),
+        )
+        .unwrap();
+        let url = self.url(&format!("{path}?{query}&signature={signature}"));
+        let response = self
+            .http
+            .request(method, url)
+            .header("X-MBX-APIKEY", &key.api_key)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+
     pub async fn ws(&self) -> WsClient {
         self.ws_with("").await
     }

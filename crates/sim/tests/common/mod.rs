@@ -5,7 +5,7 @@ use userstream_protocol::events::{
     Event, ExecutionReport, ListStatus, MarginLevelStatusChange, OutboundAccountPosition,
     UserLiabilityChange,
 };
-use userstream_sim::{Decimal, SimConfig, SimEvent, Simulator};
+use userstream_sim::{AccountEvent, Decimal, SimConfig, Simulator};
 
 pub fn dec(text: &str) -> Decimal {
     text.parse().unwrap()
@@ -16,39 +16,39 @@ pub fn sim() -> Simulator {
 }
 
 /// The event types in order, e.g. `["executionReport", "outboundAccountPosition"]`.
-pub fn kinds(events: &[SimEvent]) -> Vec<&'static str> {
+pub fn kinds(events: &[AccountEvent]) -> Vec<&'static str> {
     events.iter().map(|e| e.event.event_type()).collect()
 }
 
-pub fn report(event: &SimEvent) -> &ExecutionReport {
+pub fn report(event: &AccountEvent) -> &ExecutionReport {
     match &event.event {
         Event::ExecutionReport(r) => r,
         other => panic!("not an executionReport: {other:?}"),
     }
 }
 
-pub fn position(event: &SimEvent) -> &OutboundAccountPosition {
+pub fn position(event: &AccountEvent) -> &OutboundAccountPosition {
     match &event.event {
         Event::OutboundAccountPosition(p) => p,
         other => panic!("not an outboundAccountPosition: {other:?}"),
     }
 }
 
-pub fn list(event: &SimEvent) -> &ListStatus {
+pub fn list(event: &AccountEvent) -> &ListStatus {
     match &event.event {
         Event::ListStatus(l) => l,
         other => panic!("not a listStatus: {other:?}"),
     }
 }
 
-pub fn liability(event: &SimEvent) -> &UserLiabilityChange {
+pub fn liability(event: &AccountEvent) -> &UserLiabilityChange {
     match &event.event {
         Event::UserLiabilityChange(l) => l,
         other => panic!("not a USER_LIABILITY_CHANGE: {other:?}"),
     }
 }
 
-pub fn level(event: &SimEvent) -> &MarginLevelStatusChange {
+pub fn level(event: &AccountEvent) -> &MarginLevelStatusChange {
     match &event.event {
         Event::MarginLevelStatusChange(l) => l,
         other => panic!("not a MARGIN_LEVEL_STATUS_CHANGE: {other:?}"),
@@ -56,7 +56,7 @@ pub fn level(event: &SimEvent) -> &MarginLevelStatusChange {
 }
 
 /// (asset, free, locked) texts of a position.
-pub fn balances(event: &SimEvent) -> Vec<(String, String, String)> {
+pub fn balances(event: &AccountEvent) -> Vec<(String, String, String)> {
     position(event)
         .balances
         .iter()

@@ -1,0 +1,89 @@
+//! The simulator's clockwork: prices that move by themselves (a seeded walk, or a recording
+//! played back) and interest charged every hour. Each runs until the server stops.
+
+use super::Exchange;
+use super::settings::Prices;
+use std::sync::Arc;
+use userstream_sim::{Decimal, RandomWalk, Recording};
+
+const HOUR_US: i64 = 3_600_000_000;
+
+/// Moves prices as the settings say, forever; returns at once for manual prices.
+pub(crate) async fn run_price_feed(exchange: Arc<Exchange>, prices: Prices) {
+    match prices {
+        Prices::Manual => {}
+        Prices::Walk {
+            seed,
+            interval_ms,
+            step,
+        } => walk(&exchange, seed, interval_ms, step).await,
+        Prices::Replay { recordings, speed } => {
+            let plays = recordings
+                .into_iter()
+                .map(|recording| replay(Arc::clone(&exchange), recording, speed));
+            futures_util::future::join_all(plays).await;
+        }
+    }
+}
+
+async fn walk(exchange: &Exchange, seed: u64, interval_ms: u64, step: Decimal) {
+    // The walk starts where the prices are now (set by hand, maybe, before the server ran it).
+    let mut walk = exchange
+        .read(|sim| {
+            let starts: Vec<_> = sim
+                .symbols()
+                .iter()
+                .map(|rules| {
+                    let price = sim.price(&rules.symbol).unwrap_or(rules.initial_price);
+                    (rules.symbol.clone(), price, rules.tick_size)
+                })
+                .collect();
+            RandomWalk::new(seed, &starts, step)
+        })
+        .await;
+    let interval_us = i64::try_from(interval_ms.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let mut next_us = exchange.clock.now_us();
+    loop {
+        next_us = next_us.saturating_add(interval_us);
+        exchange.clock.sleep_until(next_us).await;
+        for (symbol, price) in walk.step() {
+            exchange.set_price(&symbol, price).await;
+        }
+    }
+}
+
+/// Plays one recording at `speed` times its pace, from its start again when it ends.
+async fn replay(exchange: Arc<Exchange>, recording: Recording, speed: u32) {
+    let speed = i64::from(speed.max(1));
+    loop {
+        let start_us = exchange.clock.now_us();
+        for (offset_us, price) in recording.points() {
+            exchange
+                .clock
+                .sleep_until(start_us.saturating_add(offset_us / speed))
+                .await;
+            exchange.set_price(recording.symbol(), *price).await;
+        }
+        // A recording of one instant would otherwise spin.
+        let end_us = start_us.saturating_add(1_000_000);
+        if exchange.clock.now_us() < end_us {
+            exchange.clock.sleep_until(end_us).await;
+        }
+    }
+}
+
+/// Charges interest at every whole hour, as Binance does.
+pub(crate) async fn run_hourly_interest(exchange: Arc<Exchange>) {
+    loop {
+        let now_us = exchange.clock.now_us();
+        let next_hour_us = now_us
+            .div_euclid(HOUR_US)
+            .saturating_add(1)
+            .saturating_mul(HOUR_US);
+        exchange.clock.sleep_until(next_hour_us).await;
+        exchange
+            .apply(|sim, now_us| Ok(((), sim.accrue_interest(now_us))))
+            .await
+            .ok();
+    }
+}

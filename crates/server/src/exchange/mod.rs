@@ -1,0 +1,73 @@
+//! The margin exchange simulator, driven by this server (issue 15; docs/simulator.md).
+//!
+//! The simulator ([`userstream_sim::Simulator`]) does no I/O and reads no clock. This module is
+//! its one owner here: every operation runs under one lock, at the clock's time, and the events
+//! it produces are published on the bus before the lock is let go, so two requests' events never
+//! interleave and every subscriber sees them in the order the simulator made them. They enter
+//! the bus like anyone else's (DESIGN.md: the simulator is a library, never a second server).
+
+mod feed;
+mod settings;
+
+pub(crate) use feed::{run_hourly_interest, run_price_feed};
+pub use settings::{Prices, Settings, settings};
+
+use crate::bus::{AccountEvent, Bus};
+use std::sync::Arc;
+use tokio::sync::Mutex;
+use userstream_protocol::clock::SharedClock;
+use userstream_sim::{SimConfig, SimError, Simulator};
+
+/// The simulator and where its events go.
+pub struct Exchange {
+    sim: Mutex<Simulator>,
+    bus: Arc<dyn Bus>,
+    clock: SharedClock,
+}
+
+impl Exchange {
+    pub fn new(config: SimConfig, bus: Arc<dyn Bus>, clock: SharedClock) -> Exchange {
+        Exchange {
+            sim: Mutex::new(Simulator::new(config)),
+            bus,
+            clock,
+        }
+    }
+
+    /// Runs one operation at the clock's time and publishes what it produced, in order.
+    pub async fn apply<T>(
+        &self,
+        operation: impl FnOnce(&mut Simulator, i64) -> Result<(T, Vec<AccountEvent>), SimError>,
+    ) -> Result<T, SimError> {
+        let mut sim = self.sim.lock().await;
+        let (answer, events) = operation(&mut sim, self.clock.now_us())?;
+        self.publish(events).await;
+        Ok(answer)
+    }
+
+    /// Reads the simulator; nothing changes, nothing is published.
+    pub async fn read<T>(&self, query: impl FnOnce(&Simulator) -> T) -> T {
+        query(&*self.sim.lock().await)
+    }
+
+    /// Moves one symbol's price (a feed's step); a refusal is logged, not fatal.
+    pub(crate) async fn set_price(&self, symbol: &str, price: userstream_sim::Decimal) {
+        let moved = self
+            .apply(|sim, now_us| Ok(((), sim.set_price(symbol, price, now_us)?)))
+            .await;
+        if let Err(error) = moved {
+            tracing::warn!(symbol, %error, "a price feed's step was refused");
+        }
+    }
+
+    async fn publish(&self, batch: Vec<AccountEvent>) {
+        if batch.is_empty() {
+            return;
+        }
+        // The embedded bus cannot fail once attached; a clustered bus is never given a
+        // simulator (its state would differ per node).
+        if let Err(error) = self.bus.publish(batch).await {
+            tracing::error!(%error, "simulator events could not be published");
+        }
+    }
+}

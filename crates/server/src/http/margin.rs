@@ -1,0 +1,744 @@
+//! Binance's margin trading REST API (`/sapi/v1/margin/...`), answered by the simulator.
+//!
+//! Every endpoint is SIGNED (TRADE or USER_DATA): `X-MBX-APIKEY`, then `timestamp`,
+//! `recvWindow` and an HMAC `signature` over the parameters as sent. The key's UID owns the
+//! accounts; `isIsolated=TRUE` with a `symbol` names the isolated account of that pair, which the
+//! user must have opened (-3003 otherwise). Parameters are checked here, with Binance's codes,
+//! before the simulator sees a typed request.
+
+use super::listen_token::authenticate;
+use super::{error_response, http_refusal, with_count_header};
+use crate::exchange::Exchange;
+use crate::net::Accepted;
+use crate::rest_params::{Params, parse_bool, verify_signature};
+use crate::state::SharedState;
+use crate::store::ApiKeyRecord;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Serialize;
+use std::str::FromStr;
+use std::sync::Arc;
+use userstream_protocol::account::is_valid_symbol;
+use userstream_protocol::events::{OrderType, SelfTradePreventionMode, Side, TimeInForce};
+use userstream_protocol::rest::NewOrderResponse;
+use userstream_protocol::{Account, ApiError};
+use userstream_sim::{
+    BorrowRepay, Decimal, HistoryQuery, OcoRequest, OrderRef, OrderRequest, SideEffect,
+};
+
+const USED_WEIGHT_HEADER: &str = "x-sapi-used-uid-weight-1m";
+/// Parameters every signed request may carry.
+const SIGNED: [&str; 3] = ["timestamp", "recvWindow", "signature"];
+/// Most decimal digits on either side of the point, as Binance's `-1100` pattern allows.
+const MAX_DECIMAL_DIGITS: usize = 20;
+/// Longest client order id Binance accepts (`^[a-zA-Z0-9-_]{1,36}$`).
+const MAX_CLIENT_ORDER_ID: usize = 36;
+/// Most symbols `GET /sapi/v1/margin/isolated/account` takes.
+const MAX_ISOLATED_SYMBOLS: usize = 5;
+
+/// The simulator's routes on the public listener.
+pub(super) fn routes() -> Router<SharedState> {
+    Router::new()
+        .route(
+            "/sapi/v1/margin/order",
+            post(new_order).delete(cancel_order).get(query_order),
+        )
+        .route(
+            "/sapi/v1/margin/openOrders",
+            get(open_orders).delete(cancel_open_orders),
+        )
+        .route("/sapi/v1/margin/allOrders", get(all_orders))
+        .route("/sapi/v1/margin/myTrades", get(my_trades))
+        .route("/sapi/v1/margin/order/oco", post(new_oco))
+        .route("/sapi/v1/margin/account", get(cross_account))
+        .route("/sapi/v1/margin/isolated/account", get(isolated_account))
+        .route("/sapi/v1/margin/borrow-repay", post(borrow_repay))
+        .route("/sapi/v1/margin/maxBorrowable", get(max_borrowable))
+}
+
+/// A verified request: who sent it and what it carries.
+struct Signed {
+    key: Arc<ApiKeyRecord>,
+    params: Params,
+}
+
+/// Authenticates, charges the UID's weight, parses and verifies; then runs `handle` against the
+/// simulator. The answer carries the weight used, as Binance's does.
+#[allow(clippy::too_many_arguments)]
+async fn signed<T, F>(
+    state: &SharedState,
+    peer: std::net::SocketAddr,
+    query: Option<String>,
+    headers: &HeaderMap,
+    body: &[u8],
+    allowed: &[&str],
+    weight: u64,
+    handle: F,
+) -> Response
+where
+    T: Serialize,
+    F: AsyncFnOnce(&Exchange, Signed) -> Result<T, ApiError>,
+{
+    let Some(exchange) = state.exchange.as_deref() else {
+        return error_response(state, &ApiError::internal("the simulator is off"));
+    };
+    if let Err(refusal) = state.admission.banned(peer.ip(), state.clock.now_ms()) {
+        return http_refusal(state, &refusal);
+    }
+    let key = match authenticate(state, headers) {
+        Ok(key) => key,
+        Err(error) => return error_response(state, &error),
+    };
+    let now_ms = state.clock.now_ms();
+    let charge = match state.admission.sapi(peer.ip(), key.uid, weight, now_ms) {
+        Ok(charge) => charge,
+        Err(refusal) => {
+            let response = http_refusal(state, &refusal);
+            return match refusal.charge {
+                Some(charge) => with_count_header(response, USED_WEIGHT_HEADER, charge.count),
+                None => response,
+            };
+        }
+    };
+    let names: Vec<&str> = allowed.iter().chain(SIGNED.iter()).copied().collect();
+    let query = query.as_deref();
+    let verified = Params::parse(query, body, &names).and_then(|params| {
+        if params.field("signature").is_none() {
+            return Err(ApiError::mandatory_param("signature"));
+        }
+        verify_signature(query, body, &params, key.secret_key.as_bytes(), now_ms)?;
+        Ok(params)
+    });
+    let response = match verified {
+        Ok(params) => match handle(exchange, Signed { key, params }).await {
+            Ok(answer) => Json(answer).into_response(),
+            Err(error) => error_response(state, &error),
+        },
+        Err(error) => error_response(state, &error),
+    };
+    with_count_header(response, USED_WEIGHT_HEADER, charge.count)
+}
+
+/// The axum handler of one endpoint: the request's parts, handed to [`signed`].
+macro_rules! endpoint {
+    ($name:ident, $allowed:expr, $weight:expr, $handle:expr) => {
+        pub async fn $name(
+            State(state): State<SharedState>,
+            ConnectInfo(Accepted { peer, .. }): ConnectInfo<Accepted>,
+            RawQuery(query): RawQuery,
+            headers: HeaderMap,
+            body: Bytes,
+        ) -> Response {
+            let state_for_handler = Arc::clone(&state);
+            signed(
+                &state,
+                peer,
+                query,
+                &headers,
+                &body,
+                $allowed,
+                $weight,
+                async move |exchange: &Exchange, request: Signed| {
+                    $handle(&state_for_handler, exchange, request).await
+                },
+            )
+            .await
+        }
+    };
+}
+
+endpoint!(
+    new_order,
+    &[
+        "symbol",
+        "isIsolated",
+        "side",
+        "type",
+        "quantity",
+        "quoteOrderQty",
+        "price",
+        "stopPrice",
+        "newClientOrderId",
+        "icebergQty",
+        "newOrderRespType",
+        "sideEffectType",
+        "timeInForce",
+        "selfTradePreventionMode",
+        "autoRepayAtCancel",
+    ],
+    6,
+    place_order
+);
+endpoint!(
+    cancel_order,
+    &[
+        "symbol",
+        "isIsolated",
+        "orderId",
+        "origClientOrderId",
+        "newClientOrderId",
+    ],
+    10,
+    cancel
+);
+endpoint!(
+    cancel_open_orders,
+    &["symbol", "isIsolated"],
+    10,
+    cancel_all
+);
+endpoint!(
+    query_order,
+    &["symbol", "isIsolated", "orderId", "origClientOrderId"],
+    10,
+    get_order
+);
+endpoint!(open_orders, &["symbol", "isIsolated"], 10, get_open_orders);
+endpoint!(
+    all_orders,
+    &[
+        "symbol",
+        "isIsolated",
+        "orderId",
+        "startTime",
+        "endTime",
+        "limit"
+    ],
+    200,
+    get_all_orders
+);
+endpoint!(
+    my_trades,
+    &[
+        "symbol",
+        "isIsolated",
+        "orderId",
+        "startTime",
+        "endTime",
+        "fromId",
+        "limit"
+    ],
+    10,
+    get_my_trades
+);
+endpoint!(
+    new_oco,
+    &[
+        "symbol",
+        "isIsolated",
+        "listClientOrderId",
+        "side",
+        "quantity",
+        "limitClientOrderId",
+        "price",
+        "limitIcebergQty",
+        "stopClientOrderId",
+        "stopPrice",
+        "stopLimitPrice",
+        "stopIcebergQty",
+        "stopLimitTimeInForce",
+        "newOrderRespType",
+        "sideEffectType",
+        "selfTradePreventionMode",
+        "autoRepayAtCancel",
+    ],
+    6,
+    place_oco
+);
+endpoint!(cross_account, &[], 10, get_cross_account);
+endpoint!(isolated_account, &["symbols"], 10, get_isolated_account);
+endpoint!(
+    borrow_repay,
+    &["asset", "isIsolated", "symbol", "amount", "type"],
+    1500,
+    borrow_or_repay
+);
+endpoint!(
+    max_borrowable,
+    &["asset", "isolatedSymbol"],
+    50,
+    get_max_borrowable
+);
+
+async fn place_order(
+    state: &SharedState,
+    exchange: &Exchange,
+    Signed { key, params }: Signed,
+) -> Result<NewOrderResponse, ApiError> {
+    let account = account(state, key.uid, &params)?;
+    let (order, respond) = order_request(state, &params)?;
+    let mut answer = exchange
+        .apply(|sim, now_us| sim.place_order(&account, order, now_us))
+        .await
+        .map_err(|e| e.api_error())?;
+    respond.trim(&mut answer);
+    Ok(answer)
+}
+
+async fn place_oco(
+    state: &SharedState,
+    exchange: &Exchange,
+    Signed { key, params }: Signed,
+) -> Result<userstream_protocol::rest::OrderList, ApiError> {
+    let account = account(state, key.uid, &params)?;
+    let mut oco = OcoRequest::new(
+        symbol(state, &params)?,
+        side(&params)?,
+        required_decimal(&params, "quantity")?,
+        required_decimal(&params, "price")?,
+        required_decimal(&params, "stopPrice")?,
+    );
+    oco.stop_limit_price = decimal(&params, "stopLimitPrice")?;
+    oco.stop_limit_time_in_force = time_in_force(&params, "stopLimitTimeInForce")?;
+    if oco.stop_limit_price.is_some() != oco.stop_limit_time_in_force.is_some() {
+        return Err(if oco.stop_limit_price.is_some() {
+            ApiError::mandatory_param("stopLimitTimeInForce")
+        } else {
+            ApiError::param_not_required("stopLimitTimeInForce")
+        });
+    }
+    oco.list_client_order_id = client_order_id(&params, "listClientOrderId")?;
+    oco.limit_client_order_id = client_order_id(&params, "limitClientOrderId")?;
+    oco.stop_client_order_id = client_order_id(&params, "stopClientOrderId")?;
+    oco.side_effect = side_effect(&params)?;
+    prevention(&params)?;
+    auto_repay_at_cancel(&params)?;
+    for iceberg in ["limitIcebergQty", "stopIcebergQty"] {
+        if decimal(&params, iceberg)?.is_some_and(|q| !q.is_zero()) {
+            return Err(ApiError::invalid_param_value(iceberg));
+        }
+    }
+    // An OCO answers with its reports whatever newOrderRespType says, as Binance's does.
+    if let Some(text) = params.field("newOrderRespType") {
+        RespondWith::parse(text)?;
+    }
+    exchange
+        .apply(|sim, now_us| sim.place_oco(&account, oco, now_us))
+        .await
+        .map_err(|e| e.api_error())
+}
+
+async fn cancel(
+    state: &SharedState,
+    exchange: &Exchange,
+    Signed { key, params }: Signed,
+) -> Result<userstream_protocol::rest::CanceledOrder, ApiError> {
+    let account = account(state, key.uid, &params)?;
+    let symbol = symbol(state, &params)?;
+    let target = order_ref(&params)?;
+    let new_id = client_order_id(&params, "newClientOrderId")?;
+    exchange
+        .apply(|sim, now_us| sim.cancel_order(&account, &symbol, &target, new_id, now_us))
+        .await
+        .map_err(|e| e.api_error())
+}
+
+async fn cancel_all(
+    state: &SharedState,
+    exchange: &Exchange,
+    Signed { key, params }: Signed,
+) -> Result<Vec<userstream_sim::Canceled>, ApiError> {
+    let account = account(state, key.uid, &params)?;
+    let symbol = symbol(state, &params)?;
+    exchange
+        .apply(|sim, now_us| sim.cancel_open_orders(&account, &symbol, now_us))
+        .await
+        .map_err(|e| e.api_error())
+}
+
+async fn get_order(
+    state: &SharedState,
+    exchange: &Exchange,
+    Signed { key, params }: Signed,
+) -> Result<userstream_protocol::rest::MarginOrder, ApiError> {
+    let account = account(state, key.uid, &params)?;
+    let symbol = symbol(state, &params)?;
+    let target = order_ref(&params)?;
+    exchange
+        .read(|sim| sim.order(&account, &symbol, &target))
+        .await
+        .map_err(|e| e.api_error())
+}
+
+async fn get_open_orders(
+    state: &SharedState,
+    exchange: &Exchange,
+    Signed { key, params }: Signed,
+) -> Result<Vec<userstream_protocol::rest::MarginOrder>, ApiError> {
+    let account = account(state, key.uid, &params)?;
+    let symbol = match params.field("symbol") {
+        None => None,
+        Some(_) => Some(symbol(state, &params)?),
+    };
+    exchange
+        .read(|sim| sim.open_orders(&account, symbol.as_deref()))
+        .await
+        .map_err(|e| e.api_error())
+}
+
+async fn get_all_orders(
+    state: &SharedState,
+    exchange: &Exchange,
+    Signed { key, params }: Signed,
+) -> Result<Vec<userstream_protocol::rest::MarginOrder>, ApiError> {
+    let account = account(state, key.uid, &params)?;
+    let symbol = symbol(state, &params)?;
+    let query = history_query(&params, 500)?;
+    exchange
+        .read(|sim| sim.all_orders(&account, &symbol, &query))
+        .await
+        .map_err(|e| e.api_error())
+}
+
+async fn get_my_trades(
+    state: &SharedState,
+    exchange: &Exchange,
+    Signed { key, params }: Signed,
+) -> Result<Vec<userstream_protocol::rest::MarginTrade>, ApiError> {
+    let account = account(state, key.uid, &params)?;
+    let symbol = symbol(state, &params)?;
+    let mut query = history_query(&params, 1000)?;
+    query.from_id = integer(&params, "fromId")?;
+    exchange
+        .read(|sim| sim.my_trades(&account, &symbol, &query))
+        .await
+        .map_err(|e| e.api_error())
+}
+
+async fn get_cross_account(
+    _state: &SharedState,
+    exchange: &Exchange,
+    Signed { key, .. }: Signed,
+) -> Result<userstream_protocol::rest::CrossMarginAccount, ApiError> {
+    Ok(exchange.read(|sim| sim.cross_account(key.uid)).await)
+}
+
+async fn get_isolated_account(
+    state: &SharedState,
+    exchange: &Exchange,
+    Signed { key, params }: Signed,
+) -> Result<userstream_protocol::rest::IsolatedMarginAccounts, ApiError> {
+    let symbols = match params.field("symbols") {
+        None => None,
+        Some(list) => {
+            let symbols: Vec<String> = list
+                .split(',')
+                .map(|s| s.trim().to_ascii_uppercase())
+                .collect();
+            if symbols.len() > MAX_ISOLATED_SYMBOLS {
+                return Err(ApiError::invalid_param_value("symbols"));
+            }
+            for symbol in &symbols {
+                known_symbol(state, symbol)?;
+                if !state.directory.has_isolated(key.uid, symbol) {
+                    return Err(ApiError::margin_account_missing());
+                }
+            }
+            Some(symbols)
+        }
+    };
+    // The pairs the user opened, as the directory knows them, are the accounts that exist.
+    let named = symbols.is_some();
+    let symbols = symbols.unwrap_or_else(|| state.directory.isolated_symbols(key.uid));
+    exchange
+        .read(|sim| sim.isolated_accounts(key.uid, &symbols, !named))
+        .await
+        .map_err(|e| e.api_error())
+}
+
+async fn borrow_or_repay(
+    state: &SharedState,
+    exchange: &Exchange,
+    Signed { key, params }: Signed,
+) -> Result<userstream_protocol::rest::Transaction, ApiError> {
+    let account = account(state, key.uid, &params)?;
+    let asset = asset(&params, "asset")?;
+    let amount = required_decimal(&params, "amount")?;
+    let kind = match required(&params, "type")? {
+        "BORROW" => BorrowRepay::Borrow,
+        "REPAY" => BorrowRepay::Repay,
+        _ => return Err(ApiError::invalid_param_value("type")),
+    };
+    exchange
+        .apply(|sim, now_us| sim.borrow_repay(&account, &asset, amount, kind, now_us))
+        .await
+        .map_err(|e| e.api_error())
+}
+
+async fn get_max_borrowable(
+    state: &SharedState,
+    exchange: &Exchange,
+    Signed { key, params }: Signed,
+) -> Result<userstream_protocol::rest::MaxBorrowable, ApiError> {
+    let asset = asset(&params, "asset")?;
+    let account = match params.field("isolatedSymbol") {
+        None => Account::cross(key.uid),
+        Some(symbol) => isolated(state, key.uid, &symbol.to_ascii_uppercase())?,
+    };
+    exchange
+        .read(|sim| sim.max_borrowable(&account, &asset))
+        .await
+        .map_err(|e| e.api_error())
+}
+
+// ---- parameters ----
+
+/// A new order's parameters, checked, and how much its answer shows.
+pub(crate) fn order_request(
+    state: &SharedState,
+    params: &dyn Fields,
+) -> Result<(OrderRequest, RespondWith), ApiError> {
+    let order_type =
+        OrderType::parse(required(params, "type")?).ok_or_else(ApiError::invalid_order_type)?;
+    let mut order = OrderRequest::new(symbol(state, params)?, side(params)?, order_type);
+    order.quantity = decimal(params, "quantity")?;
+    order.quote_order_qty = decimal(params, "quoteOrderQty")?;
+    order.price = decimal(params, "price")?;
+    order.stop_price = decimal(params, "stopPrice")?;
+    order.time_in_force = time_in_force(params, "timeInForce")?;
+    order.new_client_order_id = client_order_id(params, "newClientOrderId")?;
+    order.side_effect = side_effect(params)?;
+    order.self_trade_prevention_mode = prevention(params)?;
+    if decimal(params, "icebergQty")?.is_some_and(|q| !q.is_zero()) {
+        return Err(ApiError::invalid_param_value("icebergQty"));
+    }
+    auto_repay_at_cancel(params)?;
+    let respond = response_type(params, order_type)?;
+    Ok((order, respond))
+}
+
+/// Named text values: a signed request's parameters, or an admin request's JSON fields, read
+/// by the same checks so both answer the same codes.
+pub(crate) trait Fields {
+    fn field(&self, name: &str) -> Option<&str>;
+}
+
+impl Fields for Params {
+    fn field(&self, name: &str) -> Option<&str> {
+        self.get(name)
+    }
+}
+
+impl Fields for std::collections::BTreeMap<String, String> {
+    fn field(&self, name: &str) -> Option<&str> {
+        self.get(name).map(String::as_str)
+    }
+}
+
+fn required<'p>(params: &'p dyn Fields, name: &str) -> Result<&'p str, ApiError> {
+    match params.field(name) {
+        Some(value) if !value.is_empty() => Ok(value),
+        _ => Err(ApiError::mandatory_param(name)),
+    }
+}
+
+/// The account a request names: cross, or with `isIsolated=TRUE` the isolated pair `symbol`.
+fn account(state: &SharedState, uid: u64, params: &dyn Fields) -> Result<Account, ApiError> {
+    let isolated_flag = match params.field("isIsolated") {
+        None => false,
+        Some(text) => {
+            parse_bool(text).ok_or_else(|| ApiError::invalid_param_value("isIsolated"))?
+        }
+    };
+    if !isolated_flag {
+        return Ok(Account::cross(uid));
+    }
+    let symbol = required(params, "symbol")?.to_ascii_uppercase();
+    isolated(state, uid, &symbol)
+}
+
+pub(crate) fn isolated(state: &SharedState, uid: u64, symbol: &str) -> Result<Account, ApiError> {
+    known_symbol(state, symbol)?;
+    if !state.directory.has_isolated(uid, symbol) {
+        return Err(ApiError::margin_account_missing());
+    }
+    Ok(Account::isolated(uid, symbol))
+}
+
+fn known_symbol(state: &SharedState, symbol: &str) -> Result<(), ApiError> {
+    if is_valid_symbol(symbol) && state.config.symbol(symbol).is_some() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid_symbol())
+    }
+}
+
+pub(crate) fn symbol(state: &SharedState, params: &dyn Fields) -> Result<String, ApiError> {
+    let symbol = required(params, "symbol")?.to_ascii_uppercase();
+    known_symbol(state, &symbol)?;
+    Ok(symbol)
+}
+
+pub(crate) fn asset(params: &dyn Fields, name: &str) -> Result<String, ApiError> {
+    let asset = required(params, name)?;
+    if asset.len() > 20 || !asset.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(ApiError::illegal_chars(name));
+    }
+    Ok(asset.to_ascii_uppercase())
+}
+
+fn side(params: &dyn Fields) -> Result<Side, ApiError> {
+    Side::parse(required(params, "side")?).ok_or_else(ApiError::invalid_side)
+}
+
+fn time_in_force(params: &dyn Fields, name: &str) -> Result<Option<TimeInForce>, ApiError> {
+    params
+        .field(name)
+        .map(|text| TimeInForce::parse(text).ok_or_else(ApiError::invalid_time_in_force))
+        .transpose()
+}
+
+fn side_effect(params: &dyn Fields) -> Result<SideEffect, ApiError> {
+    match params.field("sideEffectType") {
+        None => Ok(SideEffect::NoSideEffect),
+        Some(text) => {
+            SideEffect::parse(text).ok_or_else(|| ApiError::invalid_param_value("sideEffectType"))
+        }
+    }
+}
+
+fn prevention(params: &dyn Fields) -> Result<Option<SelfTradePreventionMode>, ApiError> {
+    params
+        .field("selfTradePreventionMode")
+        .map(|text| {
+            SelfTradePreventionMode::parse(text)
+                .ok_or_else(|| ApiError::invalid_param_value("selfTradePreventionMode"))
+        })
+        .transpose()
+}
+
+/// `autoRepayAtCancel` is accepted as Binance's BOOLEAN; the simulator's AUTO_REPAY settles at
+/// each fill, so a cancel has nothing left to repay.
+fn auto_repay_at_cancel(params: &dyn Fields) -> Result<(), ApiError> {
+    match params.field("autoRepayAtCancel") {
+        Some(text) if parse_bool(text).is_none() => {
+            Err(ApiError::invalid_param_value("autoRepayAtCancel"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A decimal parameter, in Binance's legal pattern `^([0-9]{1,20})(\.[0-9]{1,20})?$`.
+pub(crate) fn decimal(params: &dyn Fields, name: &str) -> Result<Option<Decimal>, ApiError> {
+    let Some(text) = params.field(name) else {
+        return Ok(None);
+    };
+    let (int, frac) = text.split_once('.').unwrap_or((text, "1"));
+    let digits = |s: &str| {
+        (1..=MAX_DECIMAL_DIGITS).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
+    };
+    if !digits(int) || !digits(frac) {
+        return Err(ApiError::illegal_chars(name));
+    }
+    Decimal::from_str(text)
+        .map(Some)
+        .map_err(|_| ApiError::illegal_chars(name))
+}
+
+fn required_decimal(params: &dyn Fields, name: &str) -> Result<Decimal, ApiError> {
+    decimal(params, name)?.ok_or_else(|| ApiError::mandatory_param(name))
+}
+
+fn integer(params: &dyn Fields, name: &str) -> Result<Option<i64>, ApiError> {
+    params
+        .field(name)
+        .map(|text| {
+            let digits =
+                !text.is_empty() && text.len() <= 18 && text.bytes().all(|b| b.is_ascii_digit());
+            if digits {
+                text.parse().map_err(|_| ApiError::illegal_chars(name))
+            } else {
+                Err(ApiError::illegal_chars(name))
+            }
+        })
+        .transpose()
+}
+
+fn client_order_id(params: &dyn Fields, name: &str) -> Result<Option<String>, ApiError> {
+    let Some(text) = params.field(name) else {
+        return Ok(None);
+    };
+    let legal = (1..=MAX_CLIENT_ORDER_ID).contains(&text.len())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if legal {
+        Ok(Some(text.to_owned()))
+    } else {
+        Err(ApiError::illegal_chars(name))
+    }
+}
+
+/// `orderId` or `origClientOrderId`; the id wins when both are sent, as on Binance.
+pub(crate) fn order_ref(params: &dyn Fields) -> Result<OrderRef, ApiError> {
+    if let Some(id) = integer(params, "orderId")? {
+        return Ok(OrderRef::Id(id));
+    }
+    match params.field("origClientOrderId") {
+        Some(id) if !id.is_empty() => Ok(OrderRef::ClientId(id.to_owned())),
+        _ => Err(ApiError::new(
+            400,
+            userstream_protocol::error::codes::MANDATORY_PARAM_EMPTY_OR_MALFORMED,
+            "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!",
+        )),
+    }
+}
+
+fn history_query(params: &dyn Fields, max_limit: usize) -> Result<HistoryQuery, ApiError> {
+    let mut query = HistoryQuery::default();
+    query.order_id = integer(params, "orderId")?;
+    query.start_ms = integer(params, "startTime")?;
+    query.end_ms = integer(params, "endTime")?;
+    let limit = integer(params, "limit")?.unwrap_or(500);
+    if limit < 1 || limit as usize > max_limit {
+        return Err(ApiError::invalid_param_value("limit"));
+    }
+    query.limit = Some(limit as usize);
+    Ok(query)
+}
+
+/// `newOrderRespType`: how much of the order the answer shows.
+#[derive(Clone, Copy)]
+pub(crate) enum RespondWith {
+    Ack,
+    Result,
+    Full,
+}
+
+impl RespondWith {
+    fn parse(text: &str) -> Result<RespondWith, ApiError> {
+        match text {
+            "ACK" => Ok(RespondWith::Ack),
+            "RESULT" => Ok(RespondWith::Result),
+            "FULL" => Ok(RespondWith::Full),
+            _ => Err(ApiError::invalid_param_value("newOrderRespType")),
+        }
+    }
+
+    /// The simulator answers FULL; ACK and RESULT show less.
+    pub(crate) fn trim(self, answer: &mut NewOrderResponse) {
+        match self {
+            RespondWith::Full => {}
+            RespondWith::Result => answer.fills = None,
+            RespondWith::Ack => {
+                answer.result = None;
+                answer.fills = None;
+                answer.margin_buy_borrow_amount = None;
+                answer.margin_buy_borrow_asset = None;
+            }
+        }
+    }
+}
+
+/// MARKET and LIMIT orders answer FULL unless told otherwise; the others ACK (Binance's rule).
+fn response_type(params: &dyn Fields, order_type: OrderType) -> Result<RespondWith, ApiError> {
+    match params.field("newOrderRespType") {
+        Some(text) => RespondWith::parse(text),
+        None if matches!(order_type, OrderType::Market | OrderType::Limit) => Ok(RespondWith::Full),
+        None => Ok(RespondWith::Ack),
+    }
+}
