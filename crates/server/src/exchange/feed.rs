@@ -4,9 +4,10 @@
 use super::Exchange;
 use super::settings::Prices;
 use std::sync::Arc;
-use userstream_sim::{Decimal, RandomWalk, Recording};
+use userstream_sim::{Decimal, HOUR_US, RandomWalk, Recording};
 
-const HOUR_US: i64 = 3_600_000_000;
+/// Recorded time between a recording's last point and its first one played again.
+const REPLAY_PAUSE_US: i64 = 1_000_000;
 
 /// Moves prices as the settings say, forever; returns at once for manual prices.
 pub(crate) async fn run_price_feed(exchange: Arc<Exchange>, prices: Prices) {
@@ -52,23 +53,19 @@ async fn walk(exchange: &Exchange, seed: u64, interval_ms: u64, step: Decimal) {
     }
 }
 
-/// Plays one recording at `speed` times its pace, from its start again when it ends.
+/// Plays one recording at `speed` times its pace, then again from its start one (recorded)
+/// second after its last point, forever.
 async fn replay(exchange: Arc<Exchange>, recording: Recording, speed: u32) {
     let speed = i64::from(speed.max(1));
+    let mut start_us = exchange.clock.now_us();
     loop {
-        let start_us = exchange.clock.now_us();
+        let mut last_us = start_us;
         for (offset_us, price) in recording.points() {
-            exchange
-                .clock
-                .sleep_until(start_us.saturating_add(offset_us / speed))
-                .await;
+            last_us = start_us.saturating_add(offset_us / speed);
+            exchange.clock.sleep_until(last_us).await;
             exchange.set_price(recording.symbol(), *price).await;
         }
-        // A recording of one instant would otherwise spin.
-        let end_us = start_us.saturating_add(1_000_000);
-        if exchange.clock.now_us() < end_us {
-            exchange.clock.sleep_until(end_us).await;
-        }
+        start_us = last_us.saturating_add(REPLAY_PAUSE_US / speed);
     }
 }
 

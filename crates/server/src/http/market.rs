@@ -95,8 +95,7 @@ fn filters(rules: &userstream_sim::SymbolRules) -> Value {
         {
             "filterType": "PRICE_FILTER",
             "minPrice": text(rules.tick_size),
-            // 0: no maximum, as Binance writes a disabled bound.
-            "maxPrice": "0.00000000",
+            "maxPrice": text(userstream_sim::MAX_PRICE),
             "tickSize": text(rules.tick_size),
         },
         {
