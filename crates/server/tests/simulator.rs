@@ -403,3 +403,46 @@ async fn a_server_without_the_simulator_has_no_margin_trading() {
         .await;
     assert_eq!(status, 404, "{answer}");
 }
+
+#[tokio::test]
+async fn hand_published_events_reach_a_simulated_account_but_do_not_change_it() {
+    let (server, key) = funded().await;
+    let mut ws = subscribed(&server, &key, "").await;
+    let subscribers = server
+        .publish(key.uid, None, common::balance_update("1.00000000"))
+        .await;
+    assert_eq!(subscribers, 1);
+    assert_eq!(next(&mut ws).await["e"], "balanceUpdate");
+    // The simulator's books are its own: the published BTC is not in the account.
+    let (status, account) = server
+        .signed(&key, Method::GET, "/sapi/v1/margin/account", "")
+        .await;
+    assert_eq!(status, 200, "{account}");
+    let btc = account["userAssets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["asset"] == "BTC");
+    assert!(
+        btc.is_none_or(|btc| btc["free"] == "0.00000000"),
+        "{account}"
+    );
+    // And a simulated event still follows on the same stream.
+    let (status, answer) = server
+        .admin_post(
+            &format!("/admin/v1/accounts/{}/deposits", key.uid),
+            json!({"asset": "BTC", "amount": "0.5"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let update = next(&mut ws).await;
+    assert_eq!(
+        (update["e"].clone(), update["d"].clone()),
+        (json!("balanceUpdate"), json!("0.50000000"))
+    );
+    assert!(balances(&next(&mut ws).await).contains(&(
+        "BTC".into(),
+        "0.50000000".into(),
+        "0.00000000".into()
+    )));
+}
