@@ -242,12 +242,7 @@ impl SnapshotClient {
             .await
             .map_err(transport)?;
         let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let retry_after = crate::token::retry_after(response.headers());
         let body = response.text().await.map_err(transport)?;
         parse_answer(path, status, &body, retry_after)
     }

@@ -6,7 +6,6 @@ mod common;
 
 use common::{TestServer, WsClient, balance_update};
 use serde_json::json;
-use tokio_tungstenite::tungstenite::Message;
 use userstream_protocol::TimeUnit;
 use userstream_protocol::events::Event;
 use userstream_protocol::sbe::events::{DecodedEvent, decode_event};
@@ -14,17 +13,6 @@ use userstream_protocol::sbe::responses::{Outcome, Response, read_response};
 use userstream_protocol::ws::{Answer, SubscriptionInfo};
 
 const SBE_5: &str = "responseFormat=sbe&sbeSchemaId=3&sbeSchemaVersion=5";
-
-/// The next binary frame (pings and pongs skipped).
-async fn next_binary(ws: &mut WsClient) -> Vec<u8> {
-    loop {
-        match ws.next_message().await {
-            Some(Message::Binary(bytes)) => return bytes.to_vec(),
-            Some(Message::Ping(_)) | Some(Message::Pong(_)) => continue,
-            other => panic!("expected a binary frame, got {other:?}"),
-        }
-    }
-}
 
 async fn sbe_call(
     ws: &mut WsClient,
@@ -34,13 +22,13 @@ async fn sbe_call(
 ) -> Response {
     let request = json!({ "id": id, "method": method, "params": params });
     ws.send_text(&request.to_string()).await;
-    let response = read_response(&next_binary(ws).await).unwrap();
+    let response = read_response(&ws.next_binary().await).unwrap();
     assert_eq!(response.id, id);
     response
 }
 
 async fn next_event(ws: &mut WsClient) -> (Option<u16>, Event) {
-    match decode_event(&next_binary(ws).await).unwrap() {
+    match decode_event(&ws.next_binary().await).unwrap() {
         DecodedEvent::Event {
             subscription_id,
             event,
@@ -137,7 +125,7 @@ async fn a_session_in_sbe_from_subscribe_to_termination() {
     let risk = json!({"e": "MARGIN_LEVEL_STATUS_CHANGE", "l": "1.1", "s": "MARGIN_CALL"});
     server.publish(key.uid, None, risk).await;
     assert_eq!(
-        decode_event(&next_binary(&mut ws).await).unwrap(),
+        decode_event(&ws.next_binary().await).unwrap(),
         DecodedEvent::NonRepresentable
     );
 
@@ -182,11 +170,11 @@ async fn a_session_in_sbe_from_subscribe_to_termination() {
     assert_eq!(error.code, -1209);
     // Unparsable text and binary requests too (an integer id comes back as its digits).
     ws.send_text("{not json").await;
-    let broken = read_response(&next_binary(&mut ws).await).unwrap();
+    let broken = read_response(&ws.next_binary().await).unwrap();
     assert!(matches!(broken.outcome, Outcome::Error(ref e, _) if e.code == -1135));
     assert_eq!(broken.id, "");
     ws.send_text(r#"{"id":42,"method":"nope"}"#).await;
-    let unknown = read_response(&next_binary(&mut ws).await).unwrap();
+    let unknown = read_response(&ws.next_binary().await).unwrap();
     assert_eq!(unknown.id, "42");
 
     // Expiry: eventStreamTerminated (602) with the id, at the expiration time.
@@ -235,7 +223,7 @@ async fn deprecated_versions_are_served_and_flagged() {
     assert!(subscribed.deprecated);
     assert_eq!(subscribed.status, 200);
     server.publish(key.uid, None, balance_update("1")).await;
-    let frame = next_binary(&mut ws).await;
+    let frame = ws.next_binary().await;
     // The header names the version written.
     assert_eq!(&frame[6..8], &2u16.to_le_bytes());
     assert!(matches!(
@@ -250,7 +238,7 @@ async fn deprecated_versions_are_served_and_flagged() {
         )
         .await;
     assert_eq!(
-        decode_event(&next_binary(&mut ws).await).unwrap(),
+        decode_event(&ws.next_binary().await).unwrap(),
         DecodedEvent::NonRepresentable
     );
 }

@@ -7,7 +7,6 @@ mod common;
 use common::{Key, TestServer, WsClient};
 use reqwest::Method;
 use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::Message;
 use userstream_protocol::events::{Event, ExecutionType, OrderStatus};
 use userstream_protocol::sbe::events::{DecodedEvent, decode_event};
 
@@ -43,7 +42,7 @@ async fn subscribed(server: &TestServer, key: &Key, query: &str) -> WsClient {
         let request = json!({"id": "s", "method": "userDataStream.subscribe.listenToken",
             "params": {"listenToken": token}});
         ws.send_text(&request.to_string()).await;
-        next_binary(&mut ws).await;
+        ws.next_binary().await;
     }
     ws
 }
@@ -51,16 +50,6 @@ async fn subscribed(server: &TestServer, key: &Key, query: &str) -> WsClient {
 /// The next event's body.
 async fn next(ws: &mut WsClient) -> Value {
     ws.next_event().await["event"].clone()
-}
-
-async fn next_binary(ws: &mut WsClient) -> Vec<u8> {
-    loop {
-        match ws.next_message().await {
-            Some(Message::Binary(bytes)) => return bytes.to_vec(),
-            Some(Message::Ping(_)) | Some(Message::Pong(_)) => continue,
-            other => panic!("expected a binary frame, got {other:?}"),
-        }
-    }
 }
 
 /// The balances of an `outboundAccountPosition` event, asset → (free, locked).
@@ -207,7 +196,7 @@ async fn a_market_order_fills_at_once_and_its_events_arrive_in_sbe() {
         .map(|r: &userstream_protocol::events::ExecutionReport| r.order_status)
         != Some(OrderStatus::Filled)
     {
-        match decode_event(&next_binary(&mut ws).await).unwrap() {
+        match decode_event(&ws.next_binary().await).unwrap() {
             DecodedEvent::Event {
                 event: Event::ExecutionReport(report),
                 subscription_id,

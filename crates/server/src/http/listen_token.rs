@@ -3,7 +3,7 @@
 use super::{error_response, http_refusal, with_count_header};
 use crate::directory::is_api_key_shaped;
 use crate::net::Accepted;
-use crate::rest_params::{LISTEN_TOKEN_PARAMS, Params, parse_bool, verify_signature};
+use crate::rest_params::{LISTEN_TOKEN_PARAMS, Params, verify_signature};
 use crate::state::SharedState;
 use crate::token::TokenClaims;
 use axum::Json;
@@ -12,9 +12,8 @@ use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use userstream_protocol::account::is_valid_symbol;
+use userstream_protocol::ApiError;
 use userstream_protocol::position::{EXTENSIONS_HEADER, STREAM_POSITIONS};
-use userstream_protocol::{Account, ApiError};
 
 pub(crate) const API_KEY_HEADER: &str = "x-mbx-apikey";
 const USED_WEIGHT_HEADER: &str = "x-sapi-used-uid-weight-1m";
@@ -67,7 +66,7 @@ pub async fn issue(
             key.secret_key.as_bytes(),
             now_ms,
         )?;
-        let account = requested_account(&state, key.uid, &params)?;
+        let account = super::fields::account(&state, key.uid, &params)?;
         let validity_ms = requested_validity(&state, &params)?;
         Ok((account, validity_ms))
     });
@@ -116,30 +115,6 @@ pub(crate) fn authenticate(
         Some(key) if key.revoked_at_ms.is_none() => Ok(key),
         _ => Err(ApiError::rejected_api_key()),
     }
-}
-
-/// Cross by default; isolated needs a listed symbol whose isolated account the user opened.
-fn requested_account(state: &SharedState, uid: u64, params: &Params) -> Result<Account, ApiError> {
-    let isolated = match params.get("isIsolated") {
-        None => false,
-        Some(text) => {
-            parse_bool(text).ok_or_else(|| ApiError::invalid_param_value("isIsolated"))?
-        }
-    };
-    if !isolated {
-        return Ok(Account::cross(uid));
-    }
-    let symbol = match params.get("symbol") {
-        Some(symbol) if !symbol.is_empty() => symbol.to_ascii_uppercase(),
-        _ => return Err(ApiError::mandatory_param("symbol")),
-    };
-    if !is_valid_symbol(&symbol) || state.config.symbol(&symbol).is_none() {
-        return Err(ApiError::invalid_symbol());
-    }
-    if !state.directory.has_isolated(uid, &symbol) {
-        return Err(ApiError::margin_account_missing());
-    }
-    Ok(Account::isolated(uid, symbol))
 }
 
 /// `validity` in ms: an integer in 1..=max, default from config.

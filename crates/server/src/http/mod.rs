@@ -2,6 +2,7 @@
 
 mod admin;
 mod admin_guard;
+mod fields;
 mod legacy;
 mod listen_token;
 mod margin;

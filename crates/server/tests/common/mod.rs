@@ -486,6 +486,17 @@ impl WsClient {
         response["result"].clone()
     }
 
+    /// The next binary frame (an SBE session's), pings and pongs skipped.
+    pub async fn next_binary(&mut self) -> Vec<u8> {
+        loop {
+            match self.next_message().await {
+                Some(Message::Binary(bytes)) => return bytes.to_vec(),
+                Some(Message::Ping(_)) | Some(Message::Pong(_)) => continue,
+                other => panic!("expected a binary frame, got {other:?}"),
+            }
+        }
+    }
+
     /// The next event frame (`{"subscriptionId":…,"event":…}` or `{"event":…}`).
     pub async fn next_event(&mut self) -> Value {
         if let Some(event) = self.events.pop_front() {

@@ -7,7 +7,7 @@
 
 use super::{AdminError, bad_request, internal, parse_body};
 use crate::exchange::Exchange;
-use crate::http::margin::{self, Fields};
+use crate::http::fields::{self as margin, Fields};
 use crate::state::SharedState;
 use axum::Json;
 use axum::Router;
@@ -19,6 +19,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use userstream_protocol::{Account, ApiError, Uid};
+use userstream_sim::OrderRef;
 
 pub(super) fn routes() -> Router<SharedState> {
     Router::new()
@@ -150,15 +151,38 @@ async fn place_order(
     Ok(Json(json!(answer)))
 }
 
+/// One order of an account: `symbol`, and `orderId` or `origClientOrderId`.
+struct Target {
+    account: Account,
+    fields: BTreeMap<String, String>,
+    symbol: String,
+    order: OrderRef,
+}
+
+fn order_target(state: &SharedState, body: &[u8]) -> Result<Target, AdminError> {
+    let OrderBody { account, fields } = order_body(state, body)?;
+    let symbol = margin::symbol(state, &fields).map_err(refused)?;
+    let order = margin::order_ref(&fields).map_err(refused)?;
+    Ok(Target {
+        account,
+        fields,
+        symbol,
+        order,
+    })
+}
+
 async fn cancel_order(
     State(state): State<SharedState>,
     body: Bytes,
 ) -> Result<Json<Value>, AdminError> {
-    let OrderBody { account, fields } = order_body(&state, &body)?;
-    let symbol = margin::symbol(&state, &fields).map_err(refused)?;
-    let target = margin::order_ref(&fields).map_err(refused)?;
+    let Target {
+        account,
+        symbol,
+        order,
+        ..
+    } = order_target(&state, &body)?;
     let answer = exchange(&state)?
-        .apply(|sim, now_us| sim.cancel_order(&account, &symbol, &target, None, now_us))
+        .apply(|sim, now_us| sim.cancel_order(&account, &symbol, &order, None, now_us))
         .await
         .map_err(|e| refused(e.api_error()))?;
     Ok(Json(json!(answer)))
@@ -168,13 +192,16 @@ async fn fill_order(
     State(state): State<SharedState>,
     body: Bytes,
 ) -> Result<Json<Value>, AdminError> {
-    let OrderBody { account, fields } = order_body(&state, &body)?;
-    let symbol = margin::symbol(&state, &fields).map_err(refused)?;
-    let target = margin::order_ref(&fields).map_err(refused)?;
+    let Target {
+        account,
+        fields,
+        symbol,
+        order,
+    } = order_target(&state, &body)?;
     let price = margin::decimal(&fields, "price").map_err(refused)?;
     let quantity = margin::decimal(&fields, "quantity").map_err(refused)?;
     let answer = exchange(&state)?
-        .apply(|sim, now_us| sim.fill_order(&account, &symbol, &target, price, quantity, now_us))
+        .apply(|sim, now_us| sim.fill_order(&account, &symbol, &order, price, quantity, now_us))
         .await
         .map_err(|e| refused(e.api_error()))?;
     Ok(Json(json!(answer)))
