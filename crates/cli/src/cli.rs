@@ -357,6 +357,7 @@ pub enum OrderCommand {
 pub struct OrderPlaceArgs {
     #[command(flatten)]
     pub account: AccountArgs,
+    /// Symbol, e.g. BTCUSDT.
     #[arg(long, value_name = "SYM")]
     pub symbol: String,
     /// BUY or SELL.
@@ -365,13 +366,16 @@ pub struct OrderPlaceArgs {
     /// LIMIT, MARKET, LIMIT_MAKER, STOP_LOSS, STOP_LOSS_LIMIT, TAKE_PROFIT or TAKE_PROFIT_LIMIT.
     #[arg(long = "type", value_name = "TYPE")]
     pub order_type: String,
+    /// Quantity in the base asset, a decimal on the symbol's step size.
     #[arg(long, value_name = "Q")]
     pub quantity: Option<String>,
     /// Quote quantity of a MARKET order (quoteOrderQty).
     #[arg(long, value_name = "Q")]
     pub quote_quantity: Option<String>,
+    /// Limit price of a LIMIT, LIMIT_MAKER or *_LIMIT order.
     #[arg(long, value_name = "P")]
     pub price: Option<String>,
+    /// Trigger price of a STOP_LOSS* or TAKE_PROFIT* order.
     #[arg(long, value_name = "P")]
     pub stop_price: Option<String>,
     /// GTC, IOC or FOK.
@@ -380,22 +384,32 @@ pub struct OrderPlaceArgs {
     /// NO_SIDE_EFFECT, MARGIN_BUY, AUTO_REPAY or AUTO_BORROW_REPAY.
     #[arg(long, value_name = "E")]
     pub side_effect: Option<String>,
+    /// Your own id for the order (newClientOrderId); cancel or fill it by this id later.
     #[arg(long, value_name = "ID")]
     pub client_order_id: Option<String>,
     #[command(flatten)]
     pub admin: AdminArgs,
 }
 
-/// One order of a user, by id or client order id.
+/// One order of a user, by id or client order id (exactly one of the two).
 #[derive(Debug, Clone, Args)]
+#[command(group(
+    clap::ArgGroup::new("order")
+        .required(true)
+        .args(["order_id", "client_order_id"])
+))]
 pub struct OrderTarget {
     #[command(flatten)]
     pub account: AccountArgs,
+    /// The order's symbol, e.g. BTCUSDT.
     #[arg(long, value_name = "SYM")]
     pub symbol: String,
-    #[arg(long, value_name = "ID", required_unless_present = "client_order_id")]
+    /// The order's id (orderId in the answer of `order place`).
+    #[arg(long, value_name = "ID")]
     pub order_id: Option<i64>,
-    #[arg(long, value_name = "ID", conflicts_with = "order_id")]
+    /// The order's client order id (clientOrderId), e.g. the --client-order-id it was placed
+    /// with.
+    #[arg(long, value_name = "ID")]
     pub client_order_id: Option<String>,
 }
 
@@ -411,8 +425,10 @@ pub struct OrderTargetArgs {
 pub struct OrderFillArgs {
     #[command(flatten)]
     pub target: OrderTarget,
+    /// Fill price. [default: the order's limit price, else the market's]
     #[arg(long, value_name = "P")]
     pub price: Option<String>,
+    /// Quantity to fill. [default: all that is left]
     #[arg(long, value_name = "Q")]
     pub quantity: Option<String>,
     #[command(flatten)]
@@ -423,6 +439,7 @@ pub struct OrderFillArgs {
 pub struct OrderListArgs {
     #[command(flatten)]
     pub account: AccountArgs,
+    /// Only this symbol's orders.
     #[arg(long, value_name = "SYM")]
     pub symbol: Option<String>,
     /// Every order of --symbol, not only the open ones.
