@@ -17,8 +17,10 @@ pub const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:9443";
 /// An open implementation of Binance's margin listenToken user data stream.
 ///
 /// `userstream serve` runs the gateway: it mints listen tokens over REST and streams account
-/// events over Binance's WebSocket API. The other commands drive a running gateway: create API
-/// keys, open isolated margin accounts, publish events and request listen tokens.
+/// events over Binance's WebSocket API. It is also a margin exchange simulator: Binance's margin
+/// trading REST API, whose orders and fills make the events Binance would send. The other
+/// commands drive a running gateway: create API keys, open and fund margin accounts, set prices,
+/// place and fill orders, publish events, request listen tokens and tail a stream.
 #[derive(Debug, Parser)]
 #[command(name = "userstream", version, propagate_version = true)]
 #[command(after_help = "\
@@ -27,7 +29,10 @@ A first session:
   userstream keys create --uid 1                         # prints apiKey and secretKey
   userstream token --api-key <apiKey>                    # prints a listen token
   # subscribe on ws://127.0.0.1:9443/ws-api/v3 with that token, then:
-  userstream publish --uid 1 '{\"e\":\"balanceUpdate\",\"a\":\"BTC\",\"d\":\"1.0\",\"T\":1}'")]
+  userstream publish --uid 1 '{\"e\":\"balanceUpdate\",\"a\":\"BTC\",\"d\":\"1.0\",\"T\":1}'
+  # or let the simulator make the events:
+  userstream account deposit --uid 1 --asset USDT --amount 10000
+  userstream order place --uid 1 --symbol BTCUSDT --side BUY --type MARKET --quantity 0.01")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
