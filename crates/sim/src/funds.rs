@@ -99,7 +99,7 @@ impl Simulator {
                 }
                 self.take_loan(account, asset, amount, now_us);
                 self.position(account, [asset.to_owned()], now_us, &mut out);
-                out.push(
+                out.liability(
                     account,
                     liability_change(asset, "BORROW", amount, Decimal::ZERO, now_us),
                 );
@@ -114,7 +114,7 @@ impl Simulator {
                 }
                 let (principal, interest) = self.repay(account, asset, amount, now_us);
                 self.position(account, [asset.to_owned()], now_us, &mut out);
-                out.push(
+                out.liability(
                     account,
                     liability_change(asset, "REPAY", principal, interest, now_us),
                 );
@@ -163,7 +163,7 @@ impl Simulator {
         }
         let (principal, interest) = self.repay(account, asset, amount, now_us);
         self.position(account, [asset.to_owned()], now_us, out);
-        out.push(
+        out.liability(
             account,
             liability_change(asset, "REPAY", principal, interest, now_us),
         );
@@ -221,7 +221,7 @@ impl Simulator {
                 charged.push((asset, charge));
             }
             for (asset, charge) in charged {
-                out.push(
+                out.liability(
                     &account,
                     liability_change(&asset, "INTEREST", Decimal::ZERO, charge, now_us),
                 );

@@ -169,7 +169,7 @@ impl Simulator {
         self.push_list_status(list_id, ListStatusType::ExecStarted, now_us, &mut out);
         self.position(account, [lock_asset.clone()], now_us, &mut out);
         if borrowed > Decimal::ZERO {
-            out.push(
+            out.liability(
                 account,
                 crate::events::liability_change(
                     &lock_asset,
