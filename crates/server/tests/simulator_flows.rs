@@ -756,6 +756,170 @@ async fn borrow_margin_buy_auto_repay_and_repay_send_liability_changes() {
     assert_eq!(account["marginLevel"], "999.00000000", "{account}");
 }
 
+#[tokio::test]
+async fn cancelling_a_margin_buy_order_repays_its_loan_unless_told_otherwise() {
+    let server = start().await;
+    let key = server.create_key(&[]).await;
+    deposit(&server, &key, "USDT", "1000", None).await;
+    let mut ws = subscribed(&server, &key, None).await;
+    const ORDER: &str = "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.05\
+        &price=50000&sideEffectType=MARGIN_BUY";
+
+    // 2500 locked, 1500 of them borrowed.
+    let now = server.now_ms();
+    let placed = ok(&server, &key, Method::POST, "/sapi/v1/margin/order", ORDER).await;
+    assert_eq!(placed["marginBuyBorrowAmount"], "1500.00000000", "{placed}");
+    assert_fields(&next(&mut ws).await, json!({"x": "NEW"}));
+    assert_position(
+        &next(&mut ws).await,
+        now,
+        &[("USDT", "0.00000000", "2500.00000000")],
+    );
+    assert_liability(
+        &next(&mut ws).await,
+        now,
+        "USDT",
+        "BORROW",
+        "1500.00000000",
+        "0.00000000",
+    );
+    // 2500 / 1500: the margin level falls under 2; its event comes last.
+    assert_eq!(
+        next(&mut ws).await,
+        json!({"e": "MARGIN_LEVEL_STATUS_CHANGE", "E": now, "l": "1.66666667", "s": "NORMAL"})
+    );
+
+    // autoRepayAtCancel defaults to true (Binance): the cancel repays the order's loan.
+    server.advance_ms(5);
+    let now = server.now_ms();
+    ok(
+        &server,
+        &key,
+        Method::DELETE,
+        "/sapi/v1/margin/order",
+        &format!("symbol=BTCUSDT&orderId={}", placed["orderId"]),
+    )
+    .await;
+    assert_fields(&next(&mut ws).await, json!({"x": "CANCELED", "E": now}));
+    assert_position(
+        &next(&mut ws).await,
+        now,
+        &[("USDT", "2500.00000000", "0.00000000")],
+    );
+    assert_position(
+        &next(&mut ws).await,
+        now,
+        &[("USDT", "1000.00000000", "0.00000000")],
+    );
+    assert_liability(
+        &next(&mut ws).await,
+        now,
+        "USDT",
+        "REPAY",
+        "1500.00000000",
+        "0.00000000",
+    );
+    assert_eq!(
+        next(&mut ws).await,
+        json!({"e": "MARGIN_LEVEL_STATUS_CHANGE", "E": now, "l": "999.00000000",
+            "s": "EXCESSIVE"})
+    );
+    ws.expect_no_events().await;
+    let account = ok(&server, &key, Method::GET, "/sapi/v1/margin/account", "").await;
+    assert_eq!(
+        asset_row(&account["userAssets"], "USDT")["borrowed"],
+        "0.00000000"
+    );
+
+    // autoRepayAtCancel=false keeps the loan.
+    let placed = ok(
+        &server,
+        &key,
+        Method::POST,
+        "/sapi/v1/margin/order",
+        &format!("{ORDER}&autoRepayAtCancel=false"),
+    )
+    .await;
+    for _ in 0..4 {
+        next(&mut ws).await;
+    }
+    let now = server.now_ms();
+    ok(
+        &server,
+        &key,
+        Method::DELETE,
+        "/sapi/v1/margin/openOrders",
+        "symbol=BTCUSDT",
+    )
+    .await;
+    assert_fields(
+        &next(&mut ws).await,
+        json!({"x": "CANCELED", "i": placed["orderId"]}),
+    );
+    assert_position(
+        &next(&mut ws).await,
+        now,
+        &[("USDT", "2500.00000000", "0.00000000")],
+    );
+    ws.expect_no_events().await;
+    let account = ok(&server, &key, Method::GET, "/sapi/v1/margin/account", "").await;
+    assert_eq!(
+        asset_row(&account["userAssets"], "USDT")["borrowed"],
+        "1500.00000000"
+    );
+
+    // An OCO's loan goes back when the list is cancelled: 0.042 × 61000 = 2562 locked, 2500
+    // free, 62 more borrowed.
+    let list = ok(
+        &server,
+        &key,
+        Method::POST,
+        "/sapi/v1/margin/order/oco",
+        "symbol=BTCUSDT&side=BUY&quantity=0.042&price=59000&stopPrice=61000\
+         &sideEffectType=MARGIN_BUY",
+    )
+    .await;
+    assert_eq!(list["marginBuyBorrowAmount"], "62.00000000", "{list}");
+    for _ in 0..5 {
+        next(&mut ws).await;
+    }
+    server.advance_ms(5);
+    let now = server.now_ms();
+    ok(
+        &server,
+        &key,
+        Method::DELETE,
+        "/sapi/v1/margin/order",
+        &format!("symbol=BTCUSDT&orderId={}", list["orders"][0]["orderId"]),
+    )
+    .await;
+    assert_fields(&next(&mut ws).await, json!({"x": "CANCELED"}));
+    assert_fields(&next(&mut ws).await, json!({"x": "CANCELED"}));
+    assert_fields(
+        &next(&mut ws).await,
+        json!({"e": "listStatus", "l": "ALL_DONE"}),
+    );
+    assert_position(
+        &next(&mut ws).await,
+        now,
+        &[("USDT", "2562.00000000", "0.00000000")],
+    );
+    assert_position(
+        &next(&mut ws).await,
+        now,
+        &[("USDT", "2500.00000000", "0.00000000")],
+    );
+    assert_liability(
+        &next(&mut ws).await,
+        now,
+        "USDT",
+        "REPAY",
+        "62.00000000",
+        "0.00000000",
+    );
+    ws.expect_no_events().await;
+}
+
 // ---- 4. margin level ----
 
 #[tokio::test]

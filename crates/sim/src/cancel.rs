@@ -54,6 +54,7 @@ impl Simulator {
                 &mut out,
             );
             self.position(account, [order.lock_asset.clone()], now_us, &mut out);
+            self.repay_at_cancel(order_id, now_us, &mut out);
         }
         let done = self.orders.get(&order_id).ok_or(SimError::UnknownOrder)?;
         let canceled = CanceledOrder {

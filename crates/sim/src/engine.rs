@@ -451,6 +451,8 @@ impl Simulator {
             side_effect: order.side_effect,
             locked: funding.amount,
             lock_asset: funding.asset.clone(),
+            borrowed,
+            repay_at_cancel: order.auto_repay_at_cancel,
             order_list_id: -1,
             stp: order
                 .self_trade_prevention_mode

@@ -169,6 +169,21 @@ impl Simulator {
         );
     }
 
+    /// `autoRepayAtCancel`: a canceled order that borrowed (MARGIN_BUY, AUTO_BORROW_REPAY)
+    /// repays its loan, as far as the debt and the free balance allow: outboundAccountPosition
+    /// then USER_LIABILITY_CHANGE REPAY, after the cancel's own events.
+    pub(crate) fn repay_at_cancel(&mut self, order_id: i64, now_us: i64, out: &mut Out) {
+        let Some(order) = self.orders.get_mut(&order_id) else {
+            return;
+        };
+        let loan = std::mem::take(&mut order.borrowed);
+        if !order.repay_at_cancel || loan <= Decimal::ZERO {
+            return;
+        }
+        let (account, asset) = (order.account.clone(), order.lock_asset.clone());
+        self.auto_repay(&account, &asset, loan, now_us, out);
+    }
+
     /// `GET /sapi/v1/margin/maxBorrowable`.
     pub fn max_borrowable(
         &self,

@@ -120,6 +120,8 @@ impl Simulator {
             side_effect: oco.side_effect,
             locked: Decimal::ZERO,
             lock_asset: lock_asset.clone(),
+            borrowed: Decimal::ZERO,
+            repay_at_cancel: oco.auto_repay_at_cancel,
             order_list_id: list_id,
             stp: SelfTradePreventionMode::None,
         };
@@ -139,11 +141,13 @@ impl Simulator {
             working: false,
             ..template.clone()
         };
-        // The whole lock sits on the limit leg; the stop leg takes it over when it triggers.
+        // The whole lock (and the loan) sits on the limit leg; the stop leg takes it over when it
+        // triggers.
         let limit_leg = Order {
             order_id: limit_id,
             client_order_id: limit_client_id,
             locked: lock,
+            borrowed,
             ..template
         };
         self.ledger_mut(account).lock(&lock_asset, lock);
@@ -282,12 +286,17 @@ impl Simulator {
         } else {
             list.stop_leg
         };
-        let moved = self.orders.get(&other).map_or(Decimal::ZERO, |o| o.locked);
+        let (moved, loan) = self
+            .orders
+            .get(&other)
+            .map_or((Decimal::ZERO, Decimal::ZERO), |o| (o.locked, o.borrowed));
         if let Some(o) = self.orders.get_mut(&other) {
             o.locked = Decimal::ZERO;
+            o.borrowed = Decimal::ZERO;
         }
         if let Some(o) = self.orders.get_mut(&order_id) {
             o.locked += moved;
+            o.borrowed += loan;
         }
         self.close(other, OrderStatus::Expired, now_us);
         self.report_with(
@@ -345,5 +354,8 @@ impl Simulator {
         }
         self.push_list_status(list_id, ListStatusType::AllDone, now_us, out);
         self.position(&account, assets, now_us, out);
+        for leg in legs {
+            self.repay_at_cancel(leg, now_us, out);
+        }
     }
 }

@@ -306,7 +306,7 @@ async fn place_oco(
     oco.stop_client_order_id = client_order_id(&params, "stopClientOrderId")?;
     oco.side_effect = side_effect(&params)?;
     prevention(&params)?;
-    auto_repay_at_cancel(&params)?;
+    oco.auto_repay_at_cancel = auto_repay_at_cancel(&params)?;
     for iceberg in ["limitIcebergQty", "stopIcebergQty"] {
         if decimal(&params, iceberg)?.is_some_and(|q| !q.is_zero()) {
             return Err(ApiError::invalid_param_value(iceberg));
@@ -506,7 +506,7 @@ pub(crate) fn order_request(
     if decimal(params, "icebergQty")?.is_some_and(|q| !q.is_zero()) {
         return Err(ApiError::invalid_param_value("icebergQty"));
     }
-    auto_repay_at_cancel(params)?;
+    order.auto_repay_at_cancel = auto_repay_at_cancel(params)?;
     let respond = response_type(params, order_type)?;
     Ok((order, respond))
 }
@@ -611,14 +611,14 @@ fn prevention(params: &dyn Fields) -> Result<Option<SelfTradePreventionMode>, Ap
         .transpose()
 }
 
-/// `autoRepayAtCancel` is accepted as Binance's BOOLEAN; the simulator's AUTO_REPAY settles at
-/// each fill, so a cancel has nothing left to repay.
-fn auto_repay_at_cancel(params: &dyn Fields) -> Result<(), ApiError> {
+/// `autoRepayAtCancel`, Binance's BOOLEAN (default true): whether cancelling a MARGIN_BUY or
+/// AUTO_BORROW_REPAY order repays the loan it took.
+fn auto_repay_at_cancel(params: &dyn Fields) -> Result<bool, ApiError> {
     match params.field("autoRepayAtCancel") {
-        Some(text) if parse_bool(text).is_none() => {
-            Err(ApiError::invalid_param_value("autoRepayAtCancel"))
+        None => Ok(true),
+        Some(text) => {
+            parse_bool(text).ok_or_else(|| ApiError::invalid_param_value("autoRepayAtCancel"))
         }
-        _ => Ok(()),
     }
 }
 
