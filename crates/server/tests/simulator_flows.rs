@@ -540,6 +540,111 @@ async fn an_oco_whose_stop_leg_triggers_expires_its_limit_leg_and_takes() {
     ws.expect_no_events().await;
 }
 
+#[tokio::test]
+async fn cancelling_the_triggered_leg_of_a_done_oco_sends_no_second_list_status() {
+    let server = start().await;
+    let key = server.create_key(&[]).await;
+    deposit(&server, &key, "BTC", "1", None).await;
+    let mut ws = subscribed(&server, &key, None).await;
+    // The stop-limit leg sells at 59500 once the price falls to 59000: it rests, working.
+    let list = ok(
+        &server,
+        &key,
+        Method::POST,
+        "/sapi/v1/margin/order/oco",
+        "symbol=BTCUSDT&side=SELL&quantity=0.01&price=61000&stopPrice=59000\
+         &stopLimitPrice=59500&stopLimitTimeInForce=GTC",
+    )
+    .await;
+    let list_id = list["orderListId"].as_i64().unwrap();
+    let stop_id = list["orders"][0]["orderId"].as_i64().unwrap();
+    for _ in 0..4 {
+        next(&mut ws).await;
+    }
+    set_price(&server, "BTCUSDT", "59000").await;
+    assert_fields(
+        &next(&mut ws).await,
+        json!({"x": "EXPIRED", "eR": "OCO_TRIGGER"}),
+    );
+    assert_fields(
+        &next(&mut ws).await,
+        json!({"e": "listStatus", "g": list_id, "l": "ALL_DONE", "L": "ALL_DONE"}),
+    );
+    ws.expect_no_events().await;
+    let open = ok(&server, &key, Method::GET, "/sapi/v1/margin/openOrders", "").await;
+    assert_fields(
+        &open[0],
+        json!({"orderId": stop_id, "isWorking": true, "status": "NEW"}),
+    );
+
+    // The list said ALL_DONE once; cancelling its last order is a lone cancel.
+    server.advance_ms(5);
+    let now = server.now_ms();
+    let canceled = ok(
+        &server,
+        &key,
+        Method::DELETE,
+        "/sapi/v1/margin/order",
+        &format!("symbol=BTCUSDT&orderId={stop_id}&newClientOrderId=undo"),
+    )
+    .await;
+    assert_fields(
+        &canceled,
+        json!({"orderId": stop_id, "clientOrderId": "undo", "status": "CANCELED"}),
+    );
+    assert_fields(
+        &next(&mut ws).await,
+        json!({"e": "executionReport", "E": now, "i": stop_id, "g": list_id, "c": "undo",
+            "x": "CANCELED", "X": "CANCELED"}),
+    );
+    assert_position(
+        &next(&mut ws).await,
+        now,
+        &[("BTC", "1.00000000", "0.00000000")],
+    );
+    ws.expect_no_events().await;
+
+    // The same through DELETE openOrders: the order comes back as an order, not as a list.
+    let list = ok(
+        &server,
+        &key,
+        Method::POST,
+        "/sapi/v1/margin/order/oco",
+        "symbol=BTCUSDT&side=SELL&quantity=0.01&price=60000&stopPrice=58000\
+         &stopLimitPrice=58500&stopLimitTimeInForce=GTC",
+    )
+    .await;
+    let stop_id = list["orders"][0]["orderId"].as_i64().unwrap();
+    set_price(&server, "BTCUSDT", "58000").await;
+    for _ in 0..6 {
+        next(&mut ws).await;
+    }
+    let now = server.now_ms();
+    let canceled = ok(
+        &server,
+        &key,
+        Method::DELETE,
+        "/sapi/v1/margin/openOrders",
+        "symbol=BTCUSDT",
+    )
+    .await;
+    assert_eq!(canceled.as_array().unwrap().len(), 1, "{canceled}");
+    assert_fields(
+        &canceled[0],
+        json!({"orderId": stop_id, "status": "CANCELED", "type": "STOP_LOSS_LIMIT"}),
+    );
+    assert_fields(
+        &next(&mut ws).await,
+        json!({"e": "executionReport", "i": stop_id, "x": "CANCELED"}),
+    );
+    assert_position(
+        &next(&mut ws).await,
+        now,
+        &[("BTC", "1.00000000", "0.00000000")],
+    );
+    ws.expect_no_events().await;
+}
+
 // ---- 3. borrowing ----
 
 #[tokio::test]

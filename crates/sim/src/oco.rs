@@ -195,6 +195,16 @@ impl Simulator {
         Ok((list, out.events))
     }
 
+    /// Whether `order` is a leg of an OCO still executing. Once the list is done (a leg filled
+    /// or triggered), its remaining leg is cancelled as a lone order: the list said ALL_DONE once.
+    pub(crate) fn in_executing_list(&self, order: &Order) -> bool {
+        order.order_list_id >= 0
+            && self
+                .lists
+                .get(&order.order_list_id)
+                .is_some_and(|list| list.status == ListOrderStatus::Executing)
+    }
+
     fn next_list_id(&mut self) -> i64 {
         let id = self.lists.keys().next_back().map_or(1, |last| last + 1);
         id.max(1)
