@@ -1383,6 +1383,21 @@ async fn response_types_cancel_all_history_duplicates_and_a_triggered_stop() {
     for _ in 0..4 {
         next(&mut ws).await;
     }
+    // Its listClientOrderId is taken while it executes.
+    let (code, msg) = refused(
+        &server,
+        &key,
+        Method::POST,
+        "/sapi/v1/margin/order/oco",
+        &format!(
+            "symbol=BTCUSDT&side=SELL&quantity=0.01&price=61000&stopPrice=59000\
+             &listClientOrderId={}",
+            list["listClientOrderId"].as_str().unwrap()
+        ),
+    )
+    .await;
+    assert_eq!((code, msg.as_str()), (-2010, "Duplicate order sent."));
+    ws.expect_no_events().await;
     server.advance_ms(5);
     let now = server.now_ms();
     let canceled = ok(

@@ -49,6 +49,16 @@ impl Simulator {
         for id in [&oco.limit_client_order_id, &oco.stop_client_order_id] {
             self.check_duplicate(account, &oco.symbol, id.as_deref())?;
         }
+        // listClientOrderId is unique among the account's executing lists, as on Binance.
+        if let Some(list_id) = &oco.list_client_order_id
+            && self.lists.values().any(|list| {
+                list.status == ListOrderStatus::Executing
+                    && &list.account == account
+                    && &list.client_id == list_id
+            })
+        {
+            return Err(SimError::DuplicateOrder);
+        }
         let (lock_asset, lock) = match oco.side {
             Side::Sell => (rules.base.clone(), oco.quantity),
             Side::Buy => {
