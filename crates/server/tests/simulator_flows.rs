@@ -1525,7 +1525,8 @@ async fn response_types_cancel_all_history_duplicates_and_a_triggered_stop() {
     );
     next(&mut ws).await;
 
-    // History: five orders so far, the newest first cut by `limit`, or from an `orderId`.
+    // History: seven orders so far (the OCO's legs among them), by id; `limit` keeps the newest,
+    // `orderId` pages from that id.
     let all = ok(
         &server,
         &key,
