@@ -35,7 +35,7 @@ impl Simulator {
             Some(id) => id,
             None => self.generated_client_id(),
         };
-        if order.order_list_id >= 0 {
+        if self.in_executing_list(&order) {
             self.cancel_list(
                 order.order_list_id,
                 Some((order_id, cancel_id.clone())),
@@ -54,6 +54,7 @@ impl Simulator {
                 &mut out,
             );
             self.position(account, [order.lock_asset.clone()], now_us, &mut out);
+            self.repay_at_cancel(order_id, now_us, &mut out);
         }
         let done = self.orders.get(&order_id).ok_or(SimError::UnknownOrder)?;
         let canceled = CanceledOrder {
@@ -97,10 +98,11 @@ impl Simulator {
             let Some(order) = self.orders.get(&id).cloned() else {
                 continue;
             };
-            if order.order_list_id >= 0 {
-                if !lists_done.insert(order.order_list_id) {
-                    continue;
-                }
+            if lists_done.contains(&order.order_list_id) {
+                continue;
+            }
+            if self.in_executing_list(&order) {
+                lists_done.insert(order.order_list_id);
                 let mut out = Out::default();
                 self.cancel_list(order.order_list_id, None, now_us, &mut out);
                 events.extend(out.events);

@@ -10,7 +10,7 @@ use rust_decimal::Decimal;
 use std::collections::{BTreeMap, BTreeSet};
 use userstream_protocol::events::{
     Event, ExecutionType, ExpiryReason, ListOrderStatus, OrderStatus, OrderType,
-    SelfTradePreventionMode, Side, TimeInForce,
+    SelfTradePreventionMode, Side, TimeInForce, UserLiabilityChange,
 };
 use userstream_protocol::rest::{Fill, MarginTrade, NewOrderResponse};
 use userstream_protocol::{Account, Scope};
@@ -77,6 +77,15 @@ impl Out {
             account: account.clone(),
             event: event.into(),
         });
+    }
+
+    /// A USER_LIABILITY_CHANGE, for cross accounts only: the margin risk events belong to the
+    /// cross margin account (CONTRACT.md §2, docs/protocol.md), as MARGIN_LEVEL_STATUS_CHANGE
+    /// does. An isolated pair's loans show in its outboundAccountPosition and its view.
+    pub fn liability(&mut self, account: &Account, event: UserLiabilityChange) {
+        if account.scope == Scope::Cross {
+            self.push(account, event);
+        }
     }
 }
 
@@ -442,6 +451,8 @@ impl Simulator {
             side_effect: order.side_effect,
             locked: funding.amount,
             lock_asset: funding.asset.clone(),
+            borrowed,
+            repay_at_cancel: order.auto_repay_at_cancel,
             order_list_id: -1,
             stp: order
                 .self_trade_prevention_mode
@@ -455,7 +466,7 @@ impl Simulator {
         self.report(order_id, ExecutionType::New, None, now_us, &mut out);
         self.position(account, [funding.asset.clone()], now_us, &mut out);
         if borrowed > Decimal::ZERO {
-            out.push(
+            out.liability(
                 account,
                 crate::events::liability_change(
                     &funding.asset,

@@ -99,7 +99,7 @@ impl Simulator {
                 }
                 self.take_loan(account, asset, amount, now_us);
                 self.position(account, [asset.to_owned()], now_us, &mut out);
-                out.push(
+                out.liability(
                     account,
                     liability_change(asset, "BORROW", amount, Decimal::ZERO, now_us),
                 );
@@ -114,7 +114,7 @@ impl Simulator {
                 }
                 let (principal, interest) = self.repay(account, asset, amount, now_us);
                 self.position(account, [asset.to_owned()], now_us, &mut out);
-                out.push(
+                out.liability(
                     account,
                     liability_change(asset, "REPAY", principal, interest, now_us),
                 );
@@ -163,10 +163,25 @@ impl Simulator {
         }
         let (principal, interest) = self.repay(account, asset, amount, now_us);
         self.position(account, [asset.to_owned()], now_us, out);
-        out.push(
+        out.liability(
             account,
             liability_change(asset, "REPAY", principal, interest, now_us),
         );
+    }
+
+    /// `autoRepayAtCancel`: a canceled order that borrowed (MARGIN_BUY, AUTO_BORROW_REPAY)
+    /// repays its loan, as far as the debt and the free balance allow: outboundAccountPosition
+    /// then USER_LIABILITY_CHANGE REPAY, after the cancel's own events.
+    pub(crate) fn repay_at_cancel(&mut self, order_id: i64, now_us: i64, out: &mut Out) {
+        let Some(order) = self.orders.get_mut(&order_id) else {
+            return;
+        };
+        let loan = std::mem::take(&mut order.borrowed);
+        if !order.repay_at_cancel || loan <= Decimal::ZERO {
+            return;
+        }
+        let (account, asset) = (order.account.clone(), order.lock_asset.clone());
+        self.auto_repay(&account, &asset, loan, now_us, out);
     }
 
     /// `GET /sapi/v1/margin/maxBorrowable`.
@@ -221,7 +236,7 @@ impl Simulator {
                 charged.push((asset, charge));
             }
             for (asset, charge) in charged {
-                out.push(
+                out.liability(
                     &account,
                     liability_change(&asset, "INTEREST", Decimal::ZERO, charge, now_us),
                 );

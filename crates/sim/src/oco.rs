@@ -49,6 +49,16 @@ impl Simulator {
         for id in [&oco.limit_client_order_id, &oco.stop_client_order_id] {
             self.check_duplicate(account, &oco.symbol, id.as_deref())?;
         }
+        // listClientOrderId is unique among the account's executing lists, as on Binance.
+        if let Some(list_id) = &oco.list_client_order_id
+            && self.lists.values().any(|list| {
+                list.status == ListOrderStatus::Executing
+                    && &list.account == account
+                    && &list.client_id == list_id
+            })
+        {
+            return Err(SimError::DuplicateOrder);
+        }
         let (lock_asset, lock) = match oco.side {
             Side::Sell => (rules.base.clone(), oco.quantity),
             Side::Buy => {
@@ -120,6 +130,8 @@ impl Simulator {
             side_effect: oco.side_effect,
             locked: Decimal::ZERO,
             lock_asset: lock_asset.clone(),
+            borrowed: Decimal::ZERO,
+            repay_at_cancel: oco.auto_repay_at_cancel,
             order_list_id: list_id,
             stp: SelfTradePreventionMode::None,
         };
@@ -139,11 +151,13 @@ impl Simulator {
             working: false,
             ..template.clone()
         };
-        // The whole lock sits on the limit leg; the stop leg takes it over when it triggers.
+        // The whole lock (and the loan) sits on the limit leg; the stop leg takes it over when it
+        // triggers.
         let limit_leg = Order {
             order_id: limit_id,
             client_order_id: limit_client_id,
             locked: lock,
+            borrowed,
             ..template
         };
         self.ledger_mut(account).lock(&lock_asset, lock);
@@ -169,7 +183,7 @@ impl Simulator {
         self.push_list_status(list_id, ListStatusType::ExecStarted, now_us, &mut out);
         self.position(account, [lock_asset.clone()], now_us, &mut out);
         if borrowed > Decimal::ZERO {
-            out.push(
+            out.liability(
                 account,
                 crate::events::liability_change(
                     &lock_asset,
@@ -189,6 +203,16 @@ impl Simulator {
             list.margin_buy_borrow_asset = Some(lock_asset);
         }
         Ok((list, out.events))
+    }
+
+    /// Whether `order` is a leg of an OCO still executing. Once the list is done (a leg filled
+    /// or triggered), its remaining leg is cancelled as a lone order: the list said ALL_DONE once.
+    pub(crate) fn in_executing_list(&self, order: &Order) -> bool {
+        order.order_list_id >= 0
+            && self
+                .lists
+                .get(&order.order_list_id)
+                .is_some_and(|list| list.status == ListOrderStatus::Executing)
     }
 
     fn next_list_id(&mut self) -> i64 {
@@ -282,12 +306,17 @@ impl Simulator {
         } else {
             list.stop_leg
         };
-        let moved = self.orders.get(&other).map_or(Decimal::ZERO, |o| o.locked);
+        let (moved, loan) = self
+            .orders
+            .get(&other)
+            .map_or((Decimal::ZERO, Decimal::ZERO), |o| (o.locked, o.borrowed));
         if let Some(o) = self.orders.get_mut(&other) {
             o.locked = Decimal::ZERO;
+            o.borrowed = Decimal::ZERO;
         }
         if let Some(o) = self.orders.get_mut(&order_id) {
             o.locked += moved;
+            o.borrowed += loan;
         }
         self.close(other, OrderStatus::Expired, now_us);
         self.report_with(
@@ -345,5 +374,8 @@ impl Simulator {
         }
         self.push_list_status(list_id, ListStatusType::AllDone, now_us, out);
         self.position(&account, assets, now_us, out);
+        for leg in legs {
+            self.repay_at_cancel(leg, now_us, out);
+        }
     }
 }

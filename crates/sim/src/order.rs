@@ -43,6 +43,10 @@ pub struct Order {
     /// Amount of `lock_asset` this order holds locked.
     pub locked: Decimal,
     pub lock_asset: String,
+    /// What this order borrowed when placed (MARGIN_BUY, AUTO_BORROW_REPAY), in `lock_asset`.
+    pub borrowed: Decimal,
+    /// `autoRepayAtCancel`: a cancel repays `borrowed`.
+    pub repay_at_cancel: bool,
     /// `orderListId`, -1 outside an OCO.
     pub order_list_id: i64,
     pub stp: SelfTradePreventionMode,

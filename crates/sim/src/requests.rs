@@ -83,6 +83,8 @@ pub struct OrderRequest {
     pub new_client_order_id: Option<String>,
     pub side_effect: SideEffect,
     pub self_trade_prevention_mode: Option<SelfTradePreventionMode>,
+    /// `autoRepayAtCancel` (Binance's default: true).
+    pub auto_repay_at_cancel: bool,
 }
 
 /// A BUY MARKET order on an empty symbol: every real request sets the fields it needs.
@@ -106,6 +108,7 @@ impl OrderRequest {
             new_client_order_id: None,
             side_effect: SideEffect::NoSideEffect,
             self_trade_prevention_mode: None,
+            auto_repay_at_cancel: true,
         }
     }
 }
@@ -126,6 +129,8 @@ pub struct OcoRequest {
     pub limit_client_order_id: Option<String>,
     pub stop_client_order_id: Option<String>,
     pub side_effect: SideEffect,
+    /// `autoRepayAtCancel` (Binance's default: true).
+    pub auto_repay_at_cancel: bool,
 }
 
 impl OcoRequest {
@@ -148,6 +153,7 @@ impl OcoRequest {
             limit_client_order_id: None,
             stop_client_order_id: None,
             side_effect: SideEffect::NoSideEffect,
+            auto_repay_at_cancel: true,
         }
     }
 }

@@ -36,7 +36,7 @@ pub(crate) fn order_request(
     if decimal(params, "icebergQty")?.is_some_and(|q| !q.is_zero()) {
         return Err(ApiError::invalid_param_value("icebergQty"));
     }
-    auto_repay_at_cancel(params)?;
+    order.auto_repay_at_cancel = auto_repay_at_cancel(params)?;
     let respond = response_type(params, order_type)?;
     Ok((order, respond))
 }
@@ -148,14 +148,14 @@ pub(crate) fn prevention(params: &dyn Fields) -> Result<Option<SelfTradePreventi
         .transpose()
 }
 
-/// `autoRepayAtCancel` is accepted as Binance's BOOLEAN; the simulator's AUTO_REPAY settles at
-/// each fill, so a cancel has nothing left to repay.
-pub(crate) fn auto_repay_at_cancel(params: &dyn Fields) -> Result<(), ApiError> {
+/// `autoRepayAtCancel`, Binance's BOOLEAN (default true): whether cancelling a MARGIN_BUY or
+/// AUTO_BORROW_REPAY order repays the loan it took.
+pub(crate) fn auto_repay_at_cancel(params: &dyn Fields) -> Result<bool, ApiError> {
     match params.field("autoRepayAtCancel") {
-        Some(text) if parse_bool(text).is_none() => {
-            Err(ApiError::invalid_param_value("autoRepayAtCancel"))
+        None => Ok(true),
+        Some(text) => {
+            parse_bool(text).ok_or_else(|| ApiError::invalid_param_value("autoRepayAtCancel"))
         }
-        _ => Ok(()),
     }
 }
 
