@@ -179,6 +179,39 @@ impl RandomWalk {
         }
         self.prices()
     }
+
+    /// A price moved by something else (a price set by hand, a demo's shock): the walk goes on
+    /// from there. Put on the symbol's tick; an unknown symbol is ignored. Draws nothing, so the
+    /// stream of moves is the same as without it.
+    pub fn set_price(&mut self, symbol: &str, price: Decimal) {
+        if let Some(walking) = self.symbols.iter_mut().find(|s| s.symbol == symbol)
+            && let Some(price) = on_tick(price, walking.tick)
+        {
+            walking.price = price;
+        }
+    }
+}
+
+/// The generator a seed names, for other seeded choices (the demo's trader): ChaCha8 keyed
+/// as the walk's is, so its stream is fixed across versions and platforms too.
+pub type Generator = ChaCha8Rng;
+
+pub fn generator(seed: u64) -> Generator {
+    ChaCha8Rng::from_seed(expand_seed(seed))
+}
+
+/// A uniform integer in [0, bound) (0 when `bound` is 0), by rejection on raw u64 words.
+pub fn draw_below(rng: &mut Generator, bound: u64) -> u64 {
+    if bound == 0 {
+        return 0;
+    }
+    let zone = u64::MAX - (u64::MAX % bound);
+    loop {
+        let word = rng.next_u64();
+        if word < zone {
+            return word % bound;
+        }
+    }
 }
 
 /// Spreads a u64 over ChaCha's 32-byte key with SplitMix64, a fixed public algorithm, so close
