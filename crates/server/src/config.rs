@@ -691,6 +691,22 @@ mod tests {
     }
 
     #[test]
+    fn demo_mode_needs_the_simulator_on_an_embedded_node() {
+        let mut demo = Config::default();
+        demo.sim.demo.enabled = true;
+        demo.validate().unwrap();
+        let mut off = demo.clone();
+        off.sim.enabled = false;
+        assert!(off.validate().is_err());
+        let mut cluster = demo.clone();
+        cluster.nats.urls = vec!["nats://127.0.0.1:4222".into()];
+        assert!(cluster.validate().is_err());
+        let mut still = demo;
+        still.sim.demo.trader_interval_ms = 0;
+        assert!(still.validate().is_err());
+    }
+
+    #[test]
     fn file_then_environment() {
         figment::Jail::expect_with(|jail| {
             jail.create_file(

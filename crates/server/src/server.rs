@@ -415,6 +415,7 @@ impl Server {
         let public_addr = self.public_addr();
         let admin_addr = self.admin_addr();
         let state = Arc::clone(&self.state);
+        let demo = self.demo.clone();
         let task = tokio::spawn(self.run(async move {
             let _ = triggered.await;
         }));
@@ -422,6 +423,7 @@ impl Server {
             public_addr,
             admin_addr,
             state,
+            demo,
             trigger: Some(trigger),
             task,
         }
@@ -433,6 +435,8 @@ pub struct RunningServer {
     pub public_addr: SocketAddr,
     pub admin_addr: SocketAddr,
     pub state: SharedState,
+    /// Demo mode's key and accounts, as [`Server::demo`].
+    pub demo: Option<DemoAccount>,
     trigger: Option<tokio::sync::oneshot::Sender<()>>,
     task: JoinHandle<Result<(), ServerError>>,
 }

@@ -28,7 +28,9 @@ const TRADER_STREAM: u64 = 0x7472_6164_6572;
 /// Every this many actions, debts are repaid and low balances topped up.
 const TIDY_EVERY: u64 = 40;
 
-/// Actions between two margin calls, at least.
+/// The first margin call comes after this many actions at the earliest (a minute, at the
+/// default pace), the next ones at least `SHOCK_COOLDOWN` actions after the one before.
+const FIRST_SHOCK: u64 = 20;
 const SHOCK_COOLDOWN: u64 = 200;
 
 /// A shock moves the price this much (2 %) per action, for at most `SHOCK_STEPS` actions.
@@ -64,7 +66,7 @@ pub(crate) async fn run_trader(
         actions: 0,
         later: Vec::new(),
         shock: None,
-        last_shock: 0,
+        next_shock: FIRST_SHOCK,
     };
     let clock = &exchange.clock;
     let trade_every = interval_us(interval_ms);
@@ -196,7 +198,8 @@ struct Trader {
     actions: u64,
     later: Vec<(u64, FollowUp)>,
     shock: Option<Shock>,
-    last_shock: u64,
+    /// The first action at which a margin call may start.
+    next_shock: u64,
 }
 
 /// `value` rounded down to a multiple of `unit`; `None` for a unit of zero or an overflow.
@@ -276,7 +279,7 @@ impl Trader {
             Action::Borrow => self.borrow().await,
             // Only with a walk of its own (not with prices replayed or set by hand), and not
             // too often: else an order.
-            Action::MarginCall if walking && self.actions >= self.last_shock + SHOCK_COOLDOWN => {
+            Action::MarginCall if walking && self.actions >= self.next_shock => {
                 self.start_shock().await
             }
             Action::MarginCall => self.resting_limit().await,
@@ -325,6 +328,34 @@ impl Trader {
         (account, symbol)
     }
 
+    /// Buy or sell, as the dice say; but an account holding more than twice its starting
+    /// amount of the base sells, and of the quote buys, so that balances stay bounded over hours
+    /// (top-ups bound them from below).
+    async fn side(&mut self, account: &Account, symbol: &str) -> Side {
+        let drawn = self.dice.side();
+        let Some(base) = symbol.strip_suffix("USDT") else {
+            return drawn;
+        };
+        let start = |asset: &str| {
+            funding(self.uid)
+                .into_iter()
+                .find(|(funded, held, _)| funded == account && *held == asset)
+                .map(|(_, _, amount)| amount)
+                .unwrap_or_default()
+        };
+        let (base_start, quote_start) = (start(base), start("USDT"));
+        let (base_free, _) = self.holding(account, base).await;
+        let (quote_free, _) = self.holding(account, "USDT").await;
+        let twice = |start: Decimal| start.checked_mul(Decimal::TWO).unwrap_or(Decimal::MAX);
+        if base_free > twice(base_start) {
+            Side::Sell
+        } else if quote_free > twice(quote_start) {
+            Side::Buy
+        } else {
+            drawn
+        }
+    }
+
     async fn order(
         &self,
         what: &'static str,
@@ -346,7 +377,7 @@ impl Trader {
     async fn resting_limit(&mut self) -> Option<()> {
         let (account, symbol) = self.place();
         let market = self.market(symbol).await?;
-        let side = self.dice.side();
+        let side = self.side(&account, symbol).await;
         let offset = bps(self.dice.between(3, 25));
         let price = match side {
             Side::Buy => shifted(&market, -offset)?,
@@ -375,7 +406,7 @@ impl Trader {
         let symbol = DEMO_PAIRS[usize::from(self.dice.coin())];
         let account = Account::cross(self.uid);
         let market = self.market(symbol).await?;
-        let side = self.dice.side();
+        let side = self.side(&account, symbol).await;
         let notional = usdt(self.dice.between(60_000, 120_000));
         let mut request = OrderRequest::new(symbol, side, OrderType::Market);
         request.quantity = Some(quantity(&market, notional, market.price)?);
@@ -402,7 +433,7 @@ impl Trader {
     async fn partial_then_cancel(&mut self) -> Option<()> {
         let (account, symbol) = self.place();
         let market = self.market(symbol).await?;
-        let side = self.dice.side();
+        let side = self.side(&account, symbol).await;
         let price = match side {
             Side::Buy => shifted(&market, -bps(200))?,
             _ => shifted(&market, bps(200))?,
@@ -438,7 +469,7 @@ impl Trader {
     async fn expiring_ioc(&mut self) -> Option<()> {
         let (account, symbol) = self.place();
         let market = self.market(symbol).await?;
-        let side = self.dice.side();
+        let side = self.side(&account, symbol).await;
         let taking = account.scope.isolated_symbol().is_none() && self.dice.coin();
         let (price, notional) = if taking {
             (market.price, usdt(self.dice.between(60_000, 90_000)))
@@ -477,7 +508,7 @@ impl Trader {
     async fn oco(&mut self) -> Option<()> {
         let (account, symbol) = self.place();
         let market = self.market(symbol).await?;
-        let side = self.dice.side();
+        let side = self.side(&account, symbol).await;
         let (gain, loss) = (
             bps(self.dice.between(15, 60)),
             bps(self.dice.between(15, 60)),
@@ -659,7 +690,7 @@ impl Trader {
             self.repay(&account, "USDT").await;
             return None;
         };
-        self.last_shock = self.actions;
+        self.next_shock = self.actions + SHOCK_COOLDOWN;
         self.shock = Some(Shock::Pushing {
             symbol,
             origin: market.price,
