@@ -11,6 +11,7 @@ pub struct Urls {
     pub public: String,
     pub ws: String,
     pub admin: String,
+    pub tls: bool,
 }
 
 impl Urls {
@@ -24,6 +25,7 @@ impl Urls {
             public: format!("{http}://{public}"),
             ws: format!("{ws}://{public}/ws-api/v3"),
             admin: format!("{http}://{admin}"),
+            tls,
         }
     }
 }
@@ -67,6 +69,12 @@ read the cross margin account:
         ws = urls.ws,
         admin = urls.admin,
     );
+    if urls.tls {
+        let _ = writeln!(
+            text,
+            "with a private certificate, add --ca-cert FILE to tail and --cacert FILE to curl\n"
+        );
+    }
     text
 }
 
