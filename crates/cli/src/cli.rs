@@ -187,6 +187,17 @@ pub struct ServeArgs {
     /// `nats.urls` in the config]
     #[arg(long, value_name = "URLS", value_delimiter = ',')]
     pub nats: Vec<String>,
+    /// Demo mode: an API key labelled "demo" (made on first start, the same one afterwards)
+    /// whose cross account and isolated BTCUSDT and ETHUSDT accounts are funded on every
+    /// start, a background trader that keeps them busy on a random-walk price, and the key,
+    /// secret, URLs and copy-paste `tail` and curl commands printed after the listening line.
+    /// [default: `sim.demo.enabled` in the config]
+    #[arg(long)]
+    pub demo: bool,
+    /// Demo mode with this seed (implies --demo): the same seed gives the same prices and the
+    /// same trades. [default: 1, or `sim.demo.seed` in the config]
+    #[arg(long, value_name = "N")]
+    pub demo_seed: Option<u64>,
 }
 
 /// How to reach a running gateway's admin API.

@@ -6,6 +6,7 @@
 mod admin_client;
 mod cli;
 mod commands;
+mod demo;
 mod http_client;
 mod logging;
 mod output;

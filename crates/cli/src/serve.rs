@@ -33,6 +33,12 @@ pub fn load_config(args: &ServeArgs) -> anyhow::Result<Config> {
     if !args.nats.is_empty() {
         config.nats.urls = args.nats.clone();
     }
+    if args.demo || args.demo_seed.is_some() {
+        config.sim.demo.enabled = true;
+    }
+    if let Some(seed) = args.demo_seed {
+        config.sim.demo.seed = seed;
+    }
     // `Server::bind` validates the final settings, flags included.
     Ok(config)
 }
@@ -50,6 +56,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         server.admin_addr(),
         server.tls().is_some(),
     )?;
+    if let Some(demo) = server.demo() {
+        let urls = crate::demo::Urls::new(
+            server.public_addr(),
+            server.admin_addr(),
+            server.tls().is_some(),
+        );
+        // The one place the demo secret appears: the user asked for it, on their terminal.
+        let mut stdout = std::io::stdout().lock();
+        write!(stdout, "{}", crate::demo::instructions(demo, &urls))
+            .and_then(|()| stdout.flush())
+            .context("cannot write the demo instructions to stdout")?;
+    }
     // The first signal starts the graceful shutdown; a second one (an impatient Ctrl-C) ends
     // the process at once.
     let (first, first_received) = tokio::sync::oneshot::channel::<()>();

@@ -387,3 +387,49 @@ async fn the_command_line_trusts_a_private_certificate_when_told() {
         "2019-11-08T08:11:37.110000Z cross balanceUpdate BTC 100.00000000"
     );
 }
+
+/// `serve --demo` prints the demo key, its secret and a `tail` command after the listening
+/// line; that command, run as printed, streams the trader's orders.
+#[tokio::test]
+async fn serve_demo_prints_a_key_and_a_tail_command_that_works() {
+    let mut gateway = Gateway::start_with(&["--demo", "--demo-seed", "4"], &[]).await;
+    let mut lines = Vec::new();
+    while !lines
+        .last()
+        .is_some_and(|line: &String| line.contains("userstream tail"))
+    {
+        lines.push(gateway.stdout_line().await);
+    }
+    let field = |name: &str| {
+        lines
+            .iter()
+            .find_map(|line| line.trim().strip_prefix(name))
+            .map(|value| value.trim().to_owned())
+            .unwrap_or_else(|| panic!("no {name} line in {lines:#?}"))
+    };
+    let (key, secret) = (field("API key:"), field("secret:"));
+    assert_eq!(key.len(), 64, "{lines:#?}");
+    let command = lines.last().expect("the tail line").trim();
+    assert!(
+        command.contains(&format!("--api-key {key} --secret {secret}")),
+        "{command}"
+    );
+    assert!(
+        command.ends_with("--cross --isolated BTCUSDT --isolated ETHUSDT"),
+        "{command}"
+    );
+    let args: Vec<&str> = command
+        .strip_prefix("userstream tail ")
+        .expect("a tail command")
+        .split_whitespace()
+        .collect();
+    let mut tail = Tail::start(&gateway, &args);
+    tail.status("isolated:ETHUSDT: subscribed").await;
+    // The trader acts every 3 seconds (of the real clock here).
+    loop {
+        let line = tail.line().await;
+        if line.contains("executionReport") {
+            break;
+        }
+    }
+}

@@ -85,6 +85,34 @@ pub struct SimulatorConfig {
     pub taker_commission: String,
     /// Charge interest on borrowed assets every hour, as Binance does.
     pub hourly_interest: bool,
+    /// Demo mode (`userstream serve --demo`): a demo key with funded accounts and a background
+    /// trader that keeps them busy.
+    pub demo: DemoConfig,
+}
+
+/// Demo mode (docs/simulator.md, "Demo mode"): on start, the API key labelled `demo` (made on
+/// first start) gets its cross account and two isolated pairs funded, and a trader acting on
+/// them every `trader_interval_ms`. Unless `sim.prices` says `walk` or `replay`, prices walk,
+/// seeded with `seed`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DemoConfig {
+    pub enabled: bool,
+    /// Seeds the trader's choices and, unless `sim.prices` is set to a source, the price walk:
+    /// the same seed gives the same run.
+    pub seed: u64,
+    /// Time between two of the trader's actions.
+    pub trader_interval_ms: u64,
+}
+
+impl Default for DemoConfig {
+    fn default() -> Self {
+        DemoConfig {
+            enabled: false,
+            seed: 1,
+            trader_interval_ms: 3_000,
+        }
+    }
 }
 
 /// A price source of the simulator.
@@ -118,6 +146,7 @@ impl Default for SimulatorConfig {
             maker_commission: "0.001".into(),
             taker_commission: "0.001".into(),
             hourly_interest: true,
+            demo: DemoConfig::default(),
         }
     }
 }
@@ -620,6 +649,17 @@ impl Config {
         if self.ws.max_frame_bytes < 1024 || self.ws.outbox_bytes < 1024 {
             return invalid("ws.max_frame_bytes and ws.outbox_bytes must be at least 1024".into());
         }
+        if self.sim.demo.enabled {
+            if !self.sim.enabled || nats.enabled() {
+                return invalid(
+                    "demo mode needs the simulator: sim.enabled = true, and no cluster (nats.urls)"
+                        .into(),
+                );
+            }
+            if self.sim.demo.trader_interval_ms == 0 {
+                return invalid("sim.demo.trader_interval_ms must be positive".into());
+            }
+        }
         Ok(())
     }
 
@@ -648,6 +688,22 @@ mod tests {
             too_many.validate().is_err(),
             "SBE subscription ids are 16 bits"
         );
+    }
+
+    #[test]
+    fn demo_mode_needs_the_simulator_on_an_embedded_node() {
+        let mut demo = Config::default();
+        demo.sim.demo.enabled = true;
+        demo.validate().unwrap();
+        let mut off = demo.clone();
+        off.sim.enabled = false;
+        assert!(off.validate().is_err());
+        let mut cluster = demo.clone();
+        cluster.nats.urls = vec!["nats://127.0.0.1:4222".into()];
+        assert!(cluster.validate().is_err());
+        let mut still = demo;
+        still.sim.demo.trader_interval_ms = 0;
+        assert!(still.validate().is_err());
     }
 
     #[test]

@@ -5,6 +5,7 @@ use crate::bus::{Bus, BusError, Delivery, Interest, LocalBus};
 use crate::config::{Config, HistoryConfig, NetConfig};
 use crate::connection::{Sessions, SubscriptionLimits};
 use crate::directory::Directory;
+use crate::exchange::DemoAccount;
 use crate::http;
 use crate::hub::{Hub, HubSettings};
 use crate::metrics::Metrics;
@@ -82,12 +83,15 @@ pub struct Server {
     stop: watch::Sender<bool>,
     /// The simulator's prices and interest, started when the server runs.
     clockwork: Option<Clockwork>,
+    /// Demo mode's key and accounts, funded at bind.
+    demo: Option<DemoAccount>,
 }
 
 /// What moves the simulator by itself.
 struct Clockwork {
     prices: crate::exchange::Prices,
     hourly_interest: bool,
+    demo: Option<crate::exchange::DemoSettings>,
 }
 
 impl Server {
@@ -191,6 +195,7 @@ impl Server {
                 let clockwork = Clockwork {
                     prices: settings.prices,
                     hourly_interest: settings.hourly_interest,
+                    demo: settings.demo,
                 };
                 (Some(exchange), Some(clockwork))
             }
@@ -212,6 +217,18 @@ impl Server {
             shutdown,
             draining: Default::default(),
         });
+        let demo = match (&state.exchange, clockwork.as_ref().and_then(|c| c.demo)) {
+            (Some(exchange), Some(_)) => Some(
+                crate::exchange::prepare_demo(
+                    &state.config,
+                    &state.directory,
+                    exchange,
+                    state.clock.now_ms(),
+                )
+                .await?,
+            ),
+            _ => None,
+        };
         Ok(Server {
             state,
             changes,
@@ -221,7 +238,13 @@ impl Server {
             tls,
             stop,
             clockwork,
+            demo,
         })
+    }
+
+    /// Demo mode's key and accounts (`sim.demo.enabled`), funded and about to be traded.
+    pub fn demo(&self) -> Option<&DemoAccount> {
+        self.demo.as_ref()
     }
 
     /// Where the public API (REST + WebSocket API) listens.
@@ -264,6 +287,7 @@ impl Server {
             tls,
             stop,
             clockwork,
+            demo,
         } = self;
         let expiry = tokio::spawn(Arc::clone(&state.hub).run_expiry());
         let history = tokio::spawn(crate::hub::trim_history_forever(
@@ -278,10 +302,42 @@ impl Server {
         let upkeep = tokio::spawn(Arc::clone(&state.metrics).run_upkeep());
         let mut simulator = JoinSet::new();
         if let (Some(exchange), Some(clockwork)) = (&state.exchange, clockwork) {
-            simulator.spawn(crate::exchange::run_price_feed(
-                Arc::clone(exchange),
-                clockwork.prices,
-            ));
+            match (clockwork.demo, &demo) {
+                (Some(settings), Some(account)) => {
+                    // The demo's trader steps the walk itself, so that one seed gives one run.
+                    let walk = match clockwork.prices {
+                        crate::exchange::Prices::Walk {
+                            seed,
+                            interval_ms,
+                            step,
+                        } => Some(crate::exchange::DemoWalk {
+                            seed,
+                            interval_ms,
+                            step,
+                        }),
+                        prices => {
+                            simulator.spawn(crate::exchange::run_price_feed(
+                                Arc::clone(exchange),
+                                prices,
+                            ));
+                            None
+                        }
+                    };
+                    simulator.spawn(crate::exchange::run_trader(
+                        Arc::clone(exchange),
+                        account.uid,
+                        settings.seed,
+                        settings.trader_interval_ms,
+                        walk,
+                    ));
+                }
+                _ => {
+                    simulator.spawn(crate::exchange::run_price_feed(
+                        Arc::clone(exchange),
+                        clockwork.prices,
+                    ));
+                }
+            }
             if clockwork.hourly_interest {
                 simulator.spawn(crate::exchange::run_hourly_interest(Arc::clone(exchange)));
             }
@@ -359,6 +415,7 @@ impl Server {
         let public_addr = self.public_addr();
         let admin_addr = self.admin_addr();
         let state = Arc::clone(&self.state);
+        let demo = self.demo.clone();
         let task = tokio::spawn(self.run(async move {
             let _ = triggered.await;
         }));
@@ -366,6 +423,7 @@ impl Server {
             public_addr,
             admin_addr,
             state,
+            demo,
             trigger: Some(trigger),
             task,
         }
@@ -377,6 +435,8 @@ pub struct RunningServer {
     pub public_addr: SocketAddr,
     pub admin_addr: SocketAddr,
     pub state: SharedState,
+    /// Demo mode's key and accounts, as [`Server::demo`].
+    pub demo: Option<DemoAccount>,
     trigger: Option<tokio::sync::oneshot::Sender<()>>,
     task: JoinHandle<Result<(), ServerError>>,
 }

@@ -179,6 +179,39 @@ impl RandomWalk {
         }
         self.prices()
     }
+
+    /// A price moved by something else (a price set by hand, a demo's shock): the walk goes on
+    /// from there. Put on the symbol's tick; an unknown symbol is ignored. Draws nothing, so the
+    /// stream of moves is the same as without it.
+    pub fn set_price(&mut self, symbol: &str, price: Decimal) {
+        if let Some(walking) = self.symbols.iter_mut().find(|s| s.symbol == symbol)
+            && let Some(price) = on_tick(price, walking.tick)
+        {
+            walking.price = price;
+        }
+    }
+}
+
+/// The generator a seed names, for other seeded choices (the demo's trader): ChaCha8 keyed
+/// as the walk's is, so its stream is fixed across versions and platforms too.
+pub type Generator = ChaCha8Rng;
+
+pub fn generator(seed: u64) -> Generator {
+    ChaCha8Rng::from_seed(expand_seed(seed))
+}
+
+/// A uniform integer in [0, bound) (0 when `bound` is 0), by rejection on raw u64 words.
+pub fn draw_below(rng: &mut Generator, bound: u64) -> u64 {
+    if bound == 0 {
+        return 0;
+    }
+    let zone = u64::MAX - (u64::MAX % bound);
+    loop {
+        let word = rng.next_u64();
+        if word < zone {
+            return word % bound;
+        }
+    }
 }
 
 /// Spreads a u64 over ChaCha's 32-byte key with SplitMix64, a fixed public algorithm, so close
@@ -604,6 +637,45 @@ fn parse_time(text: &str, column: &'static str) -> Result<i64, LineProblem> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_price_set_on_the_walk_is_where_it_goes_on_from() {
+        let starts = [("BTCUSDT".to_owned(), dec("60000.00"), dec("0.01"))];
+        let mut moved = RandomWalk::new(5, &starts, dec("0.001"));
+        let mut left = moved.clone();
+        moved.set_price("BTCUSDT", dec("50000.004"));
+        moved.set_price("NOTASYMBOL", dec("1"));
+        assert_eq!(moved.prices()[0].1, dec("50000.00"), "put on tick");
+        let (from_moved, from_left) = (moved.step()[0].1, left.step()[0].1);
+        assert!(
+            from_moved >= dec("49950") && from_moved <= dec("50050"),
+            "{from_moved}"
+        );
+        assert!(
+            from_left >= dec("59940") && from_left <= dec("60060"),
+            "{from_left}"
+        );
+        // The same draw moved both: the stream is not disturbed by a price set by hand.
+        let ratio = |price: Decimal, start: Decimal| (price / start - Decimal::ONE).round_dp(4);
+        assert_eq!(
+            ratio(from_moved, dec("50000")),
+            ratio(from_left, dec("60000"))
+        );
+    }
+
+    #[test]
+    fn draws_below_a_bound_stay_below_it() {
+        let mut rng = generator(9);
+        assert_eq!(draw_below(&mut rng, 0), 0);
+        for bound in [1, 2, 3, 10, 1_000] {
+            for _ in 0..500 {
+                assert!(draw_below(&mut rng, bound) < bound);
+            }
+        }
+        let (mut a, mut b) = (generator(3), generator(3));
+        let draws = |rng: &mut Generator| (0..20).map(|_| draw_below(rng, 100)).collect::<Vec<_>>();
+        assert_eq!(draws(&mut a), draws(&mut b));
+    }
 
     fn dec(text: &str) -> Decimal {
         match Decimal::from_str(text) {

@@ -109,8 +109,8 @@ pub struct Gateway {
     pub admin: SocketAddr,
     /// `https` when the listeners speak TLS, else `http`.
     pub scheme: &'static str,
-    /// Held so the server's stdout stays open.
-    _stdout: Lines<BufReader<ChildStdout>>,
+    /// The server's stdout after the listening line (held so that it stays open).
+    stdout: Lines<BufReader<ChildStdout>>,
     _dir: tempfile::TempDir,
 }
 
@@ -152,9 +152,18 @@ impl Gateway {
             public,
             admin,
             scheme,
-            _stdout: lines,
+            stdout: lines,
             _dir: dir,
         }
+    }
+
+    /// The next line the server writes on stdout after the listening line.
+    pub async fn stdout_line(&mut self) -> String {
+        tokio::time::timeout(WAIT, self.stdout.next_line())
+            .await
+            .expect("no stdout line in time")
+            .expect("read stdout")
+            .expect("serve closed stdout")
     }
 
     /// Where this server keeps its data.

@@ -28,28 +28,55 @@ pub(crate) async fn run_price_feed(exchange: Arc<Exchange>, prices: Prices) {
 }
 
 async fn walk(exchange: &Exchange, seed: u64, interval_ms: u64, step: Decimal) {
-    // The walk starts where the prices are now (set by hand, maybe, before the server ran it).
-    let mut walk = exchange
-        .read(|sim| {
-            let starts: Vec<_> = sim
-                .symbols()
-                .iter()
-                .map(|rules| {
-                    let price = sim.price(&rules.symbol).unwrap_or(rules.initial_price);
-                    (rules.symbol.clone(), price, rules.tick_size)
-                })
-                .collect();
-            RandomWalk::new(seed, &starts, step)
-        })
-        .await;
-    let interval_us = i64::try_from(interval_ms.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let mut walker = Walker::start(exchange, seed, step).await;
+    let interval_us = interval_us(interval_ms);
     let mut next_us = exchange.clock.now_us();
     loop {
         next_us = next_us.saturating_add(interval_us);
         exchange.clock.sleep_until(next_us).await;
-        for (symbol, price) in walk.step() {
+        walker.step(exchange).await;
+    }
+}
+
+pub(crate) fn interval_us(interval_ms: u64) -> i64 {
+    i64::try_from(interval_ms.saturating_mul(1000)).unwrap_or(i64::MAX)
+}
+
+/// The seeded walk, stepped by whoever owns it: the price feed, or the demo's trader (which
+/// also moves prices itself now and then, and tells the walk).
+pub(crate) struct Walker {
+    walk: RandomWalk,
+}
+
+impl Walker {
+    /// A walk that starts where the prices are now (set by hand, maybe, before the server ran).
+    pub(crate) async fn start(exchange: &Exchange, seed: u64, step: Decimal) -> Walker {
+        let walk = exchange
+            .read(|sim| {
+                let starts: Vec<_> = sim
+                    .symbols()
+                    .iter()
+                    .map(|rules| {
+                        let price = sim.price(&rules.symbol).unwrap_or(rules.initial_price);
+                        (rules.symbol.clone(), price, rules.tick_size)
+                    })
+                    .collect();
+                RandomWalk::new(seed, &starts, step)
+            })
+            .await;
+        Walker { walk }
+    }
+
+    /// Moves every symbol one step.
+    pub(crate) async fn step(&mut self, exchange: &Exchange) {
+        for (symbol, price) in self.walk.step() {
             exchange.set_price(&symbol, price).await;
         }
+    }
+
+    /// A price moved by its owner: the walk goes on from there.
+    pub(crate) fn moved(&mut self, symbol: &str, price: Decimal) {
+        self.walk.set_price(symbol, price);
     }
 }
 

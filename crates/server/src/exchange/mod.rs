@@ -6,11 +6,16 @@
 //! interleave and every subscriber sees them in the order the simulator made them. They enter
 //! the bus like anyone else's (DESIGN.md: the simulator is a library, never a second server).
 
+mod demo;
 mod feed;
 mod settings;
+mod trader;
 
+pub(crate) use demo::prepare as prepare_demo;
+pub use demo::{DEMO_LABEL, DEMO_PAIRS, DemoAccount};
 pub(crate) use feed::{run_hourly_interest, run_price_feed};
-pub use settings::{Prices, Settings, settings};
+pub use settings::{DemoSettings, Prices, Settings, settings};
+pub(crate) use trader::{DemoWalk, run_trader};
 
 use crate::bus::{AccountEvent, Bus};
 use std::sync::Arc;

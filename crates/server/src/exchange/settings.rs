@@ -12,6 +12,15 @@ pub struct Settings {
     pub sim: SimConfig,
     pub prices: Prices,
     pub hourly_interest: bool,
+    /// Demo mode: the trader's seed and pace.
+    pub demo: Option<DemoSettings>,
+}
+
+/// Demo mode's trader (`[sim.demo]`).
+#[derive(Debug, Clone, Copy)]
+pub struct DemoSettings {
+    pub seed: u64,
+    pub trader_interval_ms: u64,
 }
 
 /// Where prices come from besides the admin API.
@@ -40,14 +49,23 @@ pub fn settings(config: &Config) -> Result<Settings, String> {
         .iter()
         .map(|symbol| rules(symbol, &known))
         .collect::<Result<_, _>>()?;
-    let prices = match sim_config.prices {
+    let demo = sim_config.demo.enabled.then_some(DemoSettings {
+        seed: sim_config.demo.seed,
+        trader_interval_ms: sim_config.demo.trader_interval_ms,
+    });
+    // Demo mode walks prices unless another source is configured, and seeds the walk itself.
+    let source = match (sim_config.prices, demo) {
+        (PriceSource::Manual, Some(_)) => PriceSource::Walk,
+        (source, _) => source,
+    };
+    let prices = match source {
         PriceSource::Manual => Prices::Manual,
         PriceSource::Walk => {
             if sim_config.walk_interval_ms == 0 {
                 return Err("sim.walk_interval_ms must be positive".into());
             }
             Prices::Walk {
-                seed: sim_config.seed,
+                seed: demo.map_or(sim_config.seed, |demo| demo.seed),
                 interval_ms: sim_config.walk_interval_ms,
                 step: rate("sim.walk_step", &sim_config.walk_step)?,
             }
@@ -84,6 +102,7 @@ pub fn settings(config: &Config) -> Result<Settings, String> {
         sim,
         prices,
         hourly_interest: sim_config.hourly_interest,
+        demo,
     })
 }
 
