@@ -59,7 +59,7 @@ mod frame;
 pub mod fuzzing;
 mod item;
 mod options;
-pub mod snapshot;
+mod snapshot;
 mod tls;
 pub mod token;
 

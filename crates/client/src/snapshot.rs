@@ -24,13 +24,15 @@ use userstream_protocol::rest::{
 };
 
 /// `GET`: the cross margin account.
-pub const CROSS_ACCOUNT_PATH: &str = "/sapi/v1/margin/account";
+pub(crate) const CROSS_ACCOUNT_PATH: &str = "/sapi/v1/margin/account";
 /// `GET ?symbols=SYM`: isolated margin accounts.
-pub const ISOLATED_ACCOUNT_PATH: &str = "/sapi/v1/margin/isolated/account";
+pub(crate) const ISOLATED_ACCOUNT_PATH: &str = "/sapi/v1/margin/isolated/account";
 /// `GET`: open margin orders (cross: every symbol; isolated: `symbol=SYM&isIsolated=TRUE`).
-pub const OPEN_ORDERS_PATH: &str = "/sapi/v1/margin/openOrders";
+pub(crate) const OPEN_ORDERS_PATH: &str = "/sapi/v1/margin/openOrders";
 /// `recvWindow` sent with every snapshot request: Binance's default, in milliseconds.
-pub const RECV_WINDOW_MS: u64 = 5000;
+/// Largest snapshot answer read (Binance caps open orders at 200 per symbol).
+const MAX_ANSWER_BYTES: usize = 8 * 1024 * 1024;
+pub(crate) const RECV_WINDOW_MS: u64 = 5000;
 
 /// The state of one margin account, read over REST after its subscription was answered: every
 /// event not reflected in it follows it in the stream (see [`Item::Snapshot`]).
@@ -243,13 +245,27 @@ impl SnapshotClient {
             .map_err(transport)?;
         let status = response.status().as_u16();
         let retry_after = crate::token::retry_after(response.headers());
-        let body = response.text().await.map_err(transport)?;
+        // A margin account and its open orders are kilobytes; a server that sends more than
+        // this is not answering the question, and must not fill the client's memory.
+        let mut response = response;
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(transport)? {
+            if bytes.len() + chunk.len() > MAX_ANSWER_BYTES {
+                return Err(SnapshotError::BadAnswer {
+                    path,
+                    status,
+                    body: format!("an answer longer than {MAX_ANSWER_BYTES} bytes"),
+                });
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        let body = String::from_utf8_lossy(&bytes);
         parse_answer(path, status, &body, retry_after)
     }
 }
 
 /// `params`, then `recvWindow`, then `timestamp` and the `signature` over all of it.
-pub fn signed_query(params: &[(&str, &str)], secret: &str, now_ms: i64) -> String {
+pub(crate) fn signed_query(params: &[(&str, &str)], secret: &str, now_ms: i64) -> String {
     let mut query = form_urlencoded::Serializer::new(String::new());
     for (name, value) in params {
         query.append_pair(name, value);

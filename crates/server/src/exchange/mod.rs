@@ -14,29 +14,39 @@ mod trader;
 pub(crate) use demo::prepare as prepare_demo;
 pub use demo::{DEMO_LABEL, DEMO_PAIRS, DemoAccount};
 pub(crate) use feed::{run_hourly_interest, run_price_feed};
-pub use settings::{DemoSettings, Prices, Settings, settings};
+pub(crate) use settings::{DemoSettings, Prices, settings};
 pub(crate) use trader::{DemoWalk, run_trader};
 
 use crate::bus::{AccountEvent, Bus};
 use std::sync::Arc;
 use tokio::sync::Mutex;
 use userstream_protocol::clock::SharedClock;
-use userstream_sim::{SimConfig, SimError, Simulator};
+use userstream_sim::{SimConfig, SimError, Simulator, SymbolRules};
 
 /// The simulator and where its events go.
 pub struct Exchange {
     sim: Mutex<Simulator>,
+    /// The pairs and their filters, fixed at start: read without the lock (`exchangeInfo` is
+    /// public and free, and must not queue behind trading).
+    symbols: Arc<[SymbolRules]>,
     bus: Arc<dyn Bus>,
     clock: SharedClock,
 }
 
 impl Exchange {
     pub fn new(config: SimConfig, bus: Arc<dyn Bus>, clock: SharedClock) -> Exchange {
+        let symbols = config.symbols.clone().into();
         Exchange {
             sim: Mutex::new(Simulator::new(config)),
+            symbols,
             bus,
             clock,
         }
+    }
+
+    /// The simulated pairs and their filters.
+    pub fn symbols(&self) -> &[SymbolRules] {
+        &self.symbols
     }
 
     /// Runs one operation at the clock's time and publishes what it produced, in order.

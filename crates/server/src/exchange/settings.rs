@@ -2,8 +2,12 @@
 
 use crate::config::{Config, PriceSource, SymbolConfig};
 use std::str::FromStr;
-use userstream_sim::{Decimal, Recording, SimConfig, SymbolRules};
+use userstream_sim::{Decimal, MAX_PRICE, Recording, SimConfig, SymbolRules};
 
+/// Fastest replay: a recorded second in a millisecond.
+const MAX_REPLAY_SPEED: u32 = 1_000;
+/// Largest quantity a configured pair may allow.
+const MAX_QTY: u64 = 1_000_000_000_000;
 /// Largest recorded file read for a replay.
 const MAX_RECORDING_BYTES: u64 = 256 * 1024 * 1024;
 
@@ -47,7 +51,7 @@ pub fn settings(config: &Config) -> Result<Settings, String> {
     sim.symbols = config
         .symbols
         .iter()
-        .map(|symbol| rules(symbol, &known))
+        .filter_map(|symbol| rules(symbol, &known).transpose())
         .collect::<Result<_, _>>()?;
     let demo = sim_config.demo.enabled.then_some(DemoSettings {
         seed: sim_config.demo.seed,
@@ -76,8 +80,8 @@ pub fn settings(config: &Config) -> Result<Settings, String> {
                     "sim.prices = \"replay\" needs at least one [[sim.replay]] file".into(),
                 );
             }
-            if sim_config.replay_speed == 0 {
-                return Err("sim.replay_speed must be at least 1".into());
+            if !(1..=MAX_REPLAY_SPEED).contains(&sim_config.replay_speed) {
+                return Err(format!("sim.replay_speed must be 1 to {MAX_REPLAY_SPEED}"));
             }
             let recordings = sim_config
                 .replay
@@ -135,8 +139,10 @@ fn decimal(setting: &str, text: &str) -> Result<Decimal, String> {
 }
 
 /// A configured pair's rules: the simulator's defaults for the pairs it knows, the settings'
-/// values over them.
-fn rules(symbol: &SymbolConfig, known: &[SymbolRules]) -> Result<SymbolRules, String> {
+/// values over them. A pair it does not know and has no `price` for is left out of the
+/// simulator (its trading answers -1121), so a gateway configured before the simulator existed
+/// still starts.
+fn rules(symbol: &SymbolConfig, known: &[SymbolRules]) -> Result<Option<SymbolRules>, String> {
     let name = &symbol.symbol;
     let setting = |field: &str| format!("symbols {name}: {field}");
     let price = symbol
@@ -155,9 +161,11 @@ fn rules(symbol: &SymbolConfig, known: &[SymbolRules]) -> Result<SymbolRules, St
         }
         (None, Some(price)) => SymbolRules::new(name, &symbol.base, &symbol.quote, price),
         (None, None) => {
-            return Err(format!(
-                "symbols {name}: the simulator needs a starting `price` for this pair (or set sim.enabled = false)"
-            ));
+            tracing::warn!(
+                symbol = %name,
+                "no `price` for this pair: the simulator leaves it out (set one to trade it)"
+            );
+            return Ok(None);
         }
     };
     let fields: [(&str, &Option<String>, &mut Decimal); 5] = [
@@ -176,7 +184,30 @@ fn rules(symbol: &SymbolConfig, known: &[SymbolRules]) -> Result<SymbolRules, St
             *value = positive(&setting(field), text)?;
         }
     }
-    Ok(rules)
+    within_bounds(&rules).map_err(|problem| format!("symbols {name}: {problem}"))?;
+    Ok(Some(rules))
+}
+
+/// Bounds that keep every order's arithmetic far from `Decimal`'s limits: Binance's 8 fraction
+/// digits at the finest, prices up to the simulator's maximum, quantities up to 10^12.
+fn within_bounds(rules: &SymbolRules) -> Result<(), String> {
+    let finest = Decimal::new(1, 8);
+    let max_qty = Decimal::from(MAX_QTY);
+    if rules.tick_size < finest || rules.step_size < finest {
+        return Err(format!("tick_size and step_size must be at least {finest}"));
+    }
+    if rules.initial_price > MAX_PRICE || !(rules.initial_price % rules.tick_size).is_zero() {
+        return Err(format!(
+            "price must be a multiple of tick_size {} and at most {MAX_PRICE}",
+            rules.tick_size
+        ));
+    }
+    if rules.max_qty > max_qty || rules.min_qty > rules.max_qty {
+        return Err(format!(
+            "min_qty must be at most max_qty, and max_qty at most {max_qty}"
+        ));
+    }
+    Ok(())
 }
 
 fn positive(setting: &str, text: &str) -> Result<Decimal, String> {
@@ -185,4 +216,63 @@ fn positive(setting: &str, text: &str) -> Result<Decimal, String> {
         return Err(format!("{setting} must be positive, not {text}"));
     }
     Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SymbolConfig;
+
+    fn with_pair(adjust: impl FnOnce(&mut SymbolConfig)) -> Result<Settings, String> {
+        let mut config = Config::default();
+        let mut pair = SymbolConfig::new("AAABBB", "AAA", "BBB");
+        pair.price = Some("1.5".into());
+        adjust(&mut pair);
+        config.symbols.push(pair);
+        settings(&config)
+    }
+
+    #[test]
+    fn pairs_the_simulator_cannot_trade_safely_are_refused() {
+        assert!(with_pair(|_| {}).is_ok());
+        let refused = [
+            with_pair(|p| p.tick_size = Some("0.000000001".into())),
+            with_pair(|p| {
+                p.price = Some("1.505".into());
+                p.tick_size = Some("0.01".into());
+            }),
+            with_pair(|p| p.price = Some("10000000000".into())),
+            with_pair(|p| p.max_qty = Some("10000000000000".into())),
+            with_pair(|p| {
+                p.min_qty = Some("10".into());
+                p.max_qty = Some("5".into());
+            }),
+        ];
+        for (case, result) in refused.into_iter().enumerate() {
+            let error = result
+                .err()
+                .unwrap_or_else(|| panic!("case {case} was accepted"));
+            assert!(error.starts_with("symbols AAABBB: "), "{error}");
+        }
+    }
+
+    #[test]
+    fn a_pair_without_a_price_is_left_out_not_fatal() {
+        let settings = with_pair(|p| p.price = None).unwrap();
+        assert!(settings.sim.symbols.iter().all(|r| r.symbol != "AAABBB"));
+        assert!(settings.sim.symbols.iter().any(|r| r.symbol == "BTCUSDT"));
+    }
+
+    #[test]
+    fn replays_are_at_most_a_thousand_times_faster() {
+        let mut config = Config::default();
+        config.sim.prices = PriceSource::Replay;
+        config.sim.replay = vec![crate::config::ReplayFile {
+            symbol: "BTCUSDT".into(),
+            file: "unused.csv".into(),
+        }];
+        config.sim.replay_speed = 1_001;
+        let error = settings(&config).err().unwrap();
+        assert!(error.contains("replay_speed"), "{error}");
+    }
 }
