@@ -78,16 +78,7 @@ impl Simulator {
         now_us: i64,
     ) -> Result<(Vec<Canceled>, Vec<AccountEvent>), SimError> {
         self.trading_rules(account, symbol)?;
-        let ids: Vec<i64> = self
-            .open
-            .iter()
-            .copied()
-            .filter(|id| {
-                self.orders
-                    .get(id)
-                    .is_some_and(|o| &o.account == account && o.symbol == symbol)
-            })
-            .collect();
+        let ids = self.open_ids(account, symbol);
         if ids.is_empty() {
             return Err(SimError::UnknownOrder);
         }

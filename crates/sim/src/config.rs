@@ -36,6 +36,13 @@ pub struct SimConfig {
     pub force_liquidation_level: Decimal,
     /// Most a user may owe of one asset, in that asset (the `borrowLimit` of maxBorrowable).
     pub borrow_limit: Decimal,
+    /// MAX_NUM_ORDERS `maxNumOrders`: most open orders one account may have on one symbol (an
+    /// OCO counts its two legs). Binance's: 200.
+    pub max_num_orders: usize,
+    /// Most closed orders, closed OCO lists and trades kept per account, each: beyond it the
+    /// oldest (lowest id) are dropped and queries no longer find them. Open orders and
+    /// executing lists are never dropped.
+    pub max_history: usize,
 }
 
 impl Default for SimConfig {
@@ -55,6 +62,8 @@ impl Default for SimConfig {
             pre_liquidation_level: Decimal::new(12, 1),
             force_liquidation_level: Decimal::new(11, 1),
             borrow_limit: Decimal::new(1_000_000_000, 0),
+            max_num_orders: 200,
+            max_history: 10_000,
         }
     }
 }
@@ -134,6 +143,17 @@ impl SymbolRules {
             min_notional,
             initial_price,
         }
+    }
+
+    /// `price` on this symbol's tick: the nearest multiple (half to even), at least one tick
+    /// and at most the highest multiple of the tick not above [`MAX_PRICE`]. For prices from
+    /// elsewhere (a recording) before [`Simulator::set_price`](crate::Simulator::set_price),
+    /// which refuses a price off the tick.
+    pub fn on_tick(&self, price: Decimal) -> Decimal {
+        if self.tick_size <= Decimal::ZERO {
+            return price.min(MAX_PRICE);
+        }
+        crate::feed::on_tick(price, self.tick_size).unwrap_or(self.tick_size)
     }
 
     /// The same rules with Binance's own tick and step.

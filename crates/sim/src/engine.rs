@@ -21,7 +21,7 @@ use crate::events::{FillReport, Report, execution_report};
 use crate::ledger::Ledger;
 use crate::margin::Valuer;
 use crate::matching::{Book, Level, Target};
-use crate::num::{MAX_AMOUNT, is_multiple, q8, text};
+use crate::num::{MAX_AMOUNT, is_multiple, mul, q8, text};
 use crate::order::{Order, has_limit_price, is_stop_type};
 pub use crate::requests::{
     AccountEvent, BorrowRepay, Canceled, HistoryQuery, OcoRequest, OrderRef, OrderRequest,
@@ -41,11 +41,34 @@ pub(crate) struct OcoList {
     pub updated_us: i64,
 }
 
-/// A trade of one of the simulator's orders.
-#[derive(Debug, Clone)]
-pub(crate) struct TradeRecord {
-    pub account: Account,
-    pub trade: MarginTrade,
+/// What one account holds, by id: every per-request lookup (client ids, open orders, history)
+/// goes through it instead of scanning every user's orders. Kept in step with `orders` and
+/// `lists` by [`Simulator::add_order`], [`Simulator::unlist`], [`Simulator::add_list`] and
+/// [`Simulator::finish_list`], the only places that change them.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Holdings {
+    /// Open orders (New, PartiallyFilled), never dropped.
+    pub open: BTreeSet<i64>,
+    /// Closed orders still kept: at most `max_history` once the next order comes in.
+    pub closed: BTreeSet<i64>,
+    /// Executing OCO lists, never dropped.
+    pub executing_lists: BTreeSet<i64>,
+    /// Lists done (ALL_DONE), at most `max_history` once the next list comes in.
+    pub done_lists: BTreeSet<i64>,
+    /// The account's trades by id (their only home), at most `max_history`.
+    pub trades: BTreeMap<i64, MarginTrade>,
+}
+
+/// Drops the lowest ids of `ids` until at most `keep` are left; returns them.
+fn trim(ids: &mut BTreeSet<i64>, keep: usize) -> Vec<i64> {
+    let mut dropped = Vec::new();
+    while ids.len() > keep {
+        match ids.pop_first() {
+            Some(id) => dropped.push(id),
+            None => break,
+        }
+    }
+    dropped
 }
 
 /// The margin exchange.
@@ -54,12 +77,17 @@ pub struct Simulator {
     pub(crate) config: SimConfig,
     pub(crate) prices: BTreeMap<String, Decimal>,
     pub(crate) accounts: BTreeMap<Account, Ledger>,
+    /// Every kept order, open or closed, by id.
     pub(crate) orders: BTreeMap<i64, Order>,
-    pub(crate) open: BTreeSet<i64>,
+    /// Open order ids by symbol (what a price move looks at).
+    pub(crate) open_by_symbol: BTreeMap<String, BTreeSet<i64>>,
+    /// Every kept OCO list, by id.
     pub(crate) lists: BTreeMap<i64, OcoList>,
-    pub(crate) trades: Vec<TradeRecord>,
+    /// Per account: its order and list ids, and its trades.
+    pub(crate) holdings: BTreeMap<Account, Holdings>,
     next_order_id: i64,
     pub(crate) next_trade_id: i64,
+    next_list_id: i64,
     next_tran_id: i64,
     next_execution_id: i64,
     next_client_id: u64,
@@ -107,11 +135,12 @@ impl Simulator {
             prices,
             accounts: BTreeMap::new(),
             orders: BTreeMap::new(),
-            open: BTreeSet::new(),
+            open_by_symbol: BTreeMap::new(),
             lists: BTreeMap::new(),
-            trades: Vec::new(),
+            holdings: BTreeMap::new(),
             next_order_id: 1,
             next_trade_id: 1,
+            next_list_id: 1,
             next_tran_id: 1,
             next_execution_id: 1,
             next_client_id: 1,
@@ -165,6 +194,108 @@ impl Simulator {
         let id = self.next_order_id;
         self.next_order_id += 1;
         id
+    }
+
+    pub(crate) fn take_list_id(&mut self) -> i64 {
+        let id = self.next_list_id;
+        self.next_list_id += 1;
+        id
+    }
+
+    /// Files a new open order under its account and symbol, first dropping the account's
+    /// oldest closed orders beyond `max_history`.
+    pub(crate) fn add_order(&mut self, order: Order) {
+        let id = order.order_id;
+        self.open_by_symbol
+            .entry(order.symbol.clone())
+            .or_default()
+            .insert(id);
+        let holdings = self.holdings.entry(order.account.clone()).or_default();
+        holdings.open.insert(id);
+        for dropped in trim(&mut holdings.closed, self.config.max_history) {
+            self.orders.remove(&dropped);
+        }
+        self.orders.insert(id, order);
+    }
+
+    /// An order left the book (filled, canceled, expired): it moves to its account's closed
+    /// orders. The caller sets its status.
+    pub(crate) fn unlist(&mut self, order_id: i64) {
+        let Some(order) = self.orders.get(&order_id) else {
+            return;
+        };
+        if let Some(ids) = self.open_by_symbol.get_mut(&order.symbol) {
+            ids.remove(&order_id);
+        }
+        if let Some(holdings) = self.holdings.get_mut(&order.account)
+            && holdings.open.remove(&order_id)
+        {
+            holdings.closed.insert(order_id);
+        }
+    }
+
+    /// Files a new executing list, first dropping the account's oldest done lists beyond
+    /// `max_history`.
+    pub(crate) fn add_list(&mut self, list: OcoList) {
+        let holdings = self.holdings.entry(list.account.clone()).or_default();
+        holdings.executing_lists.insert(list.id);
+        for dropped in trim(&mut holdings.done_lists, self.config.max_history) {
+            self.lists.remove(&dropped);
+        }
+        self.lists.insert(list.id, list);
+    }
+
+    /// A list is done (ALL_DONE). Returns false when it was not executing (or is unknown).
+    pub(crate) fn finish_list(&mut self, list_id: i64, now_us: i64) -> bool {
+        let Some(list) = self.lists.get_mut(&list_id) else {
+            return false;
+        };
+        let was_executing = list.status == ListOrderStatus::Executing;
+        list.status = ListOrderStatus::AllDone;
+        list.updated_us = now_us;
+        if let Some(holdings) = self.holdings.get_mut(&list.account)
+            && holdings.executing_lists.remove(&list_id)
+        {
+            holdings.done_lists.insert(list_id);
+        }
+        was_executing
+    }
+
+    /// Keeps a trade with its account's, dropping the oldest beyond `max_history`.
+    pub(crate) fn add_trade(&mut self, account: &Account, trade: MarginTrade) {
+        let keep = self.config.max_history;
+        let trades = &mut self.holdings.entry(account.clone()).or_default().trades;
+        trades.insert(trade.id, trade);
+        while trades.len() > keep && trades.pop_first().is_some() {}
+    }
+
+    /// The account's open orders on `symbol`.
+    pub(crate) fn open_ids(&self, account: &Account, symbol: &str) -> Vec<i64> {
+        self.holdings
+            .get(account)
+            .map(|h| {
+                h.open
+                    .iter()
+                    .copied()
+                    .filter(|id| self.orders.get(id).is_some_and(|o| o.symbol == symbol))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// MAX_NUM_ORDERS: refuses `adding` more open orders when the account would then have more
+    /// than `max_num_orders` open on `symbol`.
+    pub(crate) fn check_open_room(
+        &self,
+        account: &Account,
+        symbol: &str,
+        adding: usize,
+    ) -> Result<(), SimError> {
+        let open = self.open_ids(account, symbol).len();
+        if open.saturating_add(adding) > self.config.max_num_orders {
+            return Err(SimError::Filter("MAX_NUM_ORDERS"));
+        }
+        Ok(())
     }
 
     pub(crate) fn next_execution_id(&mut self) -> i64 {
@@ -318,7 +449,7 @@ impl Simulator {
             } else {
                 self.price(&rules.symbol).unwrap_or(rules.initial_price)
             };
-            if qty * reference < rules.min_notional {
+            if mul(qty, reference) < rules.min_notional {
                 return Err(SimError::Filter("NOTIONAL"));
             }
         }
@@ -340,11 +471,12 @@ impl Simulator {
         let Some(client_id) = client_id else {
             return Ok(());
         };
-        let duplicate = self
-            .open
-            .iter()
-            .filter_map(|id| self.orders.get(id))
-            .any(|o| &o.account == account && o.symbol == symbol && o.client_order_id == client_id);
+        let duplicate = self.holdings.get(account).is_some_and(|h| {
+            h.open
+                .iter()
+                .filter_map(|id| self.orders.get(id))
+                .any(|o| o.symbol == symbol && o.client_order_id == client_id)
+        });
         if duplicate {
             Err(SimError::DuplicateOrder)
         } else {
@@ -362,6 +494,7 @@ impl Simulator {
         let rules = self.trading_rules(account, &order.symbol)?;
         let (quantity, price, stop) = self.validate(&rules, &order)?;
         self.check_duplicate(account, &order.symbol, order.new_client_order_id.as_deref())?;
+        self.check_open_room(account, &order.symbol, 1)?;
         let book = self.book(&rules);
         let market = book.market;
         let t = order.order_type;
@@ -408,8 +541,8 @@ impl Simulator {
                 asset: rules.quote.clone(),
                 amount: match t {
                     OrderType::Market => plan.iter().map(|l| q8(l.qty * l.price)).sum(),
-                    OrderType::StopLoss | OrderType::TakeProfit => q8(orig_qty * stop),
-                    _ => q8(orig_qty * price),
+                    OrderType::StopLoss | OrderType::TakeProfit => q8(mul(orig_qty, stop)),
+                    _ => q8(mul(orig_qty, price)),
                 },
             },
         };
@@ -461,8 +594,7 @@ impl Simulator {
         self.ledger_mut(account)
             .lock(&funding.asset, funding.amount);
         self.ledger_mut(account).updated_us = now_us;
-        self.orders.insert(order_id, new_order);
-        self.open.insert(order_id);
+        self.add_order(new_order);
         self.report(order_id, ExecutionType::New, None, now_us, &mut out);
         self.position(account, [funding.asset.clone()], now_us, &mut out);
         if borrowed > Decimal::ZERO {
@@ -575,7 +707,7 @@ impl Simulator {
             order.locked,
         );
         order.locked = Decimal::ZERO;
-        self.open.remove(&order_id);
+        self.unlist(order_id);
         let ledger = self.ledger_mut(&account);
         ledger.unlock(&asset, locked);
         ledger.updated_us = now_us;
@@ -640,7 +772,8 @@ impl Simulator {
         out.push(account, event);
     }
 
-    /// The id of the account's order on `symbol` named by `target` (the newest for a client id).
+    /// The id of the account's order on `symbol` named by `target`. For a client id: the open
+    /// order that has it, else the newest closed one still kept.
     pub(crate) fn find(
         &self,
         account: &Account,
@@ -653,14 +786,19 @@ impl Simulator {
                 .get(id)
                 .filter(|o| &o.account == account && o.symbol == symbol)
                 .map(|o| o.order_id),
-            OrderRef::ClientId(client_id) => self
-                .orders
-                .values()
-                .rev()
-                .find(|o| {
-                    &o.account == account && o.symbol == symbol && &o.client_order_id == client_id
-                })
-                .map(|o| o.order_id),
+            OrderRef::ClientId(client_id) => self.holdings.get(account).and_then(|h| {
+                let named = |id: &&i64| {
+                    self.orders
+                        .get(id)
+                        .is_some_and(|o| o.symbol == symbol && &o.client_order_id == client_id)
+                };
+                h.open
+                    .iter()
+                    .rev()
+                    .find(named)
+                    .or_else(|| h.closed.iter().rev().find(named))
+                    .copied()
+            }),
         };
         found.ok_or(SimError::OrderNotFound)
     }
@@ -683,4 +821,95 @@ pub(crate) fn check_qty(rules: &SymbolRules, qty: Decimal) -> Result<(), SimErro
         return Err(SimError::Filter("LOT_SIZE"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limit(client_id: &str) -> OrderRequest {
+        let mut order = OrderRequest::new("BTCUSDT", Side::Buy, OrderType::Limit);
+        order.quantity = Some(Decimal::new(1, 4));
+        order.price = Some(Decimal::new(90_000, 0));
+        order.time_in_force = Some(TimeInForce::Gtc);
+        order.new_client_order_id = Some(client_id.to_owned());
+        order
+    }
+
+    /// An older open order and a newer closed one with the same client id (placement refuses
+    /// that, so the state is made by hand): the client id names the open one.
+    #[test]
+    fn a_client_id_names_the_open_order_before_a_closed_one() {
+        let mut sim = Simulator::new(SimConfig::default());
+        let account = Account::cross(1);
+        sim.deposit(&account, "USDT", Decimal::new(100_000, 0), 1)
+            .unwrap();
+        let (open, _) = sim.place_order(&account, limit("same"), 2).unwrap();
+        let (newer, _) = sim.place_order(&account, limit("other"), 3).unwrap();
+        sim.cancel_order(&account, "BTCUSDT", &OrderRef::Id(newer.order_id), None, 4)
+            .unwrap();
+        if let Some(order) = sim.orders.get_mut(&newer.order_id) {
+            order.client_order_id = "same".to_owned();
+        }
+        let named = OrderRef::ClientId("same".to_owned());
+        assert_eq!(sim.find(&account, "BTCUSDT", &named), Ok(open.order_id));
+        let (canceled, _) = sim
+            .cancel_order(&account, "BTCUSDT", &named, None, 5)
+            .unwrap();
+        assert_eq!(canceled.order_id, open.order_id);
+        // Both closed now: the newest.
+        assert_eq!(sim.find(&account, "BTCUSDT", &named), Ok(newer.order_id));
+        // Another account never sees them.
+        assert_eq!(
+            sim.find(&Account::cross(2), "BTCUSDT", &named),
+            Err(SimError::OrderNotFound)
+        );
+    }
+
+    /// The per-account and per-symbol indexes say what the orders and lists say.
+    #[test]
+    fn indexes_agree_with_the_orders() {
+        let mut sim = Simulator::new(SimConfig::default());
+        let account = Account::cross(1);
+        sim.deposit(&account, "USDT", Decimal::new(100_000, 0), 1)
+            .unwrap();
+        sim.deposit(&account, "BTC", Decimal::ONE, 1).unwrap();
+        for n in 0..4 {
+            let (placed, _) = sim
+                .place_order(&account, limit(&format!("c{n}")), 2)
+                .unwrap();
+            if n % 2 == 0 {
+                sim.cancel_order(&account, "BTCUSDT", &OrderRef::Id(placed.order_id), None, 3)
+                    .unwrap();
+            }
+        }
+        let oco = OcoRequest::new(
+            "BTCUSDT",
+            Side::Sell,
+            Decimal::new(1, 2),
+            Decimal::new(99_000, 0),
+            Decimal::new(90_000, 0),
+        );
+        sim.place_oco(&account, oco, 4).unwrap();
+        // The price falls through the stop: the stop leg triggers, the limit leg expires.
+        sim.set_price("BTCUSDT", Decimal::new(89_000, 0), 5)
+            .unwrap();
+        let holdings = &sim.holdings[&account];
+        for (id, order) in &sim.orders {
+            assert_eq!(holdings.open.contains(id), order.is_open(), "order {id}");
+            assert_eq!(holdings.closed.contains(id), !order.is_open(), "order {id}");
+            assert_eq!(
+                sim.open_by_symbol["BTCUSDT"].contains(id),
+                order.is_open(),
+                "order {id}"
+            );
+        }
+        for (id, list) in &sim.lists {
+            let executing = list.status == ListOrderStatus::Executing;
+            assert_eq!(holdings.executing_lists.contains(id), executing);
+            assert_eq!(holdings.done_lists.contains(id), !executing);
+        }
+        assert_eq!(holdings.done_lists.len(), 1);
+        assert!(!holdings.trades.is_empty());
+    }
 }

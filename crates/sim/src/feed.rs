@@ -11,6 +11,9 @@ use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rust_decimal::Decimal;
 
+use crate::config::MAX_PRICE;
+use crate::num::floor_to;
+
 /// Why a recording was refused. Parsing reads untrusted files, so every refusal names the line.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -132,8 +135,8 @@ impl RandomWalk {
     ///
     /// `starts` is (symbol, initial price, tick size), in the order [`step`](Self::step) returns
     /// them. `step` is the largest relative move per step (0.001 = 0.1 %); its sign is ignored.
-    /// A tick of zero or below is taken as 0.00000001. Initial prices are rounded to their tick
-    /// and floored at one tick, as every later price is.
+    /// A tick of zero or below is taken as 0.00000001. Initial prices are rounded to their tick,
+    /// floored at one tick and capped at [`MAX_PRICE`], as every later price is.
     pub fn new(seed: u64, starts: &[(String, Decimal, Decimal)], step: Decimal) -> RandomWalk {
         let symbols = starts
             .iter()
@@ -166,8 +169,8 @@ impl RandomWalk {
             .collect()
     }
 
-    /// Moves every symbol once and returns the new prices (rounded to each tick, never ≤ 0),
-    /// in the order given to [`new`](Self::new).
+    /// Moves every symbol once and returns the new prices (rounded to each tick, never ≤ 0 nor
+    /// above [`MAX_PRICE`]), in the order given to [`new`](Self::new).
     pub fn step(&mut self) -> Vec<(String, Decimal)> {
         for symbol in &mut self.symbols {
             // One draw per symbol, in order, whether or not the move survives rounding: the
@@ -252,8 +255,13 @@ fn moved(price: Decimal, step: Decimal, drawn: i64, tick: Decimal) -> Option<Dec
     on_tick(next, tick)
 }
 
-/// The nearest multiple of `tick` (half to even), at least one tick.
-fn on_tick(price: Decimal, tick: Decimal) -> Option<Decimal> {
+/// The nearest multiple of `tick` (half to even), at least one tick and at most the highest
+/// multiple of the tick not above `MAX_PRICE` (the PRICE_FILTER's `maxPrice`). `tick` > 0.
+pub(crate) fn on_tick(price: Decimal, tick: Decimal) -> Option<Decimal> {
+    let top = floor_to(MAX_PRICE, tick)?;
+    if price >= top {
+        return Some(top.max(tick));
+    }
     let ticks = price.checked_div(tick)?.round();
     let rounded = ticks.checked_mul(tick)?;
     Some(if rounded <= Decimal::ZERO {
@@ -771,6 +779,38 @@ mod tests {
     }
 
     #[test]
+    fn walk_stops_at_max_price() {
+        let starts = vec![
+            ("A".into(), dec("999999999.99"), dec("0.01")),
+            ("B".into(), dec("5000000000"), dec("0.03")),
+        ];
+        let walk = RandomWalk::new(1, &starts, dec("0.5"));
+        let prices: Vec<Decimal> = walk.prices().into_iter().map(|(_, p)| p).collect();
+        // B starts above maxPrice: the highest multiple of its tick below it.
+        assert_eq!(prices[1], dec("999999999.99"));
+        let mut walk = walk;
+        let mut at_top = 0;
+        for _ in 0..200 {
+            for (symbol, price) in walk.step() {
+                assert!(price <= MAX_PRICE, "{symbol} {price}");
+                assert_eq!(price % dec("0.01"), Decimal::ZERO);
+                at_top += usize::from(price == dec("999999999.99"));
+            }
+        }
+        assert!(
+            at_top > 0,
+            "a walk of ±50 % steps from the top reaches it again"
+        );
+        let rules = crate::config::SymbolRules::new("X", "X", "USDT", dec("1"));
+        assert_eq!(rules.tick_size, dec("0.0001"));
+        assert_eq!(rules.on_tick(dec("1.23456")), dec("1.2346"));
+        assert_eq!(rules.on_tick(dec("1.23455")), dec("1.2346"));
+        assert_eq!(rules.on_tick(dec("-7")), dec("0.0001"));
+        assert_eq!(rules.on_tick(Decimal::MAX), MAX_PRICE);
+        assert_eq!(rules.on_tick(Decimal::MIN), dec("0.0001"));
+    }
+
+    #[test]
     fn draws_cover_both_ends() {
         let mut rng = ChaCha8Rng::from_seed(expand_seed(0));
         let draws: Vec<i64> = (0..2000).map(|_| draw_signed(&mut rng, 2)).collect();
@@ -1008,6 +1048,7 @@ mod tests {
             for _ in 0..steps {
                 for (_, price) in walk.step() {
                     prop_assert!(price > Decimal::ZERO);
+                    prop_assert!(price <= MAX_PRICE);
                     prop_assert!(price >= tick);
                     prop_assert_eq!(price % tick, Decimal::ZERO);
                 }

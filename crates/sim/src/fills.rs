@@ -5,8 +5,7 @@ use userstream_protocol::Account;
 use userstream_protocol::events::{ExecutionType, OrderStatus, Side, TimeInForce};
 use userstream_protocol::rest::{MarginOrder, MarginTrade};
 
-use crate::config::MAX_PRICE;
-use crate::engine::{AccountEvent, OrderRef, Out, Simulator, TradeRecord, check_price};
+use crate::engine::{AccountEvent, OrderRef, Out, Simulator, check_price};
 use crate::error::SimError;
 use crate::events::FillReport;
 use crate::matching::{Level, Target};
@@ -98,12 +97,14 @@ impl Simulator {
             };
             if filled {
                 o.working = false;
-                self.open.remove(&order_id);
             }
         }
-        self.trades.push(TradeRecord {
-            account: order.account.clone(),
-            trade: MarginTrade {
+        if filled {
+            self.unlist(order_id);
+        }
+        self.add_trade(
+            &order.account,
+            MarginTrade {
                 commission: text(commission),
                 commission_asset: received_asset.clone(),
                 id: trade_id,
@@ -117,7 +118,7 @@ impl Simulator {
                 is_isolated: order.account.scope.isolated_symbol().is_some(),
                 time: now_us.div_euclid(1000),
             },
-        });
+        );
         let fill = FillReport {
             qty,
             price,
@@ -140,6 +141,8 @@ impl Simulator {
     }
 
     /// Moves the price; resting orders it crosses fill, stops trigger, margin levels re-checked.
+    /// The price must pass the symbol's PRICE_FILTER (on the tick, at most `MAX_PRICE`; round
+    /// prices from elsewhere with [`SymbolRules::on_tick`](crate::SymbolRules::on_tick)).
     pub fn set_price(
         &mut self,
         symbol: &str,
@@ -147,17 +150,14 @@ impl Simulator {
         now_us: i64,
     ) -> Result<Vec<AccountEvent>, SimError> {
         let rules = self.rules(symbol).cloned().ok_or(SimError::BadSymbol)?;
-        if price <= Decimal::ZERO || price > MAX_PRICE {
-            return Err(SimError::Filter("PRICE_FILTER"));
-        }
+        check_price(&rules, price)?;
         self.prices.insert(symbol.to_owned(), price);
         let mut out = Out::default();
         let ids: Vec<i64> = self
-            .open
-            .iter()
-            .copied()
-            .filter(|id| self.orders.get(id).is_some_and(|o| o.symbol == symbol))
-            .collect();
+            .open_by_symbol
+            .get(symbol)
+            .map(|ids| ids.iter().copied().collect())
+            .unwrap_or_default();
         for id in ids {
             let Some(order) = self.orders.get(&id).cloned() else {
                 continue;

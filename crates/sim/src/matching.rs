@@ -43,17 +43,24 @@ impl Book<'_> {
     /// Base quantity one level at `price` offers: `liquidity` worth, at least one step.
     pub fn level_qty(&self, price: Decimal) -> Decimal {
         let qty = div(self.liquidity, price)
-            .map(|q| floor_to(q, self.rules.step_size))
+            .and_then(|q| floor_to(q, self.rules.step_size))
             .unwrap_or(Decimal::ZERO);
         qty.max(self.rules.step_size)
     }
 
-    /// Price of level `k` for a taker on `side`.
-    fn level_price(&self, side: Side, k: u32) -> Decimal {
-        let shift = self.slippage * Decimal::from(k);
+    /// Price of level `k` for a taker on `side`; `None` when the arithmetic overflows (the
+    /// plan then stops).
+    fn level_price(&self, side: Side, k: u32) -> Option<Decimal> {
+        let shift = self.slippage.checked_mul(Decimal::from(k))?;
         match side {
-            Side::Buy => ceil_to(self.market * (Decimal::ONE + shift), self.rules.tick_size),
-            Side::Sell => floor_to(self.market * (Decimal::ONE - shift), self.rules.tick_size),
+            Side::Buy => ceil_to(
+                self.market.checked_mul(Decimal::ONE.checked_add(shift)?)?,
+                self.rules.tick_size,
+            ),
+            Side::Sell => floor_to(
+                self.market.checked_mul(Decimal::ONE.checked_sub(shift)?)?,
+                self.rules.tick_size,
+            ),
         }
     }
 
@@ -87,7 +94,9 @@ impl Book<'_> {
             if left <= Decimal::ZERO {
                 break;
             }
-            let mut price = self.level_price(side, k);
+            let Some(mut price) = self.level_price(side, k) else {
+                break;
+            };
             if let Some(limit) = limit {
                 let beyond = match side {
                     Side::Buy => price > limit,
@@ -109,7 +118,7 @@ impl Book<'_> {
                 Target::Quote(_) => {
                     let spend = left.min(self.liquidity);
                     div(spend, price)
-                        .map(|q| floor_to(q, self.rules.step_size))
+                        .and_then(|q| floor_to(q, self.rules.step_size))
                         .unwrap_or(Decimal::ZERO)
                 }
             };
@@ -118,7 +127,7 @@ impl Book<'_> {
                 && spent + q8(qty * price) > budget
             {
                 qty = div(budget - spent, price)
-                    .map(|q| floor_to(q, self.rules.step_size))
+                    .and_then(|q| floor_to(q, self.rules.step_size))
                     .unwrap_or(Decimal::ZERO);
                 while qty > Decimal::ZERO && spent + q8(qty * price) > budget {
                     qty -= self.rules.step_size;
@@ -153,6 +162,21 @@ mod tests {
             slippage: Decimal::new(1, 2),
             liquidity: Decimal::new(1000, 0),
         }
+    }
+
+    #[test]
+    fn absurd_settings_plan_nothing_instead_of_panicking() {
+        let rules = SymbolRules::new("XUSDT", "X", "USDT", Decimal::new(100, 0));
+        let huge = Book {
+            rules: &rules,
+            market: Decimal::new(100, 0),
+            slippage: Decimal::MAX,
+            liquidity: Decimal::MAX,
+        };
+        let qty = Target::Base(Decimal::ONE);
+        assert!(huge.plan(Side::Buy, None, qty, None).is_empty());
+        assert!(huge.plan(Side::Sell, None, qty, None).is_empty());
+        assert_eq!(huge.level_qty(Decimal::new(1, 8)), rules.step_size);
     }
 
     #[test]

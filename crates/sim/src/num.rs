@@ -27,20 +27,22 @@ pub fn q8_down(value: Decimal) -> Decimal {
     value.round_dp_with_strategy(8, RoundingStrategy::ToZero)
 }
 
-/// `value` rounded down to a multiple of `unit` (unit > 0).
-pub fn floor_to(value: Decimal, unit: Decimal) -> Decimal {
+/// `value` rounded down to a multiple of `unit` (unit > 0; any other unit leaves `value` as
+/// it is), or `None` when the quotient or the product overflows.
+pub fn floor_to(value: Decimal, unit: Decimal) -> Option<Decimal> {
     if unit <= Decimal::ZERO {
-        return value;
+        return Some(value);
     }
-    (value / unit).floor() * unit
+    value.checked_div(unit)?.floor().checked_mul(unit)
 }
 
-/// `value` rounded up to a multiple of `unit` (unit > 0).
-pub fn ceil_to(value: Decimal, unit: Decimal) -> Decimal {
+/// `value` rounded up to a multiple of `unit` (unit > 0; any other unit leaves `value` as it
+/// is), or `None` when the quotient or the product overflows.
+pub fn ceil_to(value: Decimal, unit: Decimal) -> Option<Decimal> {
     if unit <= Decimal::ZERO {
-        return value;
+        return Some(value);
     }
-    (value / unit).ceil() * unit
+    value.checked_div(unit)?.ceil().checked_mul(unit)
 }
 
 /// Whether `value` is a whole multiple of `unit`.
@@ -76,10 +78,24 @@ mod tests {
         let unit = Decimal::new(1, 2);
         assert_eq!(
             floor_to(Decimal::new(12345, 3), unit),
-            Decimal::new(1234, 2)
+            Some(Decimal::new(1234, 2))
         );
-        assert_eq!(ceil_to(Decimal::new(12341, 3), unit), Decimal::new(1235, 2));
+        assert_eq!(
+            ceil_to(Decimal::new(12341, 3), unit),
+            Some(Decimal::new(1235, 2))
+        );
         assert!(is_multiple(Decimal::new(1230, 3), unit));
         assert!(!is_multiple(Decimal::new(1231, 3), unit));
+    }
+
+    #[test]
+    fn rounding_to_units_never_panics() {
+        let tiny = Decimal::new(1, 28);
+        assert_eq!(floor_to(Decimal::MAX, tiny), None);
+        assert_eq!(ceil_to(Decimal::MAX, tiny), None);
+        assert_eq!(ceil_to(Decimal::MAX, Decimal::TWO), None);
+        assert_eq!(floor_to(Decimal::MIN, tiny), None);
+        assert_eq!(floor_to(Decimal::TEN, Decimal::ZERO), Some(Decimal::TEN));
+        assert_eq!(ceil_to(Decimal::TEN, -Decimal::ONE), Some(Decimal::TEN));
     }
 }

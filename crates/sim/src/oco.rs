@@ -12,7 +12,7 @@ use userstream_protocol::rest::{ListMember, ListOrderReport, OrderList};
 use crate::engine::{AccountEvent, OcoList, OcoRequest, Out, Simulator, check_price, check_qty};
 use crate::error::SimError;
 use crate::events::list_status;
-use crate::num::{q8, text};
+use crate::num::{mul, q8, text};
 use crate::order::Order;
 
 impl Simulator {
@@ -35,7 +35,7 @@ impl Simulator {
         let lowest = oco
             .price
             .min(oco.stop_limit_price.unwrap_or(oco.stop_price));
-        if oco.quantity * lowest.min(oco.stop_price) < rules.min_notional {
+        if mul(oco.quantity, lowest.min(oco.stop_price)) < rules.min_notional {
             return Err(SimError::Filter("NOTIONAL"));
         }
         let market = self.price(&oco.symbol).unwrap_or(rules.initial_price);
@@ -49,23 +49,31 @@ impl Simulator {
         for id in [&oco.limit_client_order_id, &oco.stop_client_order_id] {
             self.check_duplicate(account, &oco.symbol, id.as_deref())?;
         }
+        // Two legs, one client id: two open orders would share it.
+        if oco.limit_client_order_id.is_some()
+            && oco.limit_client_order_id == oco.stop_client_order_id
+        {
+            return Err(SimError::DuplicateOrder);
+        }
         // listClientOrderId is unique among the account's executing lists, as on Binance.
         if let Some(list_id) = &oco.list_client_order_id
-            && self.lists.values().any(|list| {
-                list.status == ListOrderStatus::Executing
-                    && &list.account == account
-                    && &list.client_id == list_id
+            && self.holdings.get(account).is_some_and(|h| {
+                h.executing_lists
+                    .iter()
+                    .filter_map(|id| self.lists.get(id))
+                    .any(|list| &list.client_id == list_id)
             })
         {
             return Err(SimError::DuplicateOrder);
         }
+        self.check_open_room(account, &oco.symbol, 2)?;
         let (lock_asset, lock) = match oco.side {
             Side::Sell => (rules.base.clone(), oco.quantity),
             Side::Buy => {
                 let stop_side = oco.stop_limit_price.unwrap_or(oco.stop_price);
                 (
                     rules.quote.clone(),
-                    q8(oco.quantity * oco.price.max(stop_side)),
+                    q8(mul(oco.quantity, oco.price.max(stop_side))),
                 )
             }
         };
@@ -92,7 +100,7 @@ impl Simulator {
         if borrowed > Decimal::ZERO {
             self.take_loan(account, &lock_asset, borrowed, now_us);
         }
-        let list_id = self.next_list_id();
+        let list_id = self.take_list_id();
         let list_client_id = match oco.list_client_order_id {
             Some(id) => id,
             None => self.generated_client_id(),
@@ -161,23 +169,18 @@ impl Simulator {
             ..template
         };
         self.ledger_mut(account).lock(&lock_asset, lock);
-        self.orders.insert(stop_id, stop_leg);
-        self.orders.insert(limit_id, limit_leg);
-        self.open.insert(stop_id);
-        self.open.insert(limit_id);
-        self.lists.insert(
-            list_id,
-            OcoList {
-                id: list_id,
-                client_id: list_client_id,
-                account: account.clone(),
-                symbol: rules.symbol.clone(),
-                stop_leg: stop_id,
-                limit_leg: limit_id,
-                status: ListOrderStatus::Executing,
-                updated_us: now_us,
-            },
-        );
+        self.add_order(stop_leg);
+        self.add_order(limit_leg);
+        self.add_list(OcoList {
+            id: list_id,
+            client_id: list_client_id,
+            account: account.clone(),
+            symbol: rules.symbol.clone(),
+            stop_leg: stop_id,
+            limit_leg: limit_id,
+            status: ListOrderStatus::Executing,
+            updated_us: now_us,
+        });
         self.report(stop_id, ExecutionType::New, None, now_us, &mut out);
         self.report(limit_id, ExecutionType::New, None, now_us, &mut out);
         self.push_list_status(list_id, ListStatusType::ExecStarted, now_us, &mut out);
@@ -213,11 +216,6 @@ impl Simulator {
                 .lists
                 .get(&order.order_list_id)
                 .is_some_and(|list| list.status == ListOrderStatus::Executing)
-    }
-
-    fn next_list_id(&mut self) -> i64 {
-        let id = self.lists.keys().next_back().map_or(1, |last| last + 1);
-        id.max(1)
     }
 
     /// The OCO as the REST answers show it, stop leg first.
@@ -293,14 +291,12 @@ impl Simulator {
         let Some(list_id) = self.orders.get(&order_id).map(|o| o.order_list_id) else {
             return;
         };
-        let Some(list) = self.lists.get_mut(&list_id) else {
-            return;
-        };
-        if list.status != ListOrderStatus::Executing {
+        if !self.finish_list(list_id, now_us) {
             return;
         }
-        list.status = ListOrderStatus::AllDone;
-        list.updated_us = now_us;
+        let Some(list) = self.lists.get(&list_id) else {
+            return;
+        };
         let other = if list.stop_leg == order_id {
             list.limit_leg
         } else {
@@ -341,11 +337,10 @@ impl Simulator {
         now_us: i64,
         out: &mut Out,
     ) {
-        let Some(list) = self.lists.get_mut(&list_id) else {
+        self.finish_list(list_id, now_us);
+        let Some(list) = self.lists.get(&list_id) else {
             return;
         };
-        list.status = ListOrderStatus::AllDone;
-        list.updated_us = now_us;
         let legs = [list.stop_leg, list.limit_leg];
         let account = list.account.clone();
         let mut assets = Vec::new();

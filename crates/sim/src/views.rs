@@ -56,11 +56,14 @@ impl Simulator {
         if let Some(symbol) = symbol {
             self.trading_rules(account, symbol)?;
         }
-        Ok(self
+        let Some(holdings) = self.holdings.get(account) else {
+            return Ok(Vec::new());
+        };
+        Ok(holdings
             .open
             .iter()
             .filter_map(|id| self.orders.get(id))
-            .filter(|o| &o.account == account && symbol.is_none_or(|s| o.symbol == s))
+            .filter(|o| symbol.is_none_or(|s| o.symbol == s))
             .map(Order::view)
             .collect())
     }
@@ -72,11 +75,21 @@ impl Simulator {
         query: &HistoryQuery,
     ) -> Result<Vec<MarginOrder>, SimError> {
         self.trading_rules(account, symbol)?;
-        let items: Vec<MarginOrder> = self
-            .orders
-            .values()
-            .filter(|o| &o.account == account && o.symbol == symbol)
-            .filter(|o| query.order_id.is_none_or(|id| o.order_id >= id))
+        let Some(holdings) = self.holdings.get(account) else {
+            return Ok(Vec::new());
+        };
+        let mut ids: Vec<i64> = holdings
+            .open
+            .iter()
+            .chain(&holdings.closed)
+            .copied()
+            .filter(|id| query.order_id.is_none_or(|from| *id >= from))
+            .collect();
+        ids.sort_unstable();
+        let items: Vec<MarginOrder> = ids
+            .iter()
+            .filter_map(|id| self.orders.get(id))
+            .filter(|o| o.symbol == symbol)
             .filter(|o| in_window(o.created_us.div_euclid(1000), query))
             .map(Order::view)
             .collect();
@@ -90,14 +103,17 @@ impl Simulator {
         query: &HistoryQuery,
     ) -> Result<Vec<MarginTrade>, SimError> {
         self.trading_rules(account, symbol)?;
-        let items: Vec<MarginTrade> = self
+        let Some(holdings) = self.holdings.get(account) else {
+            return Ok(Vec::new());
+        };
+        let items: Vec<MarginTrade> = holdings
             .trades
-            .iter()
-            .filter(|t| &t.account == account && t.trade.symbol == symbol)
-            .filter(|t| query.order_id.is_none_or(|id| t.trade.order_id == id))
-            .filter(|t| query.from_id.is_none_or(|id| t.trade.id >= id))
-            .filter(|t| in_window(t.trade.time, query))
-            .map(|t| t.trade.clone())
+            .range(query.from_id.unwrap_or(i64::MIN)..)
+            .map(|(_, trade)| trade)
+            .filter(|t| t.symbol == symbol)
+            .filter(|t| query.order_id.is_none_or(|id| t.order_id == id))
+            .filter(|t| in_window(t.time, query))
+            .cloned()
             .collect();
         Ok(page(items, query.from_id.is_some(), query.limit))
     }
