@@ -371,8 +371,14 @@ async fn exchange_info_lists_the_filters_the_simulator_enforces() {
     let types: Vec<_> = filters.iter().map(|f| f["filterType"].clone()).collect();
     assert_eq!(
         types,
-        vec![json!("PRICE_FILTER"), json!("LOT_SIZE"), json!("NOTIONAL")]
+        vec![
+            json!("PRICE_FILTER"),
+            json!("LOT_SIZE"),
+            json!("NOTIONAL"),
+            json!("MAX_NUM_ORDERS")
+        ]
     );
+    assert_eq!(filters[3]["maxNumOrders"], 200);
     assert_eq!(filters[0]["tickSize"], "0.01000000", "{info}");
 }
 

@@ -84,13 +84,21 @@ impl Walker {
 /// second after its last point, forever.
 async fn replay(exchange: Arc<Exchange>, recording: Recording, speed: u32) {
     let speed = i64::from(speed.max(1));
+    let rules = exchange
+        .symbols()
+        .iter()
+        .find(|rules| rules.symbol == recording.symbol())
+        .cloned();
+    let rules = rules.as_ref();
     let mut start_us = exchange.clock.now_us();
     loop {
         let mut last_us = start_us;
         for (offset_us, price) in recording.points() {
             last_us = start_us.saturating_add(offset_us / speed);
             exchange.clock.sleep_until(last_us).await;
-            exchange.set_price(recording.symbol(), *price).await;
+            // A recording may carry more digits than the pair's tick: the market moves in ticks.
+            let price = rules.map_or(*price, |rules| rules.on_tick(*price));
+            exchange.set_price(recording.symbol(), price).await;
         }
         start_us = last_us.saturating_add(REPLAY_PAUSE_US / speed);
     }

@@ -29,6 +29,8 @@ pub struct Exchange {
     /// The pairs and their filters, fixed at start: read without the lock (`exchangeInfo` is
     /// public and free, and must not queue behind trading).
     symbols: Arc<[SymbolRules]>,
+    /// Binance's `maxNumOrders`: open orders per account and symbol.
+    max_num_orders: usize,
     bus: Arc<dyn Bus>,
     clock: SharedClock,
 }
@@ -36,9 +38,11 @@ pub struct Exchange {
 impl Exchange {
     pub fn new(config: SimConfig, bus: Arc<dyn Bus>, clock: SharedClock) -> Exchange {
         let symbols = config.symbols.clone().into();
+        let max_num_orders = config.max_num_orders;
         Exchange {
             sim: Mutex::new(Simulator::new(config)),
             symbols,
+            max_num_orders,
             bus,
             clock,
         }
@@ -47,6 +51,11 @@ impl Exchange {
     /// The simulated pairs and their filters.
     pub fn symbols(&self) -> &[SymbolRules] {
         &self.symbols
+    }
+
+    /// Open orders one account may have on one symbol.
+    pub fn max_num_orders(&self) -> usize {
+        self.max_num_orders
     }
 
     /// Runs one operation at the clock's time and publishes what it produced, in order.

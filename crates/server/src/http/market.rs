@@ -63,10 +63,12 @@ pub async fn exchange_info(
                 "isSpotTradingAllowed": true,
                 "isMarginTradingAllowed": true,
             });
-            if let Some(rules) = rules.iter().find(|r| r.symbol == s.symbol) {
+            if let (Some(exchange), Some(rules)) =
+                (state.exchange.as_deref(), rules.iter().find(|r| r.symbol == s.symbol))
+            {
                 entry["orderTypes"] = json!(ORDER_TYPES);
                 entry["ocoAllowed"] = json!(true);
-                entry["filters"] = filters(rules);
+                entry["filters"] = filters(rules, exchange.max_num_orders());
             }
             entry
         }).collect::<Vec<_>>(),
@@ -86,7 +88,7 @@ const ORDER_TYPES: [&str; 7] = [
 ];
 
 /// The filters the simulator enforces, as `exchangeInfo` lists them (8 fraction digits).
-fn filters(rules: &userstream_sim::SymbolRules) -> Value {
+fn filters(rules: &userstream_sim::SymbolRules, max_num_orders: usize) -> Value {
     let text = |value: userstream_sim::Decimal| format!("{value:.8}");
     json!([
         {
@@ -106,6 +108,10 @@ fn filters(rules: &userstream_sim::SymbolRules) -> Value {
             "minNotional": text(rules.min_notional),
             "applyMinToMarket": true,
             "avgPriceMins": 5,
+        },
+        {
+            "filterType": "MAX_NUM_ORDERS",
+            "maxNumOrders": max_num_orders,
         },
     ])
 }

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use userstream_protocol::{Account, ApiError, Uid};
-use userstream_sim::{OrderRef, SimError};
+use userstream_sim::OrderRef;
 
 pub(super) fn routes() -> Router<SharedState> {
     Router::new()
@@ -113,14 +113,6 @@ async fn set_price(
         .ok_or_else(|| bad_request("missing field `price`"))?;
     let events = exchange(&state)?
         .apply(|sim, now_us| {
-            // On the tick, as the walk's prices and every order's are: a fill at the market
-            // price must be one Binance could report.
-            if let Some(rules) = sim.rules(&symbol)
-                && !rules.tick_size.is_zero()
-                && !(price % rules.tick_size).is_zero()
-            {
-                return Err(SimError::Filter("PRICE_FILTER"));
-            }
             let events = sim.set_price(&symbol, price, now_us)?;
             Ok((events.len(), events))
         })
