@@ -212,7 +212,8 @@ impl Simulator {
                 base_asset: side(&rules.base),
                 quote_asset: side(&rules.quote),
                 symbol: symbol.clone(),
-                isolated_created: self.accounts.contains_key(&account),
+                // The caller names the pairs the user opened (the server's directory knows).
+                isolated_created: true,
                 enabled: true,
                 margin_level: text(level.unwrap_or(NO_DEBT_LEVEL)),
                 margin_level_status: status(level, &self.config).as_str().to_owned(),
