@@ -151,6 +151,9 @@ pub struct PlayArgs {
     /// waits, not `within_ms`, fault durations or token validity.
     #[arg(long, value_name = "N", default_value_t = 1.0)]
     pub speed: f64,
+    /// With --check, print every item the client yields on stderr as it arrives.
+    #[arg(long, short)]
+    pub verbose: bool,
     /// Base URL of the gateway's public API (token requests, signed REST, the WebSocket API
     /// under /ws-api/v3).
     #[arg(long, value_name = "URL", env = "USERSTREAM_URL", default_value = DEFAULT_PUBLIC_URL)]

@@ -100,6 +100,7 @@ struct Player<'a> {
     start: Instant,
     /// When the client started, before the timeline: its item times are shifted by this much.
     timeline_offset: u64,
+    verbose: bool,
     log: Log,
     items: Option<mpsc::UnboundedReceiver<Seen>>,
 }
@@ -131,6 +132,7 @@ async fn play(
         speed: args.speed,
         start: client_started,
         timeline_offset: 0,
+        verbose: args.verbose,
         log: Log::default(),
         items,
     };
@@ -371,6 +373,9 @@ impl Player<'_> {
         if let Some(items) = &mut self.items {
             while let Ok(mut seen) = items.try_recv() {
                 seen.at_ms = seen.at_ms.saturating_sub(offset);
+                if self.verbose {
+                    eprintln!("  +{:>6} ms  {}", seen.at_ms, seen.text);
+                }
                 self.log.items.push(seen);
             }
         }
@@ -390,6 +395,9 @@ impl Player<'_> {
             match next {
                 Ok(Some(mut seen)) => {
                     seen.at_ms = seen.at_ms.saturating_sub(self.timeline_offset);
+                    if self.verbose {
+                        eprintln!("  +{:>6} ms  {}", seen.at_ms, seen.text);
+                    }
                     self.log.items.push(seen);
                 }
                 // The stream ended (terminated) or time is up: one last look, then give up.
@@ -428,7 +436,12 @@ impl Player<'_> {
                 return Ok(());
             };
             match tokio::time::timeout_at(deadline.into(), items.recv()).await {
-                Ok(Some(seen)) => self.log.items.push(seen),
+                Ok(Some(seen)) => {
+                    if self.verbose {
+                        eprintln!("  before start  {}", seen.text);
+                    }
+                    self.log.items.push(seen);
+                }
                 Ok(None) => {
                     let last = self.log.items.last().map(|seen| seen.text.clone());
                     bail!(
