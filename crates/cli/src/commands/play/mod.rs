@@ -36,13 +36,17 @@ pub async fn run(args: PlayArgs) -> anyhow::Result<()> {
     }
     let text = std::fs::read_to_string(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
-    let scenario = Scenario::parse(&text)
-        .map_err(|error| anyhow!("{}: {error}", args.file.display()))?;
+    let scenario =
+        Scenario::parse(&text).map_err(|error| anyhow!("{}: {error}", args.file.display()))?;
     eprintln!(
         "playing '{}' ({} steps){}{}",
         scenario.name,
         scenario.steps.len(),
-        if scenario.description.is_empty() { "" } else { ": " },
+        if scenario.description.is_empty() {
+            ""
+        } else {
+            ": "
+        },
         scenario.description.trim()
     );
     let started = if args.start_server {
@@ -114,9 +118,7 @@ async fn play(
     let admin = AdminClient::new(admin_args)?;
     let trusted = admin_args.trust.certificates()?;
     let public = Remote::new(public_url, &trusted)?;
-    let keys = setup(scenario, &admin)
-        .await
-        .context("setup failed")?;
+    let keys = setup(scenario, &admin).await.context("setup failed")?;
     let client_started = Instant::now();
     let (items, _stream_task) = if args.check {
         let (items, task) = start_client(scenario, &keys, public_url, trusted, client_started)?;
@@ -203,8 +205,17 @@ async fn play(
             );
             eprintln!("{text}");
             return Ok(Outcome {
-                summary: summary(scenario, &player, steps_run, held, Some(json!({"forbidden": observation_json(rule)}))),
-                failure: Some(format!("scenario '{}' failed: a forbidden item arrived", scenario.name)),
+                summary: summary(
+                    scenario,
+                    &player,
+                    steps_run,
+                    held,
+                    Some(json!({"forbidden": observation_json(rule)})),
+                ),
+                failure: Some(format!(
+                    "scenario '{}' failed: a forbidden item arrived",
+                    scenario.name
+                )),
             });
         }
     }
@@ -429,7 +440,10 @@ impl Player<'_> {
             })
         };
         loop {
-            if accounts.iter().all(|account| subscribed(&self.log, account)) {
+            if accounts
+                .iter()
+                .all(|account| subscribed(&self.log, account))
+            {
                 return Ok(());
             }
             let Some(items) = &mut self.items else {
@@ -450,8 +464,12 @@ impl Player<'_> {
                     );
                 }
                 Err(_) => {
-                    let seen: Vec<String> =
-                        self.log.items.iter().map(|seen| seen.text.clone()).collect();
+                    let seen: Vec<String> = self
+                        .log
+                        .items
+                        .iter()
+                        .map(|seen| seen.text.clone())
+                        .collect();
                     bail!(
                         "the client did not subscribe every account within {} s; it yielded:\n  {}",
                         SUBSCRIBE_TIMEOUT.as_secs(),
@@ -525,7 +543,11 @@ impl Player<'_> {
 
     /// A SIGNED POST on the public REST API, as a Binance client sends it: the parameters and
     /// `timestamp` in the query, its HMAC-SHA256 with the key's secret as `signature`.
-    async fn signed_post(&self, path: &[&str], fields: &Map<String, Value>) -> anyhow::Result<Value> {
+    async fn signed_post(
+        &self,
+        path: &[&str],
+        fields: &Map<String, Value>,
+    ) -> anyhow::Result<Value> {
         let mut url = self.public.url(path);
         {
             let mut query = url.query_pairs_mut();
@@ -539,9 +561,11 @@ impl Player<'_> {
             query.append_pair("timestamp", &(SystemClock.now_us() / 1000).to_string());
         }
         let signed = url.query().unwrap_or_default().to_owned();
-        let signature =
-            userstream_protocol::signature::hmac_sha256_hex(self.keys.secret.as_bytes(), signed.as_bytes())
-                .context("cannot sign the request")?;
+        let signature = userstream_protocol::signature::hmac_sha256_hex(
+            self.keys.secret.as_bytes(),
+            signed.as_bytes(),
+        )
+        .context("cannot sign the request")?;
         url.query_pairs_mut().append_pair("signature", &signature);
         let request = self
             .public

@@ -27,7 +27,7 @@ pub struct Scenario {
 }
 
 /// What exists before the first step: the account, its key, balances and prices.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Setup {
     /// The user; a new one when absent.
@@ -53,6 +53,21 @@ pub struct Setup {
 
 fn yes() -> bool {
     true
+}
+
+impl Default for Setup {
+    /// No `[setup]`: a new user, streaming its cross margin account.
+    fn default() -> Setup {
+        Setup {
+            uid: None,
+            cross: true,
+            isolated: Vec::new(),
+            spare_keys: Vec::new(),
+            deposits: Vec::new(),
+            prices: BTreeMap::new(),
+            token_validity_ms: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -397,7 +412,9 @@ fn parse_step(number: usize, value: toml::Value, setup: &Setup) -> Result<Step, 
     }
     if let Some(fault) = raw.fault {
         if fault.all && fault.isolated.is_some() {
-            return Err(error("a fault targets all connections or one account, not both"));
+            return Err(error(
+                "a fault targets all connections or one account, not both",
+            ));
         }
         actions.push(Action::Fault(fault));
     }
@@ -414,9 +431,11 @@ fn parse_step(number: usize, value: toml::Value, setup: &Setup) -> Result<Step, 
     }
     let action = match actions.len() {
         1 => actions.remove(0),
-        0 => return Err(error(
-            "no action: give one of price, order, fill, cancel, oco, publish, fault, revoke_key, wait",
-        )),
+        0 => {
+            return Err(error(
+                "no action: give one of price, order, fill, cancel, oco, publish, fault, revoke_key, wait",
+            ));
+        }
         _ => {
             let names: Vec<_> = actions.iter().map(Action::name).collect();
             return Err(error(format!(
@@ -485,13 +504,14 @@ fn action_fields<'a>(action: &'a Action, name: &str) -> Option<&'a Map<String, V
 
 /// `{ event = "…", account? = "…", field = value… }` or `{ status = "…", … }`.
 fn observation(mut table: Map<String, Value>) -> Result<Observation, ScenarioError> {
-    let text = |table: &mut Map<String, Value>, key: &str| -> Result<Option<String>, ScenarioError> {
-        match table.remove(key) {
-            None => Ok(None),
-            Some(Value::String(text)) => Ok(Some(text)),
-            Some(other) => Err(error(format!("{key} must be a string, not {other}"))),
-        }
-    };
+    let text =
+        |table: &mut Map<String, Value>, key: &str| -> Result<Option<String>, ScenarioError> {
+            match table.remove(key) {
+                None => Ok(None),
+                Some(Value::String(text)) => Ok(Some(text)),
+                Some(other) => Err(error(format!("{key} must be a string, not {other}"))),
+            }
+        };
     let event = text(&mut table, "event")?;
     let status = text(&mut table, "status")?;
     let account = text(&mut table, "account")?.map(|account| {
@@ -588,7 +608,10 @@ within_ms = 5000
         let text = refused("[[step]]\nat_ms = 5\nwait = 1\n[[step]]\nat_ms = 4\nwait = 1\n");
         assert!(text.starts_with("step 2: at_ms = 4"), "{text}");
         let text = refused("[[step]]\nwait = 1\nexpect = [{ status = \"gapp\" }]\n");
-        assert!(text.contains("step 1: expect[1]: unknown status \"gapp\""), "{text}");
+        assert!(
+            text.contains("step 1: expect[1]: unknown status \"gapp\""),
+            "{text}"
+        );
         let text = refused("[[step]]\nwait = 1\nexpect = [{ x = \"TRADE\" }]\n");
         assert!(text.contains("say what to observe"), "{text}");
         let text = refused("[[step]]\nrevoke_key = \"other\"\n");
@@ -596,12 +619,17 @@ within_ms = 5000
         let text = refused("[[step]]\norder = { uid = 1, symbol = \"BTCUSDT\" }\n");
         assert!(text.contains("uid is filled in"), "{text}");
         let text = refused("[[step]]\nfault = { kind = \"explode\" }\n");
-        assert!(text.starts_with("step 1: unknown fault kind \"explode\""), "{text}");
+        assert!(
+            text.starts_with("step 1: unknown fault kind \"explode\""),
+            "{text}"
+        );
     }
 
     #[test]
     fn unknown_tables_are_refused() {
-        let text = Scenario::parse(&format!("{HEAD}[stup]\nuid = 1\n")).unwrap_err().0;
+        let text = Scenario::parse(&format!("{HEAD}[stup]\nuid = 1\n"))
+            .unwrap_err()
+            .0;
         assert!(text.contains("unknown field `stup`"), "{text}");
         let text = Scenario::parse("[scenario]\nname = \"\"\n").unwrap_err().0;
         assert!(text.contains("name must not be empty"), "{text}");

@@ -162,7 +162,11 @@ fn status_fields(status: &Status) -> Option<(&'static str, Option<&Scope>, Map<S
         ),
         Status::SnapshotRetry {
             account, attempt, ..
-        } => ("snapshot_retry", Some(account), json!({ "attempt": attempt })),
+        } => (
+            "snapshot_retry",
+            Some(account),
+            json!({ "attempt": attempt }),
+        ),
         Status::Gap(gap) => (
             "gap",
             Some(&gap.account),
@@ -176,11 +180,7 @@ fn status_fields(status: &Status) -> Option<(&'static str, Option<&Scope>, Map<S
             None,
             json!({ "connection": connection }),
         ),
-        Status::Terminated(fatal) => (
-            "terminated",
-            None,
-            json!({ "reason": fatal.to_string() }),
-        ),
+        Status::Terminated(fatal) => ("terminated", None, json!({ "reason": fatal.to_string() })),
         _ => return None,
     };
     let Value::Object(fields) = fields else {
@@ -260,7 +260,10 @@ impl Log {
     }
 
     /// The first item anywhere in the log that matches one of `forbidden`.
-    pub fn forbidden<'a>(&'a self, forbidden: &'a [Observation]) -> Option<(&'a Seen, &'a Observation)> {
+    pub fn forbidden<'a>(
+        &'a self,
+        forbidden: &'a [Observation],
+    ) -> Option<(&'a Seen, &'a Observation)> {
         self.items.iter().find_map(|seen| {
             forbidden
                 .iter()
@@ -354,12 +357,19 @@ mod tests {
     #[test]
     fn observations_match_in_order_and_diffs_show_what_differs() {
         let mut log = Log::default();
-        log.items.push(seen("executionReport", json!({"x": "NEW", "X": "NEW"})));
-        log.items.push(seen("executionReport", json!({"x": "TRADE", "X": "PARTIALLY_FILLED"})));
+        log.items
+            .push(seen("executionReport", json!({"x": "NEW", "X": "NEW"})));
+        log.items.push(seen(
+            "executionReport",
+            json!({"x": "TRADE", "X": "PARTIALLY_FILLED"}),
+        ));
         let filled = expect("executionReport", json!({"X": "FILLED"}));
         assert!(!log.take(&filled));
         let diff = log.diff(&filled);
-        assert!(diff.contains("differs: X: expected \"FILLED\", got \"PARTIALLY_FILLED\""), "{diff}");
+        assert!(
+            diff.contains("differs: X: expected \"FILLED\", got \"PARTIALLY_FILLED\""),
+            "{diff}"
+        );
         assert!(log.take(&expect("executionReport", json!({"x": "TRADE"}))));
         // Order matters: NEW came before TRADE, so it is not found after it.
         assert!(!log.take(&expect("executionReport", json!({"x": "NEW"}))));

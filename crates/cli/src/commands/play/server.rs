@@ -54,7 +54,9 @@ impl StartedServer {
         let line = match tokio::time::timeout(START_TIMEOUT, lines.next_line()).await {
             Err(_) => bail!("userstream serve printed no listening line within 30 s"),
             Ok(Err(error)) => return Err(error).context("cannot read userstream serve's output"),
-            Ok(Ok(None)) => bail!("userstream serve exited before listening (see its errors above)"),
+            Ok(Ok(None)) => {
+                bail!("userstream serve exited before listening (see its errors above)")
+            }
             Ok(Ok(Some(line))) => line,
         };
         let (public_url, admin_url) = parse_listening_line(&line)
@@ -96,7 +98,10 @@ mod tests {
             parse_listening_line(
                 "userstream listening on http://127.0.0.1:4001 (WebSocket API ws://127.0.0.1:4001/ws-api/v3), admin on http://127.0.0.1:4002"
             ),
-            Some(("http://127.0.0.1:4001".into(), "http://127.0.0.1:4002".into()))
+            Some((
+                "http://127.0.0.1:4001".into(),
+                "http://127.0.0.1:4002".into()
+            ))
         );
         assert_eq!(parse_listening_line("something else"), None);
     }
