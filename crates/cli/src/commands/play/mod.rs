@@ -27,6 +27,8 @@ use userstream_server::faults::FaultRequest;
 
 /// Longest the client may take to subscribe every account before the timeline starts.
 const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long after the last step `[check] forbid` keeps listening.
+const FORBID_SETTLE: Duration = Duration::from_millis(300);
 /// Fastest a timeline may be played.
 const MAX_SPEED: f64 = 1000.0;
 
@@ -196,7 +198,9 @@ async fn play(
         }
         previous_end = Instant::now();
     }
-    if player.items.is_some() && failure.is_none() {
+    if player.items.is_some() && failure.is_none() && !scenario.forbid.is_empty() {
+        // What the last step set off may still be on its way.
+        tokio::time::sleep(FORBID_SETTLE).await;
         player.drain();
         if let Some((seen, rule)) = player.log.forbidden(&scenario.forbid) {
             let text = format!(
