@@ -118,6 +118,48 @@ Failover:
     /// --isolated for an isolated account), or one connection (--session, ids as listed by
     /// GET /admin/v1/sessions). Prints {"sessions":N,"subscriptions":M}: what it touched.
     Fault(FaultArgs),
+    /// Play a scenario file: a timeline of prices, orders, fills, raw events, faults and key
+    /// revocations against a gateway, and (with --check) what a client must observe.
+    ///
+    /// FILE is TOML (docs/simulator.md, "Scenario files"). Steps run at their times (at_ms from
+    /// the start, or after_ms after the previous step), scaled by --speed. With --check, a
+    /// userstream-client stream of the scenario's accounts runs alongside, and each step's
+    /// `expect` observations must arrive, in order, within the step's `within_ms`; the first one
+    /// that does not is printed as a diff (expected, and what arrived instead) on stderr and
+    /// the command exits 1. Either way one JSON summary line goes to stdout at the end.
+    #[command(after_help = "\
+Examples:
+  userstream play --start-server --check scenarios/full_fill.toml
+  userstream play --admin-url http://127.0.0.1:9444 --url http://127.0.0.1:9443 my.toml")]
+    Play(PlayArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PlayArgs {
+    /// The scenario file (TOML).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Run a client alongside and check every step's observations.
+    #[arg(long)]
+    pub check: bool,
+    /// Start a `userstream serve` of its own (ephemeral loopback ports, a temporary data
+    /// directory), play against it and stop it at the end; --url and --admin-url are then
+    /// ignored.
+    #[arg(long)]
+    pub start_server: bool,
+    /// Play the timeline this many times faster (0.5: twice slower). Scales step times and
+    /// waits, not `within_ms`, fault durations or token validity.
+    #[arg(long, value_name = "N", default_value_t = 1.0)]
+    pub speed: f64,
+    /// With --check, print every item the client yields on stderr as it arrives.
+    #[arg(long, short)]
+    pub verbose: bool,
+    /// Base URL of the gateway's public API (token requests, signed REST, the WebSocket API
+    /// under /ws-api/v3).
+    #[arg(long, value_name = "URL", env = "USERSTREAM_URL", default_value = DEFAULT_PUBLIC_URL)]
+    pub url: String,
+    #[command(flatten)]
+    pub admin: AdminArgs,
 }
 
 #[derive(Debug, Args)]

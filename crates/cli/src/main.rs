@@ -42,6 +42,7 @@ fn main() -> ExitCode {
         Command::Fault(args) => client(commands::fault::run(args)),
         Command::Price(args) => client(commands::simulator::price(args)),
         Command::Order(command) => client(commands::simulator::order(command)),
+        Command::Play(args) => client(commands::play::run(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod bench;
 pub mod fault;
 pub mod keys;
+pub mod play;
 pub mod publish;
 pub mod simulator;
 pub mod tail;
