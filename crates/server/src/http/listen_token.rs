@@ -40,24 +40,17 @@ pub async fn issue(
     if let Some(error) = state.token_failures.take() {
         return error_response(&state, &error);
     }
-    let key = match authenticate(&state, &headers) {
-        Ok(key) => key,
-        Err(error) => return error_response(&state, &error),
+    let (key, used) = match keyed(
+        &state,
+        peer,
+        &headers,
+        state.config.limits.listen_token_weight,
+    ) {
+        Ok(keyed) => keyed,
+        Err(refused) => return refused,
     };
     let now_ms = state.clock.now_ms();
-    let weight = state.config.limits.listen_token_weight;
-    let charge = match state.admission.sapi(peer.ip(), key.uid, weight, now_ms) {
-        Ok(charge) => charge,
-        Err(refusal) => {
-            let response = http_refusal(&state, &refusal);
-            return match refusal.charge {
-                Some(charge) => with_count_header(response, USED_WEIGHT_HEADER, charge.count),
-                None => response,
-            };
-        }
-    };
-    let respond =
-        |response: Response| with_count_header(response, USED_WEIGHT_HEADER, charge.count);
+    let respond = |response: Response| with_used_weight(response, used);
     let result = Params::parse(query.as_deref(), &body, LISTEN_TOKEN_PARAMS).and_then(|params| {
         verify_signature(
             query.as_deref(),
@@ -97,6 +90,35 @@ pub async fn issue(
         )
             .into_response(),
     )
+}
+
+/// The gate every keyed SAPI request passes after the ban check: its API key, then its UID's
+/// weight. Hands back the key and the weight used this minute; a refusal is the answer to send.
+// The error is the HTTP answer itself, built once and sent at once: boxing it saves nothing.
+#[allow(clippy::result_large_err)]
+pub(crate) fn keyed(
+    state: &SharedState,
+    peer: std::net::SocketAddr,
+    headers: &HeaderMap,
+    weight: u64,
+) -> Result<(std::sync::Arc<crate::store::ApiKeyRecord>, u64), Response> {
+    let key = authenticate(state, headers).map_err(|error| error_response(state, &error))?;
+    let now_ms = state.clock.now_ms();
+    match state.admission.sapi(peer.ip(), key.uid, weight, now_ms) {
+        Ok(charge) => Ok((key, charge.count)),
+        Err(refusal) => {
+            let response = http_refusal(state, &refusal);
+            Err(match refusal.charge {
+                Some(charge) => with_used_weight(response, charge.count),
+                None => response,
+            })
+        }
+    }
+}
+
+/// Every answer to a keyed SAPI request says the UID's weight used this minute.
+pub(crate) fn with_used_weight(response: Response, used: u64) -> Response {
+    with_count_header(response, USED_WEIGHT_HEADER, used)
 }
 
 /// Resolves `X-MBX-APIKEY` to a live key.

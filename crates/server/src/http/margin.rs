@@ -11,8 +11,8 @@ use super::fields::{
     history_query, integer, isolated, known_symbol, order_ref, order_request, prevention, required,
     required_decimal, side, side_effect, symbol, time_in_force,
 };
-use super::listen_token::authenticate;
-use super::{error_response, http_refusal, with_count_header};
+use super::listen_token::{keyed, with_used_weight};
+use super::{error_response, http_refusal};
 use crate::exchange::Exchange;
 use crate::net::Accepted;
 use crate::rest_params::{Params, verify_signature};
@@ -30,7 +30,6 @@ use userstream_protocol::rest::NewOrderResponse;
 use userstream_protocol::{Account, ApiError};
 use userstream_sim::{BorrowRepay, OcoRequest};
 
-const USED_WEIGHT_HEADER: &str = "x-sapi-used-uid-weight-1m";
 /// Parameters every signed request may carry.
 const SIGNED: [&str; 3] = ["timestamp", "recvWindow", "signature"];
 /// Most symbols `GET /sapi/v1/margin/isolated/account` takes.
@@ -85,21 +84,11 @@ where
     if let Err(refusal) = state.admission.banned(peer.ip(), state.clock.now_ms()) {
         return http_refusal(state, &refusal);
     }
-    let key = match authenticate(state, headers) {
-        Ok(key) => key,
-        Err(error) => return error_response(state, &error),
+    let (key, used) = match keyed(state, peer, headers, weight) {
+        Ok(keyed) => keyed,
+        Err(refused) => return refused,
     };
     let now_ms = state.clock.now_ms();
-    let charge = match state.admission.sapi(peer.ip(), key.uid, weight, now_ms) {
-        Ok(charge) => charge,
-        Err(refusal) => {
-            let response = http_refusal(state, &refusal);
-            return match refusal.charge {
-                Some(charge) => with_count_header(response, USED_WEIGHT_HEADER, charge.count),
-                None => response,
-            };
-        }
-    };
     let names: Vec<&str> = allowed.iter().chain(SIGNED.iter()).copied().collect();
     let query = query.as_deref();
     let verified = Params::parse(query, body, &names).and_then(|params| {
@@ -116,7 +105,7 @@ where
         },
         Err(error) => error_response(state, &error),
     };
-    with_count_header(response, USED_WEIGHT_HEADER, charge.count)
+    with_used_weight(response, used)
 }
 
 /// The axum handler of one endpoint: the request's parts, handed to [`signed`].
