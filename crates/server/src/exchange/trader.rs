@@ -411,9 +411,24 @@ impl Trader {
         let mut request = OrderRequest::new(symbol, side, OrderType::Market);
         request.quantity = Some(quantity(&market, notional, market.price)?);
         let placed = self.order("big market order", &account, request).await?;
+        self.close_later(account, symbol, side, &placed);
+        Some(())
+    }
+
+    /// Whatever `placed` bought or sold is traded back a few actions later, so balances stay
+    /// near where they started.
+    fn close_later(
+        &mut self,
+        account: Account,
+        symbol: &'static str,
+        side: Side,
+        placed: &NewOrderResponse,
+    ) {
         let filled = placed
             .result
-            .and_then(|result| exact(&result.executed_qty))?;
+            .as_ref()
+            .and_then(|result| exact(&result.executed_qty))
+            .unwrap_or_default();
         if !filled.is_zero() {
             self.later(
                 3,
@@ -425,7 +440,6 @@ impl Trader {
                 },
             );
         }
-        Some(())
     }
 
     /// A limit far from the price, half filled on the spot (the admin fill), cancelled at the
@@ -485,21 +499,7 @@ impl Trader {
         request.price = Some(price);
         request.time_in_force = Some(TimeInForce::Ioc);
         let placed = self.order("IOC", &account, request).await?;
-        let filled = placed
-            .result
-            .and_then(|result| exact(&result.executed_qty))
-            .unwrap_or_default();
-        if !filled.is_zero() {
-            self.later(
-                3,
-                FollowUp::Close {
-                    account,
-                    symbol,
-                    side: other(side),
-                    quantity: filled,
-                },
-            );
-        }
+        self.close_later(account, symbol, side, &placed);
         Some(())
     }
 
