@@ -154,6 +154,10 @@ pub struct PlayArgs {
     /// With --check, print every item the client yields on stderr as it arrives.
     #[arg(long, short)]
     pub verbose: bool,
+    /// Play into this user's accounts, whatever the file's `[setup] uid` says (a file recorded
+    /// with `tail --record` names none: without --uid it plays into a new user).
+    #[arg(long, value_name = "N")]
+    pub uid: Option<u64>,
     /// Base URL of the gateway's public API (token requests, signed REST, the WebSocket API
     /// under /ws-api/v3).
     #[arg(long, value_name = "URL", env = "USERSTREAM_URL", default_value = DEFAULT_PUBLIC_URL)]
@@ -623,6 +627,12 @@ pub struct TailArgs {
     /// Token validity in milliseconds (at most 86400000 = 24 h). [default: the server's, 24 h]
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=86_400_000))]
     pub validity: Option<u64>,
+    /// Also record every event as a scenario file (created, or overwritten): one `publish` step
+    /// per event, at its time after the first, flushed as it arrives; statuses (gaps, resumes)
+    /// become comments. Replay it with `userstream play FILE --uid N`. The API key and secret
+    /// are not written.
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
     #[command(flatten)]
     pub trust: TrustArgs,
 }

@@ -6,6 +6,7 @@ pub mod fault;
 pub mod keys;
 pub mod play;
 pub mod publish;
+pub mod record;
 pub mod simulator;
 pub mod tail;
 pub mod token;

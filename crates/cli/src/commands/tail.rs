@@ -4,6 +4,7 @@
 //! `userstream tail --json | jq` sees only account data, in the order it applies. The stream never ends by itself; only a
 //! configuration error (a key the server refuses, an account that does not exist) stops it.
 
+use super::record::Recorder;
 use crate::cli::{DEFAULT_PUBLIC_URL, TailArgs, urls_or_default};
 use anyhow::{Context, bail};
 use futures_util::StreamExt;
@@ -22,6 +23,14 @@ pub async fn run(args: TailArgs) -> anyhow::Result<()> {
         vec![Endpoints::binance()]
     } else {
         gateways(&args.url, &args.ws_url)?
+    };
+    let mut recorder = match &args.record {
+        Some(path) => Some(Recorder::create(
+            path,
+            &gateways,
+            userstream_client::SystemClock.now_us(),
+        )?),
+        None => None,
     };
     let mut builder = UserStream::builder()
         .api_key(args.key.api_key.trim())
@@ -47,8 +56,25 @@ pub async fn run(args: TailArgs) -> anyhow::Result<()> {
     loop {
         let item = tokio::select! {
             item = stream.next() => item,
-            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = tokio::signal::ctrl_c() => {
+                if let Some(recorder) = &mut recorder {
+                    let events = recorder.events();
+                    recorder.comment(&format!("recording stopped after {events} events"))?;
+                }
+                return Ok(());
+            }
         };
+        if let Some(recorder) = &mut recorder {
+            match &item {
+                Some(Item::Event(event)) => recorder.event(event)?,
+                Some(Item::Snapshot(snapshot)) => recorder.comment(&format!(
+                    "{} snapshot read (not replayed)",
+                    snapshot.account
+                ))?,
+                Some(Item::Status(status)) => recorder.comment(&status.to_string())?,
+                _ => {}
+            }
+        }
         let line = match item {
             Some(Item::Event(event)) if args.json => json_line(&event),
             Some(Item::Event(event)) => human_line(&event),

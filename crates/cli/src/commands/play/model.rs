@@ -12,8 +12,10 @@ use std::fmt;
 
 /// How long an observation may take to arrive unless the step says otherwise.
 pub const DEFAULT_WITHIN_MS: u64 = 2_000;
-/// Longest a scenario may ask anything to take (a step's time, a wait, a `within_ms`): an hour.
+/// Longest a scenario may ask anything to take (`after_ms`, a wait, a `within_ms`): an hour.
 const MAX_MS: u64 = 3_600_000;
+/// Latest a step's `at_ms` may be: a week, so that a recording of a day or more plays.
+const MAX_AT_MS: u64 = 7 * 86_400_000;
 
 /// A scenario, checked.
 #[derive(Debug, Clone)]
@@ -303,6 +305,10 @@ struct RawPrice {
 struct RawPublish {
     isolated: Option<String>,
     event: Map<String, Value>,
+    /// Fields of the event that are null (TOML has no null), e.g. `["N"]`: an executionReport
+    /// with no commission asset.
+    #[serde(default)]
+    nulls: Vec<String>,
 }
 
 impl Scenario {
@@ -405,9 +411,16 @@ fn parse_step(number: usize, value: toml::Value, setup: &Setup) -> Result<Step, 
         actions.push(Action::Oco(oco));
     }
     if let Some(publish) = raw.publish {
+        let mut event = publish.event;
+        for name in publish.nulls {
+            if event.contains_key(&name) {
+                return Err(error(format!("publish: {name} is in both event and nulls")));
+            }
+            event.insert(name, Value::Null);
+        }
         actions.push(Action::Publish {
             isolated: publish.isolated,
-            event: publish.event,
+            event,
         });
     }
     if let Some(fault) = raw.fault {
@@ -464,8 +477,10 @@ fn parse_step(number: usize, value: toml::Value, setup: &Setup) -> Result<Step, 
             }
         }
     }
+    if raw.at_ms.is_some_and(|ms| ms > MAX_AT_MS) {
+        return Err(error(format!("at_ms must be at most {MAX_AT_MS} (a week)")));
+    }
     let times = [
-        ("at_ms", raw.at_ms),
         ("after_ms", raw.after_ms),
         ("wait", raw.wait),
         ("within_ms", raw.within_ms),
@@ -589,6 +604,13 @@ within_ms = 5000
             "{ event = \"executionReport\", account = \"cross\", x = \"TRADE\" }"
         );
         assert_eq!(scenario.observation_count(), 2);
+        let text =
+            format!("{HEAD}[[step]]\npublish = {{ event = {{ e = \"x\" }}, nulls = [\"N\"] }}\n");
+        let scenario = Scenario::parse(&text).unwrap();
+        let Action::Publish { event, .. } = &scenario.steps[0].action else {
+            panic!("not a publish: {:?}", scenario.steps[0].action);
+        };
+        assert_eq!(event.get("N"), Some(&Value::Null));
     }
 
     fn refused(steps: &str) -> String {
@@ -618,6 +640,9 @@ within_ms = 5000
         assert!(text.contains("names no key"), "{text}");
         let text = refused("[[step]]\norder = { uid = 1, symbol = \"BTCUSDT\" }\n");
         assert!(text.contains("uid is filled in"), "{text}");
+        let text =
+            refused("[[step]]\npublish = { event = { e = \"x\", N = 1 }, nulls = [\"N\"] }\n");
+        assert!(text.contains("N is in both event and nulls"), "{text}");
         let text = refused("[[step]]\nfault = { kind = \"explode\" }\n");
         assert!(
             text.starts_with("step 1: unknown fault kind \"explode\""),
