@@ -264,6 +264,13 @@ async fn tail_records_a_scenario_that_play_replays_into_another_account() {
         text.contains("# ") && text.contains("cross: subscribed"),
         "{text}"
     );
+    assert!(
+        text.contains(&format!(
+            "recording stopped after {} events",
+            recorded.len()
+        )),
+        "{text}"
+    );
     let parsed: toml::Table = toml::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
     assert_eq!(parsed["scenario"]["name"].as_str(), Some("day"), "{text}");
     let description = parsed["scenario"]["description"].as_str().unwrap_or("");

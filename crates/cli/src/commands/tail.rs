@@ -53,10 +53,13 @@ pub async fn run(args: TailArgs) -> anyhow::Result<()> {
     }
     let mut stream = builder.start()?;
     let mut stdout = std::io::stdout().lock();
+    // One listener for the whole run, so a Ctrl-C between two items is not missed.
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
     loop {
         let item = tokio::select! {
             item = stream.next() => item,
-            _ = tokio::signal::ctrl_c() => {
+            _ = &mut ctrl_c => {
                 if let Some(recorder) = &mut recorder {
                     let events = recorder.events();
                     recorder.comment(&format!("recording stopped after {events} events"))?;
