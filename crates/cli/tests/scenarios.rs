@@ -243,15 +243,7 @@ async fn tail_records_a_scenario_that_play_replays_into_another_account() {
     );
 
     // Stopped as a user stops it: Ctrl-C.
-    let pid = recording.child.id().expect("tail is running").to_string();
-    std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .expect("kill");
-    let status = tokio::time::timeout(WAIT, recording.child.wait())
-        .await
-        .expect("tail exits")
-        .expect("wait");
+    let status = recording.interrupt().await;
     assert!(status.success(), "{status:?}");
 
     // The file: a scenario with one publish step per event, in order, E left out.

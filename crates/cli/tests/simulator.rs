@@ -643,14 +643,6 @@ async fn tail_prints_the_simulated_account_as_a_snapshot() {
     );
 
     // Interrupted, it exits 0.
-    let pid = readable.child.id().expect("tail is running").to_string();
-    std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .expect("kill");
-    let status = tokio::time::timeout(WAIT, readable.child.wait())
-        .await
-        .expect("tail exits")
-        .expect("wait");
+    let status = readable.interrupt().await;
     assert!(status.success(), "{status:?}");
 }

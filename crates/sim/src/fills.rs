@@ -39,32 +39,23 @@ impl Simulator {
             self.config.taker_commission
         };
         let cost = q8(qty * price);
-        let (received_asset, received, commission);
+        // A buy pays the quote cost and receives the base; a sell the other way round. What is
+        // paid comes out of the order's lock first, then out of free; the commission is taken
+        // from what is received.
+        let (paid_asset, paid, received_asset, gross) = match order.side {
+            Side::Buy => (order.quote.clone(), cost, order.base.clone(), qty),
+            Side::Sell => (order.base.clone(), qty, order.quote.clone(), cost),
+        };
+        let commission = q8_down(gross * rate);
+        let received = gross - commission;
         let mut locked = order.locked;
         {
             let ledger = self.ledger_mut(&order.account);
-            match order.side {
-                Side::Buy => {
-                    let take = cost.min(locked);
-                    locked -= take;
-                    let quote = ledger.entry(&order.quote);
-                    quote.locked -= take;
-                    quote.free -= cost - take;
-                    commission = q8_down(qty * rate);
-                    received = qty - commission;
-                    received_asset = order.base.clone();
-                }
-                Side::Sell => {
-                    let take = qty.min(locked);
-                    locked -= take;
-                    let base = ledger.entry(&order.base);
-                    base.locked -= take;
-                    base.free -= qty - take;
-                    commission = q8_down(cost * rate);
-                    received = cost - commission;
-                    received_asset = order.quote.clone();
-                }
-            }
+            let take = paid.min(locked);
+            locked -= take;
+            let balance = ledger.entry(&paid_asset);
+            balance.locked -= take;
+            balance.free -= paid - take;
             ledger.entry(&received_asset).free += received;
             ledger.updated_us = now_us;
         }

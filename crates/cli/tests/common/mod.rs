@@ -341,6 +341,19 @@ impl Tail {
         }
     }
 
+    /// Stops it as a user does, with Ctrl-C (SIGINT), and waits for it to exit.
+    pub async fn interrupt(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().expect("tail is running").to_string();
+        std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .expect("kill");
+        tokio::time::timeout(WAIT, self.child.wait())
+            .await
+            .expect("tail exits")
+            .expect("wait")
+    }
+
     pub async fn line(&mut self) -> String {
         tokio::time::timeout(WAIT, self.stdout.next_line())
             .await
