@@ -564,7 +564,9 @@ pub struct KeyArgs {
         visible_alias = "api-secret",
         value_name = "S",
         env = "USERSTREAM_SECRET",
-        hide_env_values = true
+        hide_env_values = true,
+        // An empty secret (an unset shell variable) would quietly mean "no snapshots".
+        value_parser = clap::builder::NonEmptyStringValueParser::new()
     )]
     pub secret: Option<String>,
 }

@@ -365,6 +365,17 @@ async fn help_names_every_command_and_hides_secrets() {
     assert!(!help.stdout.contains("topkey"), "{help:?}");
 }
 
+/// An empty secret, such as an unset shell variable pasted into `--secret "$SECRET"`, is refused
+/// rather than quietly meaning "no snapshots, unsigned requests".
+#[tokio::test]
+async fn an_empty_secret_is_refused() {
+    let mut command = userstream();
+    command.args(["tail", "--api-key", "k", "--secret", ""]);
+    let refused = run(command, None).await;
+    assert!(!refused.status.success(), "{refused:?}");
+    assert!(refused.stderr.contains("--secret"), "{refused:?}");
+}
+
 #[tokio::test]
 async fn faults_terminate_streams_and_fail_token_requests() {
     let gateway = Gateway::start().await;

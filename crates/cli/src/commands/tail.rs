@@ -16,6 +16,7 @@ use userstream_client::{
 };
 use userstream_protocol::TimeUnit;
 use userstream_protocol::decimal::Decimal;
+use userstream_protocol::events::ExecutionType;
 use userstream_protocol::rest::MarginOrder;
 
 pub async fn run(args: TailArgs) -> anyhow::Result<()> {
@@ -277,19 +278,30 @@ fn is_zero(amount: &Decimal) -> bool {
 fn human_line(event: &AccountEvent) -> String {
     let time = format_time_us(event.event.event_time_us());
     let fields = match &event.event {
-        Event::ExecutionReport(report) => format!(
-            "{} {} {} {} {} qty={} price={} filled={} orderId={} clientOrderId={}",
-            report.symbol,
-            report.side,
-            report.order_type,
-            report.execution_type,
-            report.order_status,
-            report.quantity,
-            report.price,
-            report.cumulative_filled_quantity,
-            report.order_id,
-            report.client_order_id
-        ),
+        Event::ExecutionReport(report) => {
+            // A trade's own quantity and price (`l`, `L`): a MARKET order's `price` is 0.
+            let last = if report.execution_type == ExecutionType::Trade {
+                format!(
+                    " last={}@{}",
+                    report.last_executed_quantity, report.last_executed_price
+                )
+            } else {
+                String::new()
+            };
+            format!(
+                "{} {} {} {} {} qty={} price={} filled={}{last} orderId={} clientOrderId={}",
+                report.symbol,
+                report.side,
+                report.order_type,
+                report.execution_type,
+                report.order_status,
+                report.quantity,
+                report.price,
+                report.cumulative_filled_quantity,
+                report.order_id,
+                report.client_order_id
+            )
+        }
         Event::OutboundAccountPosition(position) => position
             .balances
             .iter()
@@ -418,6 +430,26 @@ mod tests {
         let error = gateways(&urls, &ws[..1]).unwrap_err().to_string();
         assert!(error.contains("one --ws-url for each --url"), "{error}");
         assert_eq!(gateways(&[], &[]).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_trade_line_shows_the_fill_not_the_market_orders_zero_price() {
+        let event = Event::from_json(
+            br#"{"e":"executionReport","E":1499405658658,"s":"ETHBTC","c":"m1","S":"BUY","o":"MARKET","f":"GTC","q":"1.00000000","p":"0.00000000","P":"0.00000000","F":"0.00000000","g":-1,"C":"","x":"TRADE","X":"FILLED","r":"NONE","i":42,"l":"1.00000000","z":"1.00000000","L":"0.10264410","n":"0","N":null,"T":1499405658657,"t":7,"I":8641984,"w":false,"m":false,"M":true,"O":1499405658657,"Z":"0.10264410","Y":"0.10264410","Q":"0.00000000","W":1499405658657,"V":"NONE"}"#,
+            TimeUnit::Millisecond,
+        )
+        .unwrap();
+        let event = AccountEvent {
+            account: Scope::Cross,
+            subscription_id: 0,
+            event,
+        };
+        assert_eq!(
+            human_line(&event),
+            "2017-07-07T05:34:18.658000Z cross executionReport ETHBTC BUY MARKET TRADE FILLED \
+             qty=1.00000000 price=0.00000000 filled=1.00000000 last=1.00000000@0.10264410 \
+             orderId=42 clientOrderId=m1\n"
+        );
     }
 
     #[test]
