@@ -121,7 +121,7 @@ Failover:
     /// Play a scenario file: a timeline of prices, orders, fills, raw events, faults and key
     /// revocations against a gateway, and (with --check) what a client must observe.
     ///
-    /// FILE is TOML (docs/simulator.md, "Scenario files"). Steps run at their times (at_ms from
+    /// FILE is TOML, or YAML when named *.yaml or *.yml (docs/simulator.md, "Scenario files"). Steps run at their times (at_ms from
     /// the start, or after_ms after the previous step), scaled by --speed. With --check, a
     /// userstream-client stream of the scenario's accounts runs alongside, and each step's
     /// `expect` observations must arrive, in order, within the step's `within_ms`; the first one
@@ -136,7 +136,7 @@ Examples:
 
 #[derive(Debug, Args)]
 pub struct PlayArgs {
-    /// The scenario file (TOML).
+    /// The scenario file (TOML; YAML when named *.yaml or *.yml).
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
     /// Run a client alongside and check every step's observations.

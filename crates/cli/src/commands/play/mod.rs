@@ -38,8 +38,8 @@ pub async fn run(args: PlayArgs) -> anyhow::Result<()> {
     }
     let text = std::fs::read_to_string(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
-    let mut scenario =
-        Scenario::parse(&text).map_err(|error| anyhow!("{}: {error}", args.file.display()))?;
+    let mut scenario = Scenario::parse_as(&text, model::Format::of(&args.file))
+        .map_err(|error| anyhow!("{}: {error}", args.file.display()))?;
     if let Some(uid) = args.uid {
         scenario.setup.uid = Some(uid);
     }

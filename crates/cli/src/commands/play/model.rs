@@ -253,8 +253,9 @@ struct RawFile {
     scenario: RawMeta,
     #[serde(default)]
     setup: Setup,
+    /// Read whole first, so that an error names its step.
     #[serde(default)]
-    step: Vec<toml::Value>,
+    step: Vec<Value>,
     #[serde(default)]
     check: RawCheck,
 }
@@ -311,10 +312,42 @@ struct RawPublish {
     nulls: Vec<String>,
 }
 
+/// The two ways a scenario may be written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Toml,
+    Yaml,
+}
+
+impl Format {
+    /// YAML for a `.yaml` or `.yml` file, TOML for anything else.
+    pub fn of(path: &std::path::Path) -> Format {
+        match path.extension().and_then(|extension| extension.to_str()) {
+            Some(extension)
+                if extension.eq_ignore_ascii_case("yaml")
+                    || extension.eq_ignore_ascii_case("yml") =>
+            {
+                Format::Yaml
+            }
+            _ => Format::Toml,
+        }
+    }
+}
+
 impl Scenario {
     /// Reads and checks a scenario from the text of a TOML file.
+    #[cfg(test)]
     pub fn parse(text: &str) -> Result<Scenario, ScenarioError> {
-        let raw: RawFile = toml::from_str(text).map_err(|e| error(e.to_string()))?;
+        Scenario::parse_as(text, Format::Toml)
+    }
+
+    /// Reads and checks a scenario written in `format`; both formats have the same tables and
+    /// keys (`step` is a list of maps in YAML, where `null` may stand in for `nulls`).
+    pub fn parse_as(text: &str, format: Format) -> Result<Scenario, ScenarioError> {
+        let raw: RawFile = match format {
+            Format::Toml => toml::from_str(text).map_err(|e| error(e.to_string()))?,
+            Format::Yaml => yaml_serde::from_str(text).map_err(|e| error(e.to_string()))?,
+        };
         if raw.scenario.name.trim().is_empty() {
             return Err(error("[scenario] name must not be empty"));
         }
@@ -380,11 +413,9 @@ fn check_setup(setup: &Setup) -> Result<(), ScenarioError> {
     Ok(())
 }
 
-fn parse_step(number: usize, value: toml::Value, setup: &Setup) -> Result<Step, ScenarioError> {
-    let raw: RawStep = value.try_into().map_err(|e: toml::de::Error| {
-        // The error of a lone value has no line to point at; its message is what helps.
-        error(e.message().trim_end().to_owned())
-    })?;
+fn parse_step(number: usize, value: Value, setup: &Setup) -> Result<Step, ScenarioError> {
+    // The error of a lone value has no line to point at; its message is what helps.
+    let raw: RawStep = serde_json::from_value(value).map_err(|e| error(e.to_string()))?;
     let when = match (raw.at_ms, raw.after_ms) {
         (Some(_), Some(_)) => return Err(error("give at_ms or after_ms, not both")),
         (Some(at), None) => When::At(at),
@@ -648,6 +679,51 @@ within_ms = 5000
             text.starts_with("step 1: unknown fault kind \"explode\""),
             "{text}"
         );
+    }
+
+    /// `scenarios/full_fill.toml`, written in YAML.
+    const FULL_FILL_YAML: &str = r#"
+scenario:
+  name: full-fill
+  description: A resting LIMIT buy is filled in full when the price comes down to it.
+setup:
+  prices: { BTCUSDT: "60000" }
+  deposit:
+    - { asset: USDT, amount: "10000" }
+step:
+  - at_ms: 0
+    order: { symbol: BTCUSDT, side: BUY, type: LIMIT, timeInForce: GTC, price: "59000", quantity: "0.01", newClientOrderId: buy1 }
+    expect:
+      - { event: executionReport, s: BTCUSDT, c: buy1, x: NEW, X: NEW }
+      - { event: outboundAccountPosition }
+  - after_ms: 300
+    price: { symbol: BTCUSDT, price: "58990" }
+    expect:
+      - { event: executionReport, c: buy1, x: TRADE, X: FILLED, l: "0.01", z: "0.01", L: "59000" }
+      - { event: outboundAccountPosition, account: cross }
+check:
+  forbid: [{ status: gap }, { status: terminated }]
+"#;
+
+    #[test]
+    fn yaml_reads_as_the_same_scenario_as_toml() {
+        let toml =
+            Scenario::parse(include_str!("../../../../../scenarios/full_fill.toml")).unwrap();
+        let yaml = Scenario::parse_as(FULL_FILL_YAML, Format::Yaml).unwrap();
+        assert_eq!(format!("{yaml:?}"), format!("{toml:?}"));
+        let null = "scenario: { name: t }\nstep:\n  - publish: { event: { e: x, N: null } }\n";
+        let scenario = Scenario::parse_as(null, Format::Yaml).unwrap();
+        let Action::Publish { event, .. } = &scenario.steps[0].action else {
+            panic!("not a publish: {:?}", scenario.steps[0].action);
+        };
+        assert_eq!(event.get("N"), Some(&Value::Null));
+        let text = Scenario::parse_as("scenario: { name: t }\nstep:\n  - pirce: 1\n", Format::Yaml)
+            .unwrap_err()
+            .0;
+        assert!(text.starts_with("step 1: unknown field `pirce`"), "{text}");
+        assert_eq!(Format::of("a/b.YML".as_ref()), Format::Yaml);
+        assert_eq!(Format::of("a/b.toml".as_ref()), Format::Toml);
+        assert_eq!(Format::of("recording".as_ref()), Format::Toml);
     }
 
     #[test]
