@@ -36,6 +36,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/admin/v1/sessions", get(list_sessions))
         .route("/admin/v1/faults", post(inject_fault))
         .merge(simulator::routes())
+        .merge(crate::console::routes())
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .fallback(|| async { AdminError(StatusCode::NOT_FOUND, "no such admin route".into()) })
@@ -342,8 +343,13 @@ async fn inject_fault(
     ))
 }
 
-/// Live connections: who, since when, which subscriptions, how much is queued.
 async fn list_sessions(State(state): State<SharedState>) -> Json<Value> {
+    Json(sessions_json(&state))
+}
+
+/// Live connections: who, since when, which subscriptions, how much is queued (also the
+/// console's `sessions` item).
+pub(crate) fn sessions_json(state: &crate::state::AppState) -> Value {
     let mut sessions = state.sessions.all();
     sessions.sort_by_key(|session| session.id);
     let sessions: Vec<Value> = sessions
@@ -373,7 +379,7 @@ async fn list_sessions(State(state): State<SharedState>) -> Json<Value> {
             })
         })
         .collect();
-    Json(Value::Array(sessions))
+    Value::Array(sessions)
 }
 
 /// Healthy unless the bus has been cut off from its broker for longer than
