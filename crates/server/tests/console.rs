@@ -200,7 +200,9 @@ async fn the_login_cookie_authorises_the_page_the_stream_and_the_api() {
     let asset = get("/console/login.js", None).await.unwrap();
     assert_eq!(asset.status(), 200, "assets need no token");
     assert_eq!(get("/admin/v1/sessions", None).await.unwrap().status(), 401);
-    assert_eq!(stream_request(&server, None).await.status(), 401);
+    let refused = stream_request(&server, None).await;
+    assert_eq!(refused.status(), 401);
+    assert_security_headers(&refused);
 
     let login = |token: &str| {
         server

@@ -11,7 +11,7 @@ mod runner;
 mod stream;
 
 pub(crate) use feed::Feed;
-pub(crate) use routes::{COOKIE, routes, token_optional};
+pub(crate) use routes::{COOKIE, routes, security_headers, token_optional};
 pub use runner::{
     ScenarioFuture, ScenarioInfo, ScenarioOutcome, ScenarioOutput, ScenarioRequest, ScenarioRunner,
 };

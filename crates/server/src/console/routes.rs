@@ -5,11 +5,13 @@ use super::runner::{ScenarioRequest, StartError};
 use crate::http::{ConsoleAccess, console_cookie, same_secret};
 use crate::state::SharedState;
 use axum::body::Bytes;
+use axum::extract::Request;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Extension, Json, Router, middleware};
+use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -58,10 +60,25 @@ pub(crate) fn routes() -> Router<SharedState> {
         .route("/admin/v1/console/stream", get(super::stream::stream))
         .route("/admin/v1/scenarios", get(list_scenarios))
         .route("/admin/v1/scenarios/run", post(run_scenario))
-        .layer(middleware::map_response(security_headers))
 }
 
-async fn security_headers(mut response: Response) -> Response {
+/// Whether `path` is one of the console's (its answers carry [`security_headers`]).
+fn console_path(path: &str) -> bool {
+    path == "/"
+        || path.starts_with("/console/")
+        || path.starts_with("/admin/v1/console/")
+        || path == "/admin/v1/scenarios"
+        || path.starts_with("/admin/v1/scenarios/")
+}
+
+/// Adds the console's security headers to every answer on its paths, the admin guard's
+/// refusals included (this runs outside the guard).
+pub(crate) async fn security_headers(request: Request, next: Next) -> Response {
+    let console = console_path(request.uri().path());
+    let mut response = next.run(request).await;
+    if !console {
+        return response;
+    }
     let headers = response.headers_mut();
     for (name, value) in [
         (header::CONTENT_SECURITY_POLICY, CSP),

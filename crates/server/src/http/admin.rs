@@ -48,6 +48,7 @@ pub fn router(state: SharedState) -> Router {
             state.clone(),
             super::admin_guard::guard,
         ))
+        .layer(middleware::from_fn(crate::console::security_headers))
         .with_state(state)
 }
 

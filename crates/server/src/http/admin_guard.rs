@@ -448,4 +448,42 @@ mod tests {
         let foreign = [("host", "evil.example"), ("authorization", "Bearer sesame")];
         assert_eq!(reason(&config, Method::GET, &foreign), "host");
     }
+
+    #[test]
+    fn the_console_cookie_stands_for_the_token() {
+        let config = Config {
+            admin_token: Some("sesame".into()),
+            ..Config::default()
+        };
+        let host = ("host", "127.0.0.1");
+        let good = format!(
+            "theme=dark; userstream_console={}",
+            console_cookie("sesame")
+        );
+        assert_eq!(
+            reason(&config, Method::GET, &[host, ("cookie", &good)]),
+            "ok"
+        );
+        let stale = format!("userstream_console={}", console_cookie("sesam"));
+        for cookie in [
+            stale.as_str(),
+            "userstream_console=sesame",
+            "userstream_console=",
+        ] {
+            assert_eq!(
+                reason(&config, Method::GET, &[host, ("cookie", cookie)]),
+                "token",
+                "{cookie}"
+            );
+        }
+        // Where the token is optional its absence is told, not refused; the rest still holds.
+        let access = |pairs: &[(&'static str, &str)]| {
+            check_access(&config, &Method::GET, &headers(pairs), true).map_err(|r| r.reason)
+        };
+        assert_eq!(access(&[host]), Ok(false));
+        assert_eq!(access(&[host, ("cookie", &good)]), Ok(true));
+        assert_eq!(access(&[("host", "evil.example")]), Err(AdminRefusal::Host));
+        let foreign = [host, ("origin", "https://evil.example")];
+        assert_eq!(access(&foreign), Err(AdminRefusal::Origin));
+    }
 }
