@@ -425,6 +425,15 @@ async fn the_stream_sends_hello_backlog_live_items_and_sessions() {
         sessions["sessions"],
         server.admin_get("/admin/v1/sessions").await
     );
+    // An open console does not hold up a shutdown, and its stream ends.
+    tokio::time::timeout(WAIT, server.server.shutdown())
+        .await
+        .expect("shut down in time")
+        .unwrap();
+    let ended = tokio::time::timeout(WAIT, async {
+        while let Ok(Some(_)) = sse.response.chunk().await {}
+    });
+    ended.await.expect("the stream ended");
 }
 
 #[tokio::test]
