@@ -1,0 +1,1 @@
+// Placeholder: the console script is written by the UI helper.

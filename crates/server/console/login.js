@@ -1,0 +1,1 @@
+// Placeholder: the login script is written by the UI helper.
