@@ -55,6 +55,7 @@
 
   const state = {
     skewMs: 0, // server clock minus ours
+    helloAt: 0, // server time of the last hello
     simulator: false,
     symbols: [], // [{symbol, price, tickSize}]
     prices: new Map(), // symbol -> [{t, p}]
@@ -408,9 +409,11 @@
     const a = state.account;
     const err = $('#acct-err');
     if (!a || !state.simulator) {
-      $('#bal-body').replaceChildren();
+      const hint = a ? 'the simulator is off: no balances or orders here'
+        : 'choose an account: a uid at the top, or click a subscription or a key\'s uid';
+      $('#bal-body').replaceChildren(el('tr', {}, el('td', { colspan: 5, class: 'dim' }, hint)));
       $('#ord-body').replaceChildren();
-      err.textContent = a && !state.simulator ? 'the simulator is off: no balances or orders here' : '';
+      err.textContent = '';
       return;
     }
     const q = a.iso ? `?isolatedSymbol=${encodeURIComponent(a.iso)}` : '';
