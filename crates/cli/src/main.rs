@@ -10,6 +10,7 @@ mod demo;
 mod http_client;
 mod logging;
 mod output;
+mod scenario_runner;
 mod serve;
 
 use clap::Parser;

@@ -49,7 +49,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // at once, and an uncaught SIGTERM would kill the process without `serverShutdown`.
     let signals = Signals::install()?;
     raise_descriptor_limit();
-    let server = Server::bind(config, Arc::new(SystemClock)).await?;
+    let runner = crate::scenario_runner::PlayRunner::new(config.tls_cert.clone());
+    let server = Server::bind(config, Arc::new(SystemClock))
+        .await?
+        .with_scenario_runner(Arc::new(runner));
     reload_on_hangup(server.tls())?;
     announce(
         server.public_addr(),

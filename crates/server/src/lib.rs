@@ -10,6 +10,7 @@ pub mod bus;
 mod cluster;
 pub mod config;
 pub mod connection;
+pub mod console;
 pub mod directory;
 pub mod exchange;
 pub mod faults;

@@ -187,11 +187,14 @@ impl Server {
         let (stop, shutdown) = watch::channel(false);
         let (exchange, clockwork) = match simulator {
             Some(settings) => {
-                let exchange = Arc::new(crate::exchange::Exchange::new(
-                    settings.sim,
-                    Arc::clone(&bus),
-                    Arc::clone(&clock),
-                ));
+                let exchange = Arc::new(
+                    crate::exchange::Exchange::new(
+                        settings.sim,
+                        Arc::clone(&bus),
+                        Arc::clone(&clock),
+                    )
+                    .with_price_ticks(Arc::clone(hub.console_feed())),
+                );
                 let clockwork = Clockwork {
                     prices: settings.prices,
                     hourly_interest: settings.hourly_interest,
@@ -201,7 +204,14 @@ impl Server {
             }
             None => (None, None),
         };
+        let console = crate::console::Console::new(
+            Arc::clone(hub.console_feed()),
+            public.tcp.local_addr().unwrap_or(config.listen),
+            admin.tcp.local_addr().unwrap_or(config.admin_listen),
+            tls.is_some(),
+        );
         let state = Arc::new(AppState {
+            console,
             exchange,
             admission: Admission::new(&config.limits),
             token_failures: Default::default(),
@@ -240,6 +250,13 @@ impl Server {
             clockwork,
             demo,
         })
+    }
+
+    /// Lets the web console run scenarios with `runner` (the `userstream` binary's runs
+    /// `userstream play`); without one the console offers none.
+    pub fn with_scenario_runner(self, runner: Arc<dyn crate::console::ScenarioRunner>) -> Server {
+        self.state.console.runs.install(runner);
+        self
     }
 
     /// Demo mode's key and accounts (`sim.demo.enabled`), funded and about to be traded.

@@ -35,6 +35,8 @@ pub struct AppState {
     pub shutdown: watch::Receiver<bool>,
     /// Set while connections drain before a shutdown (`shutdown_drain_ms`).
     pub draining: std::sync::atomic::AtomicBool,
+    /// The web console: its feed, its scenario runs.
+    pub(crate) console: crate::console::Console,
 }
 
 pub type SharedState = Arc<AppState>;

@@ -21,7 +21,7 @@ use crate::bus::{AccountEvent, Bus};
 use std::sync::Arc;
 use tokio::sync::Mutex;
 use userstream_protocol::clock::SharedClock;
-use userstream_sim::{SimConfig, SimError, Simulator, SymbolRules};
+use userstream_sim::{Decimal, SimConfig, SimError, Simulator, SymbolRules};
 
 /// The simulator and where its events go.
 pub struct Exchange {
@@ -33,6 +33,8 @@ pub struct Exchange {
     max_num_orders: usize,
     bus: Arc<dyn Bus>,
     clock: SharedClock,
+    /// Where every price change goes (the web console), when anywhere.
+    ticks: Option<Arc<crate::console::Feed>>,
 }
 
 impl Exchange {
@@ -45,7 +47,15 @@ impl Exchange {
             max_num_orders,
             bus,
             clock,
+            ticks: None,
         }
+    }
+
+    /// Tells `feed` every price change, whatever makes it (an admin request, a walk, a replay,
+    /// the demo's trader).
+    pub(crate) fn with_price_ticks(mut self, feed: Arc<crate::console::Feed>) -> Exchange {
+        self.ticks = Some(feed);
+        self
     }
 
     /// The simulated pairs and their filters.
@@ -64,7 +74,23 @@ impl Exchange {
         operation: impl FnOnce(&mut Simulator, i64) -> Result<(T, Vec<AccountEvent>), SimError>,
     ) -> Result<T, SimError> {
         let mut sim = self.sim.lock().await;
-        let (answer, events) = operation(&mut sim, self.clock.now_us())?;
+        let now_us = self.clock.now_us();
+        // The prices before, to find what the operation moved: any operation may (a few
+        // symbols, compared under the lock that orders the ticks as the changes).
+        let before: Option<Vec<Option<Decimal>>> = self.ticks.as_ref().map(|_| {
+            let symbols = self.symbols.iter();
+            symbols.map(|rules| sim.price(&rules.symbol)).collect()
+        });
+        let done = operation(&mut sim, now_us);
+        if let (Some(feed), Some(before)) = (&self.ticks, before) {
+            for (rules, was) in self.symbols.iter().zip(before) {
+                let now = sim.price(&rules.symbol);
+                if let Some(price) = now.filter(|_| now != was) {
+                    feed.price(&rules.symbol, price.to_string(), now_us.div_euclid(1000));
+                }
+            }
+        }
+        let (answer, events) = done?;
         self.publish(events).await;
         Ok(answer)
     }
@@ -75,7 +101,7 @@ impl Exchange {
     }
 
     /// Moves one symbol's price (a feed's step); a refusal is logged, not fatal.
-    pub(crate) async fn set_price(&self, symbol: &str, price: userstream_sim::Decimal) {
+    pub(crate) async fn set_price(&self, symbol: &str, price: Decimal) {
         let moved = self
             .apply(|sim, now_us| Ok(((), sim.set_price(symbol, price, now_us)?)))
             .await;

@@ -36,6 +36,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/admin/v1/sessions", get(list_sessions))
         .route("/admin/v1/faults", post(inject_fault))
         .merge(simulator::routes())
+        .merge(crate::console::routes())
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .fallback(|| async { AdminError(StatusCode::NOT_FOUND, "no such admin route".into()) })
@@ -47,6 +48,7 @@ pub fn router(state: SharedState) -> Router {
             state.clone(),
             super::admin_guard::guard,
         ))
+        .layer(middleware::from_fn(crate::console::security_headers))
         .with_state(state)
 }
 
@@ -342,8 +344,13 @@ async fn inject_fault(
     ))
 }
 
-/// Live connections: who, since when, which subscriptions, how much is queued.
 async fn list_sessions(State(state): State<SharedState>) -> Json<Value> {
+    Json(sessions_json(&state))
+}
+
+/// Live connections: who, since when, which subscriptions, how much is queued (also the
+/// console's `sessions` item).
+pub(crate) fn sessions_json(state: &crate::state::AppState) -> Value {
     let mut sessions = state.sessions.all();
     sessions.sort_by_key(|session| session.id);
     let sessions: Vec<Value> = sessions
@@ -373,7 +380,7 @@ async fn list_sessions(State(state): State<SharedState>) -> Json<Value> {
             })
         })
         .collect();
-    Json(Value::Array(sessions))
+    Value::Array(sessions)
 }
 
 /// Healthy unless the bus has been cut off from its broker for longer than

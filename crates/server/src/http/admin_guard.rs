@@ -7,7 +7,10 @@
 //!    points at us, so IP literals are safe.
 //! 2. **Origin**: absent (not a browser), the admin API's own origin, or one in
 //!    `admin_allowed_origins`; `Sec-Fetch-Site: cross-site` is refused too.
-//! 3. **Token**: `Authorization: Bearer <admin_token>` when one is set, compared in constant time.
+//! 3. **Token**: `Authorization: Bearer <admin_token>` when one is set, or the console's cookie
+//!    (derived from the token, see [`console_cookie`]), compared in constant time. The console's
+//!    page, assets and login pass without it ([`crate::console`] names them); the page then
+//!    shows the login.
 //! 4. **Content-Type**: a request with a body must say JSON (`application/json`, or
 //!    `application/x-ndjson` for event batches). Browsers send those only after a CORS
 //!    preflight, which this API never approves.
@@ -44,13 +47,26 @@ impl Refusal {
     }
 }
 
+/// Whether the request presented the admin token (or its cookie), or none is needed; the
+/// console's page reads it to choose between itself and the login.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ConsoleAccess {
+    pub(crate) authorised: bool,
+}
+
 pub(crate) async fn guard(
     State(state): State<SharedState>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
-    match check(&state.config, request.method(), request.headers()) {
-        Ok(()) => next.run(request).await,
+    let optional = crate::console::token_optional(request.method(), request.uri().path());
+    match check_access(&state.config, request.method(), request.headers(), optional) {
+        Ok(authorised) => {
+            request
+                .extensions_mut()
+                .insert(ConsoleAccess { authorised });
+            next.run(request).await
+        }
         Err(refusal) => {
             state.metrics.admin_refused(refusal.reason);
             tracing::info!(reason = ?refusal.reason, message = %refusal.message, "admin request refused");
@@ -59,7 +75,19 @@ pub(crate) async fn guard(
     }
 }
 
+#[cfg(test)]
 fn check(config: &Config, method: &Method, headers: &HeaderMap) -> Result<(), Refusal> {
+    check_access(config, method, headers, false).map(|_| ())
+}
+
+/// Runs every check; with `token_optional` a missing or wrong token is not refused but
+/// answered `Ok(false)`. `Ok(true)`: the token was presented, or none is set.
+fn check_access(
+    config: &Config,
+    method: &Method,
+    headers: &HeaderMap,
+    token_optional: bool,
+) -> Result<bool, Refusal> {
     let mut hosts = headers.get_all(header::HOST).iter();
     let host = match (hosts.next(), hosts.next()) {
         (Some(host), None) => host.to_str().unwrap_or(""),
@@ -75,8 +103,13 @@ fn check(config: &Config, method: &Method, headers: &HeaderMap) -> Result<(), Re
     };
     check_host(config, host)?;
     check_origin(config, host, headers)?;
-    check_token(config, headers)?;
-    check_content_type(method, headers)
+    let authorised = match check_token(config, headers) {
+        Ok(()) => true,
+        Err(_) if token_optional => false,
+        Err(refusal) => return Err(refusal),
+    };
+    check_content_type(method, headers)?;
+    Ok(authorised)
 }
 
 fn text(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
@@ -164,14 +197,15 @@ fn check_token(config: &Config, headers: &HeaderMap) -> Result<(), Refusal> {
     let Some(expected) = &config.admin_token else {
         return Ok(());
     };
-    // The scheme name is case-insensitive (RFC 9110). Digests are compared, so the time taken
-    // says nothing about the token, its length included.
-    let presented = text(headers, header::AUTHORIZATION)
+    // The scheme name is case-insensitive (RFC 9110).
+    let bearer = text(headers, header::AUTHORIZATION)
         .and_then(|value| value.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map_or("", |(_, token)| token.trim_start());
-    let digest = |text: &str| Sha256::digest(text.as_bytes());
-    if bool::from(digest(presented).ct_eq(&digest(expected))) {
+        .map(|(_, token)| token.trim_start());
+    let by_bearer = same_secret(bearer.unwrap_or(""), expected);
+    let by_cookie = cookie(headers, crate::console::COOKIE)
+        .is_some_and(|presented| same_secret(presented, &console_cookie(expected)));
+    if by_bearer || by_cookie {
         return Ok(());
     }
     Err(Refusal::new(
@@ -179,6 +213,33 @@ fn check_token(config: &Config, headers: &HeaderMap) -> Result<(), Refusal> {
         AdminRefusal::Token,
         "missing or wrong admin bearer token".into(),
     ))
+}
+
+/// Compares two secrets in constant time: their digests are compared, so the time taken says
+/// nothing about either, their lengths included.
+pub(crate) fn same_secret(presented: &str, expected: &str) -> bool {
+    let digest = |text: &str| Sha256::digest(text.as_bytes());
+    bool::from(digest(presented).ct_eq(&digest(expected)))
+}
+
+/// The console cookie's value for `token`: a digest, so the cookie jar never holds the token
+/// itself, and a new token makes old cookies worthless.
+pub(crate) fn console_cookie(token: &str) -> String {
+    hex::encode(Sha256::digest(
+        format!("userstream-console-v1:{token}").as_bytes(),
+    ))
+}
+
+/// The value of the cookie `name`, from any `Cookie` header.
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.trim())
 }
 
 /// Media types a body may have: JSON, or NDJSON for event batches.
@@ -386,5 +447,43 @@ mod tests {
         assert_eq!(with("bearer sesame"), "ok");
         let foreign = [("host", "evil.example"), ("authorization", "Bearer sesame")];
         assert_eq!(reason(&config, Method::GET, &foreign), "host");
+    }
+
+    #[test]
+    fn the_console_cookie_stands_for_the_token() {
+        let config = Config {
+            admin_token: Some("sesame".into()),
+            ..Config::default()
+        };
+        let host = ("host", "127.0.0.1");
+        let good = format!(
+            "theme=dark; userstream_console={}",
+            console_cookie("sesame")
+        );
+        assert_eq!(
+            reason(&config, Method::GET, &[host, ("cookie", &good)]),
+            "ok"
+        );
+        let stale = format!("userstream_console={}", console_cookie("sesam"));
+        for cookie in [
+            stale.as_str(),
+            "userstream_console=sesame",
+            "userstream_console=",
+        ] {
+            assert_eq!(
+                reason(&config, Method::GET, &[host, ("cookie", cookie)]),
+                "token",
+                "{cookie}"
+            );
+        }
+        // Where the token is optional its absence is told, not refused; the rest still holds.
+        let access = |pairs: &[(&'static str, &str)]| {
+            check_access(&config, &Method::GET, &headers(pairs), true).map_err(|r| r.reason)
+        };
+        assert_eq!(access(&[host]), Ok(false));
+        assert_eq!(access(&[host, ("cookie", &good)]), Ok(true));
+        assert_eq!(access(&[("host", "evil.example")]), Err(AdminRefusal::Host));
+        let foreign = [host, ("origin", "https://evil.example")];
+        assert_eq!(access(&foreign), Err(AdminRefusal::Origin));
     }
 }

@@ -106,6 +106,8 @@ pub struct Hub {
     /// Told when an account gains its first subscriber here and loses its last.
     interest: Arc<dyn Interest>,
     positions: Arc<Positions>,
+    /// The web console's tap: every event this node delivers.
+    console: Arc<crate::console::Feed>,
 }
 
 /// What a hub is built with, besides its clock, metrics and the bus's interest.
@@ -153,7 +155,13 @@ impl Hub {
             risk_events,
             interest,
             positions: Arc::new(Positions::new(epoch)),
+            console: Arc::new(crate::console::Feed::new()),
         }
+    }
+
+    /// The web console's feed, which this hub taps.
+    pub(crate) fn console_feed(&self) -> &Arc<crate::console::Feed> {
+        &self.console
     }
 
     /// The account streams' epoch and sequence counter.
@@ -477,7 +485,11 @@ impl Hub {
         } else {
             drop(shard);
         }
+        drop(encoded);
         self.metrics.events_delivered.increment(delivered as u64);
+        // After the lock: the console sees what was delivered, and costs subscribers nothing.
+        self.console
+            .event(account, sequence, event, self.clock.now_ms());
         delivered
     }
 

@@ -57,6 +57,29 @@ impl TestServer {
         server
     }
 
+    /// Starts a server as [`TestServer::start_with`], with `prepare` applied to it before it
+    /// runs (a scenario runner, say).
+    pub async fn start_prepared(
+        adjust: impl FnOnce(&mut Config),
+        prepare: impl FnOnce(Server) -> Server,
+    ) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = test_config(dir.path().to_path_buf());
+        adjust(&mut config);
+        let clock = ManualClock::starting_now();
+        let backends = Backends::embedded(&config).unwrap();
+        let server = Server::bind_with(config.clone(), Arc::new(clock.clone()), backends)
+            .await
+            .unwrap();
+        TestServer {
+            server: prepare(server).spawn(),
+            clock,
+            config,
+            http: reqwest::Client::new(),
+            _dir: Some(dir),
+        }
+    }
+
     /// Starts a server with this config and clock (the data dir is the caller's).
     pub async fn start_on(config: Config, clock: ManualClock) -> TestServer {
         let backends = Backends::embedded(&config).unwrap();

@@ -1,0 +1,160 @@
+//! `GET /admin/v1/console/stream`: Server-Sent Events. On connect `hello`, the backlog
+//! (`price` points, then `event`s), `sessions`; then live `event`, `price` and `scenario`
+//! items, `sessions` once a second, `lagged` when this console fell behind, and a keepalive
+//! comment every 15 s. It ends when the server shuts down.
+
+use super::feed::{Attached, Item};
+use crate::faults::FaultKind;
+use crate::state::SharedState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::time::Duration;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::watch;
+
+/// Between two `sessions` items.
+const SESSIONS_EVERY_US: i64 = 1_000_000;
+/// Between two keepalive comments, so that proxies keep an idle stream open.
+const KEEPALIVE: Duration = Duration::from_secs(15);
+
+pub(crate) async fn stream(State(state): State<SharedState>) -> Response {
+    let Some(attached) = state.console.feed.attach() else {
+        let msg = format!(
+            "at most {} console streams may be open at once",
+            super::feed::MAX_STREAMS
+        );
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({ "error": msg })),
+        )
+            .into_response();
+    };
+    let mut first = VecDeque::new();
+    first.push_back(item("hello", hello(&state).await.to_string()));
+    for tick in &attached.prices {
+        first.push_back(item("price", tick.data()));
+    }
+    for event in &attached.events {
+        first.push_back(item("event", event.data().to_owned()));
+    }
+    first.push_back(item("sessions", sessions(&state).to_string()));
+    let live = Live {
+        next_sessions_us: state.clock.now_us().saturating_add(SESSIONS_EVERY_US),
+        shutdown: state.shutdown.clone(),
+        first,
+        attached,
+        state,
+    };
+    let items = futures_util::stream::unfold(live, |mut live| async move {
+        let item = live.next().await?;
+        Some((Ok::<_, Infallible>(item), live))
+    });
+    Sse::new(items)
+        .keep_alive(KeepAlive::new().interval(KEEPALIVE).text(" keepalive"))
+        .into_response()
+}
+
+fn item(kind: &str, data: String) -> SseEvent {
+    SseEvent::default().event(kind).data(data)
+}
+
+/// One console's stream after its first items.
+struct Live {
+    first: VecDeque<SseEvent>,
+    attached: Attached,
+    state: SharedState,
+    next_sessions_us: i64,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Live {
+    async fn next(&mut self) -> Option<SseEvent> {
+        if let Some(first) = self.first.pop_front() {
+            return Some(first);
+        }
+        if *self.shutdown.borrow() {
+            return None;
+        }
+        let clock = &self.state.clock;
+        tokio::select! {
+            received = self.attached.live.recv() => match received {
+                Ok(Item::Event(event)) => Some(item("event", event.data().to_owned())),
+                Ok(Item::Price(tick)) => Some(item("price", tick.data())),
+                Ok(Item::Scenario(data)) => Some(item("scenario", data.to_string())),
+                Err(RecvError::Lagged(missed)) => {
+                    Some(item("lagged", json!({ "missed": missed }).to_string()))
+                }
+                Err(RecvError::Closed) => None,
+            },
+            () = clock.sleep_until(self.next_sessions_us) => {
+                self.next_sessions_us = clock.now_us().saturating_add(SESSIONS_EVERY_US);
+                Some(item("sessions", sessions(&self.state).to_string()))
+            }
+            _ = self.shutdown.wait_for(|stop| *stop) => None,
+        }
+    }
+}
+
+/// `{"serverTimeMs":…,"sessions":[…as GET /admin/v1/sessions…]}`.
+fn sessions(state: &SharedState) -> Value {
+    json!({
+        "serverTimeMs": state.clock.now_ms(),
+        "sessions": crate::http::sessions_json(state),
+    })
+}
+
+async fn hello(state: &SharedState) -> Value {
+    let symbols: Vec<Value> = match &state.exchange {
+        Some(exchange) => {
+            exchange
+                .read(|sim| {
+                    sim.symbols()
+                        .iter()
+                        .map(|rules| {
+                            json!({
+                                "symbol": rules.symbol,
+                                "price": sim.price(&rules.symbol).map(|p| p.to_string()),
+                                "tickSize": rules.tick_size.to_string(),
+                            })
+                        })
+                        .collect()
+                })
+                .await
+        }
+        None => state
+            .config
+            .symbols
+            .iter()
+            .map(|symbol| {
+                json!({ "symbol": symbol.symbol, "price": null, "tickSize": symbol.tick_size })
+            })
+            .collect(),
+    };
+    json!({
+        "serverTimeMs": state.clock.now_ms(),
+        "simulator": state.exchange.is_some(),
+        "symbols": symbols,
+        "scenarios": state.console.runs.available(),
+        "faults": fault_kinds(),
+    })
+}
+
+/// Every fault kind in its wire spelling.
+fn fault_kinds() -> Vec<Value> {
+    use FaultKind::*;
+    let all = [Terminate, Drop, Mute, Shutdown, FailTokenRequests, Delay];
+    // A kind added to `FaultKind` stops this from compiling until it is listed above.
+    for kind in all {
+        match kind {
+            Terminate | Drop | Mute | Shutdown | FailTokenRequests | Delay => {}
+        }
+    }
+    all.iter()
+        .filter_map(|kind| serde_json::to_value(kind).ok())
+        .collect()
+}
