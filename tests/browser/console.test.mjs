@@ -9,7 +9,7 @@
 // (CONSOLE_TEST_TIMEOUT_MS, default 120 s), and every child process is killed on every way out.
 
 import { spawn } from 'node:child_process';
-import { accessSync, constants, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -130,8 +130,16 @@ async function main() {
   mkdirSync(SHOTS, { recursive: true });
   dataDir = mkdtempSync(path.join(tmpdir(), 'userstream-console-test-'));
 
-  // ---- the server, on free loopback ports
-  const server = start(['serve', '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--data-dir', dataDir],
+  // ---- the server, on free loopback ports. A few pairs, BTCUSDT starting at the scenarios' price
+  // (they trade around 60000), and 10-minute tokens, so that countdowns move in the screenshots.
+  const config = path.join(dataDir, 'console-test.toml');
+  writeFileSync(config, [
+    '[[symbols]]', 'symbol = "BTCUSDT"', 'base = "BTC"', 'quote = "USDT"', 'price = "60000"',
+    '[[symbols]]', 'symbol = "ETHUSDT"', 'base = "ETH"', 'quote = "USDT"',
+    '[[symbols]]', 'symbol = "BNBUSDT"', 'base = "BNB"', 'quote = "USDT"',
+    '[token]', 'default_validity_ms = 600000', '',
+  ].join('\n'));
+  const server = start(['serve', '--config', config, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--data-dir', dataDir],
     { USERSTREAM_ADMIN_TOKEN: TOKEN, RUST_LOG: process.env.RUST_LOG || 'warn' }, 'server');
   const line = await until('the server\'s listening line', () => server.lines.find((l) => l.includes(' admin on ')), 30_000);
   const publicUrl = line.match(/listening on (\S+)/)[1];
@@ -185,7 +193,8 @@ async function main() {
   log(`tail connected: session ${firstSession}`);
   await until('an expiry countdown', async () => /\d+(h|m|s)/.test(await page.locator('[data-testid=subscription] .countdown').first().textContent()));
 
-  // 4. Fund the account, place a resting buy below the market, fill it: all from the forms.
+  // 4. Fund the account, place a resting buy below the market, move the price towards it, fill it:
+  // all from the forms.
   await tid('deposit-asset').fill('USDT');
   await tid('deposit-amount').fill('10000');
   await tid('deposit-send').click();
@@ -202,14 +211,23 @@ async function main() {
   const orderId = await tid('order-result').getAttribute('data-order-id');
   await page.locator(`[data-testid=open-order][data-order-id="${orderId}"]`).waitFor();
   log(`order ${orderId} rests at ${limit} (market ${market})`);
+  for (const step of [0.996, 0.993]) {
+    const price = String(Math.floor(market * step));
+    await tid('price-symbol').selectOption('BTCUSDT');
+    await tid('price-value').fill(price);
+    await tid('price-set').click();
+    await until(`the price at ${price}`, async () => Number(await tid('chart-price').textContent()) === Number(price));
+  }
+  await page.locator(`[data-testid=open-order][data-order-id="${orderId}"]`).waitFor(); // still resting
   if ((await tid('fill-order-id').inputValue()) !== orderId) throw new Error('the fill form did not take the new order');
   await tid('order-fill').click();
   await until('the fill', async () => /FILLED/.test(await tid('fill-result').textContent()));
   await page.locator(`[data-testid=open-order][data-order-id="${orderId}"]`).waitFor({ state: 'detached' });
 
   // 5. The events in the log, with their raw JSON; the client got them too; the fill on the chart.
-  const trade = page.locator('[data-testid=event-row][data-type=executionReport]', { hasText: 'TRADE' }).first();
-  await trade.waitFor();
+  const firstTrade = page.locator('[data-testid=event-row][data-type=executionReport]', { hasText: 'TRADE' }).first();
+  await firstTrade.waitFor();
+  const trade = page.locator(`[data-testid=event-row][data-seq="${await firstTrade.getAttribute('data-seq')}"]`);
   await page.locator('[data-testid=event-row][data-type=balanceUpdate]').first().waitFor();
   await trade.click();
   const raw = JSON.parse(await trade.locator('[data-testid=event-json]').textContent());
@@ -224,7 +242,8 @@ async function main() {
   await tid('chart-symbol').selectOption('BTCUSDT');
   await page.locator('[data-testid=chart-fill][data-side=BUY]').first().waitFor();
   log('fill seen in the log, at the client and on the chart');
-  await trade.click(); // fold the JSON again for the screenshots
+  await trade.locator(".type").click(); // fold the JSON again for the screenshots
+  if (await trade.locator('[data-testid=event-json]').count()) throw new Error('a second click did not fold the JSON');
 
   // 6. A disconnecting fault from the form: the session drops, the client comes back on a new one.
   const kinds = await tid('fault-kind').locator('option').evaluateAll((os) => os.map((o) => o.value));

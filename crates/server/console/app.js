@@ -55,11 +55,12 @@
 
   const state = {
     skewMs: 0, // server clock minus ours
-    helloAt: 0, // server time of the last hello
+    seeds: new Map(), // symbol -> {t, p}: the price when the feed said hello
     simulator: false,
     symbols: [], // [{symbol, price, tickSize}]
     prices: new Map(), // symbol -> [{t, p}]
     events: [], // oldest first
+    openRows: new Set(), // seqs of the log rows showing their JSON
     types: new Set(),
     sessions: [],
     faults: Object.keys(FAULT_HELP),
@@ -272,13 +273,15 @@
     el('span', { class: 'who' }, `${item.uid} ${accountName(item.isolatedSymbol)}`),
     el('span', { class: 'type' }, item.type),
     el('span', { class: 'sum' }, summary(item.type, ev)));
+    const show = () => li.append(el('pre', { class: 'json', testid: 'event-json' }, JSON.stringify(item, null, 2)));
     li.addEventListener('click', (e) => {
       if (e.target.closest('pre')) return; // let the JSON be selected
       const open = $('pre', li);
-      if (open) { open.remove(); return; }
-      const raw = Object.assign({}, item);
-      li.append(el('pre', { class: 'json', testid: 'event-json' }, JSON.stringify(raw, null, 2)));
+      if (open) { open.remove(); state.openRows.delete(item.seq); return; }
+      state.openRows.add(item.seq);
+      show();
     });
+    if (state.openRows.has(item.seq)) show();
     return li;
   }
 
@@ -357,8 +360,10 @@
     const H = 280;
     const m = { l: 70, r: 14, t: 12, b: 26 };
     const now = serverNow();
-    let points = (state.prices.get(symbol) || []).slice();
-    if (!points.length && info && info.price) points = [{ t: state.helloAt || now, p: Number(info.price) }];
+    const points = (state.prices.get(symbol) || []).slice();
+    // Without a backlog before it, the line starts at the price the hello gave.
+    const seed = state.seeds.get(symbol);
+    if (seed && (!points.length || points[0].t > seed.t)) points.unshift(seed);
     const fills = fillsFor(symbol);
     const root = svg('svg', { viewBox: `0 0 ${W} ${H}`, width: W, height: H, class: 'chart-svg', role: 'img', 'aria-label': `${symbol} price` });
     if (!points.length && !fills.length) {
@@ -368,9 +373,8 @@
     }
     const ts = points.map((q) => q.t).concat(fills.map((f) => f.t));
     const ps = points.map((q) => q.p).concat(fills.map((f) => f.p));
-    let t0 = Math.min(...ts, now - 60000);
     const t1 = Math.max(now, ...ts);
-    if (t1 - t0 < 60000) t0 = t1 - 60000;
+    const t0 = Math.min(...ts, t1 - 10000); // at least 10 s wide
     let lo = Math.min(...ps);
     let hi = Math.max(...ps);
     const padY = (hi - lo) * 0.1 || Math.abs(hi) * 0.002 || 1;
@@ -693,11 +697,13 @@
 
   function onHello(h) {
     state.skewMs = h.serverTimeMs - Date.now();
-    state.helloAt = h.serverTimeMs;
     state.simulator = !!h.simulator;
     state.symbols = h.symbols || [];
+    state.seeds = new Map(state.symbols.filter((s) => s.price !== null && s.price !== undefined)
+      .map((s) => [s.symbol, { t: h.serverTimeMs, p: Number(s.price) }]));
     state.prices = new Map();
     state.events = []; // the backlog follows and replaces what we had
+    state.openRows.clear();
     backlogDone = false;
     if (Array.isArray(h.faults) && h.faults.length) state.faults = h.faults;
     const kinds = $('#f-fault').elements.kind;
