@@ -277,6 +277,11 @@ async function main() {
   await tid('chart-symbol').selectOption('BTCUSDT');
   await page.waitForTimeout(300);
   await shot('console');
+  // The live panels without the forms below them: the picture for docs/console.png.
+  const bottom = await tid('panel-scenarios').evaluate((n) => n.getBoundingClientRect().bottom + window.scrollY);
+  const top = path.join(SHOTS, 'console-top.png');
+  await page.screenshot({ path: top, fullPage: true, clip: { x: 0, y: 0, width: 1400, height: Math.ceil(bottom + 12) } });
+  log(`screenshot ${path.relative(root, top)}`);
   for (const panel of ['connections', 'account', 'chart', 'events', 'actions', 'scenarios']) await shot(`panel-${panel}`, tid(`panel-${panel}`));
 
   if (pageErrors.length) throw new Error(`the page reported errors:\n${pageErrors.join('\n')}`);
