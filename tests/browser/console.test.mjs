@@ -16,7 +16,10 @@ import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
-const BIN = path.resolve(root, process.argv[2] || process.env.USERSTREAM_BIN || 'target/debug/userstream');
+// An argument or USERSTREAM_BIN is taken from the working directory; the default from the repository.
+const BIN = process.argv[2] || process.env.USERSTREAM_BIN
+  ? path.resolve(process.argv[2] || process.env.USERSTREAM_BIN)
+  : path.join(root, 'target/debug/userstream');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const SHOTS = path.join(root, 'target/console-screenshots');
 const TIMEOUT_MS = Number(process.env.CONSOLE_TEST_TIMEOUT_MS || 120_000);
@@ -73,7 +76,9 @@ process.on('uncaughtException', (e) => finish(1, `FAIL: ${e && e.stack ? e.stack
 setTimeout(() => finish(1, `FAIL: the whole test took longer than ${TIMEOUT_MS} ms`), TIMEOUT_MS);
 
 function start(args, env, name) {
-  const child = spawn(BIN, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // No USERSTREAM_* setting of the caller's leaks in: the test says all it wants.
+  const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('USERSTREAM_')));
+  const child = spawn(BIN, args, { env: { ...inherited, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   child.lines = [];
   child.errLines = [];
@@ -185,7 +190,7 @@ async function main() {
   log(`key created for uid ${uid}`);
 
   // 3. A real client on that key, seen in the connections panel.
-  const tail = start(['tail', '--url', publicUrl, '--api-key', apiKey, '--cross', '--json'], {}, 'tail');
+  const tail = start(['tail', '--url', publicUrl, '--cross', '--json'], { USERSTREAM_API_KEY: apiKey }, 'tail');
   const firstSession = await until('the tail\'s connection in the panel', () => page.evaluate((u) => {
     const sub = document.querySelector(`[data-testid=connection] [data-testid=subscription][data-uid="${u}"]`);
     return sub && sub.closest('tr').dataset.sessionId;
