@@ -5,6 +5,14 @@
 //
 // The binary comes from the argument, else USERSTREAM_BIN, else target/debug/userstream; the
 // browser from CHROMIUM, else /usr/bin/chromium. Screenshots go to target/console-screenshots/.
+//
+// It logs in through the login page (a wrong token first), creates a key, follows a real tail
+// client in the connections panel, funds the account, places a buy, moves the price and fills the
+// order from the forms; sees the events in the log (raw JSON, filters), at the client and as a buy
+// mark on the chart; drops the client's connection with a fault and sees it come back on a new
+// session; publishes a raw event; runs a shipped scenario to "passed"; takes the screenshots; and
+// revokes the key from its row. Any page error or CSP violation fails it.
+//
 // A missing browser or node_modules is a failure, never a skip. The whole run is bounded
 // (CONSOLE_TEST_TIMEOUT_MS, default 120 s), and every child process is killed on every way out.
 
@@ -265,6 +273,14 @@ async function main() {
   }, [uid, firstSession]));
   log(`fault ${kind}: session ${firstSession} dropped, the client is back on session ${secondSession}`);
 
+  // A raw event from the publish form reaches the client on its new session, and the log.
+  await tid('publish-sample').click();
+  await tid('publish-send').click();
+  await until('the publish answer', async () => /published to 1 subscription/.test(await tid('publish-result').textContent()));
+  await page.locator('[data-testid=event-row][data-type=balanceUpdate]', { hasText: 'USDT 1.00000000' }).first().waitFor();
+  await until('the published event at the client', () => tail.lines.some((l) => l.includes('"balanceUpdate"') && l.includes('"1.00000000"')));
+  log('a published event reached the client and the log');
+
   // 7. A shipped scenario from the runner, to its verdict.
   const names = await tid('scenario-name').locator('option').evaluateAll((os) => os.map((o) => o.value));
   const scenario = names.includes('full_fill') ? 'full_fill' : names[0];
@@ -288,6 +304,14 @@ async function main() {
   await page.screenshot({ path: top, fullPage: true, clip: { x: 0, y: 0, width: 1400, height: Math.ceil(bottom + 12) } });
   log(`screenshot ${path.relative(root, top)}`);
   for (const panel of ['connections', 'account', 'chart', 'events', 'actions', 'scenarios']) await shot(`panel-${panel}`, tid(`panel-${panel}`));
+
+  // 9. Revoking the key from its row ends the client's subscription.
+  await page.locator(`[data-testid=key][data-api-key="${apiKey}"] [data-testid=key-row-revoke]`).click();
+  await until('the revocation', async () => /revoked; 1 subscription\(s\) ended/.test(await tid('revoke-result').textContent()));
+  await page.locator(`[data-testid=subscription][data-uid="${uid}"]`).first().waitFor({ state: 'detached' });
+  // The client hears its stream end, asks for a new token and is refused: the key is gone.
+  await until('the client refused', () => tail.errLines.some((l) => l.includes('-2015')));
+  log('key revoked from the UI: the subscription ended, the client is refused');
 
   if (pageErrors.length) throw new Error(`the page reported errors:\n${pageErrors.join('\n')}`);
   await finish(0, `PASS: the console in chromium (${((Date.now() - started) / 1000).toFixed(1)} s)`);
