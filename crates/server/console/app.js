@@ -229,9 +229,10 @@
     $('#conn-empty').hidden = state.sessions.length > 0;
   }
 
-  // Between two `sessions` items the countdowns still move, on the server's clock.
+  // Between two changes of the sessions the clocks still move, on the server's time.
   function tickCountdowns() {
     const now = serverNow();
+    for (const td of $$('#conn-body td[data-since]')) td.textContent = duration(now - Number(td.dataset.since));
     for (const sub of $$('#conn-body .sub')) {
       const left = Number(sub.dataset.exp) - now;
       const b = $('.countdown', sub);
@@ -744,11 +745,16 @@
       addPrice(p);
       if (backlogDone && p.symbol === $('#chart-symbol').value) drawChart();
     });
+    let lastSessions = '';
     on('sessions', (s) => {
       endBacklog();
       state.skewMs = s.serverTimeMs - Date.now();
       state.sessions = s.sessions || [];
-      renderSessions();
+      // Rebuilt only when something changed, so that a click on a row is not lost to a rebuild.
+      const text = JSON.stringify(state.sessions);
+      if (text !== lastSessions) renderSessions();
+      lastSessions = text;
+      tickCountdowns();
     });
     on('scenario', onScenario);
     on('lagged', (l) => {
