@@ -425,6 +425,15 @@ async fn the_stream_sends_hello_backlog_live_items_and_sessions() {
         sessions["sessions"],
         server.admin_get("/admin/v1/sessions").await
     );
+    // An open console does not hold up a shutdown, and its stream ends.
+    tokio::time::timeout(WAIT, server.server.shutdown())
+        .await
+        .expect("shut down in time")
+        .unwrap();
+    let ended = tokio::time::timeout(WAIT, async {
+        while let Ok(Some(_)) = sse.response.chunk().await {}
+    });
+    ended.await.expect("the stream ended");
 }
 
 #[tokio::test]
@@ -550,4 +559,49 @@ async fn without_a_runner_there_are_no_scenarios() {
         .admin_post("/admin/v1/scenarios/run", json!({ "name": "full_fill" }))
         .await;
     assert_eq!(status, 501);
+}
+
+#[tokio::test]
+async fn a_cluster_node_streams_what_it_delivers_without_a_simulator() {
+    let nats = common::nats::NatsServer::start().await;
+    let clock = userstream_server::ManualClock::starting_now();
+    let spread = std::time::Duration::from_secs(1);
+    let (nodes, key) = TestServer::cluster_with_key(&[nats.url()], 1, &clock, |_| {}, spread).await;
+    let node = &nodes[0];
+    // A node hears an account's events while it has subscribers for it.
+    let (token, _) = node.token(&key, None, None).await;
+    let mut ws = node.ws().await;
+    ws.subscribe(&token).await;
+    let mut sse = Sse::open(node, None).await;
+    let (kind, hello) = sse.next().await;
+    assert_eq!(kind, "hello");
+    assert_eq!(hello["simulator"], false);
+    let symbols = hello["symbols"].as_array().unwrap();
+    assert!(!symbols.is_empty(), "{hello}");
+    assert!(symbols.iter().all(|s| s["price"].is_null()), "{hello}");
+    let body = json!({ "uid": key.uid, "event": balance_update("3.00000000") });
+    let (status, answer) = node.admin_post("/admin/v1/events", body).await;
+    assert_eq!(status, 200, "{answer}");
+    let event = sse.next_of("event").await;
+    assert_eq!(event["uid"], key.uid);
+    assert_eq!(event["event"]["d"], "3.00000000");
+    assert!(event["position"].is_u64(), "{event}");
+    assert_eq!(ws.next_event().await["event"]["d"], "3.00000000");
+}
+
+#[tokio::test]
+async fn the_price_walk_streams_its_steps() {
+    let server = TestServer::start_with(|config| {
+        config.sim.prices = userstream_server::config::PriceSource::Walk;
+        config.sim.walk_interval_ms = 1_000;
+    })
+    .await;
+    let mut sse = Sse::open(&server, None).await;
+    sse.next_of("sessions").await;
+    let before = server.now_ms();
+    server.advance_ms(1_000);
+    // The step the walk takes once its second is up.
+    let price = sse.next_of("price").await;
+    assert!(price["price"].is_string(), "{price}");
+    assert_eq!(price["atMs"], before + 1_000, "{price}");
 }

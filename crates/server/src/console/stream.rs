@@ -55,7 +55,7 @@ pub(crate) async fn stream(State(state): State<SharedState>) -> Response {
         Some((Ok::<_, Infallible>(item), live))
     });
     Sse::new(items)
-        .keep_alive(KeepAlive::new().interval(KEEPALIVE).text(" keepalive"))
+        .keep_alive(KeepAlive::new().interval(KEEPALIVE).text("keepalive"))
         .into_response()
 }
 

@@ -75,8 +75,8 @@ impl Exchange {
     ) -> Result<T, SimError> {
         let mut sim = self.sim.lock().await;
         let now_us = self.clock.now_us();
-        // The prices before, to find what the operation moved: any operation may (a few
-        // symbols, compared under the lock that orders the ticks as the changes).
+        // The prices before, to tell which ones the operation moved (a few symbols). Compared
+        // under the simulator's lock, so the ticks leave in the order of the changes.
         let before: Option<Vec<Option<Decimal>>> = self.ticks.as_ref().map(|_| {
             let symbols = self.symbols.iter();
             symbols.map(|rules| sim.price(&rules.symbol)).collect()
