@@ -13,11 +13,15 @@ command -v cc >/dev/null 2>&1 || need_apt+=(gcc libc6-dev)
 command -v nats-server >/dev/null 2>&1 || need_apt+=(nats-server)
 # A test reads the listen backlog the kernel reports (ss, from iproute2).
 command -v ss >/dev/null 2>&1 || need_apt+=(iproute2)
+# The web console's browser test drives Debian's chromium (tests/browser/).
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
 if ((${#need_apt[@]})); then
     echo "installing: ${need_apt[*]}"
-    apt-get update -qq && apt-get install -y -qq "${need_apt[@]}"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
 fi
 command -v cargo >/dev/null 2>&1 || { echo "error: cargo (Rust stable) is required: https://rustup.rs" >&2; exit 1; }
+command -v node >/dev/null 2>&1 || { echo "error: node (20 or later) is required for the console's browser test: https://nodejs.org" >&2; exit 1; }
+[ -d tests/browser/node_modules ] || (cd tests/browser && npm ci --no-audit --no-fund)
 rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
 cargo fmt --all -- --check
@@ -26,6 +30,10 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --locked 2>&1 | tee "$log"
+# The web console in headless chromium against the debug binary the tests just built: login,
+# a key, a real tail client, an order placed and filled, a fault, a scenario (under 2 minutes).
+# Screenshots land in target/console-screenshots/.
+node tests/browser/console.test.mjs "${CARGO_TARGET_DIR:-target}/debug/userstream"
 # Fuzzing: every fuzz target (fuzz/) for 30 s on the committed seeds, one after the other; fails
 # on any crash and prints the input and the command that reproduces it (docs/reliability.md).
 # The build is cached outside the clone, so a machine that fuzzed before only rebuilds what changed.
