@@ -15,13 +15,14 @@ command -v nats-server >/dev/null 2>&1 || need_apt+=(nats-server)
 command -v ss >/dev/null 2>&1 || need_apt+=(iproute2)
 # The web console's browser test drives Debian's chromium (tests/browser/).
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
+command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
 if ((${#need_apt[@]})); then
     echo "installing: ${need_apt[*]}"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
 fi
 command -v cargo >/dev/null 2>&1 || { echo "error: cargo (Rust stable) is required: https://rustup.rs" >&2; exit 1; }
-command -v node >/dev/null 2>&1 || { echo "error: node (20 or later) is required for the console's browser test: https://nodejs.org" >&2; exit 1; }
-[ -d tests/browser/node_modules ] || (cd tests/browser && npm ci --no-audit --no-fund)
+# Every run, so node_modules always matches the committed lock file (seconds, from npm's cache).
+(cd tests/browser && npm ci --no-audit --no-fund --prefer-offline --loglevel=error)
 rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
 cargo fmt --all -- --check

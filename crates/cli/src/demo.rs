@@ -51,6 +51,7 @@ demo mode: user {uid}, cross margin and isolated {pairs}, funded at every start;
   REST API:  {public}
   WebSocket: {ws}
   admin API: {admin}
+  console:   {admin}/ (open it in a browser; it asks for the admin token when one is set)
 
 watch the demo accounts' streams:
   userstream tail --url {public} --api-key {key} --secret {secret} --cross{isolated}
@@ -103,6 +104,10 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("admin API: http://127.0.0.1:9444"), "{text}");
+        assert!(
+            text.contains("console:   http://127.0.0.1:9444/ "),
+            "{text}"
+        );
         assert!(text.contains(&format!(
             "userstream tail --url http://127.0.0.1:9443 --api-key {key} --secret {secret} --cross --isolated BTCUSDT --isolated ETHUSDT"
         )), "{text}");
