@@ -4,6 +4,7 @@
 //! `error: …` to stderr and exits with status 1 (2 for a malformed command line).
 
 mod admin_client;
+mod child_env;
 mod cli;
 mod commands;
 mod demo;

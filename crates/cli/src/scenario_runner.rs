@@ -45,14 +45,6 @@ const SHIPPED: &[(&str, &str)] = &[
 /// takes about 10 s).
 const RUN_LIMIT: Duration = Duration::from_secs(120);
 
-/// Variables the player would otherwise inherit from the server's environment.
-const INHERITED: &[&str] = &[
-    "USERSTREAM_URL",
-    "USERSTREAM_ADMIN_URL",
-    "USERSTREAM_ADMIN_TOKEN",
-    "USERSTREAM_CA_CERT",
-];
-
 pub struct PlayRunner {
     /// The server's certificate, for a player talking to it over TLS.
     ca_cert: Option<PathBuf>,
@@ -140,7 +132,8 @@ async fn play(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    for name in INHERITED {
+    // The player is this server's, not the environment's: it is given its own settings.
+    for name in crate::child_env::userstream_variables() {
         command.env_remove(name);
     }
     // In the environment, not on the command line, which other local users can read.

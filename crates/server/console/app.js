@@ -225,7 +225,9 @@
           on: { click: () => targetSession(s.id) },
         }, 'fault…')));
     }));
-    $('#conn-count').textContent = String(state.sessions.length);
+    const total = state.sessionsTotal ?? state.sessions.length;
+    $('#conn-count').textContent = total > state.sessions.length
+      ? `${state.sessions.length} of ${total}` : String(total);
     $('#conn-empty').hidden = state.sessions.length > 0;
   }
 
@@ -654,7 +656,7 @@
   async function loadScenarios(available) {
     const form = $('#f-scenario');
     if (!available) {
-      $('#sc-desc').textContent = 'This server has no scenario runner.';
+      $('#sc-desc').textContent = 'This server runs no scenarios: they need the simulator.';
       $$('select, button', form).forEach((n) => { n.disabled = true; });
       return;
     }
@@ -750,8 +752,9 @@
       endBacklog();
       state.skewMs = s.serverTimeMs - Date.now();
       state.sessions = s.sessions || [];
+      state.sessionsTotal = s.total;
       // Rebuilt only when something changed, so that a click on a row is not lost to a rebuild.
-      const text = JSON.stringify(state.sessions);
+      const text = `${s.total} ${JSON.stringify(state.sessions)}`;
       if (text !== lastSessions) renderSessions();
       lastSessions = text;
       tickCountdowns();

@@ -32,6 +32,9 @@ pub struct Config {
     /// Origins (`scheme://host:port`) whose browser requests the admin API accepts, besides
     /// its own. Cross-origin requests are refused otherwise.
     pub admin_allowed_origins: Vec<String>,
+    /// The web console at `/` on the admin listener, and the tap that feeds it (a short lock
+    /// per event on the publish path). Off: no console routes, no tap.
+    pub admin_console: bool,
     /// PEM certificate chain; with `tls_key`, both listeners speak TLS (`https`, `wss`).
     /// Reloaded on SIGHUP.
     pub tls_cert: Option<PathBuf>,
@@ -377,6 +380,7 @@ impl Default for Config {
             admin_token: None,
             admin_allowed_hosts: Vec::new(),
             admin_allowed_origins: Vec::new(),
+            admin_console: true,
             tls_cert: None,
             tls_key: None,
             shutdown_grace_ms: 5_000,

@@ -54,6 +54,18 @@ pub enum FaultKind {
     Delay,
 }
 
+impl FaultKind {
+    /// Every kind, in declaration order (the console's fault form lists them).
+    pub(crate) const ALL: [FaultKind; 6] = [
+        FaultKind::Terminate,
+        FaultKind::Drop,
+        FaultKind::Mute,
+        FaultKind::Shutdown,
+        FaultKind::FailTokenRequests,
+        FaultKind::Delay,
+    ];
+}
+
 /// A `POST /admin/v1/faults` body (the CLI sends this same type, so both agree on its shape).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -223,5 +235,26 @@ fn targets(
 fn push_all(sessions: &[Arc<SessionHandle>], frame: impl Fn() -> OutFrame) {
     for session in sessions {
         session.outbox.push(frame());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FaultKind;
+
+    #[test]
+    fn all_lists_every_kind_once_in_order() {
+        // A new kind fails to compile here: give it the next number and add it to `ALL`.
+        let ordinal = |kind: FaultKind| match kind {
+            FaultKind::Terminate => 0,
+            FaultKind::Drop => 1,
+            FaultKind::Mute => 2,
+            FaultKind::Shutdown => 3,
+            FaultKind::FailTokenRequests => 4,
+            FaultKind::Delay => 5,
+        };
+        for (index, kind) in FaultKind::ALL.into_iter().enumerate() {
+            assert_eq!(ordinal(kind), index, "{kind:?}");
+        }
     }
 }

@@ -204,6 +204,9 @@ impl Server {
             }
             None => (None, None),
         };
+        if !config.admin_console {
+            hub.console_feed().disable();
+        }
         let console = crate::console::Console::new(
             Arc::clone(hub.console_feed()),
             public.tcp.local_addr().unwrap_or(config.listen),
@@ -253,9 +256,13 @@ impl Server {
     }
 
     /// Lets the web console run scenarios with `runner` (the `userstream` binary's runs
-    /// `userstream play`); without one the console offers none.
+    /// `userstream play`); without one the console offers none. Scenarios trade on the
+    /// simulator, so a server without one (a cluster node, `sim.enabled = false`) keeps none:
+    /// a run there would only leave an API key behind.
     pub fn with_scenario_runner(self, runner: Arc<dyn crate::console::ScenarioRunner>) -> Server {
-        self.state.console.runs.install(runner);
+        if self.state.exchange.is_some() {
+            self.state.console.runs.install(runner);
+        }
         self
     }
 

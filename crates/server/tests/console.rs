@@ -115,7 +115,10 @@ async fn stream_request(server: &TestServer, cookie: Option<&str>) -> reqwest::R
         .http
         .get(server.admin_url("/admin/v1/console/stream"));
     if let Some(cookie) = cookie {
-        request = request.header("cookie", cookie);
+        // As the console's own page sends it.
+        request = request
+            .header("cookie", cookie)
+            .header("sec-fetch-site", "same-origin");
     }
     request.send().await.unwrap()
 }
@@ -185,7 +188,9 @@ async fn the_login_cookie_authorises_the_page_the_stream_and_the_api() {
     let get = |path: &str, cookie: Option<&str>| {
         let mut request = server.http.get(server.admin_url(path));
         if let Some(cookie) = cookie {
-            request = request.header("cookie", cookie);
+            request = request
+                .header("cookie", cookie)
+                .header("sec-fetch-site", "same-origin");
         }
         request.send()
     };
@@ -226,7 +231,7 @@ async fn the_login_cookie_authorises_the_page_the_stream_and_the_api() {
         .and_then(|v| v.to_str().ok())
         .expect("a cookie")
         .to_owned();
-    for attribute in ["Path=/", "HttpOnly", "SameSite=Strict"] {
+    for attribute in ["Path=/", "Max-Age=43200", "HttpOnly", "SameSite=Strict"] {
         assert!(set_cookie.contains(attribute), "{set_cookie}");
     }
     assert!(!set_cookie.contains("Secure"), "no TLS: {set_cookie}");
@@ -235,7 +240,8 @@ async fn the_login_cookie_authorises_the_page_the_stream_and_the_api() {
         "the token itself is never the cookie"
     );
     let cookie = set_cookie.split(';').next().unwrap().to_owned();
-    assert!(cookie.starts_with("userstream_console="), "{cookie}");
+    let name = format!("userstream_console_{}", server.server.admin_addr.port());
+    assert!(cookie.starts_with(&format!("{name}=")), "{cookie}");
 
     let page = get("/", Some(&cookie)).await.unwrap();
     assert_eq!(page.text().await.unwrap(), INDEX);
@@ -244,8 +250,20 @@ async fn the_login_cookie_authorises_the_page_the_stream_and_the_api() {
     let mut sse = Sse::open(&server, Some(&cookie)).await;
     let (kind, _) = sse.next().await;
     assert_eq!(kind, "hello");
+    // A page on another port of this host is "same-site": the browser sends it the cookie,
+    // which counts for nothing there.
+    let same_site = server
+        .http
+        .get(server.admin_url("/admin/v1/sessions"))
+        .header("cookie", &cookie)
+        .header("sec-fetch-site", "same-site")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(same_site.status(), 401);
     // A cookie that is not the token's is nothing.
-    let forged = "userstream_console=00112233";
+    let forged = format!("{name}=1.00112233");
+    let forged = forged.as_str();
     assert_eq!(
         get("/", Some(forged)).await.unwrap().text().await.unwrap(),
         LOGIN
@@ -281,8 +299,25 @@ async fn the_login_cookie_authorises_the_page_the_stream_and_the_api() {
         .to_str()
         .unwrap();
     assert!(
-        cleared.starts_with("userstream_console=;") && cleared.contains("Max-Age=0"),
+        cleared.starts_with(&format!("{name}=;")) && cleared.contains("Max-Age=0"),
         "{cleared}"
+    );
+    // A login lasts twelve hours.
+    server.advance_ms(12 * 60 * 60 * 1000 - 1);
+    assert_eq!(
+        get("/admin/v1/sessions", Some(&cookie))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    server.advance_ms(1);
+    assert_eq!(
+        get("/admin/v1/sessions", Some(&cookie))
+            .await
+            .unwrap()
+            .status(),
+        401
     );
 }
 
@@ -390,6 +425,7 @@ async fn the_stream_sends_hello_backlog_live_items_and_sessions() {
     assert_eq!(kind, "sessions");
     assert!(sessions["serverTimeMs"].is_i64());
     assert_eq!(sessions["sessions"], json!([]));
+    assert_eq!(sessions["total"], 0);
 
     // Live: an event, a price change, and the sessions a second later.
     let (token, expires_at) = server.token(&key, None, None).await;
@@ -417,6 +453,7 @@ async fn the_stream_sends_hello_backlog_live_items_and_sessions() {
     let sessions = sse.next_of("sessions").await;
     let listed = sessions["sessions"].as_array().unwrap();
     assert_eq!(listed.len(), 1, "{sessions}");
+    assert_eq!(sessions["total"], 1);
     let subscription = &listed[0]["subscriptions"][0];
     assert_eq!(subscription["uid"], key.uid);
     assert_eq!(subscription["expirationTime"], expires_at * 1000, "µs");
@@ -457,8 +494,8 @@ async fn the_ninth_stream_is_refused() {
         if response.status() == 200 {
             break;
         }
+        // Each round is a request, which paces the loop.
         assert!(started.elapsed() < WAIT, "the place was never freed");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
 
@@ -559,6 +596,45 @@ async fn without_a_runner_there_are_no_scenarios() {
         .admin_post("/admin/v1/scenarios/run", json!({ "name": "full_fill" }))
         .await;
     assert_eq!(status, 501);
+    // Scenarios trade on the simulator: without it a runner is not taken (a run would only
+    // leave a key behind).
+    let runner = Arc::new(TestRunner {
+        release: Arc::new(Notify::new()),
+    });
+    let server = TestServer::start_prepared(
+        |config| config.sim.enabled = false,
+        |server| server.with_scenario_runner(runner),
+    )
+    .await;
+    let mut sse = Sse::open(&server, None).await;
+    assert_eq!(sse.next().await.1["scenarios"], false);
+    let (status, answer) = server
+        .admin_post("/admin/v1/scenarios/run", json!({ "name": "quick" }))
+        .await;
+    assert_eq!(status, 501);
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("need the simulator"),
+        "{answer}"
+    );
+}
+
+#[tokio::test]
+async fn a_server_without_its_console_serves_none() {
+    let server = TestServer::start_with(|config| config.admin_console = false).await;
+    for path in ["/", "/console/app.js", "/admin/v1/console/stream"] {
+        let response = server
+            .http
+            .get(server.admin_url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 404, "{path}");
+    }
+    // The rest of the admin API is unchanged.
+    assert_eq!(server.admin_get("/admin/v1/sessions").await, json!([]));
 }
 
 #[tokio::test]

@@ -5,13 +5,14 @@
 //! Everything stays behind the admin guard; the page, its assets and the login are the only
 //! routes it lets through without the admin token.
 
+pub(crate) mod cookie;
 mod feed;
 mod routes;
 mod runner;
 mod stream;
 
 pub(crate) use feed::Feed;
-pub(crate) use routes::{COOKIE, routes, security_headers, token_optional};
+pub(crate) use routes::{routes, security_headers, token_optional};
 pub use runner::{
     ScenarioFuture, ScenarioInfo, ScenarioOutcome, ScenarioOutput, ScenarioRequest, ScenarioRunner,
 };
@@ -66,5 +67,10 @@ impl Console {
 
     pub(crate) fn admin_url(&self) -> String {
         self.url(self.admin)
+    }
+
+    /// The session cookie's name on this admin listener.
+    pub(crate) fn cookie_name(&self) -> String {
+        cookie::name(self.admin.port())
     }
 }

@@ -1,8 +1,10 @@
 //! The console's routes on the admin listener. Every answer carries the console's security
 //! headers (a strict CSP: the page has no inline script or style).
 
+use super::cookie;
 use super::runner::{ScenarioRequest, StartError};
-use crate::http::{ConsoleAccess, console_cookie, same_secret};
+use crate::http::{ConsoleAccess, same_secret};
+use crate::metrics::AdminRefusal;
 use crate::state::SharedState;
 use axum::body::Bytes;
 use axum::extract::Request;
@@ -20,9 +22,6 @@ const LOGIN_HTML: &str = include_str!("../../console/login.html");
 const APP_JS: &str = include_str!("../../console/app.js");
 const LOGIN_JS: &str = include_str!("../../console/login.js");
 const APP_CSS: &str = include_str!("../../console/app.css");
-
-/// The cookie the login sets (its value: see [`console_cookie`]).
-pub(crate) const COOKIE: &str = "userstream_console";
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
@@ -122,8 +121,8 @@ struct Login {
     token: String,
 }
 
-/// Trades the admin token for the console cookie. The token is compared in constant time and
-/// never logged.
+/// Trades the admin token for the console's session cookie ([`cookie`]). The token is
+/// compared in constant time and never logged; a wrong one counts as a refused admin token.
 async fn login(State(state): State<SharedState>, body: Bytes) -> Response {
     let Some(expected) = &state.config.admin_token else {
         return StatusCode::NO_CONTENT.into_response();
@@ -135,28 +134,24 @@ async fn login(State(state): State<SharedState>, body: Bytes) -> Response {
         );
     };
     if !same_secret(&request.token, expected) {
+        state.metrics.admin_refused(AdminRefusal::Token);
         tracing::info!("console login with a wrong admin token");
         return error(StatusCode::UNAUTHORIZED, "wrong admin token");
     }
-    let secure = if state.config.tls_cert.is_some() {
-        "; Secure"
-    } else {
-        ""
-    };
-    let cookie = format!(
-        "{COOKIE}={}; Path=/; HttpOnly; SameSite=Strict{secure}",
-        console_cookie(expected)
-    );
-    match HeaderValue::from_str(&cookie) {
-        Ok(cookie) => (StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response(),
-        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "cannot make the cookie"),
+    let name = state.console.cookie_name();
+    let secure = state.config.tls_cert.is_some();
+    let set = cookie::issue(&name, expected, state.clock.now_ms(), secure)
+        .and_then(|set| HeaderValue::from_str(&set).ok());
+    match set {
+        Some(set) => (StatusCode::NO_CONTENT, [(header::SET_COOKIE, set)]).into_response(),
+        None => error(StatusCode::INTERNAL_SERVER_ERROR, "cannot make the cookie"),
     }
 }
 
-async fn logout() -> Response {
-    let cookie = format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
-    match HeaderValue::from_str(&cookie) {
-        Ok(cookie) => (StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response(),
+/// Deletes the browser's cookie (a copy kept elsewhere lasts until it expires).
+async fn logout(State(state): State<SharedState>) -> Response {
+    match HeaderValue::from_str(&cookie::clear(&state.console.cookie_name())) {
+        Ok(set) => (StatusCode::NO_CONTENT, [(header::SET_COOKIE, set)]).into_response(),
         Err(_) => StatusCode::NO_CONTENT.into_response(),
     }
 }

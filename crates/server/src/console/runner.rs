@@ -104,7 +104,7 @@ pub(crate) struct Runs {
 /// Why a run did not start.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum StartError {
-    #[error("no scenario runner")]
+    #[error("this server runs no scenarios (they need the simulator and a scenario runner)")]
     NoRunner,
     #[error("no scenario named '{0}'")]
     Unknown(String),

@@ -74,23 +74,7 @@ impl Exchange {
         operation: impl FnOnce(&mut Simulator, i64) -> Result<(T, Vec<AccountEvent>), SimError>,
     ) -> Result<T, SimError> {
         let mut sim = self.sim.lock().await;
-        let now_us = self.clock.now_us();
-        // The prices before, to tell which ones the operation moved (a few symbols). Compared
-        // under the simulator's lock, so the ticks leave in the order of the changes.
-        let before: Option<Vec<Option<Decimal>>> = self.ticks.as_ref().map(|_| {
-            let symbols = self.symbols.iter();
-            symbols.map(|rules| sim.price(&rules.symbol)).collect()
-        });
-        let done = operation(&mut sim, now_us);
-        if let (Some(feed), Some(before)) = (&self.ticks, before) {
-            for (rules, was) in self.symbols.iter().zip(before) {
-                let now = sim.price(&rules.symbol);
-                if let Some(price) = now.filter(|_| now != was) {
-                    feed.price(&rules.symbol, price.to_string(), now_us.div_euclid(1000));
-                }
-            }
-        }
-        let (answer, events) = done?;
+        let (answer, events) = operation(&mut sim, self.clock.now_us())?;
         self.publish(events).await;
         Ok(answer)
     }
@@ -100,12 +84,24 @@ impl Exchange {
         query(&*self.sim.lock().await)
     }
 
-    /// Moves one symbol's price (a feed's step); a refusal is logged, not fatal.
+    /// Moves one symbol's price (the admin API, a feed, the demo's trader: only this changes a
+    /// price) and publishes what it set off; returns the number of events. The console hears
+    /// of the price the simulator took, under its lock, so ticks leave in the order of moves.
+    pub(crate) async fn move_price(&self, symbol: &str, price: Decimal) -> Result<usize, SimError> {
+        let mut sim = self.sim.lock().await;
+        let now_us = self.clock.now_us();
+        let events = sim.set_price(symbol, price, now_us)?;
+        if let (Some(feed), Some(now)) = (&self.ticks, sim.price(symbol)) {
+            feed.price(symbol, now.to_string(), now_us.div_euclid(1000));
+        }
+        let count = events.len();
+        self.publish(events).await;
+        Ok(count)
+    }
+
+    /// A feed's step: [`Exchange::move_price`], a refusal logged, not fatal.
     pub(crate) async fn set_price(&self, symbol: &str, price: Decimal) {
-        let moved = self
-            .apply(|sim, now_us| Ok(((), sim.set_price(symbol, price, now_us)?)))
-            .await;
-        if let Err(error) = moved {
+        if let Err(error) = self.move_price(symbol, price).await {
             tracing::warn!(symbol, %error, "a price feed's step was refused");
         }
     }

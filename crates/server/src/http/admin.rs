@@ -24,6 +24,11 @@ use userstream_protocol::Uid;
 mod simulator;
 
 pub fn router(state: SharedState) -> Router {
+    let console = if state.config.admin_console {
+        crate::console::routes()
+    } else {
+        Router::new()
+    };
     Router::new()
         .route("/admin/v1/keys", post(create_key).get(list_keys))
         .route("/admin/v1/keys/{api_key}", delete(revoke_key))
@@ -36,7 +41,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/admin/v1/sessions", get(list_sessions))
         .route("/admin/v1/faults", post(inject_fault))
         .merge(simulator::routes())
-        .merge(crate::console::routes())
+        .merge(console)
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .fallback(|| async { AdminError(StatusCode::NOT_FOUND, "no such admin route".into()) })
@@ -345,16 +350,18 @@ async fn inject_fault(
 }
 
 async fn list_sessions(State(state): State<SharedState>) -> Json<Value> {
-    Json(sessions_json(&state))
+    Json(sessions_json(&state, usize::MAX).1)
 }
 
-/// Live connections: who, since when, which subscriptions, how much is queued (also the
-/// console's `sessions` item).
-pub(crate) fn sessions_json(state: &crate::state::AppState) -> Value {
+/// Live connections, the `limit` oldest of them: who, since when, which subscriptions, how
+/// much is queued (also the console's `sessions` item). Returns how many there are in all.
+pub(crate) fn sessions_json(state: &crate::state::AppState, limit: usize) -> (usize, Value) {
     let mut sessions = state.sessions.all();
-    sessions.sort_by_key(|session| session.id);
+    let total = sessions.len();
+    sessions.sort_unstable_by_key(|session| session.id);
     let sessions: Vec<Value> = sessions
         .iter()
+        .take(limit)
         .map(|session| {
             let subscriptions: Vec<Value> = state
                 .hub
@@ -380,7 +387,7 @@ pub(crate) fn sessions_json(state: &crate::state::AppState) -> Value {
             })
         })
         .collect();
-    Value::Array(sessions)
+    (total, Value::Array(sessions))
 }
 
 /// Healthy unless the bus has been cut off from its broker for longer than

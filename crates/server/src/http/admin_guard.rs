@@ -7,10 +7,11 @@
 //!    points at us, so IP literals are safe.
 //! 2. **Origin**: absent (not a browser), the admin API's own origin, or one in
 //!    `admin_allowed_origins`; `Sec-Fetch-Site: cross-site` is refused too.
-//! 3. **Token**: `Authorization: Bearer <admin_token>` when one is set, or the console's cookie
-//!    (derived from the token, see [`console_cookie`]), compared in constant time. The console's
-//!    page, assets and login pass without it ([`crate::console`] names them); the page then
-//!    shows the login.
+//! 3. **Token**: `Authorization: Bearer <admin_token>` when one is set, compared in constant
+//!    time, or the console's session cookie on a request the browser marks `Sec-Fetch-Site:
+//!    same-origin` or `none` (so a page on another port of this host, which is "same-site" and
+//!    gets the cookie, cannot use it). The console's page, assets and login pass without it
+//!    ([`crate::console`] names them); the page then shows the login.
 //! 4. **Content-Type**: a request with a body must say JSON (`application/json`, or
 //!    `application/x-ndjson` for event batches). Browsers send those only after a CORS
 //!    preflight, which this API never approves.
@@ -60,7 +61,18 @@ pub(crate) async fn guard(
     next: Next,
 ) -> Response {
     let optional = crate::console::token_optional(request.method(), request.uri().path());
-    match check_access(&state.config, request.method(), request.headers(), optional) {
+    let session = Session {
+        cookie: &state.console.cookie_name(),
+        now_ms: state.clock.now_ms(),
+    };
+    let checked = check_access(
+        &state.config,
+        request.method(),
+        request.headers(),
+        optional,
+        &session,
+    );
+    match checked {
         Ok(authorised) => {
             request
                 .extensions_mut()
@@ -75,9 +87,16 @@ pub(crate) async fn guard(
     }
 }
 
+/// What a console session cookie is checked against.
+pub(crate) struct Session<'a> {
+    /// Its name on this admin listener.
+    cookie: &'a str,
+    now_ms: i64,
+}
+
 #[cfg(test)]
 fn check(config: &Config, method: &Method, headers: &HeaderMap) -> Result<(), Refusal> {
-    check_access(config, method, headers, false).map(|_| ())
+    check_access(config, method, headers, false, &tests::SESSION).map(|_| ())
 }
 
 /// Runs every check; with `token_optional` a missing or wrong token is not refused but
@@ -87,6 +106,7 @@ fn check_access(
     method: &Method,
     headers: &HeaderMap,
     token_optional: bool,
+    session: &Session<'_>,
 ) -> Result<bool, Refusal> {
     let mut hosts = headers.get_all(header::HOST).iter();
     let host = match (hosts.next(), hosts.next()) {
@@ -103,7 +123,7 @@ fn check_access(
     };
     check_host(config, host)?;
     check_origin(config, host, headers)?;
-    let authorised = match check_token(config, headers) {
+    let authorised = match check_token(config, headers, session) {
         Ok(()) => true,
         Err(_) if token_optional => false,
         Err(refusal) => return Err(refusal),
@@ -193,7 +213,7 @@ fn check_origin(config: &Config, host: &str, headers: &HeaderMap) -> Result<(), 
     ))
 }
 
-fn check_token(config: &Config, headers: &HeaderMap) -> Result<(), Refusal> {
+fn check_token(config: &Config, headers: &HeaderMap, session: &Session<'_>) -> Result<(), Refusal> {
     let Some(expected) = &config.admin_token else {
         return Ok(());
     };
@@ -203,8 +223,14 @@ fn check_token(config: &Config, headers: &HeaderMap) -> Result<(), Refusal> {
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim_start());
     let by_bearer = same_secret(bearer.unwrap_or(""), expected);
-    let by_cookie = cookie(headers, crate::console::COOKIE)
-        .is_some_and(|presented| same_secret(presented, &console_cookie(expected)));
+    let own_page = matches!(
+        text(headers, header::HeaderName::from_static("sec-fetch-site")),
+        Some("same-origin" | "none")
+    );
+    let by_cookie = own_page
+        && cookie(headers, session.cookie).is_some_and(|presented| {
+            crate::console::cookie::valid(presented, expected, session.now_ms)
+        });
     if by_bearer || by_cookie {
         return Ok(());
     }
@@ -220,14 +246,6 @@ fn check_token(config: &Config, headers: &HeaderMap) -> Result<(), Refusal> {
 pub(crate) fn same_secret(presented: &str, expected: &str) -> bool {
     let digest = |text: &str| Sha256::digest(text.as_bytes());
     bool::from(digest(presented).ct_eq(&digest(expected)))
-}
-
-/// The console cookie's value for `token`: a digest, so the cookie jar never holds the token
-/// itself, and a new token makes old cookies worthless.
-pub(crate) fn console_cookie(token: &str) -> String {
-    hex::encode(Sha256::digest(
-        format!("userstream-console-v1:{token}").as_bytes(),
-    ))
 }
 
 /// The value of the cookie `name`, from any `Cookie` header.
@@ -282,6 +300,12 @@ fn check_content_type(method: &Method, headers: &HeaderMap) -> Result<(), Refusa
 mod tests {
     use super::*;
     use axum::http::HeaderValue;
+
+    /// The admin listener of these checks: port 9444, at a fixed time.
+    pub(super) const SESSION: Session<'static> = Session {
+        cookie: "userstream_console_9444",
+        now_ms: 1_800_000_000_000,
+    };
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
         let mut map = HeaderMap::new();
@@ -450,38 +474,60 @@ mod tests {
     }
 
     #[test]
-    fn the_console_cookie_stands_for_the_token() {
+    fn the_console_cookie_stands_for_the_token_on_its_own_pages() {
         let config = Config {
             admin_token: Some("sesame".into()),
             ..Config::default()
         };
         let host = ("host", "127.0.0.1");
-        let good = format!(
-            "theme=dark; userstream_console={}",
-            console_cookie("sesame")
-        );
+        let issued = |token: &str, at_ms: i64| {
+            let set = crate::console::cookie::issue(SESSION.cookie, token, at_ms, false).unwrap();
+            set.split(';').next().unwrap().to_owned()
+        };
+        let good = format!("theme=dark; {}", issued("sesame", SESSION.now_ms));
+        let own = ("sec-fetch-site", "same-origin");
         assert_eq!(
-            reason(&config, Method::GET, &[host, ("cookie", &good)]),
+            reason(&config, Method::GET, &[host, own, ("cookie", &good)]),
             "ok"
         );
-        let stale = format!("userstream_console={}", console_cookie("sesam"));
+        let typed = ("sec-fetch-site", "none");
+        assert_eq!(
+            reason(&config, Method::GET, &[host, typed, ("cookie", &good)]),
+            "ok"
+        );
+        // Another port of this host is "same-site": the browser sends the cookie, which then
+        // counts for nothing. So does a client that says nothing of where it comes from.
+        for site in [Some("same-site"), None] {
+            let mut pairs = vec![host, ("cookie", good.as_str())];
+            pairs.extend(site.map(|site| ("sec-fetch-site", site)));
+            assert_eq!(reason(&config, Method::GET, &pairs), "token", "{site:?}");
+        }
+        let other_token = issued("sesam", SESSION.now_ms);
+        let expired = issued(
+            "sesame",
+            SESSION.now_ms - crate::console::cookie::SESSION_MS,
+        );
+        let other_port = good.replace(SESSION.cookie, "userstream_console_9555");
         for cookie in [
-            stale.as_str(),
-            "userstream_console=sesame",
-            "userstream_console=",
+            other_token.as_str(),
+            expired.as_str(),
+            other_port.as_str(),
+            "userstream_console_9444=sesame",
+            "userstream_console_9444=",
         ] {
             assert_eq!(
-                reason(&config, Method::GET, &[host, ("cookie", cookie)]),
+                reason(&config, Method::GET, &[host, own, ("cookie", cookie)]),
                 "token",
                 "{cookie}"
             );
         }
         // Where the token is optional its absence is told, not refused; the rest still holds.
         let access = |pairs: &[(&'static str, &str)]| {
-            check_access(&config, &Method::GET, &headers(pairs), true).map_err(|r| r.reason)
+            check_access(&config, &Method::GET, &headers(pairs), true, &SESSION)
+                .map_err(|r| r.reason)
         };
         assert_eq!(access(&[host]), Ok(false));
-        assert_eq!(access(&[host, ("cookie", &good)]), Ok(true));
+        assert_eq!(access(&[host, own, ("cookie", &good)]), Ok(true));
         assert_eq!(access(&[("host", "evil.example")]), Err(AdminRefusal::Host));
         let foreign = [host, ("origin", "https://evil.example")];
         assert_eq!(access(&foreign), Err(AdminRefusal::Origin));

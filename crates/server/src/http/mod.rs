@@ -11,7 +11,7 @@ mod market;
 pub(crate) use crate::http_error::{error_response, http_refusal, with_count_header};
 use crate::state::SharedState;
 pub(crate) use admin::sessions_json;
-pub(crate) use admin_guard::{ConsoleAccess, console_cookie, same_secret};
+pub(crate) use admin_guard::{ConsoleAccess, same_secret};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::StatusCode;

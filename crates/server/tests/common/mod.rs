@@ -49,12 +49,7 @@ impl TestServer {
     }
 
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = test_config(dir.path().to_path_buf());
-        adjust(&mut config);
-        let mut server = Self::start_on(config, ManualClock::starting_now()).await;
-        server._dir = Some(dir);
-        server
+        Self::start_prepared(adjust, |server| server).await
     }
 
     /// Starts a server as [`TestServer::start_with`], with `prepare` applied to it before it
@@ -66,18 +61,11 @@ impl TestServer {
         let dir = tempfile::tempdir().unwrap();
         let mut config = test_config(dir.path().to_path_buf());
         adjust(&mut config);
-        let clock = ManualClock::starting_now();
         let backends = Backends::embedded(&config).unwrap();
-        let server = Server::bind_with(config.clone(), Arc::new(clock.clone()), backends)
-            .await
-            .unwrap();
-        TestServer {
-            server: prepare(server).spawn(),
-            clock,
-            config,
-            http: reqwest::Client::new(),
-            _dir: Some(dir),
-        }
+        let clock = ManualClock::starting_now();
+        let mut server = Self::start_on_backends_prepared(config, clock, backends, prepare).await;
+        server._dir = Some(dir);
+        server
     }
 
     /// Starts a server with this config and clock (the data dir is the caller's).
@@ -92,12 +80,20 @@ impl TestServer {
         clock: ManualClock,
         backends: Backends,
     ) -> TestServer {
+        Self::start_on_backends_prepared(config, clock, backends, |server| server).await
+    }
+
+    async fn start_on_backends_prepared(
+        config: Config,
+        clock: ManualClock,
+        backends: Backends,
+        prepare: impl FnOnce(Server) -> Server,
+    ) -> TestServer {
         let server = Server::bind_with(config.clone(), Arc::new(clock.clone()), backends)
             .await
-            .unwrap()
-            .spawn();
+            .unwrap();
         TestServer {
-            server,
+            server: prepare(server).spawn(),
             clock,
             config,
             http: reqwest::Client::new(),

@@ -31,10 +31,8 @@ impl StartedServer {
             .arg(dir.path());
         // The server is the scenario's, not the environment's: no USERSTREAM_* setting (a
         // config file, an admin token, other addresses) reaches it.
-        for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("USERSTREAM_") {
-                command.env_remove(name);
-            }
+        for name in crate::child_env::userstream_variables() {
+            command.env_remove(name);
         }
         if std::env::var_os("RUST_LOG").is_none() {
             // Faults are logged as warnings; they are the scenario's own doing.

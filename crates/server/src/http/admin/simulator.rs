@@ -112,10 +112,7 @@ async fn set_price(
         .map_err(refused)?
         .ok_or_else(|| bad_request("missing field `price`"))?;
     let events = exchange(&state)?
-        .apply(|sim, now_us| {
-            let events = sim.set_price(&symbol, price, now_us)?;
-            Ok((events.len(), events))
-        })
+        .move_price(&symbol, price)
         .await
         .map_err(|e| refused(e.api_error()))?;
     Ok(Json(
