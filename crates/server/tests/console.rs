@@ -110,6 +110,16 @@ impl Sse {
     }
 }
 
+/// `GET path` on the admin listener, with no credentials.
+async fn get(server: &TestServer, path: &str) -> reqwest::Response {
+    server
+        .http
+        .get(server.admin_url(path))
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn stream_request(server: &TestServer, cookie: Option<&str>) -> reqwest::Response {
     let mut request = server
         .http
@@ -126,7 +136,7 @@ async fn stream_request(server: &TestServer, cookie: Option<&str>) -> reqwest::R
 #[tokio::test]
 async fn page_and_assets_are_served_with_security_headers() {
     let server = TestServer::start().await;
-    let page = server.http.get(server.admin_url("/")).send().await.unwrap();
+    let page = get(&server, "/").await;
     assert_eq!(page.status(), 200);
     assert_security_headers(&page);
     assert_eq!(content_type(&page), "text/html; charset=utf-8");
@@ -152,12 +162,7 @@ async fn page_and_assets_are_served_with_security_headers() {
             include_str!("../console/app.css"),
         ),
     ] {
-        let response = server
-            .http
-            .get(server.admin_url(path))
-            .send()
-            .await
-            .unwrap();
+        let response = get(&server, path).await;
         assert_eq!(response.status(), 200, "{path}");
         assert_security_headers(&response);
         assert!(content_type(&response).starts_with(kind), "{path}");
@@ -585,12 +590,7 @@ async fn a_scenario_run_streams_its_lines_and_outcome() {
 #[tokio::test]
 async fn without_a_runner_there_are_no_scenarios() {
     let server = TestServer::start().await;
-    let response = server
-        .http
-        .get(server.admin_url("/admin/v1/scenarios"))
-        .send()
-        .await
-        .unwrap();
+    let response = get(&server, "/admin/v1/scenarios").await;
     assert_eq!(response.status(), 501);
     let (status, _) = server
         .admin_post("/admin/v1/scenarios/run", json!({ "name": "full_fill" }))
@@ -625,12 +625,7 @@ async fn without_a_runner_there_are_no_scenarios() {
 async fn a_server_without_its_console_serves_none() {
     let server = TestServer::start_with(|config| config.admin_console = false).await;
     for path in ["/", "/console/app.js", "/admin/v1/console/stream"] {
-        let response = server
-            .http
-            .get(server.admin_url(path))
-            .send()
-            .await
-            .unwrap();
+        let response = get(&server, path).await;
         assert_eq!(response.status(), 404, "{path}");
     }
     // The rest of the admin API is unchanged.
