@@ -240,7 +240,7 @@ async function main() {
   // 5. The events in the log, with their raw JSON; the client got them too; the fill on the chart.
   const firstTrade = page.locator('[data-testid=event-row][data-type=executionReport]', { hasText: 'TRADE' }).first();
   await firstTrade.waitFor();
-  const trade = page.locator(`[data-testid=event-row][data-seq="${await firstTrade.getAttribute('data-seq')}"]`);
+  const trade = page.locator(`[data-testid=event-row][data-position="${await firstTrade.getAttribute('data-position')}"]`);
   await page.locator('[data-testid=event-row][data-type=balanceUpdate]').first().waitFor();
   await trade.click();
   const raw = JSON.parse(await trade.locator('[data-testid=event-json]').textContent());

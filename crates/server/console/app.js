@@ -60,7 +60,7 @@
     symbols: [], // [{symbol, price, tickSize}]
     prices: new Map(), // symbol -> [{t, p}]
     events: [], // oldest first
-    openRows: new Set(), // seqs of the log rows showing their JSON
+    openRows: new Set(), // positions of the log rows showing their JSON
     types: new Set(),
     sessions: [],
     faults: Object.keys(FAULT_HELP),
@@ -136,7 +136,7 @@
     const s = Math.floor(ms / 1000);
     if (s < 60) return `${s}s`;
     if (s < 3600) return `${Math.floor(s / 60)}m ${pad(s % 60)}s`;
-    return `${Math.floor(s / 3600)}h ${pad(Math.floor(s / 60) % 60)}m`;
+    return `${Math.floor(s / 3600)}h ${pad(Math.floor(s / 60) % 60)}m ${pad(s % 60)}s`;
   }
   const accountName = (iso) => (iso ? `isolated:${iso}` : 'cross');
   function bytes(n) {
@@ -157,6 +157,10 @@
         return `${ev.a} ${ev.d}`;
       case 'listStatus':
         return `${ev.s} list ${ev.g} ${ev.l}/${ev.L}`;
+      case 'USER_LIABILITY_CHANGE':
+        return `${ev.a} ${ev.t} principal ${ev.p} interest ${ev.i}`;
+      case 'MARGIN_LEVEL_STATUS_CHANGE':
+        return `marginLevel ${ev.l} ${ev.s}`;
       default: {
         const text = JSON.stringify(ev);
         return text.length > 140 ? `${text.slice(0, 140)}…` : text;
@@ -269,22 +273,22 @@
     const ev = item.event || {};
     const li = el('li', {
       class: `ev t-${item.type}`, testid: 'event-row',
-      data: { seq: item.seq, type: item.type, uid: item.uid, account: accountName(item.isolatedSymbol) },
+      data: { position: item.position, type: item.type, uid: item.uid, account: accountName(item.isolatedSymbol) },
       title: 'click for the raw JSON',
     },
     el('span', { class: 'time' }, clock(item.atMs)),
     el('span', { class: 'who' }, `${item.uid} ${accountName(item.isolatedSymbol)}`),
-    el('span', { class: 'type' }, item.type),
+    el('span', { class: 'type', title: item.type }, item.type),
     el('span', { class: 'sum' }, summary(item.type, ev)));
     const show = () => li.append(el('pre', { class: 'json', testid: 'event-json' }, JSON.stringify(item, null, 2)));
     li.addEventListener('click', (e) => {
       if (e.target.closest('pre')) return; // let the JSON be selected
       const open = $('pre', li);
-      if (open) { open.remove(); state.openRows.delete(item.seq); return; }
-      state.openRows.add(item.seq);
+      if (open) { open.remove(); state.openRows.delete(item.position); return; }
+      state.openRows.add(item.position);
       show();
     });
-    if (state.openRows.has(item.seq)) show();
+    if (state.openRows.has(item.position)) show();
     return li;
   }
 
@@ -295,7 +299,15 @@
       if (keep(state.events[i])) rows.push(eventRow(state.events[i]));
     }
     $('#ev-list').replaceChildren(...rows);
-    $('#ev-count').textContent = String(state.events.length);
+    countEvents();
+  }
+
+  // "12", or "3 of 12" while a filter hides some.
+  function countEvents() {
+    const keep = eventFilter();
+    const shown = state.events.filter(keep).length;
+    $('#ev-count').textContent = shown === state.events.length
+      ? String(shown) : `${shown} of ${state.events.length}`;
   }
 
   function addType(type) {
@@ -319,7 +331,7 @@
       list.prepend(eventRow(item));
       while (list.children.length > MAX_ROWS) list.lastChild.remove();
     }
-    $('#ev-count').textContent = String(state.events.length);
+    countEvents();
     const a = state.account;
     if (a && item.uid === a.uid && (item.isolatedSymbol || null) === a.iso) {
       if (item.type === 'executionReport' && item.event && item.event.x === 'TRADE') drawChart();

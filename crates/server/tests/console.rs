@@ -425,7 +425,7 @@ async fn the_stream_sends_hello_backlog_live_items_and_sessions() {
     assert_eq!(event["event"]["d"], "1.00000000");
     assert!(event["position"].is_u64(), "{event}");
     assert!(event["atMs"].is_i64());
-    let first_seq = event["seq"].as_u64().unwrap();
+    let first_position = event["position"].as_u64().unwrap();
     let (kind, sessions) = sse.next().await;
     assert_eq!(kind, "sessions");
     assert!(sessions["serverTimeMs"].is_i64());
@@ -441,7 +441,7 @@ async fn the_stream_sends_hello_backlog_live_items_and_sessions() {
         .await;
     let event = sse.next_of("event").await;
     assert_eq!(event["event"]["d"], "2.00000000");
-    assert!(event["seq"].as_u64().unwrap() > first_seq);
+    assert!(event["position"].as_u64().unwrap() > first_position);
     let (status, _) = server
         .admin_post(
             "/admin/v1/prices",

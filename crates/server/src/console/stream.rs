@@ -3,7 +3,7 @@
 //! items, `sessions` once a second, `lagged` when this console fell behind, and a keepalive
 //! comment every 15 s. It ends when the server shuts down.
 
-use super::feed::{Attached, Item};
+use super::feed::{Attached, EVENT_BACKLOG, Item, Tapped};
 use crate::faults::FaultKind;
 use crate::state::SharedState;
 use axum::extract::State;
@@ -11,11 +11,13 @@ use axum::http::StatusCode;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::convert::Infallible;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
+use userstream_protocol::TimeUnit;
+use userstream_protocol::events::Event;
 
 /// Connections listed in a `sessions` item (its `total` counts them all).
 const SESSIONS_SHOWN: usize = 200;
@@ -41,14 +43,19 @@ pub(crate) async fn stream(State(state): State<SharedState>) -> Response {
     for tick in &attached.prices {
         first.push_back(item("price", tick.data()));
     }
-    for event in &attached.events {
-        first.push_back(item("event", event.data().to_owned()));
+    // Read after attaching, so nothing falls in between (see the feed); what the live feed
+    // brings twice is known by its position.
+    let backlog = backlog(&state);
+    let in_backlog: HashSet<u64> = backlog.iter().map(|tapped| tapped.position).collect();
+    for tapped in &backlog {
+        first.push_back(item("event", tapped.data().to_owned()));
     }
     first.push_back(item("sessions", sessions(&state).to_string()));
     let live = Live {
         next_sessions_us: state.clock.now_us().saturating_add(SESSIONS_EVERY_US),
         shutdown: state.shutdown.clone(),
         first,
+        in_backlog,
         attached,
         state,
     };
@@ -61,6 +68,26 @@ pub(crate) async fn stream(State(state): State<SharedState>) -> Response {
         .into_response()
 }
 
+/// The node's last events, from the hub's resume history (none without one, as on a cluster
+/// node).
+fn backlog(state: &SharedState) -> Vec<Tapped> {
+    state
+        .hub
+        .recent_events(EVENT_BACKLOG)
+        .into_iter()
+        .filter_map(|(position, at_us, account, json)| {
+            // Stored by the hub itself, so it parses; anything else is passed over.
+            let event = Event::from_json(&json, TimeUnit::Microsecond).ok()?;
+            Some(Tapped::new(
+                account,
+                position,
+                event,
+                at_us.div_euclid(1000),
+            ))
+        })
+        .collect()
+}
+
 fn item(kind: &str, data: String) -> SseEvent {
     SseEvent::default().event(kind).data(data)
 }
@@ -68,6 +95,8 @@ fn item(kind: &str, data: String) -> SseEvent {
 /// One console's stream after its first items.
 struct Live {
     first: VecDeque<SseEvent>,
+    /// Positions sent in the backlog, which the live feed may bring again.
+    in_backlog: HashSet<u64>,
     attached: Attached,
     state: SharedState,
     next_sessions_us: i64,
@@ -83,21 +112,24 @@ impl Live {
             return None;
         }
         let clock = &self.state.clock;
-        tokio::select! {
-            received = self.attached.live.recv() => match received {
-                Ok(Item::Event(event)) => Some(item("event", event.data().to_owned())),
-                Ok(Item::Price(tick)) => Some(item("price", tick.data())),
-                Ok(Item::Scenario(data)) => Some(item("scenario", data.to_string())),
-                Err(RecvError::Lagged(missed)) => {
-                    Some(item("lagged", json!({ "missed": missed }).to_string()))
+        loop {
+            tokio::select! {
+                received = self.attached.live.recv() => match received {
+                    Ok(Item::Event(event)) if self.in_backlog.remove(&event.position) => continue,
+                    Ok(Item::Event(event)) => return Some(item("event", event.data().to_owned())),
+                    Ok(Item::Price(tick)) => return Some(item("price", tick.data())),
+                    Ok(Item::Scenario(data)) => return Some(item("scenario", data.to_string())),
+                    Err(RecvError::Lagged(missed)) => {
+                        return Some(item("lagged", json!({ "missed": missed }).to_string()));
+                    }
+                    Err(RecvError::Closed) => return None,
+                },
+                () = clock.sleep_until(self.next_sessions_us) => {
+                    self.next_sessions_us = clock.now_us().saturating_add(SESSIONS_EVERY_US);
+                    return Some(item("sessions", sessions(&self.state).to_string()));
                 }
-                Err(RecvError::Closed) => None,
-            },
-            () = clock.sleep_until(self.next_sessions_us) => {
-                self.next_sessions_us = clock.now_us().saturating_add(SESSIONS_EVERY_US);
-                Some(item("sessions", sessions(&self.state).to_string()))
+                _ = self.shutdown.wait_for(|stop| *stop) => return None,
             }
-            _ = self.shutdown.wait_for(|stop| *stop) => None,
         }
     }
 }

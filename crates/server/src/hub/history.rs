@@ -318,6 +318,36 @@ impl ShardHistory {
         (Ok(events), usage)
     }
 
+    /// The shard's last `limit` stored events, newest first: (sequence, time, account, JSON).
+    /// Nothing changes; events an account has lost are passed over.
+    pub(super) fn recent<S: Slot>(
+        &self,
+        slots: &mut HashMap<Account, S>,
+        limit: usize,
+    ) -> Vec<(u64, i64, Account, Bytes)> {
+        let mut recent = Vec::new();
+        for (sequence, at_us, account) in self.order.iter().rev() {
+            if recent.len() == limit {
+                break;
+            }
+            let Some(history) = slots
+                .get_mut(account)
+                .and_then(|slot| slot.history().as_deref())
+            else {
+                continue;
+            };
+            let entries = &history.entries;
+            let index = entries.partition_point(|entry| entry.sequence < *sequence);
+            if let Some(entry) = entries
+                .get(index)
+                .filter(|entry| entry.sequence == *sequence)
+            {
+                recent.push((*sequence, *at_us, account.clone(), entry.json.clone()));
+            }
+        }
+        recent
+    }
+
     fn usage(&self) -> Usage {
         Usage {
             bytes: self.bytes as i64,
@@ -419,6 +449,31 @@ mod tests {
             max_age_us: 1_000_000,
             shard_bytes,
         }
+    }
+
+    #[test]
+    fn recent_events_are_the_newest_still_held() {
+        // Account 1 keeps at most two events.
+        let mut shard = Shard::new(HistoryLimits {
+            max_events: 2,
+            ..limits(1 << 20)
+        });
+        let a1 = shard.push(1, 10, 0);
+        let b1 = shard.push(2, 10, 1);
+        let a2 = shard.push(1, 10, 2);
+        let a3 = shard.push(1, 10, 3);
+        let recent = |shard: &mut Shard, limit| -> Vec<(u64, i64, u64)> {
+            let found = shard.history.recent(&mut shard.slots, limit);
+            found
+                .into_iter()
+                .map(|(sequence, at, account, _)| (sequence, at, account.uid))
+                .collect()
+        };
+        // a1 was pushed out by account 1's limit.
+        assert!(a1 < b1);
+        assert_eq!(recent(&mut shard, 10), [(a3, 3, 1), (a2, 2, 1), (b1, 1, 2)]);
+        assert_eq!(recent(&mut shard, 2), [(a3, 3, 1), (a2, 2, 1)]);
+        assert_eq!(recent(&mut shard, 0), []);
     }
 
     #[test]

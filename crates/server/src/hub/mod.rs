@@ -23,6 +23,7 @@ use crate::metrics::{EndReason, Metrics};
 use crate::outbox::OutFrame;
 use crate::token::TokenClaims;
 use crate::wire::WireFormat;
+use bytes::Bytes;
 use expiry::{Expiries, SubscriptionKey};
 use history::{AccountHistory, HistoryLimits, ShardHistory, Slot, Stored, Usage};
 use parking_lot::Mutex;
@@ -491,6 +492,25 @@ impl Hub {
         self.console
             .event(account, sequence, event, self.clock.now_ms());
         delivered
+    }
+
+    /// The node's last `limit` events still in the resume history, oldest first:
+    /// (position, time in µs, account, the event as microsecond JSON). Empty without a
+    /// history. For the web console's backlog, so that keeping one costs publishing nothing.
+    pub(crate) fn recent_events(&self, limit: usize) -> Vec<(u64, i64, Account, Bytes)> {
+        let mut recent = Vec::new();
+        for shard in self.shards.iter() {
+            let mut shard = shard.lock();
+            let Shard { accounts, history } = &mut *shard;
+            if let Some(history) = history {
+                recent.extend(history.recent(accounts, limit));
+            }
+        }
+        // Positions rise in publishing order across the shards.
+        recent.sort_unstable_by_key(|(sequence, ..)| *sequence);
+        let surplus = recent.len().saturating_sub(limit);
+        recent.drain(..surplus);
+        recent
     }
 
     /// Lets events past the history's age limit go, in every shard; run it now and then, so an
