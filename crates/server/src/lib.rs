@@ -27,6 +27,7 @@ pub mod metrics;
 pub mod net;
 pub mod outbox;
 pub mod rest_params;
+mod secret;
 pub mod server;
 pub mod state;
 pub mod store;

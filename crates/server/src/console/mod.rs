@@ -1,25 +1,20 @@
-//! The web console, served by the admin listener at `/`: a page, its assets, a login that sets
-//! a cookie, a Server-Sent Events stream of what this node delivers and of the simulator's
-//! prices, and scenario runs (docs: the console spec).
-//!
-//! Everything stays behind the admin guard; the page, its assets and the login are the only
-//! routes it lets through without the admin token.
+//! The web console's state: the tap on what the hub delivers and the simulator's prices, the
+//! scenario runs, and where the listeners are. Its pages, login and event stream are HTTP's
+//! (`http::console`; docs/operations.md, "The web console").
 
-pub(crate) mod cookie;
-mod feed;
-mod routes;
 mod runner;
-mod stream;
+pub(crate) mod tap;
 
-pub(crate) use feed::Feed;
-pub(crate) use routes::{routes, security_headers, token_optional};
 pub use runner::{
     ScenarioFuture, ScenarioInfo, ScenarioOutcome, ScenarioOutput, ScenarioRequest, ScenarioRunner,
 };
 
+pub(crate) use runner::StartError;
+
 use runner::Runs;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use tap::Feed;
 
 /// The console's share of the server's state.
 pub(crate) struct Console {
@@ -69,8 +64,8 @@ impl Console {
         self.url(self.admin)
     }
 
-    /// The session cookie's name on this admin listener.
-    pub(crate) fn cookie_name(&self) -> String {
-        cookie::name(self.admin.port())
+    /// The port the admin listener is bound to.
+    pub(crate) fn admin_port(&self) -> u16 {
+        self.admin.port()
     }
 }

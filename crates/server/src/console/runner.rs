@@ -2,7 +2,7 @@
 //! trait; the `userstream` binary implements it by running `userstream play` (its scenarios
 //! and its player live there), and a test may bring its own.
 
-use super::feed::Feed;
+use crate::console::tap::Feed;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -34,7 +34,7 @@ pub struct Exchange {
     bus: Arc<dyn Bus>,
     clock: SharedClock,
     /// Where every price change goes (the web console), when anywhere.
-    ticks: Option<Arc<crate::console::Feed>>,
+    ticks: Option<Arc<crate::console::tap::Feed>>,
 }
 
 impl Exchange {
@@ -53,7 +53,7 @@ impl Exchange {
 
     /// Tells `feed` every price change, whatever makes it (an admin request, a walk, a replay,
     /// the demo's trader).
-    pub(crate) fn with_price_ticks(mut self, feed: Arc<crate::console::Feed>) -> Exchange {
+    pub(crate) fn with_price_ticks(mut self, feed: Arc<crate::console::tap::Feed>) -> Exchange {
         self.ticks = Some(feed);
         self
     }

@@ -25,7 +25,7 @@ mod simulator;
 
 pub fn router(state: SharedState) -> Router {
     let console = if state.config.admin_console {
-        crate::console::routes()
+        super::console::routes::routes()
     } else {
         Router::new()
     };
@@ -53,7 +53,9 @@ pub fn router(state: SharedState) -> Router {
             state.clone(),
             super::admin_guard::guard,
         ))
-        .layer(middleware::from_fn(crate::console::security_headers))
+        .layer(middleware::from_fn(
+            super::console::routes::security_headers,
+        ))
         .with_state(state)
 }
 
@@ -350,44 +352,7 @@ async fn inject_fault(
 }
 
 async fn list_sessions(State(state): State<SharedState>) -> Json<Value> {
-    Json(sessions_json(&state, usize::MAX).1)
-}
-
-/// Live connections, the `limit` oldest of them: who, since when, which subscriptions, how
-/// much is queued (also the console's `sessions` item). Returns how many there are in all.
-pub(crate) fn sessions_json(state: &crate::state::AppState, limit: usize) -> (usize, Value) {
-    let mut sessions = state.sessions.all();
-    let total = sessions.len();
-    sessions.sort_unstable_by_key(|session| session.id);
-    let sessions: Vec<Value> = sessions
-        .iter()
-        .take(limit)
-        .map(|session| {
-            let subscriptions: Vec<Value> = state
-                .hub
-                .subscriptions_of(session)
-                .into_iter()
-                .map(|(id, account, expires_at_us)| {
-                    json!({
-                        "subscriptionId": id,
-                        "uid": account.uid,
-                        "isolatedSymbol": account.scope.isolated_symbol(),
-                        "expirationTime": expires_at_us,
-                    })
-                })
-                .collect();
-            json!({
-                "id": session.id,
-                "peer": session.peer.to_string(),
-                "connectedSince": session.connected_at_us.div_euclid(1000),
-                "timeUnit": format!("{:?}", session.format.time_unit()).to_uppercase(),
-                "format": session.format.describe(),
-                "subscriptions": subscriptions,
-                "queuedBytes": session.outbox.queued_bytes(),
-            })
-        })
-        .collect();
-    (total, Value::Array(sessions))
+    Json(super::console::sessions::sessions_json(&state, usize::MAX).1)
 }
 
 /// Healthy unless the bus has been cut off from its broker for longer than

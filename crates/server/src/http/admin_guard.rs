@@ -16,6 +16,7 @@
 //!    `application/x-ndjson` for event batches). Browsers send those only after a CORS
 //!    preflight, which this API never approves.
 
+use super::console::cookie;
 use crate::config::Config;
 use crate::metrics::AdminRefusal;
 use crate::state::SharedState;
@@ -25,9 +26,7 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use std::net::IpAddr;
-use subtle::ConstantTimeEq;
 use userstream_protocol::events::clip;
 
 /// Why a request was turned away, with its status and message.
@@ -48,21 +47,14 @@ impl Refusal {
     }
 }
 
-/// Whether the request presented the admin token (or its cookie), or none is needed; the
-/// console's page reads it to choose between itself and the login.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct ConsoleAccess {
-    pub(crate) authorised: bool,
-}
-
 pub(crate) async fn guard(
     State(state): State<SharedState>,
     mut request: Request,
     next: Next,
 ) -> Response {
-    let optional = crate::console::token_optional(request.method(), request.uri().path());
+    let optional = super::console::routes::token_optional(request.method(), request.uri().path());
     let session = Session {
-        cookie: &state.console.cookie_name(),
+        cookie: &cookie::name(state.console.admin_port()),
         now_ms: state.clock.now_ms(),
     };
     let checked = check_access(
@@ -76,7 +68,7 @@ pub(crate) async fn guard(
         Ok(authorised) => {
             request
                 .extensions_mut()
-                .insert(ConsoleAccess { authorised });
+                .insert(super::console::ConsoleAccess { authorised });
             next.run(request).await
         }
         Err(refusal) => {
@@ -222,15 +214,14 @@ fn check_token(config: &Config, headers: &HeaderMap, session: &Session<'_>) -> R
         .and_then(|value| value.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim_start());
-    let by_bearer = same_secret(bearer.unwrap_or(""), expected);
+    let by_bearer = crate::secret::same_secret(bearer.unwrap_or(""), expected);
     let own_page = matches!(
         text(headers, header::HeaderName::from_static("sec-fetch-site")),
         Some("same-origin" | "none")
     );
     let by_cookie = own_page
-        && cookie(headers, session.cookie).is_some_and(|presented| {
-            crate::console::cookie::valid(presented, expected, session.now_ms)
-        });
+        && cookie_value(headers, session.cookie)
+            .is_some_and(|presented| cookie::valid(presented, expected, session.now_ms));
     if by_bearer || by_cookie {
         return Ok(());
     }
@@ -241,15 +232,8 @@ fn check_token(config: &Config, headers: &HeaderMap, session: &Session<'_>) -> R
     ))
 }
 
-/// Compares two secrets in constant time: their digests are compared, so the time taken says
-/// nothing about either, their lengths included.
-pub(crate) fn same_secret(presented: &str, expected: &str) -> bool {
-    let digest = |text: &str| Sha256::digest(text.as_bytes());
-    bool::from(digest(presented).ct_eq(&digest(expected)))
-}
-
 /// The value of the cookie `name`, from any `Cookie` header.
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -481,7 +465,7 @@ mod tests {
         };
         let host = ("host", "127.0.0.1");
         let issued = |token: &str, at_ms: i64| {
-            let set = crate::console::cookie::issue(SESSION.cookie, token, at_ms, false).unwrap();
+            let set = cookie::issue(SESSION.cookie, token, at_ms, false).unwrap();
             set.split(';').next().unwrap().to_owned()
         };
         let good = format!("theme=dark; {}", issued("sesame", SESSION.now_ms));
@@ -503,10 +487,7 @@ mod tests {
             assert_eq!(reason(&config, Method::GET, &pairs), "token", "{site:?}");
         }
         let other_token = issued("sesam", SESSION.now_ms);
-        let expired = issued(
-            "sesame",
-            SESSION.now_ms - crate::console::cookie::SESSION_MS,
-        );
+        let expired = issued("sesame", SESSION.now_ms - cookie::SESSION_MS);
         let other_port = good.replace(SESSION.cookie, "userstream_console_9555");
         for cookie in [
             other_token.as_str(),

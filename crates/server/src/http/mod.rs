@@ -2,6 +2,7 @@
 
 mod admin;
 mod admin_guard;
+mod console;
 mod fields;
 mod legacy;
 mod listen_token;
@@ -10,8 +11,6 @@ mod market;
 
 pub(crate) use crate::http_error::{error_response, http_refusal, with_count_header};
 use crate::state::SharedState;
-pub(crate) use admin::sessions_json;
-pub(crate) use admin_guard::{ConsoleAccess, same_secret};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::StatusCode;

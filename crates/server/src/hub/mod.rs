@@ -108,7 +108,7 @@ pub struct Hub {
     interest: Arc<dyn Interest>,
     positions: Arc<Positions>,
     /// The web console's tap: every event this node delivers.
-    console: Arc<crate::console::Feed>,
+    console: Arc<crate::console::tap::Feed>,
 }
 
 /// What a hub is built with, besides its clock, metrics and the bus's interest.
@@ -156,12 +156,12 @@ impl Hub {
             risk_events,
             interest,
             positions: Arc::new(Positions::new(epoch)),
-            console: Arc::new(crate::console::Feed::new()),
+            console: Arc::new(crate::console::tap::Feed::new()),
         }
     }
 
     /// The web console's feed, which this hub taps.
-    pub(crate) fn console_feed(&self) -> &Arc<crate::console::Feed> {
+    pub(crate) fn console_feed(&self) -> &Arc<crate::console::tap::Feed> {
         &self.console
     }
 

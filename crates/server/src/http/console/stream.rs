@@ -3,7 +3,7 @@
 //! items, `sessions` once a second, `lagged` when this console fell behind, and a keepalive
 //! comment every 15 s. It ends when the server shuts down.
 
-use super::feed::{Attached, EVENT_BACKLOG, Item, Tapped};
+use crate::console::tap::{Attached, EVENT_BACKLOG, Item, MAX_STREAMS, Tapped};
 use crate::faults::FaultKind;
 use crate::state::SharedState;
 use axum::extract::State;
@@ -30,7 +30,7 @@ pub(crate) async fn stream(State(state): State<SharedState>) -> Response {
     let Some(attached) = state.console.feed.attach() else {
         let msg = format!(
             "at most {} console streams may be open at once",
-            super::feed::MAX_STREAMS
+            MAX_STREAMS
         );
         return (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -138,7 +138,7 @@ impl Live {
 /// SESSIONS_SHOWN…]}`: a node with thousands of connections sends each console a page, not
 /// megabytes a second.
 fn sessions(state: &SharedState) -> Value {
-    let (total, sessions) = crate::http::sessions_json(state, SESSIONS_SHOWN);
+    let (total, sessions) = super::sessions::sessions_json(state, SESSIONS_SHOWN);
     json!({
         "serverTimeMs": state.clock.now_ms(),
         "total": total,

@@ -1,10 +1,11 @@
 //! The console's routes on the admin listener. Every answer carries the console's security
 //! headers (a strict CSP: the page has no inline script or style).
 
+use super::ConsoleAccess;
 use super::cookie;
-use super::runner::{ScenarioRequest, StartError};
-use crate::http::{ConsoleAccess, same_secret};
+use crate::console::{ScenarioRequest, StartError};
 use crate::metrics::AdminRefusal;
+use crate::secret::same_secret;
 use crate::state::SharedState;
 use axum::body::Bytes;
 use axum::extract::Request;
@@ -17,11 +18,11 @@ use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-const INDEX_HTML: &str = include_str!("../../console/index.html");
-const LOGIN_HTML: &str = include_str!("../../console/login.html");
-const APP_JS: &str = include_str!("../../console/app.js");
-const LOGIN_JS: &str = include_str!("../../console/login.js");
-const APP_CSS: &str = include_str!("../../console/app.css");
+const INDEX_HTML: &str = include_str!("../../../console/index.html");
+const LOGIN_HTML: &str = include_str!("../../../console/login.html");
+const APP_JS: &str = include_str!("../../../console/app.js");
+const LOGIN_JS: &str = include_str!("../../../console/login.js");
+const APP_CSS: &str = include_str!("../../../console/app.css");
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
@@ -138,7 +139,7 @@ async fn login(State(state): State<SharedState>, body: Bytes) -> Response {
         tracing::info!("console login with a wrong admin token");
         return error(StatusCode::UNAUTHORIZED, "wrong admin token");
     }
-    let name = state.console.cookie_name();
+    let name = cookie::name(state.console.admin_port());
     let secure = state.config.tls_cert.is_some();
     let set = cookie::issue(&name, expected, state.clock.now_ms(), secure)
         .and_then(|set| HeaderValue::from_str(&set).ok());
@@ -150,7 +151,7 @@ async fn login(State(state): State<SharedState>, body: Bytes) -> Response {
 
 /// Deletes the browser's cookie (a copy kept elsewhere lasts until it expires).
 async fn logout(State(state): State<SharedState>) -> Response {
-    match HeaderValue::from_str(&cookie::clear(&state.console.cookie_name())) {
+    match HeaderValue::from_str(&cookie::clear(&cookie::name(state.console.admin_port()))) {
         Ok(set) => (StatusCode::NO_CONTENT, [(header::SET_COOKIE, set)]).into_response(),
         Err(_) => StatusCode::NO_CONTENT.into_response(),
     }

@@ -8,7 +8,7 @@
 //! of one host: two gateways on one machine keep their own, and neither is sent a credential
 //! it could not check anyway.
 
-use crate::http::same_secret;
+use crate::secret::same_secret;
 use userstream_protocol::signature::hmac_sha256;
 
 /// How long a console login lasts.
