@@ -343,7 +343,7 @@ async fn an_oco_whose_limit_leg_fills_expires_its_stop_leg() {
         "/sapi/v1/margin/order/oco",
         &format!(
             "{OCO_SELL}&listClientOrderId=my-list&limitClientOrderId=my-limit\
-             &stopClientOrderId=my-stop"
+             &stopClientOrderId=my-stop&selfTradePreventionMode=EXPIRE_MAKER"
         ),
     )
     .await;
@@ -408,13 +408,14 @@ async fn an_oco_whose_limit_leg_fills_expires_its_stop_leg() {
         json!({"e": "executionReport", "E": placed_at, "c": "my-stop", "i": stop_id,
             "g": list_id, "o": "STOP_LOSS_LIMIT", "S": "SELL", "f": "GTC", "x": "NEW",
             "X": "NEW", "p": "58900.00000000", "P": "59000.00000000", "q": "0.01000000",
-            "w": false, "O": placed_at, "W": placed_at}),
+            "w": false, "O": placed_at, "W": placed_at, "V": "EXPIRE_MAKER"}),
     );
+    // Both legs carry the list's self-trade prevention mode.
     assert_fields(
         &next(&mut ws).await,
         json!({"e": "executionReport", "E": placed_at, "c": "my-limit", "i": limit_id,
             "g": list_id, "o": "LIMIT_MAKER", "S": "SELL", "x": "NEW", "X": "NEW",
-            "p": "61000.00000000", "P": "0.00000000", "w": true}),
+            "p": "61000.00000000", "P": "0.00000000", "w": true, "V": "EXPIRE_MAKER"}),
     );
     let legs = json!([
         {"s": "BTCUSDT", "i": stop_id, "c": "my-stop"},

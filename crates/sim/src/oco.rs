@@ -141,7 +141,9 @@ impl Simulator {
             borrowed: Decimal::ZERO,
             repay_at_cancel: oco.auto_repay_at_cancel,
             order_list_id: list_id,
-            stp: SelfTradePreventionMode::None,
+            stp: oco
+                .self_trade_prevention_mode
+                .unwrap_or(SelfTradePreventionMode::None),
         };
         let stop_id = self.take_order_id();
         let limit_id = self.take_order_id();

@@ -129,6 +129,8 @@ pub struct OcoRequest {
     pub limit_client_order_id: Option<String>,
     pub stop_client_order_id: Option<String>,
     pub side_effect: SideEffect,
+    /// Both legs carry it (`V` of their executionReports); `NONE` when not given.
+    pub self_trade_prevention_mode: Option<SelfTradePreventionMode>,
     /// `autoRepayAtCancel` (Binance's default: true).
     pub auto_repay_at_cancel: bool,
 }
@@ -153,6 +155,7 @@ impl OcoRequest {
             limit_client_order_id: None,
             stop_client_order_id: None,
             side_effect: SideEffect::NoSideEffect,
+            self_trade_prevention_mode: None,
             auto_repay_at_cancel: true,
         }
     }

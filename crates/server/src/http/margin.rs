@@ -290,7 +290,7 @@ async fn place_oco(
     oco.limit_client_order_id = client_order_id(&params, "limitClientOrderId")?;
     oco.stop_client_order_id = client_order_id(&params, "stopClientOrderId")?;
     oco.side_effect = side_effect(&params)?;
-    prevention(&params)?;
+    oco.self_trade_prevention_mode = prevention(&params)?;
     oco.auto_repay_at_cancel = auto_repay_at_cancel(&params)?;
     for iceberg in ["limitIcebergQty", "stopIcebergQty"] {
         if decimal(&params, iceberg)?.is_some_and(|q| !q.is_zero()) {
