@@ -260,13 +260,15 @@
       uid = u;
       if (s !== undefined) iso = s === 'CROSS' || s === '' ? null : s;
     }
-    return (item) => {
+    const keep = (item) => {
       if (type && item.type !== type) return false;
       if (uid !== null && String(item.uid) !== uid) return false;
       if (iso !== undefined && (item.isolatedSymbol || null) !== iso) return false;
       if (mine && (item.uid !== mine.uid || (item.isolatedSymbol || null) !== mine.iso)) return false;
       return true;
     };
+    keep.all = !type && uid === null && !mine; // nothing filtered out
+    return keep;
   }
 
   function eventRow(item) {
@@ -299,13 +301,12 @@
       if (keep(state.events[i])) rows.push(eventRow(state.events[i]));
     }
     $('#ev-list').replaceChildren(...rows);
-    countEvents();
+    countEvents(keep);
   }
 
   // "12", or "3 of 12" while a filter hides some.
-  function countEvents() {
-    const keep = eventFilter();
-    const shown = state.events.filter(keep).length;
+  function countEvents(keep) {
+    const shown = keep.all ? state.events.length : state.events.filter(keep).length;
     $('#ev-count').textContent = shown === state.events.length
       ? String(shown) : `${shown} of ${state.events.length}`;
   }
@@ -327,11 +328,12 @@
     addType(item.type);
     if (!live) return; // the backlog is rendered once, when it ends
     const list = $('#ev-list');
-    if (eventFilter()(item)) {
+    const keep = eventFilter();
+    if (keep(item)) {
       list.prepend(eventRow(item));
       while (list.children.length > MAX_ROWS) list.lastChild.remove();
     }
-    countEvents();
+    countEvents(keep);
     const a = state.account;
     if (a && item.uid === a.uid && (item.isolatedSymbol || null) === a.iso) {
       if (item.type === 'executionReport' && item.event && item.event.x === 'TRADE') drawChart();

@@ -2,15 +2,18 @@
 //! open consoles, with a backlog for a console that joins.
 //!
 //! The hub calls [`Feed::event`] on its publish path, after delivery: with no console open it
-//! costs one atomic load (measured: keeping a backlog of every event here cost about a tenth of
+//! costs two atomic loads (measured: keeping a backlog of every event here cost about a tenth of
 //! the deliveries per CPU-second at saturation). A joining console's event backlog is read from
 //! the hub's resume history instead ([`crate::hub::Hub::recent_events`]), which keeps the
 //! events anyway. Prices are rare and keep a backlog of their own here.
 //!
 //! No event falls between the backlog and the live feed: a console subscribes to the live feed
 //! and counts itself open before it reads the history, and the hub stores an event in the
-//! history (under its shard lock) before it asks whether a console is open. An event may then
-//! be in both; the console's stream passes over live events whose position its backlog had.
+//! history before it asks whether a console is open. The shard's lock orders the two: if the
+//! console reads that shard first, its count is visible to the publisher, which locks the shard
+//! after, and the event goes live; if the publisher stores first, the console finds the event
+//! in the history. An event may be in both; the console's stream passes over live events whose
+//! position its backlog had.
 
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, VecDeque};

@@ -352,7 +352,7 @@ async fn inject_fault(
 }
 
 async fn list_sessions(State(state): State<SharedState>) -> Json<Value> {
-    Json(super::console::sessions::sessions_json(&state, usize::MAX).1)
+    Json(super::sessions::sessions_json(&state, usize::MAX).1)
 }
 
 /// Healthy unless the bus has been cut off from its broker for longer than

@@ -8,6 +8,7 @@ mod legacy;
 mod listen_token;
 mod margin;
 mod market;
+mod sessions;
 
 pub(crate) use crate::http_error::{error_response, http_refusal, with_count_header};
 use crate::state::SharedState;

@@ -7,7 +7,6 @@
 
 pub(super) mod cookie;
 pub(super) mod routes;
-pub(super) mod sessions;
 mod stream;
 
 /// Whether the request presented the admin token (or its cookie), or none is needed: the admin

@@ -43,8 +43,8 @@ pub(crate) async fn stream(State(state): State<SharedState>) -> Response {
     for tick in &attached.prices {
         first.push_back(item("price", tick.data()));
     }
-    // Read after attaching, so nothing falls in between (see the feed); what the live feed
-    // brings twice is known by its position.
+    // Read after attaching, so nothing falls in between (`crate::console::tap` says why); what
+    // the live feed brings twice is known by its position.
     let backlog = backlog(&state);
     let in_backlog: HashSet<u64> = backlog.iter().map(|tapped| tapped.position).collect();
     for tapped in &backlog {
@@ -138,7 +138,7 @@ impl Live {
 /// SESSIONS_SHOWN…]}`: a node with thousands of connections sends each console a page, not
 /// megabytes a second.
 fn sessions(state: &SharedState) -> Value {
-    let (total, sessions) = super::sessions::sessions_json(state, SESSIONS_SHOWN);
+    let (total, sessions) = crate::http::sessions::sessions_json(state, SESSIONS_SHOWN);
     json!({
         "serverTimeMs": state.clock.now_ms(),
         "total": total,
