@@ -3,7 +3,6 @@
 //! asked, its output passed on line by line.
 
 use anyhow::Context;
-use serde::Deserialize;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
@@ -51,27 +50,13 @@ pub struct PlayRunner {
     scenarios: Vec<ScenarioInfo>,
 }
 
-#[derive(Deserialize)]
-struct File {
-    scenario: Head,
-}
-
-#[derive(Deserialize)]
-struct Head {
-    name: String,
-    #[serde(default)]
-    description: String,
-}
-
 impl PlayRunner {
     pub fn new(ca_cert: Option<PathBuf>) -> PlayRunner {
         let scenarios = SHIPPED
             .iter()
-            .map(|(name, text)| match toml::from_str::<File>(text) {
-                Ok(file) => {
-                    ScenarioInfo::new(*name, file.scenario.name, file.scenario.description.trim())
-                }
-                Err(_) => ScenarioInfo::new(*name, *name, ""),
+            .map(|(name, text)| match crate::commands::play::describe(text) {
+                Some((title, description)) => ScenarioInfo::new(*name, title, description.trim()),
+                None => ScenarioInfo::new(*name, *name, ""),
             })
             .collect();
         PlayRunner { ca_cert, scenarios }

@@ -432,21 +432,8 @@ async fn tail_prints_events_of_every_account_and_survives_a_terminate() {
     readable.status("cross: subscribed").await;
     json.status("cross: subscribed").await;
 
-    gateway
-        .cli(&["publish", "--uid", &uid, BALANCE_UPDATE])
-        .await
-        .json();
-    gateway
-        .cli(&[
-            "publish",
-            "--uid",
-            &uid,
-            "--isolated",
-            "BTCUSDT",
-            BALANCE_UPDATE,
-        ])
-        .await
-        .json();
+    gateway.publish(&uid, None, BALANCE_UPDATE).await;
+    gateway.publish(&uid, Some("BTCUSDT"), BALANCE_UPDATE).await;
     assert_eq!(
         readable.line().await,
         "2019-11-08T08:11:37.110000Z cross balanceUpdate BTC 100.00000000"

@@ -179,21 +179,8 @@ async fn tail_records_a_scenario_that_play_replays_into_another_account() {
     recording.status("cross: subscribed").await;
 
     // Raw events on both accounts, then the simulator's: a deposit and a market order.
-    gateway
-        .cli(&["publish", "--uid", &uid, BALANCE_UPDATE])
-        .await
-        .json();
-    gateway
-        .cli(&[
-            "publish",
-            "--uid",
-            &uid,
-            "--isolated",
-            "BTCUSDT",
-            BALANCE_UPDATE,
-        ])
-        .await
-        .json();
+    gateway.publish(&uid, None, BALANCE_UPDATE).await;
+    gateway.publish(&uid, Some("BTCUSDT"), BALANCE_UPDATE).await;
     gateway.cli(&["price", "BTCUSDT", "60000"]).await.json();
     gateway
         .cli(&[

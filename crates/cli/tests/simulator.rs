@@ -114,29 +114,7 @@ async fn an_order_is_placed_filled_in_part_cancelled_and_listed() {
         json!({"symbol": "BTCUSDT", "price": "60000", "events": 0})
     );
 
-    let placed = gateway
-        .cli(&[
-            "order",
-            "place",
-            "--uid",
-            &uid,
-            "--symbol",
-            "BTCUSDT",
-            "--side",
-            "BUY",
-            "--type",
-            "LIMIT",
-            "--time-in-force",
-            "GTC",
-            "--quantity",
-            "0.01",
-            "--price",
-            "59000",
-            "--client-order-id",
-            "t1",
-        ])
-        .await
-        .json();
+    let placed = gateway.place_limit_buy(&uid, "t1").await;
     assert_eq!(placed["status"], "NEW", "{placed}");
     assert_eq!(placed["symbol"], "BTCUSDT", "{placed}");
     assert_eq!(placed["side"], "BUY", "{placed}");
@@ -556,29 +534,7 @@ async fn tail_prints_the_simulated_account_as_a_snapshot() {
         .await
         .json();
     gateway.cli(&["price", "BTCUSDT", "60000"]).await.json();
-    let placed = gateway
-        .cli(&[
-            "order",
-            "place",
-            "--uid",
-            &uid,
-            "--symbol",
-            "BTCUSDT",
-            "--side",
-            "BUY",
-            "--type",
-            "LIMIT",
-            "--time-in-force",
-            "GTC",
-            "--quantity",
-            "0.01",
-            "--price",
-            "59000",
-            "--client-order-id",
-            "t1",
-        ])
-        .await
-        .json();
+    let placed = gateway.place_limit_buy(&uid, "t1").await;
     let order_id = placed["orderId"].as_i64().expect("orderId");
 
     let mut readable = Tail::start(&gateway, &["--api-key", &api_key, "--secret", &secret]);

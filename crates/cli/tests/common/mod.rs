@@ -195,6 +195,39 @@ impl Gateway {
         run(self.command(args), None).await
     }
 
+    /// `publish` of one event to `uid`'s cross account, or its isolated `symbol` account.
+    pub async fn publish(&self, uid: &str, isolated: Option<&str>, event: &str) -> Value {
+        let mut args = vec!["publish", "--uid", uid];
+        if let Some(symbol) = isolated {
+            args.extend(["--isolated", symbol]);
+        }
+        args.push(event);
+        self.cli(&args).await.json()
+    }
+
+    /// `order place`: a GTC LIMIT BUY of 0.01 BTCUSDT at 59000 for `uid`'s cross account,
+    /// as `client_order_id`; the order as the admin API answers it.
+    pub async fn place_limit_buy(&self, uid: &str, client_order_id: &str) -> Value {
+        let order = [
+            "order",
+            "place",
+            "--symbol",
+            "BTCUSDT",
+            "--side",
+            "BUY",
+            "--type",
+            "LIMIT",
+            "--time-in-force",
+            "GTC",
+            "--quantity",
+            "0.01",
+            "--price",
+            "59000",
+        ];
+        let who = ["--uid", uid, "--client-order-id", client_order_id];
+        self.cli(&[&order[..], &who[..]].concat()).await.json()
+    }
+
     pub async fn create_key(&self, args: &[&str]) -> (String, String, u64) {
         let answer = self.cli(&[&["keys", "create"], args].concat()).await.json();
         (

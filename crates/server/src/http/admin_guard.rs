@@ -53,16 +53,23 @@ pub(crate) async fn guard(
     next: Next,
 ) -> Response {
     let optional = super::console::routes::token_optional(request.method(), request.uri().path());
-    let session = Session {
-        cookie: &cookie::name(state.console.admin_port()),
-        now_ms: state.clock.now_ms(),
+    // Only a request that carries cookies can carry the console's: no other pays for its name.
+    let name;
+    let session = if request.headers().contains_key(header::COOKIE) {
+        name = cookie::name(state.console.admin_port());
+        Some(Session {
+            cookie: &name,
+            now_ms: state.clock.now_ms(),
+        })
+    } else {
+        None
     };
     let checked = check_access(
         &state.config,
         request.method(),
         request.headers(),
         optional,
-        &session,
+        session.as_ref(),
     );
     match checked {
         Ok(authorised) => {
@@ -88,7 +95,7 @@ pub(crate) struct Session<'a> {
 
 #[cfg(test)]
 fn check(config: &Config, method: &Method, headers: &HeaderMap) -> Result<(), Refusal> {
-    check_access(config, method, headers, false, &tests::SESSION).map(|_| ())
+    check_access(config, method, headers, false, Some(&tests::SESSION)).map(|_| ())
 }
 
 /// Runs every check; with `token_optional` a missing or wrong token is not refused but
@@ -98,7 +105,7 @@ fn check_access(
     method: &Method,
     headers: &HeaderMap,
     token_optional: bool,
-    session: &Session<'_>,
+    session: Option<&Session<'_>>,
 ) -> Result<bool, Refusal> {
     let mut hosts = headers.get_all(header::HOST).iter();
     let host = match (hosts.next(), hosts.next()) {
@@ -205,7 +212,11 @@ fn check_origin(config: &Config, host: &str, headers: &HeaderMap) -> Result<(), 
     ))
 }
 
-fn check_token(config: &Config, headers: &HeaderMap, session: &Session<'_>) -> Result<(), Refusal> {
+fn check_token(
+    config: &Config,
+    headers: &HeaderMap,
+    session: Option<&Session<'_>>,
+) -> Result<(), Refusal> {
     let Some(expected) = &config.admin_token else {
         return Ok(());
     };
@@ -220,8 +231,10 @@ fn check_token(config: &Config, headers: &HeaderMap, session: &Session<'_>) -> R
         Some("same-origin" | "none")
     );
     let by_cookie = own_page
-        && cookie_value(headers, session.cookie)
-            .is_some_and(|presented| cookie::valid(presented, expected, session.now_ms));
+        && session.is_some_and(|session| {
+            cookie_value(headers, session.cookie)
+                .is_some_and(|presented| cookie::valid(presented, expected, session.now_ms))
+        });
     if by_bearer || by_cookie {
         return Ok(());
     }
@@ -504,7 +517,7 @@ mod tests {
         }
         // Where the token is optional its absence is told, not refused; the rest still holds.
         let access = |pairs: &[(&'static str, &str)]| {
-            check_access(&config, &Method::GET, &headers(pairs), true, &SESSION)
+            check_access(&config, &Method::GET, &headers(pairs), true, Some(&SESSION))
                 .map_err(|r| r.reason)
         };
         assert_eq!(access(&[host]), Ok(false));

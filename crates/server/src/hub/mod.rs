@@ -490,7 +490,7 @@ impl Hub {
         self.metrics.events_delivered.increment(delivered as u64);
         // After the lock: the console sees what was delivered, and costs subscribers nothing.
         self.console
-            .event(account, sequence, event, self.clock.now_ms());
+            .event(account, sequence, event, || self.clock.now_ms());
         delivered
     }
 

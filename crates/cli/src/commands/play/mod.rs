@@ -86,6 +86,13 @@ pub async fn run(args: PlayArgs) -> anyhow::Result<()> {
     }
 }
 
+/// A TOML scenario's name and description, for a list of scenarios; `None` when it does not
+/// read.
+pub fn describe(text: &str) -> Option<(String, String)> {
+    let scenario = Scenario::parse_as(text, model::Format::Toml).ok()?;
+    Some((scenario.name, scenario.description))
+}
+
 /// The summary line, and what failed, if anything.
 struct Outcome {
     summary: Value,
