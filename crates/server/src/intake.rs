@@ -122,33 +122,46 @@ impl Batch {
     }
 }
 
-/// Splits a publish body into items.
+/// Splits a publish body into items. NDJSON is recognised by its first line, a whole value with
+/// more after it, which one JSON body cannot be: so a batch of lines is never first read as one
+/// value, whose depth check would scan the whole body a byte at a time only to fail.
 fn split(body: &[u8]) -> Result<Batch, IntakeError> {
+    let lines: Vec<&[u8]> = body
+        .split(|&b| b == b'\n')
+        .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
+        .collect();
+    if let [first, rest @ ..] = lines.as_slice()
+        && !rest.is_empty()
+        && let Ok(first) = parse_tree(first)
+    {
+        return lines_from(first, rest).map(Batch::Lines);
+    }
     match parse_tree(body) {
         Ok(tree) if tree.is_array() => Ok(Batch::Array(tree)),
         Ok(tree) if tree.is_object() => Ok(Batch::One(tree)),
         Ok(_) => Err(IntakeError(
             "expected a JSON object, an array of objects, or NDJSON".into(),
         )),
-        Err(whole_error) => {
-            let lines: Vec<&[u8]> = body
-                .split(|&b| b == b'\n')
-                .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
-                .collect();
-            if lines.len() < 2 {
-                return Err(IntakeError(format!("invalid JSON: {whole_error}")));
-            }
-            let items = lines
-                .into_iter()
-                .enumerate()
-                .map(|(i, line)| {
-                    parse_tree(line)
-                        .map_err(|e| IntakeError(format!("line {}: invalid JSON: {e}", i + 1)))
-                })
-                .collect::<Result<Vec<JsonTree>, _>>()?;
-            Ok(Batch::Lines(items))
+        Err(whole_error) if lines.len() < 2 => {
+            Err(IntakeError(format!("invalid JSON: {whole_error}")))
         }
+        // Neither one value nor a first line that is one: the first line's own error.
+        Err(_) => Err(line_error(1, parse_tree(lines[0]).err().unwrap_or_default())),
     }
+}
+
+/// NDJSON items: the first line's, already read, then one per line after it.
+fn lines_from(first: JsonTree, rest: &[&[u8]]) -> Result<Vec<JsonTree>, IntakeError> {
+    let mut items = Vec::with_capacity(rest.len() + 1);
+    items.push(first);
+    for (index, line) in rest.iter().enumerate() {
+        items.push(parse_tree(line).map_err(|e| line_error(index + 2, e))?);
+    }
+    Ok(items)
+}
+
+fn line_error(number: usize, error: String) -> IntakeError {
+    IntakeError(format!("line {number}: invalid JSON: {error}"))
 }
 
 #[cfg(test)]
@@ -163,6 +176,18 @@ mod tests {
         assert_eq!(shape(b"{\"uid\":1}\n{\"uid\":2}\n"), Some((2, false)));
         assert!(split(b"{\"uid\":1}\nnope\n").is_err());
         assert!(split(b"nope").is_err());
+        // One value over several lines is still one value; a first line that is not a value
+        // whole is not NDJSON.
+        assert_eq!(shape(b"{\n  \"uid\": 1\n}\n"), Some((1, true)));
+        assert_eq!(shape(b"[\n{\"uid\":1},\n{\"uid\":2}\n]"), Some((2, false)));
+        assert_eq!(shape(b"\n{\"uid\":1}\n\n{\"uid\":2}\n\n"), Some((2, false)));
+        let error = |body: &[u8]| split(body).err().map(|e| e.0);
+        let line_2 = error(b"{\"uid\":1}\n{\"uid\":\n").unwrap_or_default();
+        assert!(line_2.starts_with("line 2: invalid JSON: "), "{line_2}");
+        let line_1 = error(b"{\"uid\":\n{\"uid\":2}\n").unwrap_or_default();
+        assert!(line_1.starts_with("line 1: invalid JSON: "), "{line_1}");
+        let whole = error(b"{\"uid\":").unwrap_or_default();
+        assert!(whole.starts_with("invalid JSON: "), "{whole}");
     }
 
     #[test]

@@ -381,7 +381,7 @@ struct SlowDelivery {
 }
 
 impl Delivery for SlowDelivery {
-    fn deliver(&self, _event: AccountEvent) -> usize {
+    fn deliver(&self, _event: &AccountEvent) -> usize {
         std::thread::sleep(Duration::from_millis(5));
         self.delivered.fetch_add(1, Ordering::SeqCst);
         1

@@ -47,7 +47,7 @@ pub enum Published {
 /// Where a node's bus hands the events this node must deliver: its hub.
 pub trait Delivery: Send + Sync + 'static {
     /// Queues `event` for this node's subscribers of its account; how many there were.
-    fn deliver(&self, event: AccountEvent) -> usize;
+    fn deliver(&self, event: &AccountEvent) -> usize;
 
     /// Events this node should have delivered may have been lost (its broker connection broke,
     /// or could not keep up). Every subscription here ends with `eventStreamTerminated`, the one
@@ -57,7 +57,7 @@ pub trait Delivery: Send + Sync + 'static {
 
     /// Queues `event` at `position` of its account stream, a position the bus assigned (a
     /// clustered bus: the stream's sequence). The embedded bus leaves numbering to the hub.
-    fn deliver_at(&self, event: AccountEvent, _position: u64) -> usize {
+    fn deliver_at(&self, event: &AccountEvent, _position: u64) -> usize {
         self.deliver(event)
     }
 
@@ -227,7 +227,7 @@ impl Bus for LocalBus {
 
     async fn publish(&self, batch: Vec<AccountEvent>) -> Result<Published, BusError> {
         let delivery = self.delivery()?;
-        let subscriptions = batch.into_iter().map(|item| delivery.deliver(item)).sum();
+        let subscriptions = batch.iter().map(|item| delivery.deliver(item)).sum();
         Ok(Published::Delivered { subscriptions })
     }
 }

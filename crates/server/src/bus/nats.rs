@@ -413,7 +413,7 @@ impl AccountFeed {
         else {
             return;
         };
-        for (index, item) in items.into_iter().enumerate() {
+        for (index, item) in items.iter().enumerate() {
             delivery.deliver_at(item, position(sequence, index));
         }
     }

@@ -148,13 +148,13 @@ impl Feed {
         &self,
         account: &Account,
         position: u64,
-        event: Event,
+        event: &Event,
         at_ms: impl FnOnce() -> i64,
     ) {
         if !self.enabled.load(Ordering::Acquire) || self.open.load(Ordering::SeqCst) == 0 {
             return;
         }
-        let tapped = Tapped::new(account.clone(), position, event, at_ms());
+        let tapped = Tapped::new(account.clone(), position, event.clone(), at_ms());
         let _ = self.live.send(Item::Event(Arc::new(tapped)));
     }
 
@@ -216,7 +216,7 @@ mod tests {
         };
         let json = format!(r#"{{"e":"balanceUpdate","E":1,"a":"BTC","d":"{position}","T":1}}"#);
         let event = Event::from_json(json.as_bytes(), TimeUnit::Millisecond).unwrap();
-        feed.event(&account, position, event, || 1);
+        feed.event(&account, position, &event, || 1);
     }
 
     fn next_position(attached: &mut Attached) -> Option<u64> {

@@ -48,12 +48,28 @@ impl<'a> EncodedEvent<'a> {
 
     /// The bare event object as JSON with timestamps in `unit`.
     pub fn json(&self, unit: TimeUnit) -> Bytes {
-        let cell = match unit {
+        self.json_cell(unit)
+            .get_or_init(|| Bytes::from(self.event.to_json(unit)))
+            .clone()
+    }
+
+    fn json_cell(&self, unit: TimeUnit) -> &OnceLock<Bytes> {
+        match unit {
             TimeUnit::Millisecond => &self.millis,
             TimeUnit::Microsecond => &self.micros,
-        };
-        cell.get_or_init(|| Bytes::from(self.event.to_json(unit)))
-            .clone()
+        }
+    }
+
+    /// The bare event object as JSON in `unit`, in an allocation of its exact size: the one
+    /// already made for subscribers, copied, or else written in `scratch` first (which keeps its
+    /// room for the next), so that no other allocation is made for it.
+    pub fn json_copy(&self, unit: TimeUnit, scratch: &mut Vec<u8>) -> Bytes {
+        if let Some(json) = self.json_cell(unit).get() {
+            return Bytes::copy_from_slice(json);
+        }
+        scratch.clear();
+        self.event.write_json(unit, scratch);
+        Bytes::copy_from_slice(scratch)
     }
 
     /// The SBE frame at `version`, with the offset of its `subscriptionId`.

@@ -15,14 +15,17 @@
 
 use crate::config::HistoryConfig;
 use bytes::Bytes;
-use std::collections::{HashMap, VecDeque};
+use super::AccountMap;
+use std::collections::VecDeque;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use userstream_protocol::Account;
 use userstream_protocol::position::{ResumeFailure, StreamPosition};
 
 /// Bytes an event costs beyond its JSON, as measured (`userstream bench fanout --history`): its
-/// entry and its place in the shard's order queue (48 bytes each, in queues that keep up to
-/// twice the room they use) and the allocator's rounding.
+/// entry (48 bytes) and its place in the shard's order queue (24), in queues that keep up to
+/// twice the room they use, and the allocator's rounding. Measured when the queue's places were
+/// 48 bytes too, so it overstates a little.
 const ENTRY_OVERHEAD: usize = 176;
 
 /// The account streams' positions: one epoch, and one sequence counter for every account, so a
@@ -101,29 +104,64 @@ struct Entry {
 }
 
 /// One account's stored events, oldest first.
-#[derive(Default)]
 pub(super) struct AccountHistory {
     entries: VecDeque<Entry>,
     bytes: usize,
-    /// The last sequence this account lost to a limit.
-    evicted_through: u64,
+    mark: Arc<Mark>,
+}
+
+/// What the shard's order queue needs to know of an account's history without looking it up:
+/// which account it is, and how far it has lost its events. Shared by the history and its
+/// places in the queue; a history that is dropped marks everything lost, so the places of a
+/// history made anew for the same account never pass for its own.
+struct Mark {
+    account: Account,
+    /// The last sequence this account lost to a limit (`u64::MAX` once the history is gone).
+    evicted_through: AtomicU64,
+}
+
+impl Mark {
+    /// Whether the event at `sequence`, once stored under this mark, is still held. Relaxed
+    /// loads and stores suffice: every access is under the shard's lock.
+    fn holds(&self, sequence: u64) -> bool {
+        sequence > self.evicted_through.load(Ordering::Relaxed)
+    }
 }
 
 impl AccountHistory {
+    fn new(account: &Account, evicted_through: u64) -> AccountHistory {
+        AccountHistory {
+            entries: VecDeque::new(),
+            bytes: 0,
+            mark: Arc::new(Mark {
+                account: account.clone(),
+                evicted_through: AtomicU64::new(evicted_through),
+            }),
+        }
+    }
+
     pub(super) fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
-    /// Whether the event at `sequence`, once stored here, is still held.
-    fn holds(&self, sequence: u64) -> bool {
-        sequence > self.evicted_through
+    /// The last sequence this account lost to a limit.
+    fn evicted_through(&self) -> u64 {
+        self.mark.evicted_through.load(Ordering::Relaxed)
     }
 
     fn evict_oldest(&mut self) -> Option<usize> {
         let entry = self.entries.pop_front()?;
         self.bytes -= entry.bytes;
-        self.evicted_through = entry.sequence;
+        self.mark
+            .evicted_through
+            .store(entry.sequence, Ordering::Relaxed);
         Some(entry.bytes)
+    }
+}
+
+impl Drop for AccountHistory {
+    fn drop(&mut self) {
+        self.mark.evicted_through.store(u64::MAX, Ordering::Relaxed);
     }
 }
 
@@ -137,9 +175,9 @@ pub(super) trait Slot {
 /// The histories of one shard's accounts, and their shared accounting.
 pub(super) struct ShardHistory {
     limits: HistoryLimits,
-    /// Every stored event of the shard, in publishing order: (sequence, time, account). Entries
-    /// an account has already lost are skipped when they reach the front.
-    order: VecDeque<(u64, i64, Account)>,
+    /// Every stored event of the shard, in publishing order: (sequence, time, its account's
+    /// mark). Entries an account has already lost are skipped when they reach the front.
+    order: VecDeque<(u64, i64, Arc<Mark>)>,
     bytes: usize,
     events: usize,
     forgotten_through: u64,
@@ -167,7 +205,7 @@ impl ShardHistory {
     /// at `now_us`, then applies every limit.
     pub(super) fn push<S: Slot>(
         &mut self,
-        slots: &mut HashMap<Account, S>,
+        slots: &mut AccountMap<S>,
         account: &Account,
         stored: Stored,
         now_us: i64,
@@ -178,15 +216,10 @@ impl ShardHistory {
             // A history made anew may follow one that was dropped: it counts what any dropped
             // history lost as lost.
             let forgotten_through = self.forgotten_through;
-            let history = slot.history().get_or_insert_with(|| {
-                Box::new(AccountHistory {
-                    evicted_through: forgotten_through,
-                    ..AccountHistory::default()
-                })
-            });
-            // An allocation of its own and of its exact size: the encoding it was copied from is
-            // shared with the frames being sent, and may have room to spare.
-            let json = Bytes::copy_from_slice(&stored.json);
+            let history = slot
+                .history()
+                .get_or_insert_with(|| Box::new(AccountHistory::new(account, forgotten_through)));
+            let json = stored.json;
             let bytes = json.len() + ENTRY_OVERHEAD;
             history.entries.push_back(Entry {
                 sequence: stored.sequence,
@@ -211,8 +244,8 @@ impl ShardHistory {
                     slots.remove(account);
                 }
             } else {
-                self.order
-                    .push_back((stored.sequence, now_us, account.clone()));
+                let mark = Arc::clone(&history.mark);
+                self.order.push_back((stored.sequence, now_us, mark));
             }
         }
         self.trim(slots, now_us);
@@ -221,19 +254,19 @@ impl ShardHistory {
 
     /// Lets the shard's oldest events go while they are too old or the shard is over its share
     /// of the global cap, and drops what no longer counts from the order queue.
-    pub(super) fn trim<S: Slot>(&mut self, slots: &mut HashMap<Account, S>, now_us: i64) -> Usage {
+    pub(super) fn trim<S: Slot>(&mut self, slots: &mut AccountMap<S>, now_us: i64) -> Usage {
         let before = self.usage();
         let oldest_kept = now_us.saturating_sub(self.limits.max_age_us);
-        while let Some((sequence, at_us, account)) = self.order.front() {
-            let live = holds(slots, account, *sequence);
+        while let Some((sequence, at_us, mark)) = self.order.front() {
+            let live = mark.holds(*sequence);
             if live && *at_us >= oldest_kept && self.bytes <= self.limits.shard_bytes {
                 break;
             }
-            let Some((_, _, account)) = self.order.pop_front() else {
+            let Some((_, _, mark)) = self.order.pop_front() else {
                 break;
             };
             if live {
-                self.evict_front(slots, &account);
+                self.evict_front(slots, &mark.account);
             }
         }
         // Entries lost to an account's own limits linger in the queue until they reach the
@@ -242,14 +275,14 @@ impl ShardHistory {
             let order = std::mem::take(&mut self.order);
             self.order = order
                 .into_iter()
-                .filter(|(sequence, _, account)| holds(slots, account, *sequence))
+                .filter(|(sequence, _, mark)| mark.holds(*sequence))
                 .collect();
         }
         self.usage().minus(before)
     }
 
     /// The oldest event of `account` leaves; an account left with nothing is dropped.
-    fn evict_front<S: Slot>(&mut self, slots: &mut HashMap<Account, S>, account: &Account) {
+    fn evict_front<S: Slot>(&mut self, slots: &mut AccountMap<S>, account: &Account) {
         let Some(slot) = slots.get_mut(account) else {
             return;
         };
@@ -279,7 +312,7 @@ impl ShardHistory {
         let before = self.usage();
         if let Some(gone) = history.take() {
             let last = gone.entries.back().map_or(0, |entry| entry.sequence);
-            self.forgotten_through = self.forgotten_through.max(gone.evicted_through).max(last);
+            self.forgotten_through = self.forgotten_through.max(gone.evicted_through()).max(last);
             self.bytes -= gone.bytes;
             self.events -= gone.entries.len();
         }
@@ -291,7 +324,7 @@ impl ShardHistory {
     /// past the age limit first, so nothing older than it is ever replayed.
     pub(super) fn replay<S: Slot>(
         &mut self,
-        slots: &mut HashMap<Account, S>,
+        slots: &mut AccountMap<S>,
         account: &Account,
         after: u64,
         current: u64,
@@ -305,7 +338,7 @@ impl ShardHistory {
             .get_mut(account)
             .and_then(|slot| slot.history().as_deref());
         let lost_through =
-            history.map_or(self.forgotten_through, |history| history.evicted_through);
+            history.map_or(self.forgotten_through, AccountHistory::evicted_through);
         if lost_through > after {
             return (Err(ResumeFailure::HistoryExpired), usage);
         }
@@ -322,14 +355,18 @@ impl ShardHistory {
     /// Nothing changes; events an account has lost are passed over.
     pub(super) fn recent<S: Slot>(
         &self,
-        slots: &mut HashMap<Account, S>,
+        slots: &mut AccountMap<S>,
         limit: usize,
     ) -> Vec<(u64, i64, Account, Bytes)> {
         let mut recent = Vec::new();
-        for (sequence, at_us, account) in self.order.iter().rev() {
+        for (sequence, at_us, mark) in self.order.iter().rev() {
             if recent.len() == limit {
                 break;
             }
+            if !mark.holds(*sequence) {
+                continue;
+            }
+            let account = &mark.account;
             let Some(history) = slots
                 .get_mut(account)
                 .and_then(|slot| slot.history().as_deref())
@@ -356,7 +393,9 @@ impl ShardHistory {
     }
 }
 
-/// An event to store: its position, and the event as JSON in microseconds.
+/// An event to store: its position, and the event as JSON in microseconds, in an allocation of
+/// its own and of its exact size (not one shared with the frames being sent, which may have
+/// room to spare).
 pub(super) struct Stored {
     pub sequence: u64,
     pub json: Bytes,
@@ -364,13 +403,6 @@ pub(super) struct Stored {
 
 /// What a history can replay after a point: each event with its sequence.
 pub(super) type Replay = Result<Vec<(u64, Bytes)>, ResumeFailure>;
-
-fn holds<S: Slot>(slots: &mut HashMap<Account, S>, account: &Account, sequence: u64) -> bool {
-    slots
-        .get_mut(account)
-        .and_then(|slot| slot.history().as_deref())
-        .is_some_and(|history| history.holds(sequence))
-}
 
 impl Usage {
     fn minus(self, before: Usage) -> Usage {
@@ -403,7 +435,7 @@ mod tests {
     }
 
     struct Shard {
-        slots: HashMap<Account, Entry>,
+        slots: AccountMap<Entry>,
         history: ShardHistory,
         next: u64,
     }
@@ -411,7 +443,7 @@ mod tests {
     impl Shard {
         fn new(limits: HistoryLimits) -> Shard {
             Shard {
-                slots: HashMap::new(),
+                slots: AccountMap::default(),
                 history: ShardHistory::new(limits),
                 next: 0,
             }
@@ -542,6 +574,28 @@ mod tests {
             shard.replay(1, shard.next - 2, 10_000).map(|e| e.len()),
             Ok(2)
         );
+    }
+
+    #[test]
+    fn the_places_of_a_dropped_history_never_pass_for_a_new_ones() {
+        let mut shard = Shard::new(HistoryLimits {
+            max_bytes: 500,
+            ..limits(1 << 20)
+        });
+        // Account 2's event keeps the front of the queue, so the places behind it stay.
+        shard.push(2, 10, 0);
+        let first = shard.push(1, 10, 1);
+        // Too large to keep: account 1's history goes altogether.
+        shard.push(1, 1_000, 2);
+        assert!(!shard.slots.contains_key(&Account::cross(1)));
+        let anew = shard.push(1, 10, 3);
+        assert_eq!(shard.history.order.len(), 3);
+        // The first two events' age is up. Account 1's first place belonged to the history that
+        // was dropped, so it goes without taking the new history's event with it.
+        shard.history.trim(&mut shard.slots, 1_000_002);
+        assert_eq!(shard.history.order.len(), 1);
+        assert_eq!(shard.history.events, 1);
+        assert_eq!(shard.replay(1, first + 1, 1_000_002), Ok(vec![anew]));
     }
 
     #[test]

@@ -28,8 +28,7 @@ use expiry::{Expiries, SubscriptionKey};
 use history::{AccountHistory, HistoryLimits, ShardHistory, Slot, Stored, Usage};
 use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 use tokio::sync::Notify;
 use userstream_protocol::TimeUnit;
@@ -42,6 +41,11 @@ use userstream_protocol::ws::SubscriptionInfo;
 use userstream_protocol::{Account, ApiError};
 
 const SHARDS: usize = 64;
+
+/// Accounts as a shard keys them. Hashing an account is on the publish path several times per
+/// event (its shard, its subscribers, its history), so with foldhash, seeded per process,
+/// rather than SipHash (docs/benchmarks.md, "Choices made by measurement").
+type AccountMap<V> = HashMap<Account, V, foldhash::fast::RandomState>;
 
 /// One subscription, as its account's list holds it (its expiry is kept by [`Expiries`]).
 struct Subscriber {
@@ -91,13 +95,18 @@ impl Slot for AccountSlot {
 }
 
 struct Shard {
-    accounts: HashMap<Account, AccountSlot>,
+    accounts: AccountMap<AccountSlot>,
     /// `None` when the history is off.
     history: Option<ShardHistory>,
+    /// Where an event is encoded for the history before it is copied out at its exact size.
+    scratch: Vec<u8>,
 }
 
 pub struct Hub {
     shards: Box<[Mutex<Shard>]>,
+    /// Picks an account's shard; seeded apart from the shards' own maps, whose buckets would
+    /// otherwise all share the bits that chose the shard.
+    shard_of: foldhash::fast::RandomState,
     expiry: Mutex<Expiries>,
     expiry_rearm: Notify,
     clock: SharedClock,
@@ -143,11 +152,13 @@ impl Hub {
             shards: (0..SHARDS)
                 .map(|_| {
                     Mutex::new(Shard {
-                        accounts: HashMap::new(),
+                        accounts: AccountMap::default(),
                         history: history_limits.map(ShardHistory::new),
+                        scratch: Vec::new(),
                     })
                 })
                 .collect(),
+            shard_of: foldhash::fast::RandomState::default(),
             expiry: Mutex::new(Expiries::default()),
             expiry_rearm: Notify::new(),
             clock,
@@ -179,9 +190,7 @@ impl Hub {
     }
 
     fn shard(&self, account: &Account) -> &Mutex<Shard> {
-        let mut hasher = DefaultHasher::new();
-        account.hash(&mut hasher);
-        &self.shards[(hasher.finish() as usize) % SHARDS]
+        &self.shards[(self.shard_of.hash_one(account) as usize) % SHARDS]
     }
 
     /// Forgets every subscription a closed connection held (no frames: the socket is gone).
@@ -233,7 +242,9 @@ impl Hub {
         if !key_active(claims.api_key_id) {
             return Err(ApiError::invalid_listen_token());
         }
-        let Shard { accounts, history } = &mut *shard;
+        let Shard {
+            accounts, history, ..
+        } = &mut *shard;
         let existing = accounts.get_mut(account).and_then(|slot| {
             slot.subscribers
                 .iter_mut()
@@ -317,7 +328,7 @@ impl Hub {
     /// The events of `account` after `point` in this hub's history, or why not all of them.
     fn replay(
         &self,
-        accounts: &mut HashMap<Account, AccountSlot>,
+        accounts: &mut AccountMap<AccountSlot>,
         history: Option<&mut ShardHistory>,
         account: &Account,
         point: &StreamPosition,
@@ -452,20 +463,25 @@ impl Hub {
     /// position of the account stream, and keeps it in the account's history. Returns the
     /// number of subscriptions it was queued for.
     pub fn publish(&self, account: &Account, event: Event) -> usize {
-        self.publish_at(account, event, None)
+        self.publish_at(account, &event, None)
     }
 
     /// [`Hub::publish`], at `position` when the bus numbered the event (a cluster's stream).
-    fn publish_at(&self, account: &Account, event: Event, position: Option<u64>) -> usize {
+    /// By reference: an event is several hundred bytes, and a batch's are not moved again.
+    fn publish_at(&self, account: &Account, event: &Event, position: Option<u64>) -> usize {
         self.metrics.events_published.increment(1);
         if event.is_risk_event() && !self.risk_events {
             return 0;
         }
         let mut shard = self.shard(account).lock();
         let sequence = position.unwrap_or_else(|| self.positions.next());
-        let encoded = EncodedEvent::new(&event).at(self.positions.epoch(), sequence);
+        let encoded = EncodedEvent::new(event).at(self.positions.epoch(), sequence);
         let mut delivered = 0;
-        let Shard { accounts, history } = &mut *shard;
+        let Shard {
+            accounts,
+            history,
+            scratch,
+        } = &mut *shard;
         if let Some(slot) = accounts.get(account) {
             for subscriber in &slot.subscribers {
                 let frame = encoded.frame_for(&subscriber.session, subscriber.subscription_id);
@@ -475,7 +491,7 @@ impl Hub {
             }
         }
         if let Some(history) = history {
-            let json = encoded.json(TimeUnit::Microsecond);
+            let json = encoded.json_copy(TimeUnit::Microsecond, scratch);
             if !accounts.contains_key(account) {
                 accounts.insert(account.clone(), AccountSlot::default());
             }
@@ -501,7 +517,9 @@ impl Hub {
         let mut recent = Vec::new();
         for shard in self.shards.iter() {
             let mut shard = shard.lock();
-            let Shard { accounts, history } = &mut *shard;
+            let Shard {
+            accounts, history, ..
+        } = &mut *shard;
             if let Some(history) = history {
                 recent.extend(history.recent(accounts, limit));
             }
@@ -519,7 +537,9 @@ impl Hub {
         let now_us = self.clock.now_us();
         for shard in self.shards.iter() {
             let mut shard = shard.lock();
-            let Shard { accounts, history } = &mut *shard;
+            let Shard {
+            accounts, history, ..
+        } = &mut *shard;
             if let Some(history) = history {
                 let usage = history.trim(accounts, now_us);
                 drop(shard);
@@ -613,12 +633,12 @@ fn terminated(at_us: i64) -> Event {
 
 /// The hub is where a node's bus delivers.
 impl Delivery for Hub {
-    fn deliver(&self, event: AccountEvent) -> usize {
-        self.publish(&event.account, event.event)
+    fn deliver(&self, event: &AccountEvent) -> usize {
+        self.publish_at(&event.account, &event.event, None)
     }
 
-    fn deliver_at(&self, event: AccountEvent, position: u64) -> usize {
-        self.publish_at(&event.account, event.event, Some(position))
+    fn deliver_at(&self, event: &AccountEvent, position: u64) -> usize {
+        self.publish_at(&event.account, &event.event, Some(position))
     }
 
     fn lost(&self) -> usize {

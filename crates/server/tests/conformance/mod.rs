@@ -142,8 +142,8 @@ struct Recorder {
 }
 
 impl Delivery for Recorder {
-    fn deliver(&self, event: AccountEvent) -> usize {
-        self.delivered.lock().push(event);
+    fn deliver(&self, event: &AccountEvent) -> usize {
+        self.delivered.lock().push(event.clone());
         1
     }
 
