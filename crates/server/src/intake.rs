@@ -142,11 +142,11 @@ fn split(body: &[u8]) -> Result<Batch, IntakeError> {
         Ok(_) => Err(IntakeError(
             "expected a JSON object, an array of objects, or NDJSON".into(),
         )),
-        Err(whole_error) if lines.len() < 2 => {
-            Err(IntakeError(format!("invalid JSON: {whole_error}")))
-        }
-        // Neither one value nor a first line that is one: the first line's own error.
-        Err(_) => Err(line_error(1, parse_tree(lines[0]).err().unwrap_or_default())),
+        Err(whole_error) => match lines.as_slice() {
+            // Neither one value nor a first line that is one: the first line's own error.
+            [first, _, ..] => Err(line_error(1, parse_tree(first).err().unwrap_or_default())),
+            _ => Err(IntakeError(format!("invalid JSON: {whole_error}"))),
+        },
     }
 }
 

@@ -13,9 +13,9 @@
 //! subscribers) leaves its losses in the shard's `forgotten_through`, which answers, perhaps too
 //! cautiously, for accounts no longer known.
 
+use super::AccountMap;
 use crate::config::HistoryConfig;
 use bytes::Bytes;
-use super::AccountMap;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -337,8 +337,7 @@ impl ShardHistory {
         let history = slots
             .get_mut(account)
             .and_then(|slot| slot.history().as_deref());
-        let lost_through =
-            history.map_or(self.forgotten_through, AccountHistory::evicted_through);
+        let lost_through = history.map_or(self.forgotten_through, AccountHistory::evicted_through);
         if lost_through > after {
             return (Err(ResumeFailure::HistoryExpired), usage);
         }

@@ -518,8 +518,8 @@ impl Hub {
         for shard in self.shards.iter() {
             let mut shard = shard.lock();
             let Shard {
-            accounts, history, ..
-        } = &mut *shard;
+                accounts, history, ..
+            } = &mut *shard;
             if let Some(history) = history {
                 recent.extend(history.recent(accounts, limit));
             }
@@ -538,8 +538,8 @@ impl Hub {
         for shard in self.shards.iter() {
             let mut shard = shard.lock();
             let Shard {
-            accounts, history, ..
-        } = &mut *shard;
+                accounts, history, ..
+            } = &mut *shard;
             if let Some(history) = history {
                 let usage = history.trim(accounts, now_us);
                 drop(shard);
