@@ -368,13 +368,7 @@ async fn cross_origin_login_and_stream_are_refused() {
 async fn the_stream_sends_hello_backlog_live_items_and_sessions() {
     let server = TestServer::start().await;
     let key = server.create_key(&[]).await;
-    let (status, answer) = server
-        .admin_post(
-            "/admin/v1/prices",
-            json!({ "symbol": "BTCUSDT", "price": "61000" }),
-        )
-        .await;
-    assert_eq!(status, 200, "{answer}");
+    server.set_price("BTCUSDT", "61000").await;
     server
         .publish(key.uid, None, balance_update("1.00000000"))
         .await;
@@ -442,13 +436,7 @@ async fn the_stream_sends_hello_backlog_live_items_and_sessions() {
     let event = sse.next_of("event").await;
     assert_eq!(event["event"]["d"], "2.00000000");
     assert!(event["position"].as_u64().unwrap() > first_position);
-    let (status, _) = server
-        .admin_post(
-            "/admin/v1/prices",
-            json!({ "symbol": "BTCUSDT", "price": "60500" }),
-        )
-        .await;
-    assert_eq!(status, 200);
+    server.set_price("BTCUSDT", "60500").await;
     let price = sse.next_of("price").await;
     assert_eq!(
         price,
@@ -532,6 +520,13 @@ impl ScenarioRunner for TestRunner {
     }
 }
 
+/// Asks for a run of the scenario `name`: the status and the answer.
+async fn run_scenario(server: &TestServer, name: &str) -> (u16, Value) {
+    server
+        .admin_post("/admin/v1/scenarios/run", json!({ "name": name }))
+        .await
+}
+
 #[tokio::test]
 async fn a_scenario_run_streams_its_lines_and_outcome() {
     let release = Arc::new(Notify::new());
@@ -548,18 +543,12 @@ async fn a_scenario_run_streams_its_lines_and_outcome() {
     let mut sse = Sse::open(&server, None).await;
     assert_eq!(sse.next().await.1["scenarios"], true);
 
-    let (status, _) = server
-        .admin_post("/admin/v1/scenarios/run", json!({ "name": "nope" }))
-        .await;
+    let (status, _) = run_scenario(&server, "nope").await;
     assert_eq!(status, 400);
-    let (status, answer) = server
-        .admin_post("/admin/v1/scenarios/run", json!({ "name": "quick" }))
-        .await;
+    let (status, answer) = run_scenario(&server, "quick").await;
     assert_eq!(status, 202, "{answer}");
     let run = answer["run"].as_u64().unwrap();
-    let (status, answer) = server
-        .admin_post("/admin/v1/scenarios/run", json!({ "name": "quick" }))
-        .await;
+    let (status, answer) = run_scenario(&server, "quick").await;
     assert_eq!(status, 409, "one run at a time: {answer}");
 
     let started = sse.next_of("scenario").await;
@@ -579,9 +568,7 @@ async fn a_scenario_run_streams_its_lines_and_outcome() {
     assert_eq!(ended["state"], "passed");
     assert_eq!(ended["line"], Value::Null);
     // Over: the next run may start.
-    let (status, answer) = server
-        .admin_post("/admin/v1/scenarios/run", json!({ "name": "quick" }))
-        .await;
+    let (status, answer) = run_scenario(&server, "quick").await;
     assert_eq!(status, 202, "{answer}");
     assert_eq!(answer["run"], run + 1);
     release.notify_one();
@@ -592,9 +579,7 @@ async fn without_a_runner_there_are_no_scenarios() {
     let server = TestServer::start().await;
     let response = get(&server, "/admin/v1/scenarios").await;
     assert_eq!(response.status(), 501);
-    let (status, _) = server
-        .admin_post("/admin/v1/scenarios/run", json!({ "name": "full_fill" }))
-        .await;
+    let (status, _) = run_scenario(&server, "full_fill").await;
     assert_eq!(status, 501);
     // Scenarios trade on the simulator: without it a runner is not taken (a run would only
     // leave a key behind).
@@ -608,9 +593,7 @@ async fn without_a_runner_there_are_no_scenarios() {
     .await;
     let mut sse = Sse::open(&server, None).await;
     assert_eq!(sse.next().await.1["scenarios"], false);
-    let (status, answer) = server
-        .admin_post("/admin/v1/scenarios/run", json!({ "name": "quick" }))
-        .await;
+    let (status, answer) = run_scenario(&server, "quick").await;
     assert_eq!(status, 501);
     assert!(
         answer["error"]

@@ -16,13 +16,7 @@ const SBE_5: &str = "responseFormat=sbe&sbeSchemaId=3&sbeSchemaVersion=5";
 async fn funded() -> (TestServer, Key) {
     let server = TestServer::start().await;
     let key = server.create_key(&[]).await;
-    let (status, answer) = server
-        .admin_post(
-            "/admin/v1/prices",
-            json!({"symbol": "BTCUSDT", "price": "60000"}),
-        )
-        .await;
-    assert_eq!(status, 200, "{answer}");
+    server.set_price("BTCUSDT", "60000").await;
     let (status, answer) = server
         .admin_post(
             &format!("/admin/v1/accounts/{}/deposits", key.uid),
@@ -107,13 +101,7 @@ async fn a_signed_limit_order_rests_then_fills_and_its_events_arrive_in_json() {
     );
 
     // The market falls through the limit: the order fills as a maker, at its price.
-    let (status, answer) = server
-        .admin_post(
-            "/admin/v1/prices",
-            json!({"symbol": "BTCUSDT", "price": "58900"}),
-        )
-        .await;
-    assert_eq!(status, 200, "{answer}");
+    server.set_price("BTCUSDT", "58900").await;
     let trade = next(&mut ws).await;
     assert_eq!(trade["e"], "executionReport");
     assert_eq!(trade["x"], "TRADE");

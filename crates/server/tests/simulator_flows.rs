@@ -23,7 +23,7 @@ const HOUR_MS: u64 = 3_600_000;
 /// A server with BTCUSDT at 60000.
 async fn start() -> TestServer {
     let server = TestServer::start().await;
-    set_price(&server, "BTCUSDT", "60000").await;
+    server.set_price("BTCUSDT", "60000").await;
     server
 }
 
@@ -37,20 +37,8 @@ async fn start_before_the_hour() -> (TestServer, tempfile::TempDir) {
     let now_us = ManualClock::starting_now().now_us();
     let start_us = (now_us.div_euclid(hour_us) + 1) * hour_us - 600_000_000;
     let server = TestServer::start_on(config, ManualClock::new(start_us)).await;
-    set_price(&server, "BTCUSDT", "60000").await;
+    server.set_price("BTCUSDT", "60000").await;
     (server, dir)
-}
-
-/// Moves a price with the admin API; returns how many events the move made.
-async fn set_price(server: &TestServer, symbol: &str, price: &str) -> u64 {
-    let (status, answer) = server
-        .admin_post(
-            "/admin/v1/prices",
-            json!({"symbol": symbol, "price": price}),
-        )
-        .await;
-    assert_eq!(status, 200, "{answer}");
-    answer["events"].as_u64().unwrap()
 }
 
 async fn deposit(
@@ -247,7 +235,7 @@ async fn an_isolated_pair_trades_on_its_own_stream_and_its_view_matches_the_even
 
     server.advance_ms(5);
     let filled_at = server.now_ms();
-    assert_eq!(set_price(&server, "BTCUSDT", "58900").await, 2);
+    assert_eq!(server.set_price("BTCUSDT", "58900").await, 2);
     let trade = isolated(&mut ws).await;
     assert_fields(
         &trade,
@@ -436,7 +424,7 @@ async fn an_oco_whose_limit_leg_fills_expires_its_stop_leg() {
     // The price rises to the limit leg: the stop leg expires, the list is done, the leg fills.
     server.advance_ms(5);
     let filled_at = server.now_ms();
-    assert_eq!(set_price(&server, "BTCUSDT", "61000").await, 4);
+    assert_eq!(server.set_price("BTCUSDT", "61000").await, 4);
     assert_fields(
         &next(&mut ws).await,
         json!({"e": "executionReport", "E": filled_at, "i": stop_id, "c": "my-stop",
@@ -512,7 +500,7 @@ async fn an_oco_whose_stop_leg_triggers_expires_its_limit_leg_and_takes() {
     // (58900, marketable at 59000) takes level 1: 59000 × 0.9995 = 58970.50.
     server.advance_ms(5);
     let triggered_at = server.now_ms();
-    set_price(&server, "BTCUSDT", "59000").await;
+    server.set_price("BTCUSDT", "59000").await;
     assert_fields(
         &next(&mut ws).await,
         json!({"e": "executionReport", "E": triggered_at, "i": limit_id, "g": list_id,
@@ -562,7 +550,7 @@ async fn cancelling_the_triggered_leg_of_a_done_oco_sends_no_second_list_status(
     for _ in 0..4 {
         next(&mut ws).await;
     }
-    set_price(&server, "BTCUSDT", "59000").await;
+    server.set_price("BTCUSDT", "59000").await;
     assert_fields(
         &next(&mut ws).await,
         json!({"x": "EXPIRED", "eR": "OCO_TRIGGER"}),
@@ -616,7 +604,7 @@ async fn cancelling_the_triggered_leg_of_a_done_oco_sends_no_second_list_status(
     )
     .await;
     let stop_id = list["orders"][0]["orderId"].as_i64().unwrap();
-    set_price(&server, "BTCUSDT", "58000").await;
+    server.set_price("BTCUSDT", "58000").await;
     for _ in 0..6 {
         next(&mut ws).await;
     }
@@ -1045,13 +1033,13 @@ async fn a_price_move_against_a_borrower_crosses_margin_level_thresholds() {
     next(&mut ws).await;
     next(&mut ws).await;
     // (10000 + 0.1 BTC) / 0.1 BTC: 2.25 at 80000 is still EXCESSIVE.
-    assert_eq!(set_price(&server, "BTCUSDT", "80000").await, 0);
+    assert_eq!(server.set_price("BTCUSDT", "80000").await, 0);
     ws.expect_no_events().await;
 
     // 22000 / 12000 at 120000: NORMAL.
     server.advance_ms(5);
     let now = server.now_ms();
-    assert_eq!(set_price(&server, "BTCUSDT", "120000").await, 1);
+    assert_eq!(server.set_price("BTCUSDT", "120000").await, 1);
     assert_eq!(
         next(&mut ws).await,
         json!({"e": "MARGIN_LEVEL_STATUS_CHANGE", "E": now, "l": "1.83333333", "s": "NORMAL"})
@@ -1059,7 +1047,7 @@ async fn a_price_move_against_a_borrower_crosses_margin_level_thresholds() {
     // 50000 / 40000 at 400000: MARGIN_CALL; 1.1 or less would be FORCE_LIQUIDATION.
     server.advance_ms(5);
     let now = server.now_ms();
-    set_price(&server, "BTCUSDT", "400000").await;
+    server.set_price("BTCUSDT", "400000").await;
     assert_eq!(
         next(&mut ws).await,
         json!({"e": "MARGIN_LEVEL_STATUS_CHANGE", "E": now, "l": "1.25000000",
@@ -1069,7 +1057,7 @@ async fn a_price_move_against_a_borrower_crosses_margin_level_thresholds() {
     assert_eq!(account["marginLevel"], "1.25000000", "{account}");
     server.advance_ms(5);
     let now = server.now_ms();
-    set_price(&server, "BTCUSDT", "1000000").await;
+    server.set_price("BTCUSDT", "1000000").await;
     assert_eq!(
         next(&mut ws).await,
         json!({"e": "MARGIN_LEVEL_STATUS_CHANGE", "E": now, "l": "1.10000000",
@@ -1078,7 +1066,7 @@ async fn a_price_move_against_a_borrower_crosses_margin_level_thresholds() {
     // Back down: EXCESSIVE again.
     server.advance_ms(5);
     let now = server.now_ms();
-    set_price(&server, "BTCUSDT", "60000").await;
+    server.set_price("BTCUSDT", "60000").await;
     assert_eq!(
         next(&mut ws).await,
         json!({"e": "MARGIN_LEVEL_STATUS_CHANGE", "E": now, "l": "2.66666667",
@@ -1211,7 +1199,7 @@ async fn an_oco_with_a_margin_buy_in_sbe_matches_json_and_sends_risk_events_as_n
     // The price falls to the limit leg: EXPIRED (stop leg), listStatus ALL_DONE, TRADE, position.
     server.advance_ms(5);
     let filled_at = server.now_ms();
-    set_price(&server, "BTCUSDT", "59000").await;
+    server.set_price("BTCUSDT", "59000").await;
     let Some(Event::ExecutionReport(expired)) = next_sbe(&mut sbe).await else {
         panic!("expected the stop leg's EXPIRED");
     };
@@ -1514,10 +1502,10 @@ async fn response_types_cancel_all_history_duplicates_and_a_triggered_stop() {
         placed_at,
         &[("BTC", "0.99000000", "0.01000000")],
     );
-    assert_eq!(set_price(&server, "BTCUSDT", "59600").await, 0);
+    assert_eq!(server.set_price("BTCUSDT", "59600").await, 0);
     server.advance_ms(5);
     let triggered_at = server.now_ms();
-    assert_eq!(set_price(&server, "BTCUSDT", "59500").await, 2);
+    assert_eq!(server.set_price("BTCUSDT", "59500").await, 2);
     assert_fields(
         &next(&mut ws).await,
         json!({"e": "executionReport", "E": triggered_at, "i": stop_id, "x": "TRADE",

@@ -515,15 +515,7 @@ impl Hub {
     /// history. For the web console's backlog, so that keeping one costs publishing nothing.
     pub(crate) fn recent_events(&self, limit: usize) -> Vec<(u64, i64, Account, Bytes)> {
         let mut recent = Vec::new();
-        for shard in self.shards.iter() {
-            let mut shard = shard.lock();
-            let Shard {
-                accounts, history, ..
-            } = &mut *shard;
-            if let Some(history) = history {
-                recent.extend(history.recent(accounts, limit));
-            }
-        }
+        self.each_history(|history, accounts| recent.extend(history.recent(accounts, limit)));
         // Positions rise in publishing order across the shards.
         recent.sort_unstable_by_key(|(sequence, ..)| *sequence);
         let surplus = recent.len().saturating_sub(limit);
@@ -535,15 +527,25 @@ impl Hub {
     /// account that no longer publishes does not keep its history forever.
     pub fn trim_history(&self) {
         let now_us = self.clock.now_us();
+        let mut changed = Usage::default();
+        self.each_history(|history, accounts| {
+            let usage = history.trim(accounts, now_us);
+            changed.bytes += usage.bytes;
+            changed.events += usage.events;
+        });
+        self.history_changed(changed);
+    }
+
+    /// Runs `visit` on each shard's history and accounts, under that shard's lock, one shard
+    /// at a time; nothing when the history is off.
+    fn each_history(&self, mut visit: impl FnMut(&mut ShardHistory, &mut AccountMap<AccountSlot>)) {
         for shard in self.shards.iter() {
             let mut shard = shard.lock();
             let Shard {
                 accounts, history, ..
             } = &mut *shard;
             if let Some(history) = history {
-                let usage = history.trim(accounts, now_us);
-                drop(shard);
-                self.history_changed(usage);
+                visit(history, accounts);
             }
         }
     }

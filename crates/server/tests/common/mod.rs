@@ -205,6 +205,18 @@ impl TestServer {
         (status, response.json().await.unwrap())
     }
 
+    /// Moves a simulator price with the admin API; returns how many events the move made.
+    pub async fn set_price(&self, symbol: &str, price: &str) -> u64 {
+        let (status, answer) = self
+            .admin_post(
+                "/admin/v1/prices",
+                json!({"symbol": symbol, "price": price}),
+            )
+            .await;
+        assert_eq!(status, 200, "{answer}");
+        answer["events"].as_u64().unwrap()
+    }
+
     pub async fn admin_get(&self, path: &str) -> Value {
         self.http
             .get(self.admin_url(path))
