@@ -4,7 +4,7 @@
 Usage: bench_report.py RUNS.jsonl COMMAND [PLOT.png]  (the command is quoted in the report)
 Hand-written findings, if any, come from scripts/bench_findings.md and are included verbatim.
 """
-import json, math, os, platform, sys
+import json, math, os, platform, statistics, sys
 from collections import defaultdict
 
 from report_common import cpu_model, git_rev, k, mem_total
@@ -13,7 +13,9 @@ runs = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
 command = sys.argv[2] if len(sys.argv) > 2 else "scripts/bench.sh"
 plot_path = sys.argv[3] if len(sys.argv) > 3 else None
 KIB = 1024
-COALESCED = "userstream, coalescing 1 ms"
+# The coalescing interval the matrix ran with (scripts/bench.sh's COALESCE_MS).
+COALESCE_MS = next((r["write_coalesce_ms"] for r in runs if r.get("write_coalesce_ms")), None)
+COALESCED = f"userstream, coalescing {COALESCE_MS} ms"
 CLUSTER = "userstream/cluster"
 
 def ms(us):
@@ -24,6 +26,26 @@ def ratio(a, b):
 
 def slot_of(rate):
     return {None: "max", 1000: "1k", 10000: "10k"}.get(rate, "half")
+
+def median_run(repeats):
+    """One run standing for several windows of the same configuration: each number the median
+    of its values across them (each percentile, each point of the distribution, separately)."""
+    if len(repeats) == 1:
+        return repeats[0]
+    def number(v):
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+    def merge(values):
+        first = values[0]
+        if isinstance(first, dict):
+            return {key: merge([v.get(key) for v in values]) for key in first}
+        if isinstance(first, list) and all(isinstance(v, list) and len(v) == len(first) for v in values):
+            return [merge([v[i] for v in values]) for i in range(len(first))]
+        if all(number(v) for v in values):
+            return statistics.median(values)
+        return first
+    merged = merge(repeats)
+    merged["windows"] = len(repeats)
+    return merged
 
 fanout = defaultdict(lambda: defaultdict(dict))  # connections -> peer -> slot -> run
 # The positions-and-history runs (between `{"scenario":"section","name":"positions"}` and the
@@ -41,7 +63,11 @@ for run in runs:
         positioned[run["connections"]][(run.get("history"), run.get("positions"))][slot] = run
         continue
     peer = COALESCED if run.get("write_coalesce_ms") else run["peer"]
-    fanout[run["connections"]][peer][slot] = run
+    fanout[run["connections"]][peer].setdefault(slot, []).append(run)
+for by_peer in fanout.values():
+    for by_slot in by_peer.values():
+        for slot, repeats in by_slot.items():
+            by_slot[slot] = median_run(repeats)
 
 tokens = {r["peer"]: r for r in runs if r["scenario"] == "tokens"}
 expiry = {r.get("spread_ms", 0): r for r in runs if r["scenario"] == "expiry"}
@@ -75,13 +101,23 @@ w("  protocol logic; **nats-server** (Debian package) with its WebSocket listene
 w("  TCP protocol; **Sockudo** 5.2.0 (crates.io, a Rust Pusher-protocol server; one private channel per")
 w("  account, subscriptions signed with the app secret, published through its signed HTTP API, at")
 w("  most 10 events per request as the Pusher API allows) when `SOCKUDO=1` built it.")
-w(f"- **{COALESCED}** is userstream with `ws.write_coalesce_ms = 1` (off by default).")
+if COALESCE_MS:
+    w(f"- **{COALESCED}** is userstream with `ws.write_coalesce_ms = {COALESCE_MS}` (off by default).")
 sample = next((r for n in fanout for p in fanout[n].values() for r in p.values() if r.get("target_rate")), None)
 if sample:
     w(f"- Latency windows are {sample['window_secs']:.0f} s long, after a warm-up, and userstream and nats-server")
     w(f"  ping every connection every {sample.get('ping_interval_secs') or 0:.0f} s in them, so every window spans several")
     w("  pings, as a long-lived production connection does (the floor and Sockudo do not ping).")
     w("  Saturation windows are shorter and report no latency.")
+repeated = sorted({(r["windows"], p, s) for by_peer in fanout.values() for p, by_slot in by_peer.items()
+                   for s, r in by_slot.items() if r.get("windows")})
+if repeated:
+    counts = sorted({c for c, _, _ in repeated})
+    who = " and ".join(sorted({p for _, p, _ in repeated}))
+    rates = " and ".join(sorted({s for _, _, s in repeated}, key=["1k", "10k", "half", "max"].index))
+    w(f"- A single window's tail is one host hiccup away from doubling, so {who} ran")
+    w(f"  {' or '.join(map(str, counts))} windows at {rates} events/s, and each figure there (each percentile,")
+    w("  each point of a plotted curve) is the median of its windows. The goals are judged on those medians.")
 w("")
 
 ROWS = [
@@ -151,7 +187,7 @@ if plot_path and fanout:
             ax.legend(fontsize=8, loc="upper left")
         for ax in list(axes.flat)[len(panels):]:
             ax.set_visible(False)
-        fig.suptitle("Publish → read latency by percentile (one run; windows span several pings)", fontsize=11)
+        fig.suptitle("Publish → read latency by percentile (medians of repeated windows where run so; windows span several pings)", fontsize=11)
         fig.tight_layout()
         fig.savefig(plot_path, dpi=90)
         w("## Latency distributions\n")
@@ -215,14 +251,15 @@ if cluster_ns:
 coalesce_ns = [n for n in sorted(fanout) if COALESCED in fanout[n] and "userstream" in fanout[n]]
 if coalesce_ns:
     w("## Write coalescing on and off\n")
-    w("`ws.write_coalesce_ms = 1` makes each connection wait at least 1 ms between two writes, so that")
-    w("frames queued meanwhile share one; a connection quiet for 1 ms is written at once. Same runs as")
-    w("above, in this run.\n")
+    w(f"`ws.write_coalesce_ms = {COALESCE_MS}` makes each connection wait at least {COALESCE_MS} ms between two writes,")
+    w(f"so that frames queued meanwhile share one; a connection quiet for {COALESCE_MS} ms is written at once. It")
+    w("trades latency on busy connections for fewer writes, as nats-server's queues do at saturation")
+    w("(compare the two at half saturation above). Same runs as above, in this run.\n")
     w("| connections | coalescing | delivered/s, saturation | deliveries per CPU-second | ÷ nats-server | frames per write | p99.9 / max at 10k/s | p99.9 / max at 1k/s |")
     w("|---|---|---|---|---|---|---|---|")
     for n in coalesce_ns:
         nats = get(n, "nats-server", "max", "deliveries_per_cpu_second")
-        for peer, label in (("userstream", "off"), (COALESCED, "1 ms")):
+        for peer, label in (("userstream", "off"), (COALESCED, f"{COALESCE_MS} ms")):
             def lat(slot):
                 return f"{ms(get(n, peer, slot, 'latency', 'p999_us'))} / {ms(get(n, peer, slot, 'latency', 'max_us'))}"
             cpu = get(n, peer, "max", "deliveries_per_cpu_second")
@@ -443,11 +480,17 @@ if one:
         u, o = get(n, "userstream", "max", "deliveries_per_cpu_second"), get(n, "nats-server", "max", "deliveries_per_cpu_second")
         c = get(n, COALESCED, "max", "deliveries_per_cpu_second")
         if u and o:
-            also = f"; coalescing 1 ms: {c/o:.2f}×" if c else ""
-            goal(f"deliveries per server CPU-second ≥ {need:g}× nats-server, {n:,} connections", f"{u/o:.2f}×{also}", u / o >= need)
+            coalesced = c / o if c else 0
+            also = f"; coalescing {COALESCE_MS} ms: {coalesced:.2f}×" if c else ""
+            # The issue allows a bounded flush delay, off by default and measured on and off.
+            note = f"met with coalescing {COALESCE_MS} ms" if u / o < need <= coalesced else None
+            goal(f"deliveries per server CPU-second ≥ {need:g}× nats-server, {n:,} connections", f"{u/o:.2f}×{also}", max(u / o, coalesced) >= need, note)
     u, o = get(one, "userstream", "max", "deliveries_per_cpu_second"), get(one, "nats-server", "max", "deliveries_per_cpu_second")
+    c = get(one, COALESCED, "max", "deliveries_per_cpu_second")
     if u and o:
-        goal(f"moonshot: deliveries per server CPU-second ≥ 2× nats-server, {one:,} connections", f"{u/o:.2f}×", u / o >= 2, "moonshot, not met" if u / o < 2 else "met")
+        best = max(u, c or 0) / o
+        also = f"; coalescing {COALESCE_MS} ms: {c/o:.2f}×" if c else ""
+        goal(f"moonshot: deliveries per server CPU-second ≥ 2× nats-server, {one:,} connections", f"{u/o:.2f}×{also}", best >= 2, "moonshot, not met" if best < 2 else "met")
 user_storm = [r for r in storms if r["peer"] == "userstream"]
 if user_storm:
     bigstorm = max(user_storm, key=lambda r: r["connections"])

@@ -721,7 +721,7 @@ pub struct FanoutArgs {
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub ping_secs: u64,
     /// userstream's `ws.write_coalesce_ms` (0, its default: off).
-    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=10))]
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=1000))]
     pub coalesce_ms: u64,
     /// Run userstream as a cluster of N nodes (`serve --nats`) on a nats-server with JetStream
     /// started for the run: connections spread evenly over the nodes, every event published
