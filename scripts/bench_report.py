@@ -251,10 +251,11 @@ if cluster_ns:
 coalesce_ns = [n for n in sorted(fanout) if COALESCED in fanout[n] and "userstream" in fanout[n]]
 if coalesce_ns:
     w("## Write coalescing on and off\n")
-    w(f"`ws.write_coalesce_ms = {COALESCE_MS}` makes each connection wait at least {COALESCE_MS} ms between two writes,")
-    w(f"so that frames queued meanwhile share one; a connection quiet for {COALESCE_MS} ms is written at once. It")
-    w("trades latency on busy connections for fewer writes, as nats-server's queues do at saturation")
-    w("(compare the two at half saturation above). Same runs as above, in this run.\n")
+    w(f"With `ws.write_coalesce_ms = {COALESCE_MS}`, once frames pile up for a connection (a write carried")
+    w(f"more than one), its next write waits {COALESCE_MS} ms, so that frames queued meanwhile share it; a")
+    w("connection written one frame at a time never waits. It trades latency on busy connections for")
+    w("fewer writes, as nats-server's queues do at saturation (compare the two at half saturation")
+    w("above). Same runs as above, in this run.\n")
     w("| connections | coalescing | delivered/s, saturation | deliveries per CPU-second | ÷ nats-server | frames per write | p99.9 / max at 10k/s | p99.9 / max at 1k/s |")
     w("|---|---|---|---|---|---|---|---|")
     for n in coalesce_ns:

@@ -312,11 +312,11 @@ pub struct WsConfig {
     /// A write that cannot complete in this long (the client's receive window stays shut) ends
     /// the connection as a slow consumer.
     pub write_timeout_ms: u64,
-    /// Minimum time between two writes to one connection, so that frames arriving meanwhile
-    /// leave together: fewer, larger writes under load, for at most this much extra latency. A
-    /// connection that has been quiet for this long is written at once. 0 (the default) writes
-    /// whatever is queued as soon as the connection's task runs: a trader waits on every
-    /// `executionReport`.
+    /// Once frames pile up for a connection (a write carried more than one), its next write
+    /// waits this long, so that frames arriving meanwhile leave together: fewer, larger writes
+    /// under load, for at most this much extra latency. A connection written one frame at a
+    /// time never waits. 0 (the default) writes whatever is queued as soon as the connection's
+    /// task runs: a trader waits on every `executionReport`.
     pub write_coalesce_ms: u64,
 }
 

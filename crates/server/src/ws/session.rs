@@ -50,19 +50,16 @@ pub fn run(
             tracing::info!(session = session.id, %peer, "slow consumer disconnected");
         };
         let coalesce = Duration::from_millis(state.config.ws.write_coalesce_ms);
-        let mut last_write: Option<tokio::time::Instant> = None;
+        // Set only while frames pile up for the connection: its next write waits until then.
+        let mut hold_until: Option<tokio::time::Instant> = None;
         // Not `biased`: a busy outbox must not starve reads (pongs, renewals, pings).
         let close = loop {
             tokio::select! {
                 _ = session.outbox.ready() => {
-                    if !coalesce.is_zero() {
-                        // Under load, wait out the interval so that what arrives meanwhile shares
-                        // this write; a quiet connection is written at once.
-                        let due = last_write.map(|at| at + coalesce);
-                        if let Some(due) = due.filter(|due| *due > tokio::time::Instant::now()) {
-                            tokio::time::sleep_until(due).await;
-                        }
-                        last_write = Some(tokio::time::Instant::now());
+                    if let Some(until) = hold_until.take() {
+                        // A busy connection waits out the interval, so that what arrives
+                        // meanwhile shares this write.
+                        tokio::time::sleep_until(until).await;
                     }
                     let delay_us = session.faults.delay_us();
                     if delay_us > 0 {
@@ -70,7 +67,16 @@ pub fn run(
                     }
                     let written = within(write_timeout, write_frames(&mut socket, &session.outbox, &mut frames, &state.metrics.frames_written)).await;
                     match written {
-                        Ok(Ok(Written::Open)) => {}
+                        // Coalescing holds a connection back only while frames pile up for it
+                        // (this write carried more than one, queued while it waited for a
+                        // core). A connection written one frame at a time never waits: a fixed
+                        // minimum gap between writes would give one whose events come about an
+                        // interval apart a standing lag, each late write pushing the next along.
+                        Ok(Ok(Written::Open { frames })) => {
+                            if frames > 1 && !coalesce.is_zero() {
+                                hold_until = Some(tokio::time::Instant::now() + coalesce);
+                            }
+                        }
                         Ok(Ok(Written::Close(code, reason))) => break Some((code, reason)),
                         Ok(Ok(Written::Drop)) => break None,
                         Ok(Ok(Written::Mute(until_us))) => {
@@ -155,7 +161,10 @@ async fn within<T>(
 
 /// What writing the queued frames came to.
 enum Written {
-    Open,
+    /// Still open, after writing this many frames.
+    Open {
+        frames: u64,
+    },
     Overflowed,
     /// A close was queued (heartbeat, lifetime): frames after it are dropped.
     Close(u16, &'static str),
@@ -176,7 +185,7 @@ async fn write_frames(
         frames.clear();
         return Ok(Written::Overflowed);
     }
-    let mut outcome = Written::Open;
+    let mut outcome = Written::Open { frames: 0 };
     let mut fed = 0;
     while let Some(frame) = frames.pop_front() {
         let message = match frame {
@@ -207,6 +216,9 @@ async fn write_frames(
         fed += 1;
     }
     written.increment(fed);
+    if let Written::Open { frames } = &mut outcome {
+        *frames = fed;
+    }
     if frames.is_empty() {
         // Give the allocation back: an idle connection keeps none.
         *frames = VecDeque::new();
