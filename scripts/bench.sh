@@ -5,7 +5,7 @@
 # resume history cost, and the publish intake's JSON parsers. Writes docs/benchmarks.md (and the
 # raw JSON lines next to it).
 #
-#   scripts/bench.sh                   # the whole matrix, about 33 minutes on 2 cores
+#   scripts/bench.sh                   # the whole matrix, about 40 minutes on 2 cores
 #   QUICK=1 scripts/bench.sh           # 1k connections only, shorter runs
 #   CLUSTER_NODES=2 scripts/bench.sh   # a cluster of 2 nodes instead of 3
 #
