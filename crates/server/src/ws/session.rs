@@ -185,18 +185,19 @@ async fn write_frames(
         frames.clear();
         return Ok(Written::Overflowed);
     }
-    let mut outcome = Written::Open { frames: 0 };
+    // Set when a close or a mute ends the batch; otherwise the connection stays open.
+    let mut ended = None;
     let mut fed = 0;
     while let Some(frame) = frames.pop_front() {
         let message = match frame {
             OutFrame::Close { code, reason } => {
-                outcome = Written::Close(code, reason);
+                ended = Some(Written::Close(code, reason));
                 frames.clear();
                 break;
             }
             OutFrame::Drop => return Ok(Written::Drop),
             OutFrame::Mute { until_us } => {
-                outcome = Written::Mute(until_us);
+                ended = Some(Written::Mute(until_us));
                 break;
             }
             OutFrame::Ping => Message::Ping(Default::default()),
@@ -216,15 +217,12 @@ async fn write_frames(
         fed += 1;
     }
     written.increment(fed);
-    if let Written::Open { frames } = &mut outcome {
-        *frames = fed;
-    }
     if frames.is_empty() {
         // Give the allocation back: an idle connection keeps none.
         *frames = VecDeque::new();
     }
     socket.flush().await?;
-    Ok(outcome)
+    Ok(ended.unwrap_or(Written::Open { frames: fed }))
 }
 
 /// A read error that deserves a close frame: a message over the size limit gets 1009.
