@@ -49,6 +49,11 @@ pub trait Delivery: Send + Sync + 'static {
     /// Queues `event` for this node's subscribers of its account; how many there were.
     fn deliver(&self, event: &AccountEvent) -> usize;
 
+    /// [`Delivery::deliver`] for each event of a batch, in order; how many subscribers in all.
+    fn deliver_all(&self, events: &[AccountEvent]) -> usize {
+        events.iter().map(|event| self.deliver(event)).sum()
+    }
+
     /// Events this node should have delivered may have been lost (its broker connection broke,
     /// or could not keep up). Every subscription here ends with `eventStreamTerminated`, the one
     /// signal Binance's protocol has, so that clients subscribe again and see the gap. Returns
@@ -227,7 +232,7 @@ impl Bus for LocalBus {
 
     async fn publish(&self, batch: Vec<AccountEvent>) -> Result<Published, BusError> {
         let delivery = self.delivery()?;
-        let subscriptions = batch.iter().map(|item| delivery.deliver(item)).sum();
+        let subscriptions = delivery.deliver_all(&batch);
         Ok(Published::Delivered { subscriptions })
     }
 }

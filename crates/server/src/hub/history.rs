@@ -403,6 +403,13 @@ pub(super) struct Stored {
 /// What a history can replay after a point: each event with its sequence.
 pub(super) type Replay = Result<Vec<(u64, Bytes)>, ResumeFailure>;
 
+impl std::ops::AddAssign for Usage {
+    fn add_assign(&mut self, other: Usage) {
+        self.bytes += other.bytes;
+        self.events += other.events;
+    }
+}
+
 impl Usage {
     fn minus(self, before: Usage) -> Usage {
         Usage {
