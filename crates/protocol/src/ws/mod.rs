@@ -28,9 +28,9 @@ pub use response::{
 /// The event body is encoded once and spliced between this prefix and [`EVENT_FRAME_SUFFIX`] for
 /// every subscriber.
 pub fn event_frame_prefix(subscription_id: u32, out: &mut Vec<u8>) {
-    out.extend_from_slice(b"{\"subscriptionId\":");
-    out.extend_from_slice(subscription_id.to_string().as_bytes());
-    out.extend_from_slice(b",\"event\":");
+    use std::io::Write;
+    // Written in place: a `to_string` here was an allocation per frame.
+    let _ = write!(out, "{{\"subscriptionId\":{subscription_id},\"event\":");
 }
 
 /// Closes an event frame opened by [`event_frame_prefix`] or [`CONNECTION_EVENT_PREFIX`].

@@ -10,6 +10,7 @@ use userstream_protocol::events::Event;
 use userstream_protocol::position::write_frame_tail;
 use userstream_protocol::sbe::events::{encode_event, non_representable};
 use userstream_protocol::sbe::{LATEST_VERSION, OLDEST_VERSION};
+use userstream_protocol::ws::{EVENT_FRAME_SUFFIX, event_frame_prefix};
 
 const SBE_VERSIONS: usize = (LATEST_VERSION - OLDEST_VERSION + 1) as usize;
 
@@ -26,6 +27,11 @@ pub struct EncodedEvent<'a> {
     position: Option<(&'a str, u64)>,
     /// Per time unit (ms, µs): the event followed by `,"position":{…}`.
     positioned: [OnceLock<Bytes>; 2],
+    /// Per time unit, without and with the position: the whole text frame for the first
+    /// subscription id that asked. An account has one subscriber far more often than several,
+    /// and a frame made whole here is one allocation, where splicing the shared body when the
+    /// frame is written made another, and a copy, for each delivery.
+    whole: [OnceLock<(u32, Bytes)>; 4],
 }
 
 impl<'a> EncodedEvent<'a> {
@@ -37,6 +43,7 @@ impl<'a> EncodedEvent<'a> {
             sbe: std::array::from_fn(|_| OnceLock::new()),
             position: None,
             positioned: [OnceLock::new(), OnceLock::new()],
+            whole: std::array::from_fn(|_| OnceLock::new()),
         }
     }
 
@@ -97,34 +104,103 @@ impl<'a> EncodedEvent<'a> {
     /// when the session asked for positions and the event has one.
     pub fn frame_for(&self, session: &SessionHandle, subscription_id: u32) -> OutFrame {
         match (session.format, self.position) {
-            (WireFormat::Json(unit), Some((epoch, sequence))) if session.positions => {
-                let index = match unit {
-                    TimeUnit::Millisecond => 0,
-                    TimeUnit::Microsecond => 1,
-                };
-                let body = self.positioned[index].get_or_init(|| {
-                    let json = self.json(unit);
-                    let mut body = Vec::with_capacity(json.len() + 64);
-                    body.extend_from_slice(&json);
-                    write_frame_tail(epoch, sequence, &mut body);
-                    body.into()
-                });
-                OutFrame::Event {
-                    subscription_id,
-                    body: body.clone(),
-                }
+            (WireFormat::Json(unit), Some(position)) if session.positions => {
+                self.json_frame(unit, Some(position), subscription_id)
             }
             (format, _) => self.frame(format, Some(subscription_id)),
         }
     }
 
+    /// [`EncodedEvent::frame_for`] for the account's only subscriber: a JSON frame is made
+    /// whole in `scratch` and copied into an allocation of its size, and not kept here (a kept
+    /// copy would share it, which costs another allocation and atomic counts on every core that
+    /// touches it).
+    pub fn only_frame_for(
+        &self,
+        session: &SessionHandle,
+        subscription_id: u32,
+        scratch: &mut Vec<u8>,
+    ) -> OutFrame {
+        match session.format {
+            WireFormat::Json(unit) => {
+                let position = self.position.filter(|_| session.positions);
+                scratch.clear();
+                self.write_whole(unit, position, subscription_id, scratch);
+                OutFrame::Text(Bytes::copy_from_slice(scratch))
+            }
+            format => self.frame(format, Some(subscription_id)),
+        }
+    }
+
+    /// A JSON event frame: whole when `subscription_id` is the one [`EncodedEvent::whole`]
+    /// was made for (or it is made for it now), else the shared body to splice.
+    fn json_frame(
+        &self,
+        unit: TimeUnit,
+        position: Option<(&str, u64)>,
+        subscription_id: u32,
+    ) -> OutFrame {
+        let index =
+            usize::from(unit == TimeUnit::Microsecond) + 2 * usize::from(position.is_some());
+        let (id, frame) = self.whole[index].get_or_init(|| {
+            let mut frame = Vec::with_capacity(self.body_len_hint(unit) + 96);
+            self.write_whole(unit, position, subscription_id, &mut frame);
+            (subscription_id, frame.into())
+        });
+        if *id == subscription_id {
+            return OutFrame::Text(frame.clone());
+        }
+        let body = match position {
+            None => self.json(unit),
+            Some(position) => self.positioned[usize::from(unit == TimeUnit::Microsecond)]
+                .get_or_init(|| {
+                    let mut body = Vec::with_capacity(self.body_len_hint(unit) + 64);
+                    self.write_body(unit, Some(position), &mut body);
+                    body.into()
+                })
+                .clone(),
+        };
+        OutFrame::Event {
+            subscription_id,
+            body,
+        }
+    }
+
+    /// The whole text frame: `{"subscriptionId":N,"event":` the body `}`.
+    fn write_whole(
+        &self,
+        unit: TimeUnit,
+        position: Option<(&str, u64)>,
+        subscription_id: u32,
+        out: &mut Vec<u8>,
+    ) {
+        event_frame_prefix(subscription_id, out);
+        self.write_body(unit, position, out);
+        out.extend_from_slice(EVENT_FRAME_SUFFIX);
+    }
+
+    /// The event's JSON in `unit`, then its position when given.
+    fn write_body(&self, unit: TimeUnit, position: Option<(&str, u64)>, out: &mut Vec<u8>) {
+        match self.json_cell(unit).get() {
+            Some(json) => out.extend_from_slice(json),
+            None => self.event.write_json(unit, out),
+        }
+        if let Some((epoch, sequence)) = position {
+            write_frame_tail(epoch, sequence, out);
+        }
+    }
+
+    /// Room for the event's JSON: the size of an encoding already made, or a typical one.
+    fn body_len_hint(&self, unit: TimeUnit) -> usize {
+        self.json_cell(unit).get().map_or(256, Bytes::len)
+    }
+
     /// The frame for one subscription (or, with `None`, for the connection) in `format`.
     pub fn frame(&self, format: WireFormat, subscription_id: Option<u32>) -> OutFrame {
         match (format, subscription_id) {
-            (WireFormat::Json(unit), Some(subscription_id)) => OutFrame::Event {
-                subscription_id,
-                body: self.json(unit),
-            },
+            (WireFormat::Json(unit), Some(subscription_id)) => {
+                self.json_frame(unit, None, subscription_id)
+            }
             (WireFormat::Json(unit), None) => OutFrame::ConnectionEvent(self.json(unit)),
             (WireFormat::Sbe { version, .. }, Some(subscription_id)) => {
                 let (body, at) = self.sbe(version);

@@ -98,7 +98,8 @@ struct Shard {
     accounts: AccountMap<AccountSlot>,
     /// `None` when the history is off.
     history: Option<ShardHistory>,
-    /// Where an event is encoded for the history before it is copied out at its exact size.
+    /// Where an event is encoded (for an only subscriber, for the history) before it is copied
+    /// out at its exact size.
     scratch: Vec<u8>,
 }
 
@@ -527,8 +528,14 @@ impl Hub {
             scratch,
         } = &mut *shard;
         if let Some(slot) = accounts.get(account) {
+            let only = slot.subscribers.len() == 1;
             for subscriber in &slot.subscribers {
-                let frame = encoded.frame_for(&subscriber.session, subscriber.subscription_id);
+                let (session, id) = (&subscriber.session, subscriber.subscription_id);
+                let frame = if only {
+                    encoded.only_frame_for(session, id, scratch)
+                } else {
+                    encoded.frame_for(session, id)
+                };
                 if subscriber.session.outbox.push(frame) {
                     delivered += 1;
                 }
