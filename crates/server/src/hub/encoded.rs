@@ -25,12 +25,11 @@ pub struct EncodedEvent<'a> {
     /// The event's place in its account stream (epoch, sequence), for connections that asked
     /// for positions.
     position: Option<(&'a str, u64)>,
-    /// Per time unit (ms, µs): the event followed by `,"position":{…}`.
-    positioned: [OnceLock<Bytes>; 2],
     /// Per time unit, without and with the position: the whole text frame for the first
-    /// subscription id that asked. An account has one subscriber far more often than several,
-    /// and a frame made whole here is one allocation, where splicing the shared body when the
-    /// frame is written made another, and a copy, for each delivery.
+    /// subscription id that asked; subscribers with another id get the body inside it. An
+    /// account has one subscriber far more often than several, and a frame made whole here is
+    /// one allocation, where splicing the shared body when the frame is written made another,
+    /// and a copy, for each delivery.
     whole: [OnceLock<(u32, Bytes)>; 4],
 }
 
@@ -42,7 +41,6 @@ impl<'a> EncodedEvent<'a> {
             micros: OnceLock::new(),
             sbe: std::array::from_fn(|_| OnceLock::new()),
             position: None,
-            positioned: [OnceLock::new(), OnceLock::new()],
             whole: std::array::from_fn(|_| OnceLock::new()),
         }
     }
@@ -133,7 +131,7 @@ impl<'a> EncodedEvent<'a> {
     }
 
     /// A JSON event frame: whole when `subscription_id` is the one [`EncodedEvent::whole`]
-    /// was made for (or it is made for it now), else the shared body to splice.
+    /// was made for (or it is made for it now), else the body inside that frame, to splice.
     fn json_frame(
         &self,
         unit: TimeUnit,
@@ -150,19 +148,13 @@ impl<'a> EncodedEvent<'a> {
         if *id == subscription_id {
             return OutFrame::Text(frame.clone());
         }
-        let body = match position {
-            None => self.json(unit),
-            Some(position) => self.positioned[usize::from(unit == TimeUnit::Microsecond)]
-                .get_or_init(|| {
-                    let mut body = Vec::with_capacity(self.body_len_hint(unit) + 64);
-                    self.write_body(unit, Some(position), &mut body);
-                    body.into()
-                })
-                .clone(),
-        };
+        // The body is the frame less its prefix and suffix: encoded once, whatever the ids.
+        let mut prefix = Vec::new();
+        event_frame_prefix(*id, &mut prefix);
+        let end = frame.len().saturating_sub(EVENT_FRAME_SUFFIX.len());
         OutFrame::Event {
             subscription_id,
-            body,
+            body: frame.slice(prefix.len().min(end)..end),
         }
     }
 
@@ -212,6 +204,36 @@ impl<'a> EncodedEvent<'a> {
                 }
             }
             (WireFormat::Sbe { version, .. }, None) => OutFrame::Binary(self.sbe(version).0),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outbox::Payload;
+
+    #[test]
+    fn every_subscription_gets_the_event_under_its_own_id() {
+        let json = br#"{"e":"balanceUpdate","E":1,"a":"BTC","d":"1.5","T":2}"#;
+        let event = Event::from_json(json, TimeUnit::Millisecond).unwrap();
+        let encoded = EncodedEvent::new(&event).at("00ff", 9);
+        for position in [None, Some(("00ff", 9))] {
+            let mut body = event.to_json(TimeUnit::Millisecond);
+            if let Some((epoch, sequence)) = position {
+                write_frame_tail(epoch, sequence, &mut body);
+            }
+            let body = String::from_utf8(body).unwrap();
+            // The first id gets the whole frame, the others its body spliced under theirs.
+            for id in [3, 12, 3, 100_000] {
+                let frame = encoded.json_frame(TimeUnit::Millisecond, position, id);
+                let expected = format!(r#"{{"subscriptionId":{id},"event":{body}}}"#);
+                assert_eq!(
+                    frame.into_payload(),
+                    Some(Payload::Text(expected.into())),
+                    "id {id}, position {position:?}"
+                );
+            }
         }
     }
 }
