@@ -25,8 +25,8 @@ pub use response::{
 
 /// The opening of an event frame for one subscription: `{"subscriptionId":N,"event":`.
 ///
-/// The event body is encoded once and spliced between this prefix and [`EVENT_FRAME_SUFFIX`] for
-/// every subscriber.
+/// The event body is encoded once, between this prefix and [`EVENT_FRAME_SUFFIX`]; subscribers
+/// with other ids get that body spliced between their own prefix and the suffix.
 pub fn event_frame_prefix(subscription_id: u32, out: &mut Vec<u8>) {
     use std::io::Write;
     // Written in place: a `to_string` here was an allocation per frame.

@@ -104,7 +104,7 @@ struct Shard {
 }
 
 /// What publishing changed, gathered over a batch and counted into the metrics once by
-/// [`Hub::settle`].
+/// [`Hub::tallied`].
 struct Tally {
     /// The batch's publishing time, for the history's age limit.
     now_us: i64,
@@ -485,28 +485,24 @@ impl Hub {
     /// position of the account stream, and keeps it in the account's history. Returns the
     /// number of subscriptions it was queued for.
     pub fn publish(&self, account: &Account, event: Event) -> usize {
-        let mut tally = Tally::new(self.clock.now_us());
-        let delivered = self.publish_at(account, &event, None, &mut tally);
-        self.settle(tally);
-        delivered
+        self.tallied(|tally| self.publish_at(account, &event, None, tally))
     }
 
     /// [`Hub::publish`] for each event of a batch, in order. The batch shares one reading of
     /// the clock and one update of each metric: those are shared atomics, which per event were
     /// a measurable part of publishing at saturation.
     pub fn publish_batch(&self, events: &[AccountEvent]) -> usize {
-        let mut tally = Tally::new(self.clock.now_us());
-        let delivered = events
-            .iter()
-            .map(|item| self.publish_at(&item.account, &item.event, None, &mut tally))
-            .sum();
-        self.settle(tally);
-        delivered
+        self.tallied(|tally| {
+            events
+                .iter()
+                .map(|item| self.publish_at(&item.account, &item.event, None, tally))
+                .sum()
+        })
     }
 
     /// [`Hub::publish`], at `position` when the bus numbered the event (a cluster's stream).
     /// By reference: an event is several hundred bytes, and a batch's are not moved again.
-    /// The metrics wait in `tally` for [`Hub::settle`].
+    /// The metrics wait in `tally` for [`Hub::tallied`].
     fn publish_at(
         &self,
         account: &Account,
@@ -536,7 +532,7 @@ impl Hub {
                 } else {
                     encoded.frame_for(session, id)
                 };
-                if subscriber.session.outbox.push(frame) {
+                if session.outbox.push(frame) {
                     delivered += 1;
                 }
             }
@@ -558,11 +554,14 @@ impl Hub {
         delivered
     }
 
-    /// Counts what a [`Tally`] gathered into the metrics.
-    fn settle(&self, tally: Tally) {
+    /// Runs `publish` with a fresh [`Tally`], then counts what it gathered into the metrics.
+    fn tallied(&self, publish: impl FnOnce(&mut Tally) -> usize) -> usize {
+        let mut tally = Tally::new(self.clock.now_us());
+        let delivered = publish(&mut tally);
         self.metrics.events_published.increment(tally.published);
         self.metrics.events_delivered.increment(tally.delivered);
         self.history_changed(tally.usage);
+        delivered
     }
 
     /// The node's last `limit` events still in the resume history, oldest first:
@@ -695,10 +694,7 @@ impl Delivery for Hub {
     }
 
     fn deliver_at(&self, event: &AccountEvent, position: u64) -> usize {
-        let mut tally = Tally::new(self.clock.now_us());
-        let delivered = self.publish_at(&event.account, &event.event, Some(position), &mut tally);
-        self.settle(tally);
-        delivered
+        self.tallied(|tally| self.publish_at(&event.account, &event.event, Some(position), tally))
     }
 
     fn lost(&self) -> usize {
