@@ -114,10 +114,15 @@ repeated = sorted({(r["windows"], p, s) for by_peer in fanout.values() for p, by
 if repeated:
     counts = sorted({c for c, _, _ in repeated})
     who = " and ".join(sorted({p for _, p, _ in repeated}))
-    rates = " and ".join(sorted({s for _, _, s in repeated}, key=["1k", "10k", "half", "max"].index))
-    w(f"- A single window's tail is one host hiccup away from doubling, so {who} ran")
-    w(f"  {' or '.join(map(str, counts))} windows at {rates} events/s, and each figure there (each percentile,")
-    w("  each point of a plotted curve) is the median of its windows. The goals are judged on those medians.")
+    places = {"1k": "1k events/s", "10k": "10k events/s", "half": "half saturation", "max": "saturation"}
+    named = [places[s] for s in sorted({s for _, _, s in repeated}, key=list(places).index)]
+    where = " and ".join(filter(None, [", ".join(named[:-1]), named[-1]]))
+    swings = (", and its throughput at saturation swings by a fifth or more"
+              if places["max"] in named else "")
+    w(f"- A single window's tail is one host hiccup away from doubling{swings}, so {who} ran")
+    w(f"  {' or '.join(map(str, counts))} windows at {where}, and each figure there (each percentile,")
+    w("  each point of a plotted curve, each rate) is the median of its windows. The goals are judged")
+    w("  on those medians.")
 w("")
 
 ROWS = [
