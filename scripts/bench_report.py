@@ -101,6 +101,13 @@ w("  protocol logic; **nats-server** (Debian package) with its WebSocket listene
 w("  TCP protocol; **Sockudo** 5.2.0 (crates.io, a Rust Pusher-protocol server; one private channel per")
 w("  account, subscriptions signed with the app secret, published through its signed HTTP API, at")
 w("  most 10 events per request as the Pusher API allows) when `SOCKUDO=1` built it.")
+over = {r.get("publish_over") or "http" for r in runs if r["scenario"] == "fanout" and r["peer"].startswith("userstream")}
+if over == {"stream"}:
+    w("- userstream's events are published over its admin API's kept-open connection")
+    w("  (`/admin/v1/events/stream`: each batch one WebSocket message, answered only if refused), as")
+    w("  nats-server's publisher writes its protocol on one TCP connection.")
+elif over:
+    w("- userstream's events are published with one `POST /admin/v1/events` per batch.")
 if COALESCE_MS:
     w(f"- **{COALESCED}** is userstream with `ws.write_coalesce_ms = {COALESCE_MS}` (off by default).")
 sample = next((r for n in fanout for p in fanout[n].values() for r in p.values() if r.get("target_rate")), None)

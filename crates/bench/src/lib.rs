@@ -12,6 +12,7 @@ pub mod latency;
 pub mod net;
 pub mod peer;
 pub mod process;
+pub mod publish_stream;
 pub mod pusher;
 pub mod raw_post;
 pub mod scenarios;

@@ -5,6 +5,7 @@ use crate::BenchError;
 use crate::floor::Stack;
 use crate::latency::Latencies;
 use crate::net::{Ws, connect_ws, embedded_timestamp, now_us, source_for};
+use crate::publish_stream::StreamPublisher;
 use crate::pusher::{self, PusherApp};
 use crate::raw_post::RawPost;
 use futures_util::{SinkExt, StreamExt};
@@ -33,6 +34,8 @@ pub enum Peer {
         http: reqwest::Client,
         /// Publishes to `admin` (see [`RawPost`] for why not through `http`).
         publisher: Arc<RawPost>,
+        /// When set, publishes over the kept-open connection instead of one request per batch.
+        stream: Option<Arc<StreamPublisher>>,
         /// Subscribe in SBE (schema 3:5) instead of JSON.
         sbe: bool,
         /// Connect with `streamPositions=true`: every event carries its position (JSON only).
@@ -98,6 +101,7 @@ impl Peer {
             admin,
             http,
             publisher: Arc::new(RawPost::new(admin)),
+            stream: None,
             sbe: false,
             positions: false,
         }
@@ -338,13 +342,18 @@ impl Peer {
     pub async fn publish(&self, batch: &[u64]) -> Result<(), BenchError> {
         let stamp = now_us();
         match self {
-            Peer::Userstream { publisher, .. } => {
+            Peer::Userstream {
+                publisher, stream, ..
+            } => {
                 let mut body = String::with_capacity(batch.len() * 96);
                 for uid in batch {
                     let _ = writeln!(
                         body,
                         r#"{{"uid":{uid},"event":{{"e":"balanceUpdate","a":"BTC","d":"{stamp}","T":0}}}}"#
                     );
+                }
+                if let Some(stream) = stream {
+                    return stream.publish(body).await;
                 }
                 let answer = publisher
                     .post("/admin/v1/events", "application/x-ndjson", body.as_bytes())

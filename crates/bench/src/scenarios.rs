@@ -66,6 +66,9 @@ pub struct FanoutReport {
     pub history: Option<bool>,
     /// Whether userstream's connections asked for stream positions (`streamPositions=true`).
     pub positions: Option<bool>,
+    /// How userstream's events were published: `stream` (the kept-open connection) or `http`
+    /// (a request per batch).
+    pub publish_over: Option<&'static str>,
     pub tokens_per_sec: Option<f64>,
     pub connect_subscribe_per_sec: f64,
     /// Server RSS per idle subscribed connection, beyond what its account takes. Server
@@ -529,6 +532,13 @@ pub async fn fanout_across(
         history: options.history,
         positions: match peer {
             Peer::Userstream { positions, .. } => Some(*positions),
+            _ => None,
+        },
+        publish_over: match peer {
+            Peer::Userstream {
+                stream: Some(_), ..
+            } => Some("stream"),
+            Peer::Userstream { .. } => Some("http"),
             _ => None,
         },
         tokens_per_sec: subscribed.tokens_per_sec,

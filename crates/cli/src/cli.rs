@@ -720,6 +720,11 @@ pub struct FanoutArgs {
     /// several pings and their cost shows in the latency tail.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub ping_secs: u64,
+    /// How userstream's events are published: over the admin API's kept-open connection
+    /// (`/admin/v1/events/stream`, as nats-server's publisher writes its TCP protocol), or one
+    /// `POST /admin/v1/events` per batch.
+    #[arg(long, value_enum, default_value = "stream")]
+    pub publish_over: PublishOver,
     /// userstream's `ws.write_coalesce_ms` (0, its default: off).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=1000))]
     pub coalesce_ms: u64,
@@ -728,6 +733,13 @@ pub struct FanoutArgs {
     /// through the first one; the report tells the subscribers on that node from the others.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=5))]
     pub cluster_nodes: Option<u64>,
+}
+
+/// How the fan-out publishes to userstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PublishOver {
+    Stream,
+    Http,
 }
 
 /// A setting turned on or off.

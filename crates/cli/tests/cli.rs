@@ -560,20 +560,20 @@ async fn tail_exits_1_on_configuration_errors() {
 /// asserted: they belong in docs/benchmarks.md).
 #[tokio::test]
 async fn bench_runs_against_every_peer() {
-    let peers = [
-        ("userstream", "tungstenite", false),
-        ("userstream", "tungstenite", true),
-        ("floor", "tungstenite", false),
-        ("floor", "fastwebsockets", false),
-        ("floor", "tokio-websockets", false),
-        ("nats", "tungstenite", false),
+    // userstream publishes over its kept-open connection unless told to POST each batch.
+    let peers: [(&str, &str, &[&str]); 7] = [
+        ("userstream", "tungstenite", &[]),
+        ("userstream", "tungstenite", &["--sbe"]),
+        ("userstream", "tungstenite", &["--publish-over", "http"]),
+        ("floor", "tungstenite", &[]),
+        ("floor", "fastwebsockets", &[]),
+        ("floor", "tokio-websockets", &[]),
+        ("nats", "tungstenite", &[]),
     ];
-    for (peer, stack, sbe) in peers {
+    for (peer, stack, extra) in peers {
         let mut command = userstream();
         command.args(["bench", "fanout"]);
-        if sbe {
-            command.arg("--sbe");
-        }
+        command.args(extra);
         command.args(["--peer", peer, "--floor-stack", stack]);
         command.args(SMALL_PACED_RUN);
         let report = run(command, None).await.json();
@@ -586,6 +586,14 @@ async fn bench_runs_against_every_peer() {
             report["latency"]["count"].as_u64().unwrap() > 0,
             "{peer}: {report}"
         );
+        if peer == "userstream" {
+            let over = if extra.contains(&"http") {
+                "http"
+            } else {
+                "stream"
+            };
+            assert_eq!(report["publish_over"], json!(over), "{report}");
+        }
     }
     let mut command = userstream();
     command.args(["bench", "expiry", "--subscriptions", "20"]);

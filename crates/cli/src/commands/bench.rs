@@ -1,6 +1,6 @@
 //! `userstream bench`: start the server under test, drive it, print one JSON report line.
 
-use crate::cli::{BenchCommand, FanoutArgs, PeerKind, SoakArgs, StormArgs, Switch};
+use crate::cli::{BenchCommand, FanoutArgs, PeerKind, PublishOver, SoakArgs, StormArgs, Switch};
 use anyhow::Context;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -11,6 +11,7 @@ use userstream_bench::floor::Stack as FloorStack;
 use userstream_bench::intake;
 use userstream_bench::peer::Peer;
 use userstream_bench::process::{self, ServerProcess};
+use userstream_bench::publish_stream::StreamPublisher;
 use userstream_bench::pusher::PusherApp;
 use userstream_bench::scenarios::{self, FanoutOptions, Servers};
 use userstream_bench::soak::{self, SoakOptions};
@@ -64,6 +65,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
                 let clients = Clients {
                     sbe: args.sbe,
                     positions: args.positions,
+                    stream: args.publish_over == PublishOver::Stream,
                 };
                 if let Some(nodes) = args.cluster_nodes {
                     return fanout_cluster(nodes as usize, ping, &env, clients, &options).await;
@@ -133,18 +135,28 @@ fn peer_name(kind: PeerKind) -> String {
         .map_or_else(|| format!("{kind:?}"), |value| value.get_name().to_owned())
 }
 
-/// How userstream's clients connect: in SBE, with stream positions.
+/// How userstream's clients connect (in SBE, with stream positions), and how its events are
+/// published (over the kept-open connection, or a request per batch).
 #[derive(Debug, Clone, Copy)]
 struct Clients {
     sbe: bool,
     positions: bool,
+    stream: bool,
 }
 
 impl Clients {
     fn apply(self, peer: &mut Peer) {
-        if let Peer::Userstream { sbe, positions, .. } = peer {
+        if let Peer::Userstream {
+            sbe,
+            positions,
+            stream,
+            admin,
+            ..
+        } = peer
+        {
             *sbe = self.sbe;
             *positions = self.positions;
+            *stream = self.stream.then(|| Arc::new(StreamPublisher::new(*admin)));
         }
     }
 }

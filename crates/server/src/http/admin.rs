@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 use std::time::Duration;
 use userstream_protocol::Uid;
 
+mod publish_stream;
 mod simulator;
 
 pub fn router(state: SharedState) -> Router {
@@ -38,6 +39,7 @@ pub fn router(state: SharedState) -> Router {
         )
         .route("/admin/v1/accounts/{uid}/isolated", post(open_isolated))
         .route("/admin/v1/events", post(publish))
+        .route("/admin/v1/events/stream", get(publish_stream::upgrade))
         .route("/admin/v1/sessions", get(list_sessions))
         .route("/admin/v1/faults", post(inject_fault))
         .merge(simulator::routes())

@@ -26,7 +26,7 @@ use userstream_protocol::error::codes;
 /// Largest REST request body accepted on the public API.
 const PUBLIC_BODY_LIMIT: usize = 16 * 1024;
 /// Largest admin request body (event batches).
-const ADMIN_BODY_LIMIT: usize = 16 * 1024 * 1024;
+pub(super) const ADMIN_BODY_LIMIT: usize = 16 * 1024 * 1024;
 
 /// Routes of the public listener: Binance's REST paths and `/ws-api/v3`.
 pub fn public_router(state: SharedState) -> Router {

@@ -3,6 +3,8 @@
 mod methods;
 mod session;
 
+pub(crate) use session::read_error_close;
+
 use crate::http_error::{error_response, http_refusal};
 use crate::net::Accepted;
 use crate::rest_params::parse_bool;

@@ -226,7 +226,7 @@ async fn write_frames(
 }
 
 /// A read error that deserves a close frame: a message over the size limit gets 1009.
-fn read_error_close(error: axum::Error) -> Option<(u16, &'static str)> {
+pub(crate) fn read_error_close(error: axum::Error) -> Option<(u16, &'static str)> {
     let inner = error.into_inner();
     match inner.downcast_ref::<tungstenite::Error>() {
         Some(tungstenite::Error::Capacity(_)) => Some((close_code::SIZE, "Message too big.")),

@@ -1,0 +1,158 @@
+//! A kept-open publishing connection: `GET /admin/v1/events/stream`, a WebSocket on the admin
+//! listener. Each text message is a publish body as `POST /admin/v1/events` takes it (one item,
+//! a JSON array, or NDJSON), checked whole and published in order. A refused message is
+//! answered and the connection carries on; an accepted one is answered only with
+//! `?answers=all`. So a publisher pays no request head, routing or answer per batch: the
+//! counterpart of nats-server's publisher, which writes its protocol and hears back on errors.
+//!
+//! It sits behind the admin guard like every admin route: a browser page on another origin
+//! cannot open it (browsers send `Origin` with every WebSocket handshake).
+
+use super::{AdminError, bad_request, publish_answer};
+use crate::http::ADMIN_BODY_LIMIT;
+use crate::intake;
+use crate::state::SharedState;
+use crate::ws::read_error_close;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use futures_util::SinkExt;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// How long a closing handshake, or a write to a publisher that stopped reading, may take.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Which messages are answered.
+#[derive(Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum Answers {
+    /// Only refused ones (the default).
+    #[default]
+    Errors,
+    /// Every one, with what `POST /admin/v1/events` would have answered.
+    All,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct StreamQuery {
+    #[serde(default)]
+    answers: Answers,
+}
+
+/// Opens the connection; a request that is not a WebSocket handshake, or names an unknown
+/// option, is answered as any refused admin request is.
+pub(super) async fn upgrade(
+    State(state): State<SharedState>,
+    query: Result<Query<StreamQuery>, QueryRejection>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, AdminError> {
+    let Query(query) = query.map_err(|rejection| bad_request(rejection.body_text()))?;
+    let upgrade =
+        upgrade.map_err(|rejection| AdminError(rejection.status(), rejection.body_text()))?;
+    Ok(upgrade
+        .max_message_size(ADMIN_BODY_LIMIT)
+        .max_frame_size(ADMIN_BODY_LIMIT)
+        .on_upgrade(move |socket| run(socket, state, query.answers))
+        .into_response())
+}
+
+async fn run(mut socket: WebSocket, state: SharedState, answers: Answers) {
+    let mut shutdown = state.shutdown.clone();
+    // Messages are numbered from 1 on each connection, so an answer names the one it is about.
+    let mut number: u64 = 0;
+    let close = loop {
+        let incoming = tokio::select! {
+            incoming = socket.recv() => incoming,
+            _ = shutdown.wait_for(|stopping| *stopping) => {
+                break Some((close_code::AWAY, "Server shutting down."));
+            }
+        };
+        let body = match incoming {
+            Some(Ok(Message::Text(text))) => text,
+            Some(Ok(Message::Binary(_))) => {
+                number += 1;
+                let answer = refused(number, "publish bodies are JSON: send them as text frames");
+                if !send(&mut socket, answer).await {
+                    break None;
+                }
+                continue;
+            }
+            // tungstenite queued the pong: send it now.
+            Some(Ok(Message::Ping(_))) => {
+                if !matches!(
+                    tokio::time::timeout(WRITE_TIMEOUT, socket.flush()).await,
+                    Ok(Ok(()))
+                ) {
+                    break None;
+                }
+                continue;
+            }
+            Some(Ok(Message::Pong(_))) => continue,
+            Some(Ok(Message::Close(_))) => {
+                let _ = tokio::time::timeout(WRITE_TIMEOUT, socket.flush()).await;
+                break None;
+            }
+            Some(Err(error)) => break read_error_close(error),
+            None => break None,
+        };
+        number += 1;
+        let answer = match publish(&state, body.as_bytes()).await {
+            Ok(answer) if answers == Answers::All => Some(with_number(answer, number)),
+            Ok(_) => None,
+            Err(message) => Some(refused(number, &message)),
+        };
+        if let Some(answer) = answer
+            && !send(&mut socket, answer).await
+        {
+            break None;
+        }
+    };
+    if let Some((code, reason)) = close {
+        let frame = CloseFrame {
+            code,
+            reason: Utf8Bytes::from_static(reason),
+        };
+        let _ = tokio::time::timeout(WRITE_TIMEOUT, socket.send(Message::Close(Some(frame)))).await;
+    }
+}
+
+/// Reads and publishes one message: the answer `POST /admin/v1/events` would give, or why not.
+async fn publish(state: &SharedState, body: &[u8]) -> Result<Value, String> {
+    let intake = intake::parse(body, &state.config, state.clock.now_us()).map_err(|e| e.0)?;
+    let published = intake.events.len();
+    match state.bus.publish(intake.events).await {
+        Ok(outcome) => Ok(publish_answer(published, intake.single, outcome)),
+        Err(error) => {
+            tracing::error!(%error, "publishing from a kept-open connection failed");
+            Err(error.to_string())
+        }
+    }
+}
+
+fn refused(number: u64, message: &str) -> Value {
+    json!({ "message": number, "error": message })
+}
+
+/// `answer` with the message's number in front.
+fn with_number(answer: Value, number: u64) -> Value {
+    let mut numbered = serde_json::Map::new();
+    numbered.insert("message".into(), json!(number));
+    if let Value::Object(fields) = answer {
+        numbered.extend(fields);
+    }
+    Value::Object(numbered)
+}
+
+/// Sends an answer; `false` when the publisher is gone or stopped reading.
+async fn send(socket: &mut WebSocket, answer: Value) -> bool {
+    let text = Message::Text(answer.to_string().into());
+    matches!(
+        tokio::time::timeout(WRITE_TIMEOUT, socket.send(text)).await,
+        Ok(Ok(()))
+    )
+}
