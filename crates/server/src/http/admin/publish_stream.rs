@@ -102,7 +102,10 @@ async fn run(mut socket: WebSocket, state: SharedState, answers: Answers) {
         };
         number += 1;
         let answer = match publish(&state, body.as_bytes()).await {
-            Ok(answer) if answers == Answers::All => Some(with_number(answer, number)),
+            Ok(mut answer) if answers == Answers::All => {
+                answer["message"] = json!(number);
+                Some(answer)
+            }
             Ok(_) => None,
             Err(message) => Some(refused(number, &message)),
         };
@@ -136,16 +139,6 @@ async fn publish(state: &SharedState, body: &[u8]) -> Result<Value, String> {
 
 fn refused(number: u64, message: &str) -> Value {
     json!({ "message": number, "error": message })
-}
-
-/// `answer` with the message's number in front.
-fn with_number(answer: Value, number: u64) -> Value {
-    let mut numbered = serde_json::Map::new();
-    numbered.insert("message".into(), json!(number));
-    if let Value::Object(fields) = answer {
-        numbered.extend(fields);
-    }
-    Value::Object(numbered)
 }
 
 /// Sends an answer; `false` when the publisher is gone or stopped reading.
