@@ -23,6 +23,15 @@ async fn publisher(server: &TestServer, query: &str) -> WsClient {
     WsClient::from_stream(stream)
 }
 
+/// A user, and a connection subscribed to its cross margin account.
+async fn subscribed(server: &TestServer) -> (u64, WsClient) {
+    let key = server.create_key(&[]).await;
+    let (token, _) = server.token(&key, None, None).await;
+    let mut subscriber = server.ws().await;
+    subscriber.subscribe(&token).await;
+    (key.uid, subscriber)
+}
+
 /// NDJSON of one balanceUpdate per delta, all to `uid`'s cross margin account.
 fn lines(uid: u64, deltas: &[&str]) -> String {
     deltas
@@ -34,25 +43,22 @@ fn lines(uid: u64, deltas: &[&str]) -> String {
 #[tokio::test]
 async fn messages_are_published_in_order_and_answered_only_when_refused() {
     let server = TestServer::start().await;
-    let key = server.create_key(&[]).await;
-    let (token, _) = server.token(&key, None, None).await;
-    let mut subscriber = server.ws().await;
-    subscriber.subscribe(&token).await;
+    let (uid, mut subscriber) = subscribed(&server).await;
     let mut stream = publisher(&server, "").await;
-    stream.send_text(&lines(key.uid, &["1", "2"])).await;
+    stream.send_text(&lines(uid, &["1", "2"])).await;
     // One item alone, and a JSON array, as the POST takes them.
-    let one = json!({"uid": key.uid, "event": balance_update("3")});
+    let one = json!({"uid": uid, "event": balance_update("3")});
     stream.send_text(&one.to_string()).await;
     stream
-        .send_text(&json!([one, {"uid": key.uid, "event": balance_update("4")}]).to_string())
+        .send_text(&json!([one, {"uid": uid, "event": balance_update("4")}]).to_string())
         .await;
     // A refused message is answered with its number; nothing of it is published.
     stream
-        .send_text(&format!("{}{{\"uid\":", lines(key.uid, &["nope"])))
+        .send_text(&format!("{}{{\"uid\":", lines(uid, &["nope"])))
         .await;
     let binary = Message::Binary(b"\x00".to_vec().into());
     stream.stream.send(binary).await.unwrap();
-    stream.send_text(&lines(key.uid, &["5"])).await;
+    stream.send_text(&lines(uid, &["5"])).await;
     let refusal = stream.next_json().await;
     assert_eq!(refusal["message"], json!(4), "{refusal}");
     assert!(
@@ -78,17 +84,14 @@ async fn messages_are_published_in_order_and_answered_only_when_refused() {
 #[tokio::test]
 async fn answers_all_acknowledges_every_message() {
     let server = TestServer::start().await;
-    let key = server.create_key(&[]).await;
-    let (token, _) = server.token(&key, None, None).await;
-    let mut subscriber = server.ws().await;
-    subscriber.subscribe(&token).await;
+    let (uid, _subscriber) = subscribed(&server).await;
     let mut stream = publisher(&server, "answers=all").await;
-    stream.send_text(&lines(key.uid, &["1", "2"])).await;
+    stream.send_text(&lines(uid, &["1", "2"])).await;
     assert_eq!(
         stream.next_json().await,
         json!({"message": 1, "published": 2, "subscribers": 2})
     );
-    let one = json!({"uid": key.uid + 1, "event": balance_update("3")});
+    let one = json!({"uid": uid + 1, "event": balance_update("3")});
     stream.send_text(&one.to_string()).await;
     assert_eq!(
         stream.next_json().await,

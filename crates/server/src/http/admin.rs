@@ -238,11 +238,17 @@ async fn open_isolated(
 /// Accepts one item, a JSON array of items, or NDJSON (one item per line), read by
 /// [`crate::intake`]; nothing is published unless the whole batch is valid.
 async fn publish(State(state): State<SharedState>, body: Bytes) -> Result<Json<Value>, AdminError> {
+    publish_body(&state, &body).await.map(Json)
+}
+
+/// Reads and publishes one publish body (a request's, or a message on the kept-open
+/// connection): the answer, or why it was refused.
+async fn publish_body(state: &SharedState, body: &[u8]) -> Result<Value, AdminError> {
     let intake =
-        intake::parse(&body, &state.config, state.clock.now_us()).map_err(|e| bad_request(e.0))?;
+        intake::parse(body, &state.config, state.clock.now_us()).map_err(|e| bad_request(e.0))?;
     let published = intake.events.len();
     let outcome = state.bus.publish(intake.events).await.map_err(internal)?;
-    Ok(Json(publish_answer(published, intake.single, outcome)))
+    Ok(publish_answer(published, intake.single, outcome))
 }
 
 /// The answer to a publish: what the bus could know (docs/operations.md, "Publishing"). One node

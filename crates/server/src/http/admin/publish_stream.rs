@@ -8,9 +8,8 @@
 //! It sits behind the admin guard like every admin route: a browser page on another origin
 //! cannot open it (browsers send `Origin` with every WebSocket handshake).
 
-use super::{AdminError, bad_request, publish_answer};
+use super::{AdminError, bad_request, publish_body};
 use crate::http::ADMIN_BODY_LIMIT;
-use crate::intake;
 use crate::state::SharedState;
 use crate::ws::read_error_close;
 use axum::extract::rejection::QueryRejection;
@@ -101,13 +100,13 @@ async fn run(mut socket: WebSocket, state: SharedState, answers: Answers) {
             None => break None,
         };
         number += 1;
-        let answer = match publish(&state, body.as_bytes()).await {
+        let answer = match publish_body(&state, body.as_bytes()).await {
             Ok(mut answer) if answers == Answers::All => {
                 answer["message"] = json!(number);
                 Some(answer)
             }
             Ok(_) => None,
-            Err(message) => Some(refused(number, &message)),
+            Err(AdminError(_, message)) => Some(refused(number, &message)),
         };
         if let Some(answer) = answer
             && !send(&mut socket, answer).await
@@ -121,19 +120,6 @@ async fn run(mut socket: WebSocket, state: SharedState, answers: Answers) {
             reason: Utf8Bytes::from_static(reason),
         };
         let _ = tokio::time::timeout(WRITE_TIMEOUT, socket.send(Message::Close(Some(frame)))).await;
-    }
-}
-
-/// Reads and publishes one message: the answer `POST /admin/v1/events` would give, or why not.
-async fn publish(state: &SharedState, body: &[u8]) -> Result<Value, String> {
-    let intake = intake::parse(body, &state.config, state.clock.now_us()).map_err(|e| e.0)?;
-    let published = intake.events.len();
-    match state.bus.publish(intake.events).await {
-        Ok(outcome) => Ok(publish_answer(published, intake.single, outcome)),
-        Err(error) => {
-            tracing::error!(%error, "publishing from a kept-open connection failed");
-            Err(error.to_string())
-        }
     }
 }
 
