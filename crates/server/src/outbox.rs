@@ -112,6 +112,22 @@ pub enum OutboxState {
     Overflowed,
 }
 
+/// What [`Outbox::push_unwoken`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pushed {
+    /// The frame was queued (not refused for the cap).
+    pub queued: bool,
+    /// The drainer must be woken: the queue was empty, or just overflowed.
+    pub wake: bool,
+}
+
+impl Pushed {
+    const REFUSED: Pushed = Pushed {
+        queued: false,
+        wake: false,
+    };
+}
+
 #[derive(Default)]
 struct Queue {
     frames: VecDeque<OutFrame>,
@@ -137,27 +153,38 @@ impl Outbox {
     /// Queues a frame. `false` when the queue is over its cap (the frame is dropped and the
     /// connection marked for closing) or already overflowed.
     pub fn push(&self, frame: OutFrame) -> bool {
+        let pushed = self.push_unwoken(frame);
+        if pushed.wake {
+            self.wake();
+        }
+        pushed.queued
+    }
+
+    /// [`Outbox::push`] without waking the drainer: the caller calls [`Outbox::wake`] when
+    /// [`Pushed::wake`] says so. The hub wakes a batch's connections once the whole batch is
+    /// queued, so that a connection written while the batch goes on does not take its frames
+    /// one write at a time.
+    pub fn push_unwoken(&self, frame: OutFrame) -> Pushed {
         let mut queue = self.queue.lock();
         if queue.overflowed {
-            return false;
+            return Pushed::REFUSED;
         }
         let len = frame.wire_len();
         if queue.bytes + len > self.capacity_bytes {
             queue.overflowed = true;
             queue.frames.clear();
             queue.bytes = 0;
-            drop(queue);
-            self.ready.notify_one();
-            return false;
+            return Pushed {
+                queued: false,
+                wake: true,
+            };
         }
         queue.bytes += len;
         queue.frames.push_back(frame);
-        let first = queue.frames.len() == 1;
-        drop(queue);
-        if first {
-            self.ready.notify_one();
+        Pushed {
+            queued: true,
+            wake: queue.frames.len() == 1,
         }
-        true
     }
 
     /// Moves every queued frame into `into`, oldest first. The queue's allocation goes with
@@ -247,6 +274,33 @@ mod tests {
         let mut frames = VecDeque::new();
         assert_eq!(outbox.drain(&mut frames), OutboxState::Overflowed);
         assert!(frames.is_empty());
+    }
+
+    #[test]
+    fn an_unwoken_push_says_when_the_drainer_must_be_woken() {
+        let outbox = Outbox::new(100);
+        let frame = |len| OutFrame::Text(Bytes::from(vec![b'x'; len]));
+        let woken = Pushed {
+            queued: true,
+            wake: true,
+        };
+        assert_eq!(outbox.push_unwoken(frame(40)), woken);
+        // Not the first frame: the drainer is already due.
+        let queued = Pushed {
+            queued: true,
+            wake: false,
+        };
+        assert_eq!(outbox.push_unwoken(frame(40)), queued);
+        let mut frames = VecDeque::new();
+        outbox.drain(&mut frames);
+        assert_eq!(outbox.push_unwoken(frame(40)), woken);
+        // Overflowing wakes it, to close the connection; after that nothing is queued.
+        let overflowed = Pushed {
+            queued: false,
+            wake: true,
+        };
+        assert_eq!(outbox.push_unwoken(frame(70)), overflowed);
+        assert_eq!(outbox.push_unwoken(frame(1)), Pushed::REFUSED);
     }
 
     #[tokio::test]

@@ -82,6 +82,30 @@ async fn messages_are_published_in_order_and_answered_only_when_refused() {
 }
 
 #[tokio::test]
+async fn messages_that_arrive_together_reach_a_subscriber_in_one_write() {
+    let server = TestServer::start().await;
+    let (uid, mut subscriber) = subscribed(&server).await;
+    let mut stream = publisher(&server, "").await;
+    let writes = "userstream_socket_writes_total{listener=\"public\"}";
+    let before = server.metric(writes).await;
+    // Three messages in one TCP write: the server reads them together and publishes them as
+    // one batch, refusing the middle one alone.
+    let refused = format!("{}{{\"uid\":", lines(uid, &["nope"]));
+    for body in [lines(uid, &["1", "2"]), refused, lines(uid, &["3"])] {
+        stream.stream.feed(Message::text(body)).await.unwrap();
+    }
+    stream.stream.flush().await.unwrap();
+    let refusal = stream.next_json().await;
+    assert_eq!(refusal["message"], json!(2), "{refusal}");
+    for delta in ["1", "2", "3"] {
+        let event = subscriber.next_event().await;
+        assert_eq!(event["event"]["d"], json!(delta), "{event}");
+    }
+    // The subscriber was woken once the batch was queued, so its three frames went together.
+    assert_eq!(server.metric(writes).await - before, 1);
+}
+
+#[tokio::test]
 async fn answers_all_acknowledges_every_message() {
     let server = TestServer::start().await;
     let (uid, _subscriber) = subscribed(&server).await;

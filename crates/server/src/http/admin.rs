@@ -244,11 +244,41 @@ async fn publish(State(state): State<SharedState>, body: Bytes) -> Result<Json<V
 /// Reads and publishes one publish body (a request's, or a message on the kept-open
 /// connection): the answer, or why it was refused.
 async fn publish_body(state: &SharedState, body: &[u8]) -> Result<Value, AdminError> {
-    let intake =
-        intake::parse(body, &state.config, state.clock.now_us()).map_err(|e| bad_request(e.0))?;
+    let intake = read_publish_body(state, body)?;
     let published = intake.events.len();
     let outcome = state.bus.publish(intake.events).await.map_err(internal)?;
     Ok(publish_answer(published, intake.single, outcome))
+}
+
+/// Reads several publish bodies and publishes what the accepted ones hold as one batch, in
+/// their order (a refused body publishes nothing). One result per body: why it was refused,
+/// or, for every accepted one, the bus's refusal of the batch. The kept-open connection
+/// publishes what arrived together this way, so the hub queues it all before it wakes a
+/// connection.
+async fn publish_bodies(state: &SharedState, bodies: &[&[u8]]) -> Vec<Result<(), AdminError>> {
+    let mut events = Vec::new();
+    let mut results: Vec<Result<(), AdminError>> = bodies
+        .iter()
+        .map(|body| {
+            let intake = read_publish_body(state, body)?;
+            events.extend(intake.events);
+            Ok(())
+        })
+        .collect();
+    if !events.is_empty()
+        && let Err(error) = state.bus.publish(events).await
+    {
+        let AdminError(status, message) = internal(error);
+        for result in results.iter_mut().filter(|result| result.is_ok()) {
+            *result = Err(AdminError(status, message.clone()));
+        }
+    }
+    results
+}
+
+/// A publish body, read and checked; refused with the intake's reason.
+fn read_publish_body(state: &SharedState, body: &[u8]) -> Result<intake::Intake, AdminError> {
+    intake::parse(body, &state.config, state.clock.now_us()).map_err(|e| bad_request(e.0))
 }
 
 /// The answer to a publish: what the bus could know (docs/operations.md, "Publishing"). One node

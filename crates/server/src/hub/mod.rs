@@ -111,6 +111,8 @@ struct Tally {
     published: u64,
     delivered: u64,
     usage: Usage,
+    /// Connections given their first queued frame, woken when the batch is done.
+    to_wake: Vec<Arc<SessionHandle>>,
 }
 
 impl Tally {
@@ -120,6 +122,7 @@ impl Tally {
             published: 0,
             delivered: 0,
             usage: Usage::default(),
+            to_wake: Vec::new(),
         }
     }
 }
@@ -532,7 +535,11 @@ impl Hub {
                 } else {
                     encoded.frame_for(session, id)
                 };
-                if session.outbox.push(frame) {
+                let pushed = session.outbox.push_unwoken(frame);
+                if pushed.wake {
+                    tally.to_wake.push(Arc::clone(session));
+                }
+                if pushed.queued {
                     delivered += 1;
                 }
             }
@@ -558,6 +565,9 @@ impl Hub {
     fn tallied(&self, publish: impl FnOnce(&mut Tally) -> usize) -> usize {
         let mut tally = Tally::new(self.clock.now_us());
         let delivered = publish(&mut tally);
+        for session in tally.to_wake.drain(..) {
+            session.outbox.wake();
+        }
         self.metrics.events_published.increment(tally.published);
         self.metrics.events_delivered.increment(tally.delivered);
         self.history_changed(tally.usage);

@@ -4,11 +4,14 @@
 //! answered and the connection carries on; an accepted one is answered only with
 //! `?answers=all`. So a publisher pays no request head, routing or answer per batch: the
 //! counterpart of nats-server's publisher, which writes its protocol and hears back on errors.
+//! Messages that are already here when one is read are published with it as one batch, as
+//! nats-server delivers what one read brought before it flushes: at saturation a subscriber's
+//! connection then takes many events per write instead of one or two.
 //!
 //! It sits behind the admin guard like every admin route: a browser page on another origin
 //! cannot open it (browsers send `Origin` with every WebSocket handshake).
 
-use super::{AdminError, bad_request, publish_body};
+use super::{AdminError, bad_request, publish_bodies, publish_body};
 use crate::http::ADMIN_BODY_LIMIT;
 use crate::state::SharedState;
 use crate::ws::read_error_close;
@@ -17,7 +20,7 @@ use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
-use futures_util::SinkExt;
+use futures_util::{FutureExt, SinkExt};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -60,16 +63,25 @@ pub(super) async fn upgrade(
         .into_response())
 }
 
+/// The most a batch gathered from messages already received may weigh: a quarter of the
+/// admin body limit, so a burst is published in a few large batches rather than one huge one.
+const GATHER_BYTES: usize = ADMIN_BODY_LIMIT / 4;
+
 async fn run(mut socket: WebSocket, state: SharedState, answers: Answers) {
     let mut shutdown = state.shutdown.clone();
     // Messages are numbered from 1 on each connection, so an answer names the one it is about.
     let mut number: u64 = 0;
-    let close = loop {
-        let incoming = tokio::select! {
-            incoming = socket.recv() => incoming,
-            _ = shutdown.wait_for(|stopping| *stopping) => {
-                break Some((close_code::AWAY, "Server shutting down."));
-            }
+    // A message received while gathering a batch that is not a publish body: handled next.
+    let mut held = None;
+    let close = 'messages: loop {
+        let incoming = match held.take() {
+            Some(incoming) => incoming,
+            None => tokio::select! {
+                incoming = socket.recv() => incoming,
+                _ = shutdown.wait_for(|stopping| *stopping) => {
+                    break Some((close_code::AWAY, "Server shutting down."));
+                }
+            },
         };
         let body = match incoming {
             Some(Ok(Message::Text(text))) => text,
@@ -99,19 +111,33 @@ async fn run(mut socket: WebSocket, state: SharedState, answers: Answers) {
             Some(Err(error)) => break read_error_close(error),
             None => break None,
         };
-        number += 1;
-        let answer = match publish_body(&state, body.as_bytes()).await {
-            Ok(mut answer) if answers == Answers::All => {
-                answer["message"] = json!(number);
-                Some(answer)
-            }
-            Ok(_) => None,
-            Err(AdminError(_, message)) => Some(refused(number, &message)),
+        let replies: Vec<Value> = if answers == Answers::All {
+            // Each message's own answer: published one at a time.
+            number += 1;
+            vec![match publish_body(&state, body.as_bytes()).await {
+                Ok(mut answer) => {
+                    answer["message"] = json!(number);
+                    answer
+                }
+                Err(AdminError(_, message)) => refused(number, &message),
+            }]
+        } else {
+            let bodies = gather(&mut socket, body, &mut held);
+            let first = number + 1;
+            number += bodies.len() as u64;
+            let bodies: Vec<&[u8]> = bodies.iter().map(|body| body.as_bytes()).collect();
+            (first..)
+                .zip(publish_bodies(&state, &bodies).await)
+                .filter_map(|(number, result)| {
+                    let AdminError(_, message) = result.err()?;
+                    Some(refused(number, &message))
+                })
+                .collect()
         };
-        if let Some(answer) = answer
-            && !send(&mut socket, answer).await
-        {
-            break None;
+        for reply in replies {
+            if !send(&mut socket, reply).await {
+                break 'messages None;
+            }
         }
     };
     if let Some((code, reason)) = close {
@@ -121,6 +147,33 @@ async fn run(mut socket: WebSocket, state: SharedState, answers: Answers) {
         };
         let _ = tokio::time::timeout(WRITE_TIMEOUT, socket.send(Message::Close(Some(frame)))).await;
     }
+}
+
+/// The message just received, and the publish bodies sent after it that are already here, up to
+/// [`GATHER_BYTES`]: published together, the hub queues them all before it wakes a subscriber's
+/// connection, which then takes them in one write. A message of another kind ends the
+/// gathering and waits in `held`, so everything is still handled in order.
+fn gather(
+    socket: &mut WebSocket,
+    first: Utf8Bytes,
+    held: &mut Option<Option<Result<Message, axum::Error>>>,
+) -> Vec<Utf8Bytes> {
+    let mut weight = first.len();
+    let mut bodies = vec![first];
+    while weight < GATHER_BYTES {
+        match socket.recv().now_or_never() {
+            Some(Some(Ok(Message::Text(text)))) => {
+                weight += text.len();
+                bodies.push(text);
+            }
+            Some(other) => {
+                *held = Some(other);
+                break;
+            }
+            None => break,
+        }
+    }
+    bodies
 }
 
 fn refused(number: u64, message: &str) -> Value {
