@@ -41,10 +41,38 @@ struct Item {
 
 /// Reads a publish body. Events without `E` get `now_us`. Symbols must be configured.
 pub fn parse(body: &[u8], config: &Config, now_us: i64) -> Result<Intake, IntakeError> {
+    let mut events = Vec::new();
+    let single = parse_into(body, config, now_us, &mut events)?;
+    Ok(Intake { events, single })
+}
+
+/// [`parse`], appending the body's events to `events`, so that bodies gathered into one batch
+/// are read in place rather than moved again (an event is several hundred bytes). On an error
+/// `events` is left as it was. `true` when the body was one object rather than a batch.
+pub fn parse_into(
+    body: &[u8],
+    config: &Config,
+    now_us: i64,
+    events: &mut Vec<AccountEvent>,
+) -> Result<bool, IntakeError> {
+    let before = events.len();
+    let read = read_items(body, config, now_us, events);
+    if read.is_err() {
+        events.truncate(before);
+    }
+    read
+}
+
+fn read_items(
+    body: &[u8],
+    config: &Config,
+    now_us: i64,
+    events: &mut Vec<AccountEvent>,
+) -> Result<bool, IntakeError> {
     let batch = split(body)?;
     let single = batch.is_single();
     let items = batch.items();
-    let mut events = Vec::with_capacity(items.len());
+    events.reserve(items.len());
     for (index, tree) in items.into_iter().enumerate() {
         let place = |msg: String| {
             if single {
@@ -81,7 +109,7 @@ pub fn parse(body: &[u8], config: &Config, now_us: i64) -> Result<Intake, Intake
         }
         events.push(AccountEvent { account, event });
     }
-    Ok(Intake { events, single })
+    Ok(single)
 }
 
 /// Fails unless `symbol` (already upper-case) is a configured pair.
@@ -200,6 +228,13 @@ mod tests {
         assert_eq!(intake.events.len(), 2);
         assert_eq!(intake.events[0].account, Account::cross(7));
         assert_eq!(intake.events[1].account, Account::isolated(7, "BNBUSDT"));
+        // Appended to what is there; a refused body leaves it as it was.
+        let mut events = intake.events;
+        assert_eq!(parse_into(body, &config, 5_000, &mut events), Ok(false));
+        assert_eq!(events.len(), 4);
+        let second_bad = format!("{}\n{{\"uid\":7}}", std::str::from_utf8(body).unwrap());
+        assert!(parse_into(second_bad.as_bytes(), &config, 5_000, &mut events).is_err());
+        assert_eq!(events.len(), 4);
         let unknown = br#"[{"uid":7,"isolatedSymbol":"NOPE","event":{}}]"#;
         assert_eq!(
             parse(unknown, &config, 0).unwrap_err().0,

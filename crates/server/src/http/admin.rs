@@ -244,7 +244,8 @@ async fn publish(State(state): State<SharedState>, body: Bytes) -> Result<Json<V
 /// Reads and publishes one publish body (a request's, or a message on the kept-open
 /// connection): the answer, or why it was refused.
 async fn publish_body(state: &SharedState, body: &[u8]) -> Result<Value, AdminError> {
-    let intake = read_publish_body(state, body)?;
+    let intake =
+        intake::parse(body, &state.config, state.clock.now_us()).map_err(|e| bad_request(e.0))?;
     let published = intake.events.len();
     let outcome = state.bus.publish(intake.events).await.map_err(internal)?;
     Ok(publish_answer(published, intake.single, outcome))
@@ -256,13 +257,13 @@ async fn publish_body(state: &SharedState, body: &[u8]) -> Result<Value, AdminEr
 /// publishes what arrived together this way, so the hub queues it all before it wakes a
 /// connection.
 async fn publish_bodies(state: &SharedState, bodies: &[&[u8]]) -> Vec<Result<(), AdminError>> {
-    let mut events = Vec::new();
+    let (mut events, now_us) = (Vec::new(), state.clock.now_us());
     let mut results: Vec<Result<(), AdminError>> = bodies
         .iter()
         .map(|body| {
-            let intake = read_publish_body(state, body)?;
-            events.extend(intake.events);
-            Ok(())
+            intake::parse_into(body, &state.config, now_us, &mut events)
+                .map(|_| ())
+                .map_err(|e| bad_request(e.0))
         })
         .collect();
     if !events.is_empty()
@@ -274,11 +275,6 @@ async fn publish_bodies(state: &SharedState, bodies: &[&[u8]]) -> Vec<Result<(),
         }
     }
     results
-}
-
-/// A publish body, read and checked; refused with the intake's reason.
-fn read_publish_body(state: &SharedState, body: &[u8]) -> Result<intake::Intake, AdminError> {
-    intake::parse(body, &state.config, state.clock.now_us()).map_err(|e| bad_request(e.0))
 }
 
 /// The answer to a publish: what the bus could know (docs/operations.md, "Publishing"). One node
