@@ -117,15 +117,27 @@ pub enum OutboxState {
 pub struct Pushed {
     /// The frame was queued (not refused for the cap).
     pub queued: bool,
-    /// The drainer must be woken: the queue was empty, or just overflowed.
-    pub wake: bool,
+    pub wake: Wake,
 }
 
 impl Pushed {
     const REFUSED: Pushed = Pushed {
         queued: false,
-        wake: false,
+        wake: Wake::No,
     };
+}
+
+/// Whether, and when, the drainer must be woken after a push.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    /// It is already due.
+    No,
+    /// The queue was empty: wake it, once the rest of the batch is queued too.
+    AfterBatch,
+    /// Now: the queue just reached half its cap, so the drainer may write while the batch
+    /// goes on (as it could when every push woke it) rather than see a burst to one account
+    /// cut its connection off; or it just overflowed, and the connection must close.
+    Now,
 }
 
 #[derive(Default)]
@@ -154,7 +166,7 @@ impl Outbox {
     /// connection marked for closing) or already overflowed.
     pub fn push(&self, frame: OutFrame) -> bool {
         let pushed = self.push_unwoken(frame);
-        if pushed.wake {
+        if pushed.wake != Wake::No {
             self.wake();
         }
         pushed.queued
@@ -176,15 +188,20 @@ impl Outbox {
             queue.bytes = 0;
             return Pushed {
                 queued: false,
-                wake: true,
+                wake: Wake::Now,
             };
         }
+        let half = self.capacity_bytes / 2;
+        let wake = if queue.bytes < half && queue.bytes + len >= half {
+            Wake::Now
+        } else if queue.frames.is_empty() {
+            Wake::AfterBatch
+        } else {
+            Wake::No
+        };
         queue.bytes += len;
         queue.frames.push_back(frame);
-        Pushed {
-            queued: true,
-            wake: queue.frames.len() == 1,
-        }
+        Pushed { queued: true, wake }
     }
 
     /// Moves every queued frame into `into`, oldest first. The queue's allocation goes with
@@ -280,24 +297,20 @@ mod tests {
     fn an_unwoken_push_says_when_the_drainer_must_be_woken() {
         let outbox = Outbox::new(100);
         let frame = |len| OutFrame::Text(Bytes::from(vec![b'x'; len]));
-        let woken = Pushed {
-            queued: true,
-            wake: true,
-        };
-        assert_eq!(outbox.push_unwoken(frame(40)), woken);
+        let pushed = |wake| Pushed { queued: true, wake };
+        assert_eq!(outbox.push_unwoken(frame(20)), pushed(Wake::AfterBatch));
         // Not the first frame: the drainer is already due.
-        let queued = Pushed {
-            queued: true,
-            wake: false,
-        };
-        assert_eq!(outbox.push_unwoken(frame(40)), queued);
+        assert_eq!(outbox.push_unwoken(frame(20)), pushed(Wake::No));
+        // Half full: the drainer may start on it while the batch goes on.
+        assert_eq!(outbox.push_unwoken(frame(10)), pushed(Wake::Now));
+        assert_eq!(outbox.push_unwoken(frame(10)), pushed(Wake::No));
         let mut frames = VecDeque::new();
         outbox.drain(&mut frames);
-        assert_eq!(outbox.push_unwoken(frame(40)), woken);
+        assert_eq!(outbox.push_unwoken(frame(40)), pushed(Wake::AfterBatch));
         // Overflowing wakes it, to close the connection; after that nothing is queued.
         let overflowed = Pushed {
             queued: false,
-            wake: true,
+            wake: Wake::Now,
         };
         assert_eq!(outbox.push_unwoken(frame(70)), overflowed);
         assert_eq!(outbox.push_unwoken(frame(1)), Pushed::REFUSED);

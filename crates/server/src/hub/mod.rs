@@ -20,7 +20,7 @@ use crate::bus::{AccountEvent, Delivery, Interest, Sequenced};
 use crate::config::HistoryConfig;
 use crate::connection::{SessionHandle, SubscriptionLimits};
 use crate::metrics::{EndReason, Metrics};
-use crate::outbox::OutFrame;
+use crate::outbox::{OutFrame, Wake};
 use crate::token::TokenClaims;
 use crate::wire::WireFormat;
 use bytes::Bytes;
@@ -536,8 +536,10 @@ impl Hub {
                     encoded.frame_for(session, id)
                 };
                 let pushed = session.outbox.push_unwoken(frame);
-                if pushed.wake {
-                    tally.to_wake.push(Arc::clone(session));
+                match pushed.wake {
+                    Wake::AfterBatch => tally.to_wake.push(Arc::clone(session)),
+                    Wake::Now => session.outbox.wake(),
+                    Wake::No => {}
                 }
                 if pushed.queued {
                     delivered += 1;
