@@ -134,9 +134,9 @@ pub enum Wake {
     No,
     /// The queue was empty: wake it, once the rest of the batch is queued too.
     AfterBatch,
-    /// Now: the queue just reached half its cap, so the drainer may write while the batch
-    /// goes on (as it could when every push woke it) rather than see a burst to one account
-    /// cut its connection off; or it just overflowed, and the connection must close.
+    /// Now: the queue is at least half full, so the drainer should write before the batch goes
+    /// on (the hub stops the batch there), rather than see a burst to one account cut its
+    /// connection off; or it just overflowed, and the connection must close.
     Now,
 }
 
@@ -191,8 +191,7 @@ impl Outbox {
                 wake: Wake::Now,
             };
         }
-        let half = self.capacity_bytes / 2;
-        let wake = if queue.bytes < half && queue.bytes + len >= half {
+        let wake = if queue.bytes + len >= self.capacity_bytes / 2 {
             Wake::Now
         } else if queue.frames.is_empty() {
             Wake::AfterBatch
@@ -301,9 +300,9 @@ mod tests {
         assert_eq!(outbox.push_unwoken(frame(20)), pushed(Wake::AfterBatch));
         // Not the first frame: the drainer is already due.
         assert_eq!(outbox.push_unwoken(frame(20)), pushed(Wake::No));
-        // Half full: the drainer may start on it while the batch goes on.
+        // Half full, and from then on: the drainer goes before the batch goes on.
         assert_eq!(outbox.push_unwoken(frame(10)), pushed(Wake::Now));
-        assert_eq!(outbox.push_unwoken(frame(10)), pushed(Wake::No));
+        assert_eq!(outbox.push_unwoken(frame(10)), pushed(Wake::Now));
         let mut frames = VecDeque::new();
         outbox.drain(&mut frames);
         assert_eq!(outbox.push_unwoken(frame(40)), pushed(Wake::AfterBatch));

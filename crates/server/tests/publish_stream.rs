@@ -106,6 +106,35 @@ async fn messages_that_arrive_together_reach_a_subscriber_in_one_write() {
 }
 
 #[tokio::test]
+async fn a_burst_to_one_account_larger_than_its_queue_reaches_a_reading_subscriber() {
+    let server = TestServer::start_with(|config| config.ws.outbox_bytes = 16 * 1024).await;
+    let (uid, mut subscriber) = subscribed(&server).await;
+    let mut stream = publisher(&server, "").await;
+    // 40 messages of 25 events, about 10 times the subscriber's 16 KiB queue, sent at once:
+    // gathered into one batch, which the hub stops at the half-full queue until it is written.
+    let deltas: Vec<String> = (1..=1000).map(|n| n.to_string()).collect();
+    for chunk in deltas.chunks(25) {
+        let chunk: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        stream
+            .stream
+            .feed(Message::text(lines(uid, &chunk)))
+            .await
+            .unwrap();
+    }
+    stream.stream.flush().await.unwrap();
+    for delta in &deltas {
+        let event = subscriber.next_event().await;
+        assert_eq!(event["event"]["d"], json!(delta), "{event}");
+    }
+    assert_eq!(
+        server
+            .metric("userstream_slow_consumer_disconnects_total")
+            .await,
+        0
+    );
+}
+
+#[tokio::test]
 async fn answers_all_acknowledges_every_message() {
     let server = TestServer::start().await;
     let (uid, _subscriber) = subscribed(&server).await;

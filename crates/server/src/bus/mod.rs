@@ -49,9 +49,13 @@ pub trait Delivery: Send + Sync + 'static {
     /// Queues `event` for this node's subscribers of its account; how many there were.
     fn deliver(&self, event: &AccountEvent) -> usize;
 
-    /// [`Delivery::deliver`] for each event of a batch, in order; how many subscribers in all.
-    fn deliver_all(&self, events: &[AccountEvent]) -> usize {
-        events.iter().map(|event| self.deliver(event)).sum()
+    /// [`Delivery::deliver`] for a batch's first events, in order: how many subscribers, and
+    /// how many events it took (at least one of a batch that has any). It may stop early, when a
+    /// connection's queue is filling up, so that the caller lets its writer run before it
+    /// hands over the rest.
+    fn deliver_some(&self, events: &[AccountEvent]) -> (usize, usize) {
+        let subscribers = events.iter().map(|event| self.deliver(event)).sum();
+        (subscribers, events.len())
     }
 
     /// Events this node should have delivered may have been lost (its broker connection broke,
@@ -232,7 +236,16 @@ impl Bus for LocalBus {
 
     async fn publish(&self, batch: Vec<AccountEvent>) -> Result<Published, BusError> {
         let delivery = self.delivery()?;
-        let subscriptions = delivery.deliver_all(&batch);
+        let (mut rest, mut subscriptions) = (batch.as_slice(), 0);
+        while !rest.is_empty() {
+            let (subscribers, taken) = delivery.deliver_some(rest);
+            subscriptions += subscribers;
+            rest = rest.get(taken.max(1)..).unwrap_or_default();
+            if !rest.is_empty() {
+                // A connection's queue is half full: its writer goes first.
+                tokio::task::yield_now().await;
+            }
+        }
         Ok(Published::Delivered { subscriptions })
     }
 }

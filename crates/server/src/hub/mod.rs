@@ -113,6 +113,8 @@ struct Tally {
     usage: Usage,
     /// Connections given their first queued frame, woken when the batch is done.
     to_wake: Vec<Arc<SessionHandle>>,
+    /// Some connection's queue is half full: its writer should run before more is queued.
+    pressed: bool,
 }
 
 impl Tally {
@@ -123,6 +125,7 @@ impl Tally {
             delivered: 0,
             usage: Usage::default(),
             to_wake: Vec::new(),
+            pressed: false,
         }
     }
 }
@@ -491,16 +494,27 @@ impl Hub {
         self.tallied(|tally| self.publish_at(account, &event, None, tally))
     }
 
-    /// [`Hub::publish`] for each event of a batch, in order. The batch shares one reading of
-    /// the clock and one update of each metric: those are shared atomics, which per event were
-    /// a measurable part of publishing at saturation.
-    pub fn publish_batch(&self, events: &[AccountEvent]) -> usize {
-        self.tallied(|tally| {
-            events
-                .iter()
-                .map(|item| self.publish_at(&item.account, &item.event, None, tally))
-                .sum()
-        })
+    /// [`Hub::publish`] for each event of a batch, in order, until an event fills some
+    /// connection's queue halfway: returns the subscriptions queued and the events taken (at
+    /// least one). The caller lets that connection's writer run before it hands over the rest,
+    /// since the connections of a batch are woken only at its end.
+    ///
+    /// The batch shares one reading of the clock and one update of each metric: those are
+    /// shared atomics, which per event were a measurable part of publishing at saturation.
+    pub fn publish_some(&self, events: &[AccountEvent]) -> (usize, usize) {
+        let mut taken = 0;
+        let delivered = self.tallied(|tally| {
+            let mut delivered = 0;
+            for item in events {
+                delivered += self.publish_at(&item.account, &item.event, None, tally);
+                taken += 1;
+                if tally.pressed {
+                    break;
+                }
+            }
+            delivered
+        });
+        (delivered, taken)
     }
 
     /// [`Hub::publish`], at `position` when the bus numbered the event (a cluster's stream).
@@ -538,7 +552,10 @@ impl Hub {
                 let pushed = session.outbox.push_unwoken(frame);
                 match pushed.wake {
                     Wake::AfterBatch => tally.to_wake.push(Arc::clone(session)),
-                    Wake::Now => session.outbox.wake(),
+                    Wake::Now => {
+                        session.outbox.wake();
+                        tally.pressed = true;
+                    }
                     Wake::No => {}
                 }
                 if pushed.queued {
@@ -698,11 +715,11 @@ fn terminated(at_us: i64) -> Event {
 /// The hub is where a node's bus delivers.
 impl Delivery for Hub {
     fn deliver(&self, event: &AccountEvent) -> usize {
-        self.publish_batch(std::slice::from_ref(event))
+        self.publish_some(std::slice::from_ref(event)).0
     }
 
-    fn deliver_all(&self, events: &[AccountEvent]) -> usize {
-        self.publish_batch(events)
+    fn deliver_some(&self, events: &[AccountEvent]) -> (usize, usize) {
+        self.publish_some(events)
     }
 
     fn deliver_at(&self, event: &AccountEvent, position: u64) -> usize {
