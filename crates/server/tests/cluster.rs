@@ -79,6 +79,27 @@ async fn publish_batch(node: &TestServer, items: Value) -> Value {
     answer
 }
 
+/// More NATS messages in one publish than the JetStream context lets wait for their acks (5,000):
+/// one event to each of 6,000 accounts. Such a batch used to wait forever on its own acks.
+#[tokio::test]
+async fn a_batch_of_more_messages_than_acks_in_flight_is_stored() {
+    let nats = NatsServer::start().await;
+    let (cluster, key) = three_nodes_and_a_key(&nats.url()).await;
+    let (token, _) = cluster[0].token(&key, None, None).await;
+    let mut ws = cluster[1].ws().await;
+    ws.subscribe(&token).await;
+    let mut items: Vec<Value> = (0..6_000u64)
+        .map(|n| json!({ "uid": key.uid + 1 + n, "event": balance_update("1") }))
+        .collect();
+    items.push(json!({ "uid": key.uid, "event": balance_update("2") }));
+    let answer = publish_batch(&cluster[0], Value::Array(items)).await;
+    assert_eq!(
+        answer,
+        json!({ "published": 6_001, "delivery": "persisted" })
+    );
+    assert_eq!(deltas(&mut ws, 1).await, ["2"]);
+}
+
 #[tokio::test]
 async fn keys_tokens_and_events_cross_nodes_and_every_subscriber_gets_each_event_once() {
     let nats = NatsServer::start().await;

@@ -24,6 +24,7 @@ use super::{
 };
 use crate::config::Config;
 use crate::intake;
+use async_nats::jetstream::context::PublishAckFuture;
 use async_nats::{Client, Event as ClientEvent, HeaderMap};
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -578,6 +579,27 @@ impl Interest for NatsBus {
     }
 }
 
+/// Publish acks awaited together: well under the JetStream context's 5,000 permits.
+const ACKS_IN_FLIGHT: usize = 1_000;
+
+/// Waits until the event stream has stored every message of `acks`, for at most
+/// [`STORE_WAIT`].
+async fn stored(acks: Vec<PublishAckFuture>) -> Result<(), BusError> {
+    let all = async {
+        for ack in acks {
+            ack.await
+                .map_err(|error| BusError::Unavailable(error.to_string()))?;
+        }
+        Ok::<_, BusError>(())
+    };
+    match tokio::time::timeout(STORE_WAIT, all).await {
+        Ok(result) => result,
+        Err(_) => Err(BusError::Unavailable(
+            "the event stream did not store the events in time".into(),
+        )),
+    }
+}
+
 #[async_trait]
 impl Bus for NatsBus {
     fn attach(&self, delivery: Arc<dyn Delivery>) {
@@ -598,8 +620,15 @@ impl Bus for NatsBus {
             PUBLISHED_AT_HEADER,
             shared.clock.now_us().to_string().as_str(),
         );
-        let mut acks = Vec::new();
+        // Answered once the stream has stored them all: every node delivers them, and a
+        // resume can replay them. The acks are awaited a slice at a time: each one not yet
+        // awaited holds one of the JetStream context's permits (5,000), and a publish waits for
+        // a free one, so a batch of more messages than that waited forever on its own acks.
+        let mut acks = Vec::with_capacity(ACKS_IN_FLIGHT);
         for (account, payload) in messages(&batch, max)? {
+            if acks.len() == ACKS_IN_FLIGHT {
+                stored(std::mem::take(&mut acks)).await?;
+            }
             let ack = shared
                 .stream
                 .context
@@ -608,22 +637,8 @@ impl Bus for NatsBus {
                 .map_err(|error| BusError::Unavailable(error.to_string()))?;
             acks.push(ack);
         }
-        // Answered once the stream has stored them all: every node delivers them, and a
-        // resume can replay them.
-        let stored = async {
-            for ack in acks {
-                ack.await
-                    .map_err(|error| BusError::Unavailable(error.to_string()))?;
-            }
-            Ok::<_, BusError>(())
-        };
-        match tokio::time::timeout(STORE_WAIT, stored).await {
-            Ok(Ok(())) => Ok(Published::Persisted),
-            Ok(Err(error)) => Err(error),
-            Err(_) => Err(BusError::Unavailable(
-                "the event stream did not store the events in time".into(),
-            )),
-        }
+        stored(acks).await?;
+        Ok(Published::Persisted)
     }
 
     fn listen(&self, account: &Account) -> Listen {
