@@ -92,7 +92,10 @@ async fn a_batch_of_more_messages_than_acks_in_flight_is_stored() {
         .map(|n| json!({ "uid": key.uid + 1 + n, "event": balance_update("1") }))
         .collect();
     items.push(json!({ "uid": key.uid, "event": balance_update("2") }));
-    let answer = publish_batch(&cluster[0], Value::Array(items)).await;
+    let publish = publish_batch(&cluster[0], Value::Array(items));
+    let answer = tokio::time::timeout(Duration::from_secs(30), publish)
+        .await
+        .expect("the batch was not stored within 30 s");
     assert_eq!(
         answer,
         json!({ "published": 6_001, "delivery": "persisted" })
