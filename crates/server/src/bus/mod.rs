@@ -213,10 +213,9 @@ impl LocalBus {
         LocalBus::default()
     }
 
-    fn delivery(&self) -> Result<&dyn Delivery, BusError> {
+    fn delivery(&self) -> Result<&Arc<dyn Delivery>, BusError> {
         self.delivery
             .get()
-            .map(Arc::as_ref)
             .ok_or_else(|| BusError::Unavailable("not attached to a hub yet".into()))
     }
 }
@@ -236,16 +235,29 @@ impl Bus for LocalBus {
 
     async fn publish(&self, batch: Vec<AccountEvent>) -> Result<Published, BusError> {
         let delivery = self.delivery()?;
-        let (mut rest, mut subscriptions) = (batch.as_slice(), 0);
-        while !rest.is_empty() {
-            let (subscribers, taken) = delivery.deliver_some(rest);
-            subscriptions += subscribers;
-            rest = rest.get(taken.max(1)..).unwrap_or_default();
-            if !rest.is_empty() {
-                // A connection's queue is half full: its writer goes first.
-                tokio::task::yield_now().await;
-            }
+        let (subscriptions, taken) = delivery.deliver_some(&batch);
+        if taken >= batch.len() {
+            return Ok(Published::Delivered { subscriptions });
         }
-        Ok(Published::Delivered { subscriptions })
+        // A connection's queue is half full: its writer goes first. The rest is delivered by a
+        // task of its own, so the batch is delivered whole even if this caller is dropped (its
+        // client gone) while it waits.
+        let delivery = Arc::clone(delivery);
+        let rest = tokio::spawn(async move {
+            let (mut offset, mut subscriptions) = (taken.max(1), 0);
+            while let Some(rest) = batch.get(offset..).filter(|rest| !rest.is_empty()) {
+                tokio::task::yield_now().await;
+                let (subscribers, taken) = delivery.deliver_some(rest);
+                subscriptions += subscribers;
+                offset += taken.max(1);
+            }
+            subscriptions
+        });
+        let more = rest
+            .await
+            .map_err(|error| BusError::Unavailable(error.to_string()))?;
+        Ok(Published::Delivered {
+            subscriptions: subscriptions + more,
+        })
     }
 }

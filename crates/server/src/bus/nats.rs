@@ -86,6 +86,8 @@ struct Shared {
     reconnects: AtomicU64,
     losses: AtomicU64,
     rejected: AtomicU64,
+    /// Permits for acks not yet awaited (`ACKS_PENDING`), taken a slice at a time.
+    acks: tokio::sync::Semaphore,
     caught_up: AtomicU64,
 }
 
@@ -134,6 +136,7 @@ impl NatsBus {
             reconnects: AtomicU64::new(0),
             losses: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
+            acks: tokio::sync::Semaphore::new(ACKS_PENDING),
             caught_up: AtomicU64::new(0),
         });
         let task = runtime.spawn(follow_connection(events, Arc::downgrade(&shared)));
@@ -579,8 +582,10 @@ impl Interest for NatsBus {
     }
 }
 
-/// Publish acks awaited together: well under the JetStream context's 5,000 permits.
+/// Publish acks awaited together, a slice of a batch.
 const ACKS_IN_FLIGHT: usize = 1_000;
+/// Acks all publishes may wait for at once: under the JetStream context's 5,000 permits.
+const ACKS_PENDING: usize = 4 * ACKS_IN_FLIGHT;
 
 /// Waits until the event stream has stored every message of `acks`, for at most
 /// [`STORE_WAIT`].
@@ -621,23 +626,30 @@ impl Bus for NatsBus {
             shared.clock.now_us().to_string().as_str(),
         );
         // Answered once the stream has stored them all: every node delivers them, and a
-        // resume can replay them. The acks are awaited a slice at a time: each one not yet
-        // awaited holds one of the JetStream context's permits (5,000), and a publish waits for
-        // a free one, so a batch of more messages than that waited forever on its own acks.
-        let mut acks = Vec::with_capacity(ACKS_IN_FLIGHT);
-        for (account, payload) in messages(&batch, max)? {
-            if acks.len() == ACKS_IN_FLIGHT {
-                stored(std::mem::take(&mut acks)).await?;
-            }
-            let ack = shared
-                .stream
-                .context
-                .publish_with_headers(subject(account), headers.clone(), payload)
+        // resume can replay them. Each ack not yet awaited holds one of the JetStream
+        // context's permits (5,000), and a publish waits for a free one: a batch of more
+        // messages than that, or publishes that together held them all, waited forever on
+        // their own acks. So the messages go a slice at a time, each slice holding permits of
+        // the bus's own for all its acks before its first message is sent.
+        for slice in messages(&batch, max)?.chunks(ACKS_IN_FLIGHT) {
+            let permits = u32::try_from(slice.len()).unwrap_or(u32::MAX);
+            let _permits = shared
+                .acks
+                .acquire_many(permits)
                 .await
                 .map_err(|error| BusError::Unavailable(error.to_string()))?;
-            acks.push(ack);
+            let mut acks = Vec::with_capacity(slice.len());
+            for (account, payload) in slice {
+                let ack = shared
+                    .stream
+                    .context
+                    .publish_with_headers(subject(account), headers.clone(), payload.clone())
+                    .await
+                    .map_err(|error| BusError::Unavailable(error.to_string()))?;
+                acks.push(ack);
+            }
+            stored(acks).await?;
         }
-        stored(acks).await?;
         Ok(Published::Persisted)
     }
 

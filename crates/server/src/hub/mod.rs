@@ -554,7 +554,9 @@ impl Hub {
                     Wake::AfterBatch => tally.to_wake.push(Arc::clone(session)),
                     Wake::Now => {
                         session.outbox.wake();
-                        tally.pressed = true;
+                        // Stop the batch for a writer that can catch up, not for one that is
+                        // closing.
+                        tally.pressed |= pushed.queued;
                     }
                     Wake::No => {}
                 }

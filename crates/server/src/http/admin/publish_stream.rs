@@ -12,6 +12,7 @@
 //! cannot open it (browsers send `Origin` with every WebSocket handshake).
 
 use super::{AdminError, bad_request, publish_bodies, publish_body};
+use crate::bus::BusHealth;
 use crate::http::ADMIN_BODY_LIMIT;
 use crate::state::SharedState;
 use crate::ws::read_error_close;
@@ -73,6 +74,9 @@ async fn run(mut socket: WebSocket, state: SharedState, answers: Answers) {
     let mut number: u64 = 0;
     // A message received while gathering a batch that is not a publish body: handled next.
     let mut held = None;
+    // Gathering is for a bus that delivers in this process, whose only refusal is for the
+    // whole batch; a broker may refuse one message of a batch (too large, not stored in time).
+    let gathers = matches!(state.bus.health(), BusHealth::InProcess);
     let close = 'messages: loop {
         let incoming = match held.take() {
             Some(incoming) => incoming,
@@ -111,16 +115,18 @@ async fn run(mut socket: WebSocket, state: SharedState, answers: Answers) {
             Some(Err(error)) => break read_error_close(error),
             None => break None,
         };
-        let replies: Vec<Value> = if answers == Answers::All {
-            // Each message's own answer: published one at a time.
+        let replies: Vec<Value> = if answers == Answers::All || !gathers {
+            // Each message's own answer, or a clustered bus: published one at a time, so that
+            // a message's refusal by the broker is its own.
             number += 1;
-            vec![match publish_body(&state, body.as_bytes()).await {
-                Ok(mut answer) => {
+            match publish_body(&state, body.as_bytes()).await {
+                Ok(mut answer) if answers == Answers::All => {
                     answer["message"] = json!(number);
-                    answer
+                    vec![answer]
                 }
-                Err(AdminError(_, message)) => refused(number, &message),
-            }]
+                Ok(_) => Vec::new(),
+                Err(AdminError(_, message)) => vec![refused(number, &message)],
+            }
         } else {
             let bodies = gather(&mut socket, body, &mut held);
             let first = number + 1;
