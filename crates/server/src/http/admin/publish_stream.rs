@@ -75,8 +75,12 @@ async fn run(mut socket: WebSocket, state: SharedState, answers: Answers) {
     // A message received while gathering a batch that is not a publish body: handled next.
     let mut held = None;
     // Gathering is for a bus that delivers in this process, whose only refusal is for the
-    // whole batch; a broker may refuse one message of a batch (too large, not stored in time).
-    let gathers = matches!(state.bus.health(), BusHealth::InProcess);
+    // whole batch; a broker may refuse one message of a batch (too large, not stored in time),
+    // so on a clustered bus each message goes alone.
+    let gather_bytes = match state.bus.health() {
+        BusHealth::InProcess => GATHER_BYTES,
+        _ => 0,
+    };
     let close = 'messages: loop {
         let incoming = match held.take() {
             Some(incoming) => incoming,
@@ -115,20 +119,18 @@ async fn run(mut socket: WebSocket, state: SharedState, answers: Answers) {
             Some(Err(error)) => break read_error_close(error),
             None => break None,
         };
-        let replies: Vec<Value> = if answers == Answers::All || !gathers {
-            // Each message's own answer, or a clustered bus: published one at a time, so that
-            // a message's refusal by the broker is its own.
+        let replies: Vec<Value> = if answers == Answers::All {
+            // Each message's own answer: published one at a time.
             number += 1;
-            match publish_body(&state, body.as_bytes()).await {
-                Ok(mut answer) if answers == Answers::All => {
+            vec![match publish_body(&state, body.as_bytes()).await {
+                Ok(mut answer) => {
                     answer["message"] = json!(number);
-                    vec![answer]
+                    answer
                 }
-                Ok(_) => Vec::new(),
-                Err(AdminError(_, message)) => vec![refused(number, &message)],
-            }
+                Err(AdminError(_, message)) => refused(number, &message),
+            }]
         } else {
-            let bodies = gather(&mut socket, body, &mut held);
+            let bodies = gather(&mut socket, body, gather_bytes, &mut held);
             let first = number + 1;
             number += bodies.len() as u64;
             let bodies: Vec<&[u8]> = bodies.iter().map(|body| body.as_bytes()).collect();
@@ -156,17 +158,18 @@ async fn run(mut socket: WebSocket, state: SharedState, answers: Answers) {
 }
 
 /// The message just received, and the publish bodies sent after it that are already here, up to
-/// [`GATHER_BYTES`]: published together, the hub queues them all before it wakes a subscriber's
+/// `limit` bytes ([`GATHER_BYTES`], or none on a clustered bus): published together, the hub queues them all before it wakes a subscriber's
 /// connection, which then takes them in one write. A message of another kind ends the
 /// gathering and waits in `held`, so everything is still handled in order.
 fn gather(
     socket: &mut WebSocket,
     first: Utf8Bytes,
+    limit: usize,
     held: &mut Option<Option<Result<Message, axum::Error>>>,
 ) -> Vec<Utf8Bytes> {
     let mut weight = first.len();
     let mut bodies = vec![first];
-    while weight < GATHER_BYTES {
+    while weight < limit {
         match socket.recv().now_or_never() {
             Some(Some(Ok(Message::Text(text)))) => {
                 weight += text.len();
