@@ -145,6 +145,9 @@ struct Queue {
     frames: VecDeque<OutFrame>,
     bytes: usize,
     overflowed: bool,
+    /// The drainer was woken, or is about to be, for what is queued. Only frames that may wait
+    /// ([`Outbox::push_lazy`]) sit in a queue that is not due.
+    due: bool,
 }
 
 pub struct Outbox {
@@ -177,6 +180,22 @@ impl Outbox {
     /// queued, so that a connection written while the batch goes on does not take its frames
     /// one write at a time.
     pub fn push_unwoken(&self, frame: OutFrame) -> Pushed {
+        self.queue(frame, false)
+    }
+
+    /// Queues a frame that can wait for the connection's next write, such as a ping: it goes
+    /// out with the next frame pushed, or when [`Outbox::wake_waiting`] finds it still there.
+    /// A connection that receives events then takes its pings in the same writes, without a
+    /// wake-up and a write of their own. `false` as for [`Outbox::push`].
+    pub fn push_lazy(&self, frame: OutFrame) -> bool {
+        let pushed = self.queue(frame, true);
+        if pushed.wake == Wake::Now {
+            self.wake();
+        }
+        pushed.queued
+    }
+
+    fn queue(&self, frame: OutFrame, lazy: bool) -> Pushed {
         let mut queue = self.queue.lock();
         if queue.overflowed {
             return Pushed::REFUSED;
@@ -184,6 +203,7 @@ impl Outbox {
         let len = frame.wire_len();
         if queue.bytes + len > self.capacity_bytes {
             queue.overflowed = true;
+            queue.due = true;
             queue.frames.clear();
             queue.bytes = 0;
             return Pushed {
@@ -192,15 +212,29 @@ impl Outbox {
             };
         }
         let wake = if queue.bytes + len >= self.capacity_bytes / 2 {
+            queue.due = true;
             Wake::Now
-        } else if queue.frames.is_empty() {
-            Wake::AfterBatch
-        } else {
+        } else if queue.due || lazy {
             Wake::No
+        } else {
+            queue.due = true;
+            Wake::AfterBatch
         };
         queue.bytes += len;
         queue.frames.push_back(frame);
         Pushed { queued: true, wake }
+    }
+
+    /// Wakes the drainer for frames that were left to wait ([`Outbox::push_lazy`]) and are
+    /// still queued, since nothing else was pushed after them.
+    pub fn wake_waiting(&self) {
+        let mut queue = self.queue.lock();
+        if queue.due || queue.frames.is_empty() {
+            return;
+        }
+        queue.due = true;
+        drop(queue);
+        self.wake();
     }
 
     /// Moves every queued frame into `into`, oldest first. The queue's allocation goes with
@@ -209,6 +243,7 @@ impl Outbox {
         let mut queue = self.queue.lock();
         let taken = std::mem::take(&mut queue.frames);
         queue.bytes = 0;
+        queue.due = false;
         let overflowed = queue.overflowed;
         drop(queue);
         if into.is_empty() {
@@ -313,6 +348,47 @@ mod tests {
         };
         assert_eq!(outbox.push_unwoken(frame(70)), overflowed);
         assert_eq!(outbox.push_unwoken(frame(1)), Pushed::REFUSED);
+    }
+
+    /// A lazy frame (a ping) wakes no one: the next frame pushed takes it along, or the
+    /// heartbeat's next look wakes the drainer for it.
+    #[test]
+    fn a_lazy_frame_waits_for_the_next_push_or_a_wake() {
+        let outbox = Outbox::new(100);
+        let frame = || OutFrame::Text(Bytes::from_static(b"{}"));
+        assert!(outbox.push_lazy(OutFrame::Ping));
+        assert_eq!(
+            outbox.push_unwoken(frame()),
+            Pushed {
+                queued: true,
+                wake: Wake::AfterBatch
+            }
+        );
+        let mut frames = VecDeque::new();
+        outbox.drain(&mut frames);
+        assert_eq!(frames, [OutFrame::Ping, frame()]);
+        // Alone, it waits until the heartbeat looks again, and is woken for once.
+        assert!(outbox.push_lazy(OutFrame::Ping));
+        assert!(!is_woken(&outbox));
+        outbox.wake_waiting();
+        assert!(is_woken(&outbox));
+        outbox.wake_waiting();
+        assert!(!is_woken(&outbox));
+        // Nothing queued: nothing to wake for.
+        frames.clear();
+        outbox.drain(&mut frames);
+        outbox.wake_waiting();
+        assert!(!is_woken(&outbox));
+    }
+
+    /// Whether the drainer holds a wake-up (taking it).
+    fn is_woken(outbox: &Outbox) -> bool {
+        let mut ready = std::pin::pin!(outbox.ready());
+        let waker = std::task::Waker::noop();
+        ready
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(waker))
+            .is_ready()
     }
 
     #[tokio::test]

@@ -133,7 +133,11 @@ impl Server {
             max_active: config.ws.max_active_subscriptions,
             max_lifetime: config.ws.max_lifetime_subscriptions,
         };
-        let sessions = Arc::new(Sessions::new(config.ws.outbox_bytes, Arc::clone(&metrics)));
+        let sessions = Arc::new(Sessions::new(
+            config.ws.outbox_bytes,
+            crate::heartbeat::HeartbeatSettings::from_config(&config.ws).ping_interval_us,
+            Arc::clone(&metrics),
+        ));
         let interest = Arc::clone(&bus) as Arc<dyn Interest>;
         // The hub keeps a history only when it numbers events itself: a cluster's is its event
         // stream (and a node hears an account's events only while it has subscribers for it, so

@@ -2,8 +2,9 @@
 
 mod common;
 
-use common::{TestServer, WsClient};
+use common::{TestServer, WsClient, balance_update};
 use serde_json::json;
+use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 
 /// Reads frames until a ping arrives (the client library queues the pong, sent with the next write).
@@ -15,17 +16,31 @@ async fn next_ping(ws: &mut WsClient) {
     }
 }
 
+/// Moves the clock on a second at a time until a ping arrives. A quiet connection's ping, once
+/// due, waits for a frame to go out with, and goes out alone when the heartbeat comes back to
+/// it a second later; the heartbeat task runs on its own, so each step waits a moment for it.
+async fn advance_until_ping(server: &TestServer, ws: &mut WsClient) {
+    for _ in 0..10 {
+        server.advance_ms(1_000);
+        let wait = Duration::from_millis(200);
+        if tokio::time::timeout(wait, next_ping(ws)).await.is_ok() {
+            return;
+        }
+    }
+    panic!("no ping in 10 s of the clock");
+}
+
 #[tokio::test]
 async fn answered_pings_keep_a_connection_alive() {
     let server = TestServer::start().await;
     let mut ws = server.ws().await;
     for _ in 0..5 {
-        server.advance_ms(20_000);
-        next_ping(&mut ws).await;
+        server.advance_ms(19_000);
+        advance_until_ping(&server, &mut ws).await;
         // This write also carries the queued pong; its answer proves the pong was read first.
         assert_eq!(ws.call("ping", json!({})).await["status"], json!(200));
     }
-    // 100 s in, well past the 60 s pong timeout of a silent client.
+    // Over 100 s in, well past the 60 s pong timeout of a silent client.
     assert_eq!(
         ws.call("session.status", json!({})).await["status"],
         json!(200)
@@ -38,15 +53,16 @@ async fn a_client_that_never_answers_is_closed_after_the_pong_timeout() {
     let mut silent = server.ws().await;
     let mut lively = server.ws().await;
     for _ in 0..2 {
-        server.advance_ms(20_000);
-        next_ping(&mut lively).await;
+        server.advance_ms(19_000);
+        advance_until_ping(&server, &mut lively).await;
         lively.call("ping", json!({})).await;
     }
+    // Past the 60 s since the silent client connected.
     server.advance_ms(20_000);
     let (code, reason) = silent.close_frame().await;
     assert_eq!(code, 1008);
     assert!(reason.contains("Pong timeout"), "{reason}");
-    next_ping(&mut lively).await;
+    advance_until_ping(&server, &mut lively).await;
     assert_eq!(lively.call("ping", json!({})).await["status"], json!(200));
 }
 
@@ -59,7 +75,6 @@ async fn connections_close_at_their_lifetime_limit() {
     .await;
     let mut ws = server.ws().await;
     server.advance_ms(29_000);
-    next_ping(&mut ws).await;
     assert_eq!(ws.call("ping", json!({})).await["status"], json!(200));
     server.advance_ms(1_000);
     let (code, reason) = ws.close_frame().await;
@@ -67,4 +82,21 @@ async fn connections_close_at_their_lifetime_limit() {
         (code, reason.as_str()),
         (1000, "Connection lifetime limit reached.")
     );
+}
+
+/// A connection that receives events is pinged along with them: its ping, once due, is not
+/// written on its own but waits for the next event, and goes out just before it.
+#[tokio::test]
+async fn a_due_ping_goes_out_with_the_next_event() {
+    let server = TestServer::start().await;
+    let key = server.create_key(&[]).await;
+    let (token, _) = server.token(&key, None, None).await;
+    let mut ws = server.ws().await;
+    ws.subscribe(&token).await;
+    server.advance_ms(20_000);
+    let quiet = tokio::time::timeout(Duration::from_millis(300), ws.next_message()).await;
+    assert!(quiet.is_err(), "the ping went out alone: {quiet:?}");
+    assert_eq!(server.publish(key.uid, None, balance_update("1")).await, 1);
+    assert!(matches!(ws.next_message().await, Some(Message::Ping(_))));
+    assert_eq!(ws.next_event().await["event"]["e"], json!("balanceUpdate"));
 }

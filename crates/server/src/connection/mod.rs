@@ -23,7 +23,7 @@ use subscriptions::OwnSubscriptions;
 use userstream_protocol::{Account, ApiError};
 
 /// Slices of the registry: the heartbeat sweeps one at a time (see [`crate::heartbeat`]).
-pub const SESSION_SLICES: usize = 50;
+pub const SESSION_SLICES: usize = 200;
 
 /// Per-connection limits on subscriptions.
 #[derive(Debug, Clone, Copy)]
@@ -103,18 +103,21 @@ pub struct Sessions {
     slices: Box<[Mutex<SessionSlice>]>,
     next_id: AtomicU64,
     outbox_bytes: usize,
+    ping_interval_us: i64,
     metrics: Arc<Metrics>,
 }
 
 impl Sessions {
-    /// An empty registry whose connections may each queue up to `outbox_bytes` of frames.
-    pub fn new(outbox_bytes: usize, metrics: Arc<Metrics>) -> Sessions {
+    /// An empty registry whose connections may each queue up to `outbox_bytes` of frames, and
+    /// are pinged every `ping_interval_us`.
+    pub fn new(outbox_bytes: usize, ping_interval_us: i64, metrics: Arc<Metrics>) -> Sessions {
         Sessions {
             slices: (0..SESSION_SLICES)
                 .map(|_| Mutex::new(HashMap::new()))
                 .collect(),
             next_id: AtomicU64::new(1),
             outbox_bytes,
+            ping_interval_us,
             metrics,
         }
     }
@@ -127,11 +130,12 @@ impl Sessions {
         positions: bool,
         now_us: i64,
     ) -> Arc<SessionHandle> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let session = Arc::new(SessionHandle {
-            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            id,
             peer,
             connected_at_us: now_us,
-            liveness: Liveness::new(now_us),
+            liveness: Liveness::new(id, now_us, self.ping_interval_us),
             faults: SessionFaults::default(),
             format,
             positions,

@@ -76,7 +76,7 @@ impl World {
     fn new(history: HistoryConfig) -> World {
         let clock = ManualClock::new(1_000_000);
         let metrics = Arc::new(Metrics::new());
-        let sessions = Sessions::new(64 * 1024 * 1024, Arc::clone(&metrics));
+        let sessions = Sessions::new(64 * 1024 * 1024, 20_000_000, Arc::clone(&metrics));
         let limits = SubscriptionLimits {
             max_active: 10,
             max_lifetime: 65_535,
