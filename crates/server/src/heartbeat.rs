@@ -201,7 +201,7 @@ mod tests {
                 // once, and they are never woken for one. The others are quiet: their ping
                 // waits until the sweep comes back and wakes them for it.
                 let busy = index % 2 == 1;
-                let woken = is_woken(&session.outbox);
+                let woken = session.outbox.take_wake();
                 assert!(!(busy && woken), "a busy session was woken for its ping");
                 if busy || woken {
                     let pings = pings_queued(session);
@@ -221,15 +221,6 @@ mod tests {
         // more than a few at once.
         let most = per_step.iter().copied().max().unwrap_or(0);
         assert!(most <= 3, "{per_step:?}");
-    }
-
-    /// Whether the session's task would be woken (taking the wake-up).
-    fn is_woken(outbox: &crate::outbox::Outbox) -> bool {
-        let mut ready = std::pin::pin!(outbox.ready());
-        ready
-            .as_mut()
-            .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
-            .is_ready()
     }
 
     /// A clock that jumps gets every slice swept once, not a backlog of sweeps.

@@ -275,6 +275,17 @@ impl Outbox {
 }
 
 #[cfg(test)]
+impl Outbox {
+    /// Whether the drainer holds a wake-up, taking it: what its next [`Outbox::ready`] would
+    /// find at once.
+    pub(crate) fn take_wake(&self) -> bool {
+        let mut ready = std::pin::pin!(self.ready());
+        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        ready.as_mut().poll(&mut context).is_ready()
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -369,26 +380,16 @@ mod tests {
         assert_eq!(frames, [OutFrame::Ping, frame()]);
         // Alone, it waits until the heartbeat looks again, and is woken for once.
         assert!(outbox.push_lazy(OutFrame::Ping));
-        assert!(!is_woken(&outbox));
+        assert!(!outbox.take_wake());
         outbox.wake_waiting();
-        assert!(is_woken(&outbox));
+        assert!(outbox.take_wake());
         outbox.wake_waiting();
-        assert!(!is_woken(&outbox));
+        assert!(!outbox.take_wake());
         // Nothing queued: nothing to wake for.
         frames.clear();
         outbox.drain(&mut frames);
         outbox.wake_waiting();
-        assert!(!is_woken(&outbox));
-    }
-
-    /// Whether the drainer holds a wake-up (taking it).
-    fn is_woken(outbox: &Outbox) -> bool {
-        let mut ready = std::pin::pin!(outbox.ready());
-        let waker = std::task::Waker::noop();
-        ready
-            .as_mut()
-            .poll(&mut std::task::Context::from_waker(waker))
-            .is_ready()
+        assert!(!outbox.take_wake());
     }
 
     #[tokio::test]
