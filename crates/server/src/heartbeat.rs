@@ -124,7 +124,7 @@ impl Schedule {
     }
 }
 
-/// Sweeps forever, a slice every 20 ms of `clock`. Run it as one task.
+/// Sweeps forever, a slice every 5 ms of `clock`. Run it as one task.
 pub async fn run(sessions: Arc<Sessions>, clock: SharedClock, settings: HeartbeatSettings) {
     let mut schedule = Schedule::new(clock.now_us());
     loop {
