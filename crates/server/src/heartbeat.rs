@@ -82,14 +82,12 @@ fn check(session: &SessionHandle, now_us: i64, settings: &HeartbeatSettings) -> 
 fn sweep_slice(sessions: &Sessions, slice: usize, now_us: i64, settings: &HeartbeatSettings) {
     for session in sessions.in_slice(slice) {
         session.outbox.wake_waiting();
-        match check(&session, now_us, settings) {
-            Some(OutFrame::Ping) => {
-                session.outbox.push_lazy(OutFrame::Ping);
-            }
-            Some(frame) => {
+        if let Some(frame) = check(&session, now_us, settings) {
+            if frame == OutFrame::Ping {
+                session.outbox.push_lazy(frame);
+            } else {
                 session.outbox.push(frame);
             }
-            None => {}
         }
     }
 }
@@ -212,7 +210,7 @@ mod tests {
             }
             per_step.push(written);
         }
-        // Once per interval each: the first ping falls anywhere in the first interval.
+        // Once per interval each: the first ping falls in the second half of the first interval.
         assert!(
             per_session.iter().all(|&pings| (2..=3).contains(&pings)),
             "{per_session:?}"

@@ -168,11 +168,7 @@ impl Outbox {
     /// Queues a frame. `false` when the queue is over its cap (the frame is dropped and the
     /// connection marked for closing) or already overflowed.
     pub fn push(&self, frame: OutFrame) -> bool {
-        let pushed = self.push_unwoken(frame);
-        if pushed.wake != Wake::No {
-            self.wake();
-        }
-        pushed.queued
+        self.push_and_wake(frame, false)
     }
 
     /// [`Outbox::push`] without waking the drainer: the caller calls [`Outbox::wake`] when
@@ -188,8 +184,13 @@ impl Outbox {
     /// A connection that receives events then takes its pings in the same writes, without a
     /// wake-up and a write of their own. `false` as for [`Outbox::push`].
     pub fn push_lazy(&self, frame: OutFrame) -> bool {
-        let pushed = self.queue(frame, true);
-        if pushed.wake == Wake::Now {
+        self.push_and_wake(frame, true)
+    }
+
+    /// Queues a frame and wakes the drainer at once if it must be woken at all.
+    fn push_and_wake(&self, frame: OutFrame, lazy: bool) -> bool {
+        let pushed = self.queue(frame, lazy);
+        if pushed.wake != Wake::No {
             self.wake();
         }
         pushed.queued

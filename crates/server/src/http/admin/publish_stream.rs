@@ -158,9 +158,10 @@ async fn run(mut socket: WebSocket, state: SharedState, answers: Answers) {
 }
 
 /// The message just received, and the publish bodies sent after it that are already here, up to
-/// `limit` bytes ([`GATHER_BYTES`], or none on a clustered bus): published together, the hub queues them all before it wakes a subscriber's
-/// connection, which then takes them in one write. A message of another kind ends the
-/// gathering and waits in `held`, so everything is still handled in order.
+/// `limit` bytes ([`GATHER_BYTES`], or none on a clustered bus): published together, the hub
+/// queues them all before it wakes a subscriber's connection, which then takes them in one
+/// write. A message of another kind ends the gathering and waits in `held`, so everything is
+/// still handled in order.
 fn gather(
     socket: &mut WebSocket,
     first: Utf8Bytes,
