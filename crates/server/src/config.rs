@@ -427,6 +427,12 @@ impl Default for TokenConfig {
 /// heartbeat deadline, since pings wait in the same queue.
 const MAX_WRITE_COALESCE_MS: u64 = 1000;
 
+/// How much longer than the ping interval the pong timeout must be: a due ping may wait up to a
+/// heartbeat sweep (1 s) for the connection's next write, then up to `MAX_WRITE_COALESCE_MS` in
+/// its queue, and the client takes a moment to answer. Anything shorter closes healthy
+/// connections.
+const MIN_PONG_SLACK_MS: u64 = 3000;
+
 impl Default for WsConfig {
     fn default() -> Self {
         WsConfig {
@@ -627,6 +633,12 @@ impl Config {
         {
             return invalid("ws ping, pong and lifetime intervals must be positive".into());
         }
+        if self.ws.pong_timeout_ms < self.ws.ping_interval_ms.saturating_add(MIN_PONG_SLACK_MS) {
+            return invalid(format!(
+                "ws.pong_timeout_ms must be at least ws.ping_interval_ms + {MIN_PONG_SLACK_MS}: \
+                 a healthy connection gets a ping only every interval, and answers it a moment later"
+            ));
+        }
         let history = &self.history;
         if history.enabled
             && (history.max_events_per_account == 0
@@ -695,6 +707,20 @@ mod tests {
             too_many.validate().is_err(),
             "SBE subscription ids are 16 bits"
         );
+    }
+
+    #[test]
+    fn the_pong_timeout_leaves_room_for_a_ping_and_its_answer() {
+        let mut config = Config::default();
+        config.ws.ping_interval_ms = 3_600_000;
+        config.ws.pong_timeout_ms = 3_600_000;
+        let error = config.validate().unwrap_err().to_string();
+        assert!(
+            error.contains("ws.pong_timeout_ms must be at least ws.ping_interval_ms + 3000"),
+            "{error}"
+        );
+        config.ws.pong_timeout_ms = 3_603_000;
+        config.validate().unwrap();
     }
 
     #[test]

@@ -17,7 +17,7 @@ fn demo(seed: u64) -> impl FnOnce(&mut Config) {
         config.sim.hourly_interest = false;
         // The clock jumps minutes at a time; keep the heartbeat from ending the test's socket.
         config.ws.ping_interval_ms = 3_600_000;
-        config.ws.pong_timeout_ms = 3_600_000;
+        config.ws.pong_timeout_ms = 7_200_000;
     }
 }
 

@@ -170,8 +170,8 @@ async fn fanout_cluster(
     options: &FanoutOptions,
 ) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("cannot find this binary to start servers with")?;
-    let ping_ms = ping.as_millis().to_string();
-    let env = with_ping(&ping_ms, userstream_env);
+    let heartbeat = Heartbeat::every(ping);
+    let env = heartbeat.env(userstream_env);
     let cluster = process::spawn_cluster(&exe, nodes, &env).await?;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
@@ -276,8 +276,8 @@ async fn start_with(
         .build()?;
     Ok(match kind {
         PeerKind::Userstream => {
-            let ping_ms = ping.as_millis().to_string();
-            let env = with_ping(&ping_ms, userstream_env);
+            let heartbeat = Heartbeat::every(ping);
+            let env = heartbeat.env(userstream_env);
             let (server, public, admin) = process::spawn_userstream(&exe, &env).await?;
             (Peer::userstream(public, admin, http), server)
         }
@@ -312,11 +312,33 @@ async fn start_with(
     })
 }
 
-/// userstream's environment: pinging every `ping_ms` milliseconds, then `extra`.
-fn with_ping<'a>(ping_ms: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
-    let mut env = vec![("USERSTREAM_WS__PING_INTERVAL_MS", ping_ms)];
-    env.extend_from_slice(extra);
-    env
+/// userstream's heartbeat settings for a run: a ping every `ping`, and no pong for three times
+/// that closes the connection (Binance's 20 s and 60 s, scaled), but never less than 5 s more
+/// than the interval (the server insists on a few seconds' slack).
+struct Heartbeat {
+    ping_ms: String,
+    pong_ms: String,
+}
+
+impl Heartbeat {
+    fn every(ping: Duration) -> Self {
+        Heartbeat {
+            ping_ms: ping.as_millis().to_string(),
+            pong_ms: (ping.as_millis().saturating_mul(3))
+                .max(ping.as_millis().saturating_add(5000))
+                .to_string(),
+        }
+    }
+
+    /// userstream's environment: these settings, then `extra`.
+    fn env<'a>(&'a self, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+        let mut env = vec![
+            ("USERSTREAM_WS__PING_INTERVAL_MS", self.ping_ms.as_str()),
+            ("USERSTREAM_WS__PONG_TIMEOUT_MS", self.pong_ms.as_str()),
+        ];
+        env.extend_from_slice(extra);
+        env
+    }
 }
 
 /// Where Sockudo was built: `USERSTREAM_BENCH_SOCKUDO`, else the bench script's cache.
