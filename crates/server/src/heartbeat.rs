@@ -1,7 +1,7 @@
 //! Server pings, pong timeouts and the connection lifetime limit, for every connection at once.
 //!
 //! One task sweeps all sessions once a second (of the injected clock) instead of each connection
-//! keeping timers of its own. A sweep queues a ping where one is due and a close where a
+//! keeping timers of its own, and sleeps while there are none. A sweep queues a ping where one is due and a close where a
 //! connection went silent or grew too old; each session's task carries them out in order with
 //! its other frames.
 //!
@@ -122,10 +122,14 @@ impl Schedule {
     }
 }
 
-/// Sweeps forever, a slice every 5 ms of `clock`. Run it as one task.
+/// Sweeps forever, a slice every 5 ms of `clock`, while any session is live. Run it as one task.
 pub async fn run(sessions: Arc<Sessions>, clock: SharedClock, settings: HeartbeatSettings) {
     let mut schedule = Schedule::new(clock.now_us());
     loop {
+        if sessions.count() == 0 {
+            sessions.until_any().await;
+            schedule = Schedule::new(clock.now_us());
+        }
         let now_us = clock.now_us();
         schedule.run_due(now_us, |slice| {
             sweep_slice(&sessions, slice, now_us, &settings)
@@ -234,5 +238,34 @@ mod tests {
             swept.push(slice)
         });
         assert_eq!(swept, [0]);
+    }
+
+    /// The heartbeat has nothing to sweep until a connection opens, and waits for one rather
+    /// than ticking; a connection opened before it waits is not missed.
+    #[tokio::test]
+    async fn the_heartbeat_waits_for_the_first_connection() {
+        let registry = registry(&settings());
+        let idle = tokio::time::timeout(std::time::Duration::ZERO, registry.until_any()).await;
+        assert!(idle.is_err(), "an empty registry has nothing to wait for");
+        let session = registry.open(
+            "127.0.0.1:1".parse().unwrap(),
+            WireFormat::Json(Default::default()),
+            false,
+            START_US,
+        );
+        registry.until_any().await;
+        assert_eq!(registry.count(), 1);
+        registry.close(session.id);
+        registry.close(session.id);
+        assert_eq!(
+            registry.count(),
+            0,
+            "a second close of the same id counts once"
+        );
+        let idle = tokio::time::timeout(std::time::Duration::ZERO, registry.until_any()).await;
+        assert!(
+            idle.is_err(),
+            "a stale wake-up does not end the wait while the registry is empty"
+        );
     }
 }

@@ -17,9 +17,10 @@ use crate::wire::WireFormat;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use subscriptions::OwnSubscriptions;
+use tokio::sync::Notify;
 use userstream_protocol::{Account, ApiError};
 
 /// Slices of the registry: the heartbeat sweeps one at a time (see [`crate::heartbeat`]).
@@ -101,6 +102,10 @@ type SessionSlice = HashMap<u64, Weak<SessionHandle>>;
 /// The live connections, in [`SESSION_SLICES`] slices by id, which the heartbeat visits in turn.
 pub struct Sessions {
     slices: Box<[Mutex<SessionSlice>]>,
+    /// How many are live: the slices' entries, counted without locking them.
+    live: AtomicUsize,
+    /// Told when the first session opens into an empty registry.
+    first_opened: Notify,
     next_id: AtomicU64,
     outbox_bytes: usize,
     ping_interval_us: i64,
@@ -115,6 +120,8 @@ impl Sessions {
             slices: (0..SESSION_SLICES)
                 .map(|_| Mutex::new(HashMap::new()))
                 .collect(),
+            live: AtomicUsize::new(0),
+            first_opened: Notify::new(),
             next_id: AtomicU64::new(1),
             outbox_bytes,
             ping_interval_us,
@@ -146,6 +153,9 @@ impl Sessions {
         self.slice(session.id)
             .lock()
             .insert(session.id, Arc::downgrade(&session));
+        if self.live.fetch_add(1, Ordering::AcqRel) == 0 {
+            self.first_opened.notify_one();
+        }
         self.metrics.connections_opened.increment(1);
         self.metrics.connections_active.increment(1.0);
         session
@@ -153,7 +163,9 @@ impl Sessions {
 
     /// Forgets a connection (after the hub forgot its subscriptions).
     pub fn close(&self, id: u64) {
-        self.slice(id).lock().remove(&id);
+        if self.slice(id).lock().remove(&id).is_some() {
+            self.live.fetch_sub(1, Ordering::AcqRel);
+        }
         self.metrics.connections_active.decrement(1.0);
     }
 
@@ -178,6 +190,15 @@ impl Sessions {
 
     /// Number of live sessions.
     pub fn count(&self) -> usize {
-        self.slices.iter().map(|slice| slice.lock().len()).sum()
+        self.live.load(Ordering::Acquire)
+    }
+
+    /// Returns once at least one session is live: until then the heartbeat has nothing to do,
+    /// and an idle gateway need not wake for it 200 times a second.
+    pub async fn until_any(&self) {
+        // A session opened between the check and the wait left a permit: no wake-up is lost.
+        while self.count() == 0 {
+            self.first_opened.notified().await;
+        }
     }
 }
