@@ -305,7 +305,8 @@ pub struct WsConfig {
     pub sbe_enabled: bool,
     /// The server pings every connection this often.
     pub ping_interval_ms: u64,
-    /// A connection that has not answered a ping with a pong for this long is closed.
+    /// A connection that has not answered a ping with a pong for this long is closed. At least
+    /// `ping_interval_ms` + `MIN_PONG_SLACK_MS`, or healthy connections would be.
     pub pong_timeout_ms: u64,
     /// A connection is closed when it reaches this age.
     pub max_connection_lifetime_ms: u64,
@@ -636,7 +637,7 @@ impl Config {
         if self.ws.pong_timeout_ms < self.ws.ping_interval_ms.saturating_add(MIN_PONG_SLACK_MS) {
             return invalid(format!(
                 "ws.pong_timeout_ms must be at least ws.ping_interval_ms + {MIN_PONG_SLACK_MS}: \
-                 a healthy connection gets a ping only every interval, and answers it a moment later"
+                 a connection is pinged only every interval, and answers a moment later"
             ));
         }
         let history = &self.history;

@@ -1,9 +1,9 @@
 //! Server pings, pong timeouts and the connection lifetime limit, for every connection at once.
 //!
 //! One task sweeps all sessions once a second (of the injected clock) instead of each connection
-//! keeping timers of its own, and sleeps while there are none. A sweep queues a ping where one is due and a close where a
-//! connection went silent or grew too old; each session's task carries them out in order with
-//! its other frames.
+//! keeping timers of its own, and sleeps while there are none. A sweep queues a ping where one
+//! is due and a close where a connection went silent or grew too old; each session's task
+//! carries them out in order with its other frames.
 //!
 //! Pings are kept from bunching, since each ping and its pong delay whatever frame meets them:
 //! - each connection's pings fall at its own place in the interval, spread by its id

@@ -324,7 +324,9 @@ impl Heartbeat {
     fn every(ping: Duration) -> Self {
         Heartbeat {
             ping_ms: ping.as_millis().to_string(),
-            pong_ms: (ping.as_millis().saturating_mul(3))
+            pong_ms: ping
+                .as_millis()
+                .saturating_mul(3)
                 .max(ping.as_millis().saturating_add(5000))
                 .to_string(),
         }

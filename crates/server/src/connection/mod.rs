@@ -165,8 +165,8 @@ impl Sessions {
     pub fn close(&self, id: u64) {
         if self.slice(id).lock().remove(&id).is_some() {
             self.live.fetch_sub(1, Ordering::AcqRel);
+            self.metrics.connections_active.decrement(1.0);
         }
-        self.metrics.connections_active.decrement(1.0);
     }
 
     fn slice(&self, id: u64) -> &Mutex<SessionSlice> {
@@ -194,8 +194,9 @@ impl Sessions {
     }
 
     /// Returns once at least one session is live: until then the heartbeat has nothing to do,
-    /// and an idle gateway need not wake for it 200 times a second.
-    pub async fn until_any(&self) {
+    /// and an idle gateway need not wake for it 200 times a second. One waiter at a time (the
+    /// heartbeat): the first open wakes one.
+    pub(crate) async fn until_any(&self) {
         // A session opened between the check and the wait left a permit: no wake-up is lost.
         while self.count() == 0 {
             self.first_opened.notified().await;
