@@ -104,13 +104,23 @@ userstream cluster: 3 NATS servers (JetStream, replicated bucket) and 3 gateways
   gateway 3   public http://127.0.0.1:${PUBLIC[2]}  admin http://127.0.0.1:${ADMIN[2]}  (pid ${PIDS[5]})
   logs        $WORK
 
-Try it, in another terminal (a key made on one gateway works on all of them):
+Try it. In another terminal, make a key through gateway 1 (it works on all of them), and
+export what it prints (a new cluster starts its uids afresh):
 
   export USERSTREAM_ADMIN_URL=http://127.0.0.1:${ADMIN[0]}
-  userstream keys create --label cluster            # note apiKey and uid
+  userstream keys create --label cluster
+  export API_KEY=<its apiKey> UID_=<its uid>
+
+In a third terminal, with API_KEY exported there too, follow the account through whichever
+gateway answers:
+
   userstream tail --api-key "\$API_KEY" --cross --url $URLS
+
+and publish through gateway 3, back in the second terminal:
+
   USERSTREAM_ADMIN_URL=http://127.0.0.1:${ADMIN[2]} userstream publish --uid "\$UID_" \\
     '{"e":"balanceUpdate","a":"BTC","d":"1.00000000","T":1573200697068}'
+  # {"delivery":"persisted","published":1}: stored in the cluster's event stream
 
 Then stop the gateway tail is on (kill -TERM: it drains, and tail moves without a gap), or
 kill -9 it (tail moves to another gateway and resumes where it was: "resumed N events"), or
