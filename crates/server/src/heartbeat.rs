@@ -159,6 +159,16 @@ mod tests {
         Sessions::new(1 << 16, settings.ping_interval_us, Arc::new(Metrics::new()))
     }
 
+    /// A JSON connection opened at the start.
+    fn open(registry: &Sessions) -> Arc<SessionHandle> {
+        registry.open(
+            "127.0.0.1:1".parse().unwrap(),
+            WireFormat::Json(Default::default()),
+            false,
+            START_US,
+        )
+    }
+
     fn pings_queued(session: &SessionHandle) -> usize {
         let mut frames = std::collections::VecDeque::new();
         assert_eq!(session.outbox.drain(&mut frames), OutboxState::Open);
@@ -178,16 +188,7 @@ mod tests {
             ..settings()
         };
         let registry = registry(&settings);
-        let sessions: Vec<_> = (0..1000)
-            .map(|_| {
-                registry.open(
-                    "127.0.0.1:1".parse().unwrap(),
-                    WireFormat::Json(Default::default()),
-                    false,
-                    START_US,
-                )
-            })
-            .collect();
+        let sessions: Vec<_> = (0..1000).map(|_| open(&registry)).collect();
         let mut schedule = Schedule::new(START_US);
         let mut per_step = Vec::new();
         let mut per_session = vec![0; sessions.len()];
@@ -247,12 +248,7 @@ mod tests {
         let registry = registry(&settings());
         let idle = tokio::time::timeout(std::time::Duration::ZERO, registry.until_any()).await;
         assert!(idle.is_err(), "an empty registry has nothing to wait for");
-        let session = registry.open(
-            "127.0.0.1:1".parse().unwrap(),
-            WireFormat::Json(Default::default()),
-            false,
-            START_US,
-        );
+        let session = open(&registry);
         registry.until_any().await;
         assert_eq!(registry.count(), 1);
         registry.close(session.id);

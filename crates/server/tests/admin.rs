@@ -154,8 +154,7 @@ async fn publish_validates_and_names_the_problem() {
 async fn publish_fills_missing_event_time_and_takes_batches() {
     let server = TestServer::start().await;
     let key = server.create_key(&[]).await;
-    let mut ws = server.ws().await;
-    ws.subscribe(&server.token(&key, None, None).await.0).await;
+    let mut ws = server.subscribed(&key).await;
     let no_time = json!({"e": "balanceUpdate", "a": "BTC", "d": "1", "T": 5});
     server.publish(key.uid, None, no_time).await;
     assert_eq!(ws.next_event().await["event"]["E"], json!(server.now_ms()));
@@ -195,8 +194,7 @@ async fn publish_fills_missing_event_time_and_takes_batches() {
 async fn every_event_type_travels_in_binance_shape() {
     let server = TestServer::start().await;
     let key = server.create_key(&[]).await;
-    let mut ws = server.ws().await;
-    ws.subscribe(&server.token(&key, None, None).await.0).await;
+    let mut ws = server.subscribed(&key).await;
     // Compact, in Binance's key order: the frames must match these byte for byte.
     let events = [
         r#"{"e":"executionReport","E":1499405658658,"s":"ETHBTC","c":"mUvoqJxFIILMdfAW5iGSOW","S":"BUY","o":"LIMIT","f":"GTC","q":"1.00000000","p":"0.10264410","P":"0.00000000","F":"0.00000000","g":-1,"C":"","x":"NEW","X":"NEW","r":"NONE","i":4293153,"l":"0.00000000","z":"0.00000000","L":"0.00000000","n":"0","N":null,"T":1499405658657,"t":-1,"I":8641984,"w":true,"m":false,"M":false,"O":1499405658657,"Z":"0.00000000","Y":"0.00000000","Q":"0.00000000","W":1499405658657,"V":"NONE"}"#,
@@ -227,8 +225,7 @@ async fn every_event_type_travels_in_binance_shape() {
 async fn risk_events_can_be_switched_off() {
     let server = TestServer::start_with(|config| config.ws.risk_events = false).await;
     let key = server.create_key(&[]).await;
-    let mut ws = server.ws().await;
-    ws.subscribe(&server.token(&key, None, None).await.0).await;
+    let mut ws = server.subscribed(&key).await;
     let risk = json!({"e":"MARGIN_LEVEL_STATUS_CHANGE","E":1_i64,"l":"1.1","s":"MARGIN_CALL"});
     assert_eq!(server.publish(key.uid, None, risk).await, 0);
     ws.expect_no_events().await;
@@ -238,8 +235,7 @@ async fn risk_events_can_be_switched_off() {
 async fn health_and_metrics() {
     let server = TestServer::start().await;
     let key = server.create_key(&[]).await;
-    let mut ws = server.ws().await;
-    ws.subscribe(&server.token(&key, None, None).await.0).await;
+    let mut ws = server.subscribed(&key).await;
     server.publish(key.uid, None, balance_update("1")).await;
     ws.next_event().await;
     let health = server.admin_get("/healthz").await;
@@ -348,9 +344,7 @@ async fn shutdown_sends_server_shutdown_to_every_session() {
 async fn a_drain_streams_after_server_shutdown_until_the_client_leaves() {
     let server = TestServer::start_with(|config| config.shutdown_drain_ms = 600_000).await;
     let key = server.create_key(&[]).await;
-    let (token, _) = server.token(&key, None, None).await;
-    let mut ws = server.ws().await;
-    ws.subscribe(&token).await;
+    let mut ws = server.subscribed(&key).await;
     let http = server.http.clone();
     let (health, events) = (
         server.admin_url("/healthz"),

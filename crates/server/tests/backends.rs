@@ -111,8 +111,7 @@ async fn a_server_runs_on_the_store_and_bus_it_is_given() {
     let key = server.create_key(&[]).await;
     assert_eq!(store.keys_inserted.load(Ordering::SeqCst), 1);
 
-    let mut ws = server.ws().await;
-    ws.subscribe(&server.token(&key, None, None).await.0).await;
+    let mut ws = server.subscribed(&key).await;
     assert_eq!(
         server.publish(key.uid, None, balance_update("1.5")).await,
         1
@@ -211,8 +210,7 @@ async fn another_nodes_writes_reach_this_node_through_the_store() {
         uid: record.uid,
     };
     eventually(async || server.request_token(Some(&key.api_key), "").await.0 == 200).await;
-    let mut ws = server.ws().await;
-    ws.subscribe(&server.token(&key, None, None).await.0).await;
+    let mut ws = server.subscribed(&key).await;
 
     store
         .revoke_key(&key.api_key, server.now_ms())

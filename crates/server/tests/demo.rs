@@ -93,9 +93,7 @@ async fn the_demo_key_is_made_once_and_its_accounts_are_funded_at_every_start() 
 /// executionReports as (execution type, order id, order type).
 async fn reports(server: &TestServer, seconds: u64, count: usize) -> Vec<(String, i64, String)> {
     let key = demo_key(server);
-    let (token, _) = server.token(&key, None, None).await;
-    let mut ws = server.ws().await;
-    ws.subscribe(&token).await;
+    let mut ws = server.subscribed(&key).await;
     server.advance_ms(seconds * 1_000);
     let mut seen = Vec::new();
     let deadline = tokio::time::Instant::now() + WAIT;
@@ -152,9 +150,7 @@ async fn now_and_then_a_margin_call_comes_and_goes() {
     })
     .await;
     let key = demo_key(&server);
-    let (token, _) = server.token(&key, None, None).await;
-    let mut ws = server.ws().await;
-    ws.subscribe(&token).await;
+    let mut ws = server.subscribed(&key).await;
     server.advance_ms(20 * 60 * 1_000);
     let mut statuses = Vec::new();
     let deadline = tokio::time::Instant::now() + WAIT;

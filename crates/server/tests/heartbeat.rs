@@ -90,9 +90,7 @@ async fn connections_close_at_their_lifetime_limit() {
 async fn a_due_ping_goes_out_with_the_next_event() {
     let server = TestServer::start().await;
     let key = server.create_key(&[]).await;
-    let (token, _) = server.token(&key, None, None).await;
-    let mut ws = server.ws().await;
-    ws.subscribe(&token).await;
+    let mut ws = server.subscribed(&key).await;
     server.advance_ms(20_000);
     let quiet = tokio::time::timeout(Duration::from_millis(300), ws.next_message()).await;
     assert!(quiet.is_err(), "the ping went out alone: {quiet:?}");

@@ -26,10 +26,7 @@ async fn publisher(server: &TestServer, query: &str) -> WsClient {
 /// A user, and a connection subscribed to its cross margin account.
 async fn subscribed(server: &TestServer) -> (u64, WsClient) {
     let key = server.create_key(&[]).await;
-    let (token, _) = server.token(&key, None, None).await;
-    let mut subscriber = server.ws().await;
-    subscriber.subscribe(&token).await;
-    (key.uid, subscriber)
+    (key.uid, server.subscribed(&key).await)
 }
 
 /// NDJSON of one balanceUpdate per delta, all to `uid`'s cross margin account.

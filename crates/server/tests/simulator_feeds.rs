@@ -76,9 +76,7 @@ async fn a_walking_price_fills_a_resting_order_and_the_stream_says_so() {
             json!({"asset": "USDT", "amount": "100000"}),
         )
         .await;
-    let (token, _) = server.token(&key, None, None).await;
-    let mut ws = server.ws().await;
-    ws.subscribe(&token).await;
+    let mut ws = server.subscribed(&key).await;
     // A buy just under the market and a sell just over it: a walk in either direction fills one.
     let start: Value = prices(&server)
         .await

@@ -425,8 +425,7 @@ async fn active_and_lifetime_subscription_limits() {
     })
     .await;
     let key = server.create_key(&["BNBUSDT", "ETHBTC"]).await;
-    let mut ws = server.ws().await;
-    ws.subscribe(&server.token(&key, None, None).await.0).await;
+    let mut ws = server.subscribed(&key).await;
     ws.subscribe(&server.token(&key, Some("BNBUSDT"), None).await.0)
         .await;
     let (eth, _) = server.token(&key, Some("ETHBTC"), None).await;
@@ -480,9 +479,7 @@ async fn tokens_and_keys_survive_a_restart() {
 async fn closing_a_connection_releases_its_subscriptions() {
     let server = TestServer::start().await;
     let key = server.create_key(&[]).await;
-    let (token, _) = server.token(&key, None, None).await;
-    let mut ws = server.ws().await;
-    ws.subscribe(&token).await;
+    let mut ws = server.subscribed(&key).await;
     ws.stream.close(None).await.unwrap();
     while ws.next_message().await.is_some() {}
     // The server notices the close asynchronously; wait (bounded) for the hub to let go.

@@ -14,8 +14,7 @@ const PUBLIC_WRITES: &str = "userstream_socket_writes_total{listener=\"public\"}
 async fn subscribed(coalesce_ms: u64) -> (TestServer, Key, WsClient) {
     let server = TestServer::start_with(|config| config.ws.write_coalesce_ms = coalesce_ms).await;
     let key = server.create_key(&[]).await;
-    let mut ws = server.ws().await;
-    ws.subscribe(&server.token(&key, None, None).await.0).await;
+    let ws = server.subscribed(&key).await;
     (server, key, ws)
 }
 

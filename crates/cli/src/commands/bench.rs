@@ -322,13 +322,11 @@ struct Heartbeat {
 
 impl Heartbeat {
     fn every(ping: Duration) -> Self {
+        let ping_ms = ping.as_millis();
+        let pong_ms = ping_ms.saturating_mul(3).max(ping_ms.saturating_add(5000));
         Heartbeat {
-            ping_ms: ping.as_millis().to_string(),
-            pong_ms: ping
-                .as_millis()
-                .saturating_mul(3)
-                .max(ping.as_millis().saturating_add(5000))
-                .to_string(),
+            ping_ms: ping_ms.to_string(),
+            pong_ms: pong_ms.to_string(),
         }
     }
 

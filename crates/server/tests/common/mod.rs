@@ -341,6 +341,14 @@ impl TestServer {
         self.ws_with("").await
     }
 
+    /// A new JSON connection subscribed to `key`'s cross margin account.
+    pub async fn subscribed(&self, key: &Key) -> WsClient {
+        let (token, _) = self.token(key, None, None).await;
+        let mut ws = self.ws().await;
+        ws.subscribe(&token).await;
+        ws
+    }
+
     /// Connects to `/ws-api/v3?{query}`.
     pub async fn ws_with(&self, query: &str) -> WsClient {
         let url = format!("ws://{}/ws-api/v3?{query}", self.server.public_addr);
